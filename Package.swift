@@ -1,0 +1,203 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "certauth",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "token-issuer", targets: ["TokenIssuerServer"]),
+        .executable(name: "entra-emulator", targets: ["EntraEmulatorServer"]),
+        .executable(name: "certauth", targets: ["CertAuthCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // MARK: Shared libraries
+        .target(name: "AuthProtocol", path: "Shared/AuthProtocol"),
+        .target(
+            name: "CPKCS12",
+            path: "Shared/CPKCS12",
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
+        .target(
+            name: "Keystore",
+            dependencies: [
+                "CPKCS12",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            path: "Shared/Keystore"
+        ),
+        .target(
+            name: "ClientAssertion",
+            dependencies: [
+                "Keystore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Shared/ClientAssertion"
+        ),
+        .target(
+            name: "DevPKI",
+            dependencies: [
+                "Keystore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            path: "Shared/DevPKI"
+        ),
+        .target(
+            name: "ServiceSupport",
+            dependencies: [
+                "AuthProtocol",
+                "Keystore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Shared/ServiceSupport"
+        ),
+
+        // MARK: Services
+        .target(
+            name: "TokenIssuer",
+            dependencies: [
+                "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/TokenIssuer"
+        ),
+        .executableTarget(
+            name: "TokenIssuerServer",
+            dependencies: ["TokenIssuer", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Services/TokenIssuerServer"
+        ),
+        .target(
+            name: "EntraEmulator",
+            dependencies: [
+                "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/EntraEmulator"
+        ),
+        .executableTarget(
+            name: "EntraEmulatorServer",
+            dependencies: ["EntraEmulator", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Services/EntraEmulatorServer"
+        ),
+        .executableTarget(
+            name: "CertAuthCLI",
+            dependencies: [
+                "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Services/CertAuthCLI"
+        ),
+
+        // MARK: Tests
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "DevPKI", "Keystore", "ServiceSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(
+            name: "KeystoreTests",
+            dependencies: ["Keystore", "DevPKI", "TestSupport", .product(name: "X509", package: "swift-certificates")],
+            path: "Tests/KeystoreTests"
+        ),
+        .testTarget(
+            name: "ClientAssertionTests",
+            dependencies: ["ClientAssertion", "Keystore", "DevPKI", "TestSupport",
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "_CryptoExtras", package: "swift-crypto")],
+            path: "Tests/ClientAssertionTests"
+        ),
+        .testTarget(
+            name: "TokenIssuerTests",
+            dependencies: [
+                "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/TokenIssuerTests"
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "AuthProtocol", "TestSupport", "DevPKI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/EndToEndTests"
+        ),
+    ]
+)
+
+for target in package.targets where target.type != .plugin && target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import AuthProtocol
+import ClientAssertion
+import Crypto
+import DevPKI
+import Foundation
+import Keystore
+import SwiftASN1
+import X509
+
+/// `certauth`: the operator CLI (DESIGN.md §4).
+@main
+struct CertAuthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certauth",
+        abstract: "Operator tools for the CertAuth suite: dev PKI, thumbprints, token decoding.",
+        subcommands: [PKI.self, Thumbprint.self, DecodeToken.self])
+}
+
+struct PKI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pki", abstract: "Development PKI.", subcommands: [Init.self])
+
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an internal CA, one certificate + PKCS#12 per service, identity.p12/identity.cer, truststore.pem and client.crt/client.key.")
+
+        @Option(name: .long, help: "Directory to write into (created when missing).")
+        var out: String
+
+        @Option(name: .long, help: "Password of the PKCS#12 files (default: $CERTAUTH_PKI_PASSWORD, else 'changeit').")
+        var password: String?
+
+        @Flag(name: .long, help: "Overwrite an existing PKI in --out.")
+        var force = false
+
+        func run() async throws {
+            let password = password ?? ProcessInfo.processInfo.environment["CERTAUTH_PKI_PASSWORD"] ?? "changeit"
+            let marker = (out as NSString).appendingPathComponent("ca.crt")
+            if FileManager.default.fileExists(atPath: marker), !force {
+                throw ValidationError("\(out) already holds a PKI (ca.crt exists); pass --force to replace it, or choose another --out.")
+            }
+            let summary = try DevPKI.initialize(directory: out, password: password)
+            print("Wrote \(summary.files.count) files to \(summary.directory):")
+            for file in summary.files { print("  \(file)") }
+            print("")
+            print("Client credential to register at the IdP: \((out as NSString).appendingPathComponent("identity.cer"))")
+            print("  alias    identity")
+            print("  subject  \(summary.identity.subject)")
+            print("  x5t      \(summary.identity.x5t)  (SHA-1 hex \(hex(summary.identity.sha1Thumbprint)), as the Azure portal shows it)")
+            print("  x5t#S256 \(summary.identity.x5tS256)")
+        }
+    }
+}
+
+struct Thumbprint: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a certificate's x5t (SHA-1) and x5t#S256 thumbprints, base64url and hex.",
+        discussion: "FILE is a PEM or DER certificate, or a PKCS#12 keystore (with --password and, for several entries, --alias).")
+
+    @Argument(help: "Certificate (PEM/DER) or PKCS#12 keystore.")
+    var file: String
+
+    @Option(name: .long, help: "Keystore password (PKCS#12 only).")
+    var password: String?
+
+    @Option(name: .long, help: "Keystore alias (PKCS#12 only).")
+    var alias: String?
+
+    func run() async throws {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ValidationError("File not found or unreadable: \(file)")
+        }
+        let der: [UInt8]
+        let label: String
+        if let text = String(data: data, encoding: .utf8), text.contains("-----BEGIN CERTIFICATE-----") {
+            guard let pem = try? PEMDocument(pemString: text) else {
+                throw ValidationError("\(file) has a CERTIFICATE block that is not valid PEM.")
+            }
+            der = pem.derBytes
+            label = (try? Certificate(derEncoded: der))?.subject.description ?? file
+        } else if (try? Certificate(derEncoded: Array(data))) != nil {
+            der = Array(data)
+            label = (try? Certificate(derEncoded: der))?.subject.description ?? file
+        } else {
+            let loaded = try KeystoreLoader.load(
+                data: Array(data), path: file, password: password ?? "", alias: alias, keyPassword: nil,
+                settings: KeystoreSettingNames(path: "FILE", password: "--password", alias: "--alias", keyPassword: "--password"))
+            der = loaded.credential.certificateDER
+            label = "alias \(loaded.credential.alias): \(loaded.credential.subject)"
+        }
+        let sha1 = Array(Insecure.SHA1.hash(data: der))
+        let sha256 = Array(SHA256.hash(data: der))
+        print(label)
+        print("x5t       (SHA-1)    base64url \(Base64URL.encode(sha1))")
+        print("                     hex       \(hex(sha1))")
+        print("x5t#S256  (SHA-256)  base64url \(Base64URL.encode(sha256))")
+        print("                     hex       \(hex(sha256))")
+    }
+}
+
+struct DecodeToken: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode-token",
+        abstract: "Decode a JWT (access token or client assertion) and print its header and claims. Does not check the signature.",
+        discussion: "Pass '-' to read the token from standard input, which keeps it out of your shell history.")
+
+    @Argument(help: "The token, or - for standard input.")
+    var token: String
+
+    func run() async throws {
+        var text = token
+        if token == "-" {
+            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        }
+        text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.lowercased().hasPrefix("bearer ") { text = String(text.dropFirst(7)) }
+        let jws: CompactJWS
+        do {
+            jws = try CompactJWS(parsing: text)
+        } catch {
+            throw ValidationError("Not a JWT: \(error.message).")
+        }
+        print("header:")
+        print(pretty(jws.headerJSON))
+        print("claims:")
+        print(pretty(jws.payload))
+        if let object = try? JSONSerialization.jsonObject(with: Data(jws.payload)) as? [String: Any] {
+            for name in ["iat", "nbf", "exp"] {
+                if let value = object[name] as? Double {
+                    let date = Date(timeIntervalSince1970: value)
+                    let relative = date.timeIntervalSinceNow
+                    let when = relative >= 0 ? "in \(Int(relative)) s" : "\(Int(-relative)) s ago"
+                    print("\(name): \(RFC3339String(date)) (\(when))")
+                }
+            }
+        }
+    }
+
+    func pretty(_ bytes: [UInt8]) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)),
+              let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        else { return String(decoding: bytes, as: UTF8.self) }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+func hex(_ bytes: [UInt8]) -> String {
+    bytes.map { String(format: "%02X", $0) }.joined()
+}
+
+func RFC3339String(_ date: Date) -> String {
+    date.formatted(.iso8601)
+}

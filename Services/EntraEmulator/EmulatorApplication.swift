@@ -1,0 +1,242 @@
+import AuthProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdHTTP2
+import Keystore
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import ServiceSupport
+import Synchronization
+import _CryptoExtras
+
+/// A built emulator: services to run and handles on what they bind.
+public struct EmulatorInstance: Sendable {
+    public let services: [any Service]
+    public let port: PortHandle
+    public let managementPort: PortHandle
+    public let control: EmulatorControl
+    public let keys: SigningKeys
+}
+
+/// The entra-emulator: Entra ID v2.0 discovery, JWKS and token endpoint over HTTPS, for development and tests.
+public enum EmulatorApplication {
+    public static func build(
+        configuration: EmulatorConfiguration, logger: Logger,
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) async throws -> EmulatorInstance {
+        let registry = try AppRegistry.load(path: configuration.appsPath)
+        guard let keystore = configuration.listener.keystore else {
+            throw ConfigurationError(variable: "SERVER_SSL_KEY_STORE", message: "is not set; the emulator serves HTTPS like Entra and needs a keystore (certauth pki init writes entra-emulator.p12).")
+        }
+        let serverCredential = try keystore.load().credential
+        let trust = try configuration.listener.trustStore.map {
+            try TrustStoreLoader.load(path: $0.path, password: $0.password, type: $0.type, setting: $0.setting)
+        } ?? []
+        let tls = try ServerTLS.configuration(
+            credential: serverCredential, clientAuth: configuration.listener.clientAuth, trustRoots: trust)
+        let keys = try SigningKeys()
+        let control = EmulatorControl()
+        let base = Mutex<String?>(configuration.baseURL)
+        let health = HealthRegistry()
+
+        let router = Router(context: ServiceRequestContext.self)
+        router.add(middleware: TracingMiddleware())
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: ErrorLoggingMiddleware())
+        let routes = EmulatorRoutes(
+            registry: registry, configuration: configuration, keys: keys, control: control,
+            baseURL: { base.withLock { $0 } ?? "https://localhost:\(configuration.listener.port)" })
+        routes.register(on: router)
+
+        let port = PortHandle()
+        let app = Application(
+            router: router,
+            server: try .http2Upgrade(tlsConfiguration: tls),
+            configuration: .init(address: .hostname(configuration.listener.address, port: configuration.listener.port), serverName: nil),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? configuration.listener.port
+                base.withLock { if $0 == nil { $0 = "https://localhost:\(bound)" } }
+                port.fulfil(bound)
+                logger.info("entra-emulator listening", metadata: [
+                    "port": .stringConvertible(bound), "tenant_id": .string(registry.tenantID),
+                    "issuer": .string("\(base.withLock { $0 } ?? "")/\(registry.tenantID)/v2.0"),
+                    "apps": .stringConvertible(registry.apps.count),
+                ])
+            },
+            logger: logger)
+        health.up("listener", details: ["tenant_id": registry.tenantID])
+        let managementPort = PortHandle()
+        let management = ManagementServer.build(
+            address: configuration.listener.address, port: configuration.listener.managementPort,
+            health: health, metrics: metrics, logger: logger, onRunning: managementPort)
+        return EmulatorInstance(services: [app, management], port: port, managementPort: managementPort, control: control, keys: keys)
+    }
+}
+
+struct EmulatorRoutes: Sendable {
+    let registry: AppRegistry
+    let configuration: EmulatorConfiguration
+    let keys: SigningKeys
+    let control: EmulatorControl
+    let baseURL: @Sendable () -> String
+
+    func register(on router: Router<ServiceRequestContext>) {
+        router.get("/:tenant/v2.0/.well-known/openid-configuration") { _, context in
+            let tenant = context.parameters.get("tenant") ?? ""
+            guard tenant.lowercased() == registry.tenantID.lowercased() else {
+                return entraError(EntraFailure(error: "invalid_tenant", code: 90002, message: "Tenant '\(tenant)' not found."), context: context)
+            }
+            return JSONResponse.make(.ok, discovery(tenant: registry.tenantID))
+        }
+        router.get("/:tenant/discovery/v2.0/keys") { _, context in
+            try await jwks(context: context)
+        }
+        router.get("/:tenant/discovery/keys") { _, context in
+            try await jwks(context: context)
+        }
+        router.post("/:tenant/oauth2/v2.0/token") { request, context in
+            try await token(request: request, context: context)
+        }
+        router.get("/_emulator/stats") { _, _ in
+            JSONResponse.make(.ok, await control.snapshot())
+        }
+        router.post("/_emulator/reset") { _, _ in
+            await control.reset()
+            return JSONResponse.make(.ok, ["status": "reset"])
+        }
+        router.post("/_emulator/faults") { request, context in
+            let buffer = try await request.body.collect(upTo: 16 * 1024)
+            guard let fault = try? JSONDecoder().decode(EmulatorControl.Fault.self, from: Data(buffer.readableBytesView)) else {
+                return JSONResponse.make(.badRequest, ["error": "expected {\"status\": 503, \"count\": 1, \"retry_after\": 1, \"error_codes\": [700027]}"])
+            }
+            await control.inject(fault)
+            return JSONResponse.make(.ok, ["status": "injected"])
+        }
+        router.post("/_emulator/rotate-signing-key") { request, _ in
+            let keepPrevious = request.uri.queryParameters.get("keep_previous") != "false"
+            let kid = try await keys.rotate(keepPrevious: keepPrevious)
+            return JSONResponse.make(.ok, ["kid": kid])
+        }
+    }
+
+    struct Discovery: Encodable {
+        var issuer: String
+        var tokenEndpoint: String
+        var jwksURI: String
+        var authorizationEndpoint: String
+        var responseTypesSupported = ["code", "id_token", "code id_token", "id_token token"]
+        var subjectTypesSupported = ["pairwise"]
+        var idTokenSigningAlgValuesSupported = ["RS256"]
+        var tokenEndpointAuthMethodsSupported = ["client_secret_post", "private_key_jwt", "client_secret_basic"]
+        var tokenEndpointAuthSigningAlgValuesSupported = ["RS256", "PS256"]
+        var grantTypesSupported = ["client_credentials"]
+        var tenantRegionScope = "EU"
+        enum CodingKeys: String, CodingKey {
+            case issuer
+            case tokenEndpoint = "token_endpoint", jwksURI = "jwks_uri", authorizationEndpoint = "authorization_endpoint"
+            case responseTypesSupported = "response_types_supported", subjectTypesSupported = "subject_types_supported"
+            case idTokenSigningAlgValuesSupported = "id_token_signing_alg_values_supported"
+            case tokenEndpointAuthMethodsSupported = "token_endpoint_auth_methods_supported"
+            case tokenEndpointAuthSigningAlgValuesSupported = "token_endpoint_auth_signing_alg_values_supported"
+            case grantTypesSupported = "grant_types_supported", tenantRegionScope = "tenant_region_scope"
+        }
+    }
+
+    func discovery(tenant: String) -> Discovery {
+        let base = baseURL()
+        return Discovery(
+            issuer: "\(base)/\(tenant)/v2.0",
+            tokenEndpoint: "\(base)/\(tenant)/oauth2/v2.0/token",
+            jwksURI: "\(base)/\(tenant)/discovery/v2.0/keys",
+            authorizationEndpoint: "\(base)/\(tenant)/oauth2/v2.0/authorize")
+    }
+
+    func jwks(context: ServiceRequestContext) async throws -> Response {
+        struct JWK: Encodable { var kty = "RSA"; var use = "sig"; var kid: String; var x5t: String; var n: String; var e: String; var issuer: String }
+        struct JWKS: Encodable { var keys: [JWK] }
+        let issuer = "\(baseURL())/\(registry.tenantID)/v2.0"
+        var out: [JWK] = []
+        for key in await keys.published() {
+            let primitives = try key.privateKey.publicKey.getKeyPrimitives()
+            out.append(JWK(kid: key.kid, x5t: key.kid, n: Base64URL.encode(primitives.modulus), e: Base64URL.encode(primitives.publicExponent), issuer: issuer))
+        }
+        return JSONResponse.make(.ok, JWKS(keys: out))
+    }
+
+    func token(request: Request, context: ServiceRequestContext) async throws -> Response {
+        let tenant = context.parameters.get("tenant") ?? ""
+        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        let form = FormURLEncoding.decode(String(decoding: buffer.readableBytesView, as: UTF8.self)) ?? [:]
+        await control.recordRequest(clientID: form["client_id"])
+        if let fault = await control.nextFault() {
+            if let delay = fault.delay { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
+            await control.recordFailure()
+            var headers: HTTPFields = [:]
+            if let retryAfter = fault.retryAfter { headers[.retryAfter] = String(retryAfter) }
+            let code = fault.errorCodes?.first ?? 50000
+            return entraError(
+                EntraFailure(status: fault.status, error: fault.error ?? (fault.status >= 500 ? "temporarily_unavailable" : "invalid_request"),
+                             code: code, message: "Injected fault."),
+                codes: fault.errorCodes ?? [code], headers: headers, context: context)
+        }
+        let logic = TokenEndpointLogic(
+            registry: registry, issuerBase: baseURL(), tokenLifetime: configuration.tokenLifetime, clockSkew: configuration.clockSkew)
+        do {
+            let issued = try logic.handle(
+                tenant: tenant, form: form, basicAuth: basicAuth(request), key: await keys.signingKey(), now: Date())
+            await control.recordIssued()
+            context.logger.info("Token issued", metadata: ["client_id": .string(issued.clientID), "scope": .string(form["scope"] ?? "")])
+            struct Success: Encodable {
+                var tokenType = "Bearer"; var expiresIn: Int; var extExpiresIn: Int; var accessToken: String
+                enum CodingKeys: String, CodingKey {
+                    case tokenType = "token_type", expiresIn = "expires_in", extExpiresIn = "ext_expires_in", accessToken = "access_token"
+                }
+            }
+            return JSONResponse.make(.ok, Success(expiresIn: issued.expiresIn, extExpiresIn: issued.expiresIn, accessToken: issued.accessToken))
+        } catch {
+            await control.recordFailure()
+            context.logger.notice("Token request refused", metadata: [
+                "client_id": .string(form["client_id"] ?? ""), "aadsts": .stringConvertible(error.code), "oauth.error": .string(error.error),
+            ])
+            let correlation = request.headers[HTTPField.Name("client-request-id")!]
+            return entraError(error, correlationID: correlation, context: context)
+        }
+    }
+
+    func basicAuth(_ request: Request) -> (String, String)? {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("basic "),
+              let data = Data(base64Encoded: String(header.dropFirst(6))),
+              let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else { return nil }
+        let user = String(text[..<colon]).removingPercentEncoding ?? ""
+        let password = String(text[text.index(after: colon)...]).removingPercentEncoding ?? ""
+        return (user, password)
+    }
+
+    func entraError(
+        _ failure: EntraFailure, codes: [Int]? = nil, headers: HTTPFields = [:], correlationID: String? = nil,
+        context: ServiceRequestContext
+    ) -> Response {
+        struct Body: Encodable {
+            var error: String; var errorDescription: String; var errorCodes: [Int]; var timestamp: String
+            var traceID: String; var correlationID: String; var errorURI: String
+            enum CodingKeys: String, CodingKey {
+                case error, timestamp
+                case errorDescription = "error_description", errorCodes = "error_codes", traceID = "trace_id"
+                case correlationID = "correlation_id", errorURI = "error_uri"
+            }
+        }
+        let traceID = UUID().uuidString.lowercased()
+        let correlation = correlationID ?? UUID().uuidString.lowercased()
+        let timestamp = Date().formatted(.iso8601)
+        let description = "AADSTS\(failure.code): \(failure.message) Trace ID: \(traceID) Correlation ID: \(correlation) Timestamp: \(timestamp)"
+        return JSONResponse.make(
+            HTTPResponse.Status(code: failure.status),
+            Body(error: failure.error, errorDescription: description, errorCodes: codes ?? [failure.code], timestamp: timestamp,
+                 traceID: traceID, correlationID: correlation, errorURI: "\(baseURL())/error?code=\(failure.code)"),
+            headers: headers)
+    }
+}

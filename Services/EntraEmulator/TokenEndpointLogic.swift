@@ -1,0 +1,239 @@
+import ClientAssertion
+import Crypto
+import Foundation
+import Keystore
+import X509
+import _CryptoExtras
+
+/// An Entra-shaped failure: HTTP status, OAuth error, AADSTS code and message.
+public struct EntraFailure: Error, Sendable, Equatable {
+    public var status: Int
+    public var error: String
+    public var code: Int
+    public var message: String
+
+    public init(status: Int = 400, error: String, code: Int, message: String) {
+        self.status = status
+        self.error = error
+        self.code = code
+        self.message = message
+    }
+}
+
+/// What a successful token request produced.
+public struct IssuedToken: Sendable {
+    public var accessToken: String
+    public var expiresIn: Int
+    public var clientID: String
+}
+
+/// The token endpoint's checks, in Entra's order, and token minting. Pure apart from the keys and clock passed in.
+public struct TokenEndpointLogic: Sendable {
+    public var registry: AppRegistry
+    public var issuerBase: String
+    public var tokenLifetime: Int
+    public var clockSkew: Int
+
+    public init(registry: AppRegistry, issuerBase: String, tokenLifetime: Int, clockSkew: Int) {
+        self.registry = registry
+        self.issuerBase = issuerBase
+        self.tokenLifetime = tokenLifetime
+        self.clockSkew = clockSkew
+    }
+
+    /// The issuer of tokens for `tenant`: `<base>/<tenant>/v2.0`.
+    public func issuer(tenant: String) -> String { "\(issuerBase)/\(tenant)/v2.0" }
+
+    /// Checks the request and, when it passes, mints an access token signed with `key`.
+    public func handle(
+        tenant: String, form: [String: String], basicAuth: (String, String)?, key: SigningKeys.Key, now: Date
+    ) throws(EntraFailure) -> IssuedToken {
+        guard tenant.lowercased() == registry.tenantID.lowercased() else {
+            throw EntraFailure(error: "invalid_request", code: 90002,
+                               message: "Tenant '\(tenant)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
+        }
+        guard let grantType = form["grant_type"] else {
+            throw EntraFailure(error: "invalid_request", code: 900144,
+                               message: "The request body must contain the following parameter: 'grant_type'.")
+        }
+        guard grantType == "client_credentials" else {
+            throw EntraFailure(error: "unsupported_grant_type", code: 70003,
+                               message: "The app requested an unsupported grant type '\(grantType)'.")
+        }
+        guard let clientID = form["client_id"] ?? basicAuth?.0 else {
+            throw EntraFailure(error: "invalid_request", code: 900144,
+                               message: "The request body must contain the following parameter: 'client_id'.")
+        }
+        guard let app = registry.apps[clientID.lowercased()] else {
+            throw EntraFailure(error: "unauthorized_client", code: 700016,
+                               message: "Application with identifier '\(clientID)' was not found in the directory '\(registry.tenantID)'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.")
+        }
+        guard let scope = form["scope"], !scope.isEmpty else {
+            throw EntraFailure(error: "invalid_request", code: 900144,
+                               message: "The request body must contain the following parameter: 'scope'.")
+        }
+        let scopes = scope.split(separator: " ")
+        guard scopes.count == 1, let only = scopes.first, only.hasSuffix("/.default") else {
+            throw EntraFailure(error: "invalid_scope", code: 70011,
+                               message: "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope \(scope) is not valid. The .default suffix is required for the client credentials flow.")
+        }
+        let resourceID = String(only.dropLast("/.default".count))
+        guard let resource = resolveResource(resourceID) else {
+            throw EntraFailure(error: "invalid_resource", code: 500011,
+                               message: "The resource principal named \(resourceID) was not found in the tenant named \(registry.tenantID). This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.")
+        }
+
+        let authenticationLevel: String
+        if let assertion = form["client_assertion"] {
+            guard form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" else {
+                throw EntraFailure(error: "invalid_request", code: 50027,
+                                   message: "Invalid client_assertion_type; expected urn:ietf:params:oauth:client-assertion-type:jwt-bearer.")
+            }
+            try checkAssertion(assertion, app: app, tenant: tenant, now: now)
+            authenticationLevel = "2"
+        } else if let secret = form["client_secret"] ?? basicAuth?.1 {
+            guard app.clientSecrets.contains(where: { constantTimeEquals($0, secret) }) else {
+                throw EntraFailure(status: 401, error: "invalid_client", code: 7000215,
+                                   message: "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '\(app.clientID)'.")
+            }
+            authenticationLevel = "1"
+        } else {
+            throw EntraFailure(status: 401, error: "invalid_client", code: 7000218,
+                               message: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+        }
+
+        let issuedAt = Int(now.timeIntervalSince1970)
+        let roles = app.appRolesGranted.first { $0.key.lowercased() == resource.clientID.lowercased() }?.value ?? []
+        let claims = AccessTokenClaims(
+            aud: resource.clientID, iss: issuer(tenant: registry.tenantID), iat: issuedAt, nbf: issuedAt,
+            exp: issuedAt + tokenLifetime, aio: UUID().uuidString, azp: app.clientID, azpacr: authenticationLevel,
+            oid: app.objectID, roles: roles.isEmpty ? nil : roles, sub: app.objectID, tid: registry.tenantID,
+            uti: Base64URL.encode(Array(UUID().uuidString.utf8).prefix(16)), ver: "2.0")
+        let header = JOSEHeader(alg: "RS256", typ: "JWT", kid: key.kid)
+        let token: String
+        do {
+            token = try JWS.sign(header: header, claims: claims, key: .rsa(key.privateKey))
+        } catch {
+            throw EntraFailure(status: 500, error: "server_error", code: 50000, message: "There was an error issuing a token.")
+        }
+        return IssuedToken(accessToken: token, expiresIn: tokenLifetime, clientID: app.clientID)
+    }
+
+    func resolveResource(_ identifier: String) -> AppRegistration? {
+        let id = identifier.lowercased()
+        if let app = registry.apps[id] { return app }
+        if id.hasPrefix("api://"), let app = registry.apps[String(id.dropFirst("api://".count))] { return app }
+        return nil
+    }
+
+    /// Entra's checks of a certificate credential assertion.
+    func checkAssertion(_ token: String, app: AppRegistration, tenant: String, now: Date) throws(EntraFailure) {
+        let jws: CompactJWS
+        let claims: LenientAssertionClaims
+        do {
+            jws = try CompactJWS(parsing: token)
+            claims = try jws.claims(as: LenientAssertionClaims.self)
+        } catch {
+            throw EntraFailure(error: "invalid_request", code: 50027,
+                               message: "JWT token is invalid or is malformed (\(error.message)).")
+        }
+        guard let algorithm = JWSAlgorithm(rawValue: jws.header.alg), algorithm != .es256 else {
+            throw EntraFailure(error: "invalid_request", code: 5002730,
+                               message: "Invalid JWT token. Unsupported key for the signing algorithm '\(jws.header.alg)'.")
+        }
+        let registered = app.certificates.first { certificate in
+            (jws.header.x5tS256.map { $0 == certificate.x5tS256 } ?? false) || (jws.header.x5t.map { $0 == certificate.x5t } ?? false)
+        }
+        guard let registered else {
+            let thumbprint = jws.header.x5tS256 ?? jws.header.x5t ?? "none"
+            throw EntraFailure(status: 401, error: "invalid_client", code: 700027,
+                               message: "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '\(app.clientID)'.]")
+        }
+        guard case .rsa(let publicKey)? = Self.verificationKey(registered.certificate),
+              JWS.verify(jws, algorithm: algorithm, key: .rsa(publicKey))
+        else {
+            throw EntraFailure(status: 401, error: "invalid_client", code: 700027,
+                               message: "Client assertion failed signature validation.")
+        }
+        guard claims.iss == app.clientID, claims.sub == app.clientID else {
+            throw EntraFailure(status: 401, error: "invalid_client", code: 700021,
+                               message: "Client assertion application identifier doesn't match 'client_id' parameter.")
+        }
+        let validAudiences = [
+            "\(issuerBase)/\(tenant)/oauth2/v2.0/token", "\(issuerBase)/\(tenant)/oauth2/token",
+            "\(issuerBase)/\(registry.tenantID)/oauth2/v2.0/token", "\(issuerBase)/\(registry.tenantID)/oauth2/token",
+        ].map { $0.lowercased() }
+        guard claims.aud.contains(where: { validAudiences.contains($0.lowercased()) }) else {
+            throw EntraFailure(status: 401, error: "invalid_client", code: 700023,
+                               message: "Client assertion audience claim does not match Realm issuer. Expected audience \(validAudiences[0]).")
+        }
+        let current = now.timeIntervalSince1970
+        let skew = Double(clockSkew)
+        guard let exp = claims.exp else {
+            throw EntraFailure(error: "invalid_request", code: 50027, message: "JWT token is invalid or is malformed (no 'exp').")
+        }
+        if exp + skew < current || (claims.nbf.map { $0 - skew > current } ?? false) {
+            throw EntraFailure(status: 401, error: "invalid_client", code: 700024,
+                               message: "Client assertion is not within its valid time range. Current time: \(ISO8601DateFormatter().string(from: now)), assertion valid from \(claims.nbf.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: $0)) } ?? "-"), expiry time of assertion \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: exp))).")
+        }
+        if now < registered.certificate.notValidBefore || now > registered.certificate.notValidAfter {
+            throw EntraFailure(status: 401, error: "invalid_client", code: 1000502,
+                               message: "The provided certificate with thumbprint \(registered.x5tS256) is not within its valid period.")
+        }
+    }
+
+    static func verificationKey(_ certificate: Certificate) -> VerificationKey? {
+        guard let key = _RSA.Signing.PublicKey(certificate.publicKey) else { return nil }
+        return .rsa(key)
+    }
+
+    func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+/// Assertion claims as clients send them: MSAL sends float timestamps, some send `aud` as an array.
+struct LenientAssertionClaims: Decodable {
+    var iss: String
+    var sub: String
+    var aud: [String]
+    var exp: Double?
+    var nbf: Double?
+    var jti: String?
+
+    enum CodingKeys: String, CodingKey { case iss, sub, aud, exp, nbf, jti }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        iss = try container.decode(String.self, forKey: .iss)
+        sub = try container.decode(String.self, forKey: .sub)
+        if let single = try? container.decode(String.self, forKey: .aud) {
+            aud = [single]
+        } else {
+            aud = try container.decode([String].self, forKey: .aud)
+        }
+        exp = try container.decodeIfPresent(Double.self, forKey: .exp)
+        nbf = try container.decodeIfPresent(Double.self, forKey: .nbf)
+        jti = try container.decodeIfPresent(String.self, forKey: .jti)
+    }
+}
+
+/// Claims of an Entra v2 app-only access token.
+struct AccessTokenClaims: Codable {
+    var aud: String
+    var iss: String
+    var iat: Int
+    var nbf: Int
+    var exp: Int
+    var aio: String
+    var azp: String
+    var azpacr: String
+    var oid: String
+    var roles: [String]?
+    var sub: String
+    var tid: String
+    var uti: String
+    var ver: String
+}

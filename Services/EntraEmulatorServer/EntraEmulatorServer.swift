@@ -1,0 +1,16 @@
+import EntraEmulator
+import Logging
+import ServiceSupport
+
+/// `entra-emulator`: a local stand-in for Microsoft Entra ID's v2.0 endpoints. Never needed in production.
+@main
+struct EntraEmulatorServer {
+    static func main() async {
+        await ServiceMain.run(name: "entra-emulator") { environment in
+            let configuration = try EmulatorConfiguration(environment: environment.reader)
+            return try await EmulatorApplication.build(
+                configuration: configuration, logger: environment.logger, metrics: environment.metrics
+            ).services
+        }
+    }
+}

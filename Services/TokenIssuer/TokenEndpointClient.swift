@@ -1,0 +1,296 @@
+import AsyncHTTPClient
+import AuthProtocol
+import ClientAssertion
+import Foundation
+import Keystore
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+import ServiceSupport
+
+/// A token the IdP issued. `accessToken` is a secret.
+public struct FetchedToken: Sendable {
+    public var accessToken: String
+    /// Seconds of validity the IdP granted (`expires_in`).
+    public var expiresIn: Int
+    public var scope: String
+}
+
+/// Talks to the IdP: finds the token endpoint (OIDC discovery, cached), signs a fresh assertion for every attempt,
+/// posts the client-credentials request, classifies failures and retries the ones worth retrying.
+public actor TokenEndpointClient {
+    private let configuration: TokenIssuerConfiguration
+    private let credentials: CredentialStore
+    private let http: HTTPClient
+    private let logger: Logger
+    private let health: HealthRegistry?
+    private var discoveredEndpoint: String?
+    private let exchanges = Counter(label: "certauth_token_exchanges_total")
+    private let exchangeFailures = Counter(label: "certauth_token_exchange_failures_total")
+
+    public init(configuration: TokenIssuerConfiguration, credentials: CredentialStore, http: HTTPClient,
+                logger: Logger, health: HealthRegistry? = nil) {
+        self.configuration = configuration
+        self.credentials = credentials
+        self.http = http
+        self.logger = logger
+        self.health = health
+        self.discoveredEndpoint = configuration.tokenURI?.absoluteString
+    }
+
+    /// The IdP's host, for messages.
+    nonisolated var idpHost: String {
+        (configuration.tokenURI ?? configuration.issuerBackendURL).flatMap { $0.host } ?? "the IdP"
+    }
+
+    /// The token endpoint: explicit, or from `<issuer>/.well-known/openid-configuration` (fetched once, retried until it works).
+    public func tokenEndpoint() async throws(TokenIssuanceError) -> String {
+        if let discoveredEndpoint { return discoveredEndpoint }
+        guard let issuer = configuration.issuerBackendURL else {
+            throw TokenIssuanceError.unreachable(idp: idpHost, reason: "no issuer or token endpoint configured")
+        }
+        let base = issuer.absoluteString.hasSuffix("/") ? String(issuer.absoluteString.dropLast()) : issuer.absoluteString
+        let url = base + "/.well-known/openid-configuration"
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Accept", value: "application/json")
+        let status: UInt
+        let body: ByteBuffer
+        do {
+            let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
+            status = response.status.code
+            body = try await response.body.collect(upTo: 1 << 20)
+        } catch {
+            health?.degraded("idp", details: ["reason": "discovery failed: \(describe(error))", "url": url])
+            throw TokenIssuanceError.unreachable(idp: idpHost, reason: "OIDC discovery at \(url) failed: \(describe(error))")
+        }
+        struct Discovery: Decodable {
+            var tokenEndpoint: String
+            var issuer: String?
+            enum CodingKeys: String, CodingKey { case tokenEndpoint = "token_endpoint", issuer }
+        }
+        guard status == 200, let discovery = try? JSONDecoder().decode(Discovery.self, from: Data(body.readableBytesView)) else {
+            health?.degraded("idp", details: ["reason": "discovery answered HTTP \(status)", "url": url])
+            throw TokenIssuanceError(
+                status: 502,
+                body: OAuthErrorResponse(
+                    error: "server_error",
+                    errorDescription: "OIDC discovery at \(url) answered HTTP \(status) without a token_endpoint",
+                    hint: "Check CAMUNDA_IDENTITY_ISSUER_BACKEND_URL: it must be the issuer (for Entra https://login.microsoftonline.com/<tenant-id>/v2.0), whose /.well-known/openid-configuration names the token endpoint; or set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TOKEN_URI."))
+        }
+        logger.info("Discovered token endpoint", metadata: ["oidc.token_endpoint": .string(discovery.tokenEndpoint)])
+        discoveredEndpoint = discovery.tokenEndpoint
+        return discovery.tokenEndpoint
+    }
+
+    /// Exchanges a fresh client assertion for an access token for `scope`.
+    public func exchange(scope: String) async throws(TokenIssuanceError) -> FetchedToken {
+        let endpoint = try await tokenEndpoint()
+        var algorithm = configuration.assertion.algorithm
+        var certificateRetried = false
+        var attempt = 0
+        while true {
+            let credential = await credentials.current()
+            var settings = configuration.assertion
+            settings.algorithm = algorithm
+            let assertion: SignedAssertion
+            do {
+                assertion = try ClientAssertionBuilder.make(credential: credential, settings: settings, audience: endpoint)
+            } catch {
+                throw TokenIssuanceError(
+                    status: 500,
+                    body: OAuthErrorResponse(
+                        error: "server_error", errorDescription: "Signing the client assertion failed: \(error)",
+                        hint: "Check the keystore's key type: Entra needs an RSA key (RS256 or PS256)."))
+            }
+            let form = FormURLEncoding.encode([
+                ("grant_type", "client_credentials"),
+                ("client_id", configuration.clientID),
+                ("scope", scope),
+                ("client_assertion_type", ClientAssertionResponse.jwtBearerType),
+                ("client_assertion", assertion.token),
+            ])
+            let metadata: Logger.Metadata = [
+                "jti": .string(assertion.jti), "x5t#S256": .string(credential.x5tS256),
+                "oauth.scope": .string(scope), "attempt": .stringConvertible(attempt + 1),
+            ]
+            logger.debug("Requesting token", metadata: metadata)
+            exchanges.increment()
+            var request = HTTPClientRequest(url: endpoint)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.headers.add(name: "Accept", value: "application/json")
+            request.headers.add(name: "client-request-id", value: UUID().uuidString.lowercased())
+            request.body = .bytes(ByteBuffer(string: form))
+
+            let status: Int
+            let headers: HTTPHeaders
+            let body: ByteBuffer
+            do {
+                let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
+                status = Int(response.status.code)
+                headers = response.headers
+                body = try await response.body.collect(upTo: 1 << 20)
+            } catch {
+                exchangeFailures.increment()
+                health?.degraded("idp", details: ["reason": describe(error), "token_endpoint": endpoint])
+                if attempt < configuration.maxRetries {
+                    let delay = backoff(attempt: attempt)
+                    logger.warning("Token endpoint unreachable; retrying", metadata: metadata.merging(
+                        ["error": .string(describe(error)), "retry_in_ms": .stringConvertible(delay.milliseconds)]) { $1 })
+                    attempt += 1
+                    try? await Task.sleep(for: delay)
+                    continue
+                }
+                logger.error("Token endpoint unreachable", metadata: metadata.merging(["error": .string(describe(error))]) { $1 })
+                throw TokenIssuanceError.unreachable(idp: idpHost, reason: describe(error))
+            }
+
+            if status == 200 {
+                struct Success: Decodable {
+                    var accessToken: String
+                    var expiresIn: Int?
+                    var tokenType: String?
+                    enum CodingKeys: String, CodingKey {
+                        case accessToken = "access_token", expiresIn = "expires_in", tokenType = "token_type"
+                    }
+                    init(from decoder: any Decoder) throws {
+                        let c = try decoder.container(keyedBy: CodingKeys.self)
+                        accessToken = try c.decode(String.self, forKey: .accessToken)
+                        tokenType = try c.decodeIfPresent(String.self, forKey: .tokenType)
+                        // Some IdPs send expires_in as a string.
+                        if let number = try? c.decodeIfPresent(Int.self, forKey: .expiresIn) {
+                            expiresIn = number
+                        } else if let text = try? c.decodeIfPresent(String.self, forKey: .expiresIn) {
+                            expiresIn = Int(text)
+                        } else {
+                            expiresIn = nil
+                        }
+                    }
+                }
+                guard let success = try? JSONDecoder().decode(Success.self, from: Data(body.readableBytesView)), !success.accessToken.isEmpty else {
+                    exchangeFailures.increment()
+                    throw TokenIssuanceError(
+                        status: 502,
+                        body: OAuthErrorResponse(
+                            error: "server_error", errorDescription: "The token endpoint answered 200 without an access_token",
+                            hint: "Check that \(endpoint) is an OAuth 2.0 token endpoint (not a login page behind a proxy)."))
+                }
+                health?.up("idp", details: ["token_endpoint": endpoint])
+                logger.info("Token issued by IdP", metadata: metadata.merging(
+                    ["expires_in": .stringConvertible(success.expiresIn ?? 0)]) { $1 })
+                return FetchedToken(accessToken: success.accessToken, expiresIn: max(success.expiresIn ?? 300, 1), scope: scope)
+            }
+
+            exchangeFailures.increment()
+            let errorBody = try? JSONDecoder().decode(IdPErrorBody.self, from: Data(body.readableBytesView))
+            let kind = IdPErrorClassifier.kind(status: status, body: errorBody)
+            let codes = errorBody?.errorCodes ?? []
+            var failureMetadata = metadata
+            failureMetadata["http.status"] = .stringConvertible(status)
+            failureMetadata["oauth.error"] = .string(errorBody?.error ?? "")
+            failureMetadata["oauth.error_codes"] = .string(codes.map(String.init).joined(separator: ","))
+            failureMetadata["idp.trace_id"] = .string(errorBody?.traceID ?? "")
+            failureMetadata["idp.correlation_id"] = .string(errorBody?.correlationID ?? "")
+            if status < 500 { health?.up("idp", details: ["token_endpoint": endpoint]) }
+
+            if codes.contains(5002730), algorithm == .ps256 {
+                logger.warning("IdP refused PS256 for this key; falling back to RS256", metadata: failureMetadata)
+                algorithm = .rs256
+                continue
+            }
+            if kind == .certificate, !certificateRetried {
+                certificateRetried = true
+                logger.warning("IdP refused the certificate; reloading the keystore and retrying once", metadata: failureMetadata)
+                await credentials.reload(reason: "IdP refused the certificate (\(codes.map(String.init).joined(separator: ",")))")
+                continue
+            }
+            if kind == .throttled || kind == .server, attempt < configuration.maxRetries {
+                let retryAfter = Self.retryAfter(headers)
+                let delay = retryAfter.map { Duration.seconds($0) } ?? backoff(attempt: attempt)
+                if delay <= configuration.maxRetryDelay {
+                    logger.warning("IdP asked to retry", metadata: failureMetadata.merging(
+                        ["retry_in_ms": .stringConvertible(delay.milliseconds)]) { $1 })
+                    attempt += 1
+                    try? await Task.sleep(for: delay)
+                    continue
+                }
+            }
+            logger.error("IdP refused the token request", metadata: failureMetadata)
+            let credentialInUse = await credentials.current()
+            let context = IdPErrorClassifier.HintContext(
+                clientID: configuration.clientID, tenant: tenant(of: endpoint), scope: scope,
+                x5t: credentialInUse.x5t, x5tS256: credentialInUse.x5tS256, idpHost: idpHost)
+            let callerStatus: Int
+            switch kind {
+            case .throttled, .server: callerStatus = 503
+            case .configuration where errorBody?.error == "invalid_scope" || codes.contains(70011) || codes.contains(500011): callerStatus = 400
+            default: callerStatus = 502
+            }
+            throw TokenIssuanceError(
+                status: callerStatus,
+                body: OAuthErrorResponse(
+                    error: errorBody?.error ?? (status >= 500 ? "server_error" : "invalid_request"),
+                    errorDescription: errorBody?.errorDescription ?? "The token endpoint answered HTTP \(status)",
+                    errorCodes: codes.isEmpty ? nil : codes,
+                    traceID: errorBody?.traceID, correlationID: errorBody?.correlationID,
+                    hint: IdPErrorClassifier.hint(status: status, body: errorBody, context: context)),
+                retryAfter: Self.retryAfter(headers))
+        }
+    }
+
+    /// A fresh assertion for internal callers (`POST /v1/client-assertion`).
+    public func assertion(audience requested: String?) async throws(TokenIssuanceError) -> SignedAssertion {
+        let audience: String
+        if let requested, !requested.isEmpty {
+            audience = requested
+        } else {
+            audience = try await tokenEndpoint()
+        }
+        do {
+            return try ClientAssertionBuilder.make(
+                credential: await credentials.current(), settings: configuration.assertion, audience: audience)
+        } catch {
+            throw TokenIssuanceError(
+                status: 500, body: OAuthErrorResponse(error: "server_error", errorDescription: "Signing the client assertion failed: \(error)"))
+        }
+    }
+
+    private var timeoutSeconds: Int {
+        Int((configuration.connectTimeout + configuration.readTimeout).components.seconds)
+    }
+
+    /// Capped exponential backoff with full jitter: 0.25 s, 0.5 s, 1 s … up to `maxRetryDelay`.
+    private func backoff(attempt: Int) -> Duration {
+        let cap = Double(configuration.maxRetryDelay.components.seconds)
+        let ceiling = min(cap, 0.25 * pow(2, Double(attempt)))
+        return .milliseconds(Int(Double.random(in: ceiling / 2...ceiling) * 1000))
+    }
+
+    private func tenant(of endpoint: String) -> String {
+        // https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token
+        URL(string: endpoint)?.pathComponents.dropFirst().first ?? "?"
+    }
+
+    /// `Retry-After` in seconds (delta form; an HTTP-date is converted).
+    static func retryAfter(_ headers: HTTPHeaders) -> Int? {
+        guard let value = headers.first(name: "Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
+        if let seconds = Int(value) { return max(seconds, 0) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: value) else { return nil }
+        return max(Int(date.timeIntervalSinceNow.rounded(.up)), 0)
+    }
+
+    private nonisolated func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        return text.count > 300 ? String(text.prefix(300)) + "…" : text
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

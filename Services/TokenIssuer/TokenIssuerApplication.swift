@@ -1,0 +1,120 @@
+import AsyncHTTPClient
+import AuthProtocol
+import ClientAssertion
+import Foundation
+import Hummingbird
+import HummingbirdHTTP2
+import Keystore
+import Logging
+import NIOSSL
+import Prometheus
+import ServiceLifecycle
+import ServiceSupport
+
+/// A built token-issuer: the services to run, and handles on what they bind.
+public struct TokenIssuerInstance: Sendable {
+    /// Run these in one `ServiceGroup`, in this order (shutdown runs in reverse).
+    public let services: [any Service]
+    /// The HTTPS listener's port once bound.
+    public let port: PortHandle
+    /// The management listener's port once bound.
+    public let managementPort: PortHandle
+    public let health: HealthRegistry
+    public let cache: TokenCache
+    public let credentials: CredentialStore
+}
+
+/// Builds token-issuer from its configuration. Validates everything that can fail (keystores, trust stores)
+/// before any port opens, throwing the one-line error an operator needs.
+public enum TokenIssuerApplication {
+    public static func build(
+        configuration: TokenIssuerConfiguration, logger: Logger,
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) async throws -> TokenIssuerInstance {
+        let health = HealthRegistry()
+        let algorithm = configuration.assertion.algorithm.rawValue
+        let credentials = try CredentialStore(
+            source: configuration.keystore, algorithm: algorithm, logger: logger, health: health)
+
+        guard let serverKeystore = configuration.listener.keystore else {
+            throw ConfigurationError(variable: "SERVER_SSL_KEY_STORE", message: "is not set; expected this service's PKCS#12 keystore.")
+        }
+        let serverCredential = try serverKeystore.load().credential
+        let internalTrust = try configuration.listener.trustStore.map {
+            try TrustStoreLoader.load(path: $0.path, password: $0.password, type: $0.type, setting: $0.setting)
+        } ?? []
+        let serverTLS = try ServerTLS.configuration(
+            credential: serverCredential, clientAuth: configuration.listener.clientAuth, trustRoots: internalTrust)
+
+        let idpTrust = try configuration.idpTrustStore.map {
+            try TrustStoreLoader.load(path: $0.path, password: $0.password, type: $0.type, setting: $0.setting)
+        } ?? []
+        let clientTLS = try ServerTLS.clientConfiguration(credential: nil, trustRoots: idpTrust, includeSystemRoots: true)
+        let http = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(
+                tlsConfiguration: clientTLS,
+                redirectConfiguration: .disallow,
+                timeout: .init(
+                    connect: .seconds(configuration.connectTimeout.components.seconds),
+                    read: .seconds(configuration.readTimeout.components.seconds))),
+            backgroundActivityLogger: logger)
+
+        let endpoint = TokenEndpointClient(
+            configuration: configuration, credentials: credentials, http: http, logger: logger, health: health)
+        let cache = TokenCache(logger: logger) { scope in try await endpoint.exchange(scope: scope) }
+
+        let router = Router(context: ServiceRequestContext.self)
+        router.add(middleware: TracingMiddleware())
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: ErrorLoggingMiddleware())
+        TokenIssuerRoutes(configuration: configuration, cache: cache, endpoint: endpoint, credentials: credentials)
+            .register(on: router)
+
+        let port = PortHandle()
+        let app = Application(
+            router: router,
+            server: try .http2Upgrade(tlsConfiguration: serverTLS),
+            configuration: .init(address: .hostname(configuration.listener.address, port: configuration.listener.port), serverName: nil),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? configuration.listener.port
+                port.fulfil(bound)
+                logger.info("token-issuer listening", metadata: [
+                    "address": .string(configuration.listener.address), "port": .stringConvertible(bound),
+                    "client_auth": .string(configuration.listener.clientAuth.rawValue),
+                ])
+            },
+            logger: logger)
+        health.up("listener")
+
+        let managementPort = PortHandle()
+        let management = ManagementServer.build(
+            address: configuration.listener.address, port: configuration.listener.managementPort,
+            health: health, metrics: metrics, logger: logger, onRunning: managementPort)
+
+        let discovery = DiscoveryWarmup(endpoint: endpoint, logger: logger)
+        return TokenIssuerInstance(
+            services: [HTTPClientService(client: http), discovery,
+                       CredentialReloader(store: credentials, interval: configuration.keystoreReloadInterval),
+                       app, management],
+            port: port, managementPort: managementPort, health: health, cache: cache, credentials: credentials)
+    }
+}
+
+/// Looks up the token endpoint once at start so a wrong issuer URL shows in the log and in health right away.
+/// Never stops the service: an IdP that is down at start is retried on the first token request.
+struct DiscoveryWarmup: Service {
+    let endpoint: TokenEndpointClient
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            _ = try await endpoint.tokenEndpoint()
+        } catch {
+            logger.warning("Token endpoint not reachable at start; will retry on the first request", metadata: [
+                "error": .string(error.body.errorDescription),
+            ])
+        }
+        try? await gracefulShutdown()
+    }
+}

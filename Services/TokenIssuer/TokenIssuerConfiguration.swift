@@ -1,0 +1,169 @@
+import ClientAssertion
+import Foundation
+import Keystore
+import ServiceSupport
+
+/// Which kind of IdP the issuer talks to (`CAMUNDA_IDENTITY_TYPE`).
+public enum IdentityProviderType: String, Sendable {
+    case microsoft = "MICROSOFT"
+    case generic = "GENERIC"
+    case keycloak = "KEYCLOAK"
+}
+
+/// Everything token-issuer needs, read once at start.
+public struct TokenIssuerConfiguration: Sendable {
+    public var listener: ListenerSettings
+    public var identityType: IdentityProviderType
+    /// Issuer base URL; the token endpoint comes from its discovery document unless `tokenURI` is set.
+    public var issuerBackendURL: URL?
+    /// Explicit token endpoint (skips discovery).
+    public var tokenURI: URL?
+    public var clientID: String
+    public var defaultScope: String
+    public var keystore: KeystoreSource
+    public var assertion: ClientAssertionSettings
+    /// Extra CA certificates trusted for HTTPS to the IdP, on top of the system roots.
+    public var idpTrustStore: TrustStoreSource?
+    public var connectTimeout: Duration
+    public var readTimeout: Duration
+    /// Retries of 429, 5xx and network failures per exchange.
+    public var maxRetries: Int
+    /// Longest wait before a retry; a longer `Retry-After` fails the request at once (with that `Retry-After`).
+    public var maxRetryDelay: Duration
+    /// How often the keystore file is checked for a new certificate; zero turns it off.
+    public var keystoreReloadInterval: Duration
+    /// Service names allowed to call; empty means any service with a certificate from the internal CA.
+    public var allowedCallers: [String]
+
+    public init(
+        listener: ListenerSettings, identityType: IdentityProviderType, issuerBackendURL: URL?, tokenURI: URL?,
+        clientID: String, defaultScope: String, keystore: KeystoreSource, assertion: ClientAssertionSettings,
+        idpTrustStore: TrustStoreSource? = nil, connectTimeout: Duration = .seconds(5), readTimeout: Duration = .seconds(10),
+        maxRetries: Int = 2, maxRetryDelay: Duration = .seconds(10), keystoreReloadInterval: Duration = .seconds(60),
+        allowedCallers: [String] = []
+    ) {
+        self.listener = listener
+        self.identityType = identityType
+        self.issuerBackendURL = issuerBackendURL
+        self.tokenURI = tokenURI
+        self.clientID = clientID
+        self.defaultScope = defaultScope
+        self.keystore = keystore
+        self.assertion = assertion
+        self.idpTrustStore = idpTrustStore
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.maxRetries = maxRetries
+        self.maxRetryDelay = maxRetryDelay
+        self.keystoreReloadInterval = keystoreReloadInterval
+        self.allowedCallers = allowedCallers
+    }
+}
+
+/// Environment variable names (the seed's, and ours in the same style).
+public enum TokenIssuerSetting {
+    public static let identityType = "CAMUNDA_IDENTITY_TYPE"
+    public static let issuerBackendURL = "CAMUNDA_IDENTITY_ISSUER_BACKEND_URL"
+    public static let issuer = "CAMUNDA_IDENTITY_ISSUER"
+    public static let tokenURI = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TOKEN_URI"
+    public static let clientID = "CAMUNDA_IDENTITY_CLIENT_ID"
+    public static let certAuthEnabled = "CAMUNDA_SECURITY_CERT_AUTH_ENABLED"
+    public static let grantType = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_GRANTTYPE"
+    public static let scopes = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPES"
+    public static let keystorePath = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH"
+    public static let keystorePassword = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD"
+    public static let keyAlias = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS"
+    public static let keyPassword = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD"
+    public static let keystoreReloadInterval = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_RELOAD_INTERVAL"
+    public static let algorithm = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ALGORITHM"
+    public static let lifetime = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_LIFETIME"
+    public static let sendX5C = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_SEND_X5C"
+    public static let trustStorePath = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH"
+    public static let trustStorePassword = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PASSWORD"
+    public static let connectTimeout = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CONNECT_TIMEOUT"
+    public static let readTimeout = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_READ_TIMEOUT"
+    public static let maxRetries = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_RETRIES"
+    public static let allowedCallers = "CAMUNDA_TOKEN_ISSUER_ALLOWED_CALLERS"
+}
+
+extension TokenIssuerConfiguration {
+    /// Default listener port of token-issuer.
+    public static let defaultPort = 8444
+    /// Default management port of token-issuer.
+    public static let defaultManagementPort = 9081
+
+    /// Reads and checks every setting; the first problem is thrown as one line naming the variable.
+    ///
+    /// ## Configuration keys
+    /// See ``TokenIssuerSetting`` and ``ListenerSettings``; README.md has the table.
+    public init(environment env: EnvironmentReader) throws(ConfigurationError) {
+        typealias S = TokenIssuerSetting
+        let listener = try ListenerSettings(
+            environment: env, defaultPort: Self.defaultPort, defaultManagementPort: Self.defaultManagementPort,
+            defaultClientAuth: .need)
+        guard listener.sslEnabled, listener.clientAuth != .none else {
+            throw ConfigurationError(
+                variable: listener.sslEnabled ? "SERVER_SSL_CLIENT_AUTH" : "SERVER_SSL_ENABLED",
+                message: "token-issuer hands tokens only to callers that present a certificate from the internal CA; keep SERVER_SSL_ENABLED=true and SERVER_SSL_CLIENT_AUTH=need (or want).")
+        }
+        let typeRaw = try env.choice(S.identityType, default: "MICROSOFT", allowed: ["MICROSOFT", "GENERIC", "KEYCLOAK"])
+        let identityType = IdentityProviderType(rawValue: typeRaw) ?? .microsoft
+        var issuerBackend = try env.url(S.issuerBackendURL, allowHTTP: true)
+        if issuerBackend == nil { issuerBackend = try env.url(S.issuer, allowHTTP: true) }
+        let tokenURI = try env.url(S.tokenURI, allowHTTP: true)
+        guard issuerBackend != nil || tokenURI != nil else {
+            throw ConfigurationError(
+                variable: S.issuerBackendURL,
+                message: "is not set (nor \(S.tokenURI)); expected the issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0.")
+        }
+        let clientID = try env.required(S.clientID, expected: "the application (client) ID of the app registration")
+        guard try env.bool(S.certAuthEnabled, default: true) else {
+            throw ConfigurationError(
+                variable: S.certAuthEnabled,
+                message: "is false, but token-issuer authenticates to the IdP with a certificate only; set it to true and configure the CLIENT_ASSERTION_KEYSTORE_* variables.")
+        }
+        _ = try env.choice(S.grantType, default: "client_credentials", allowed: ["client_credentials"])
+        let scope = try env.required(S.scopes, expected: "the default scope, for Entra '<resource client id>/.default'")
+        if identityType == .microsoft {
+            try Self.checkMicrosoftScope(scope, variable: S.scopes)
+        }
+        let keystore = KeystoreSource(
+            path: try env.required(S.keystorePath, expected: "the path of the PKCS#12 keystore holding the client certificate, e.g. /certs/identity.p12"),
+            password: env.secret(S.keystorePassword) ?? "",
+            alias: env.string(S.keyAlias),
+            keyPassword: env.secret(S.keyPassword),
+            settings: .clientAssertion)
+        let algorithmRaw = try env.choice(S.algorithm, default: "RS256", allowed: ["RS256", "PS256", "ES256"])
+        let algorithm = JWSAlgorithm(rawValue: algorithmRaw) ?? .rs256
+        if identityType == .microsoft, algorithm == .es256 {
+            throw ConfigurationError(
+                variable: S.algorithm, message: "ES256 is not accepted by Microsoft Entra; expected RS256 or PS256.")
+        }
+        let lifetime = try env.int(S.lifetime, default: 300, range: 1...ClientAssertionSettings.maximumLifetime)
+        let sendX5C = try env.bool(S.sendX5C, default: false)
+        var idpTrust: TrustStoreSource?
+        if let path = env.string(S.trustStorePath) {
+            idpTrust = TrustStoreSource(path: path, password: env.secret(S.trustStorePassword), type: nil, setting: S.trustStorePath)
+        }
+        self.init(
+            listener: listener, identityType: identityType, issuerBackendURL: issuerBackend, tokenURI: tokenURI,
+            clientID: clientID, defaultScope: scope, keystore: keystore,
+            assertion: ClientAssertionSettings(clientID: clientID, algorithm: algorithm, lifetime: lifetime, sendX5C: sendX5C),
+            idpTrustStore: idpTrust,
+            connectTimeout: .seconds(try env.int(S.connectTimeout, default: 5, range: 1...120)),
+            readTimeout: .seconds(try env.int(S.readTimeout, default: 10, range: 1...300)),
+            maxRetries: try env.int(S.maxRetries, default: 2, range: 0...10),
+            keystoreReloadInterval: .seconds(try env.int(S.keystoreReloadInterval, default: 60, range: 0...86_400)),
+            allowedCallers: env.list(S.allowedCallers))
+    }
+
+    /// Entra's client-credentials flow takes exactly one `<resource>/.default` scope.
+    public static func checkMicrosoftScope(_ scope: String, variable: String) throws(ConfigurationError) {
+        let parts = scope.split(separator: " ")
+        guard parts.count == 1, let only = parts.first, only.hasSuffix("/.default"), only.count > "/.default".count else {
+            throw ConfigurationError(
+                variable: variable,
+                message: "Invalid scope: missing .default suffix ('\(scope)'); Microsoft Entra's client_credentials flow needs exactly one scope of the form '<resource client id or app ID URI>/.default', e.g. 2622078b-0164-41ee-8794-3ff8d9f8e402/.default.")
+        }
+    }
+}

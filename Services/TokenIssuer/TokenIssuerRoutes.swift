@@ -1,0 +1,133 @@
+import AuthProtocol
+import ClientAssertion
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceSupport
+
+/// The internal protocol routes of token-issuer: `POST /v1/token`, `POST /v1/client-assertion`, `GET /v1/credentials`.
+struct TokenIssuerRoutes: Sendable {
+    let configuration: TokenIssuerConfiguration
+    let cache: TokenCache
+    let endpoint: TokenEndpointClient
+    let credentials: CredentialStore
+
+    func register(on router: Router<ServiceRequestContext>) {
+        router.post(RouterPath(ProtocolPath.token)) { request, context in
+            try await token(request: request, context: context)
+        }
+        router.post(RouterPath(ProtocolPath.clientAssertion)) { request, context in
+            try await clientAssertion(request: request, context: context)
+        }
+        router.get(RouterPath(ProtocolPath.credentials)) { _, context in
+            if let refusal = await authorize(context) { return refusal }
+            return JSONResponse.make(.ok, CredentialsResponse(credentials: await credentials.describe()))
+        }
+    }
+
+    /// Only services with a certificate from the internal CA (and, when configured, on the allowed list) get in.
+    private func authorize(_ context: ServiceRequestContext) async -> Response? {
+        guard let caller = await context.callerIdentity() else {
+            return JSONResponse.oauthError(.unauthorized, OAuthErrorResponse(
+                error: "invalid_client",
+                errorDescription: "A client certificate from the internal CA is required",
+                hint: "Call token-issuer over mTLS with your service's certificate (certauth pki init issues one per service)."))
+        }
+        if !configuration.allowedCallers.isEmpty, !configuration.allowedCallers.contains(caller) {
+            context.logger.warning("Caller not allowed", metadata: ["caller": .string(caller)])
+            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
+                error: "access_denied",
+                errorDescription: "Service '\(caller)' may not obtain tokens here",
+                hint: "Add '\(caller)' to CAMUNDA_TOKEN_ISSUER_ALLOWED_CALLERS if it should."))
+        }
+        return nil
+    }
+
+    private func token(request: Request, context: ServiceRequestContext) async throws -> Response {
+        if let refusal = await authorize(context) { return refusal }
+        let body: TokenRequest
+        do {
+            body = try await decode(TokenRequest.self, request: request, context: context)
+        } catch {
+            return JSONResponse.oauthError(.badRequest, error)
+        }
+        let scope = body.scope?.trimmingCharacters(in: .whitespaces).nonEmpty ?? configuration.defaultScope
+        if configuration.identityType == .microsoft {
+            do {
+                try TokenIssuerConfiguration.checkMicrosoftScope(scope, variable: "scope")
+            } catch {
+                return JSONResponse.oauthError(.badRequest, OAuthErrorResponse(
+                    error: "invalid_scope", errorDescription: "Invalid scope: missing .default suffix",
+                    hint: "Ask for exactly one scope of the form '<resource client id>/.default'."))
+            }
+        }
+        do {
+            let cached = try await cache.token(scope: scope)
+            let remaining = max(Int(cached.expiresAtDate.timeIntervalSinceNow), 0)
+            return JSONResponse.make(.ok, TokenResponse(
+                accessToken: cached.token, expiresIn: remaining,
+                expiresAt: RFC3339.string(cached.expiresAtDate), scope: scope))
+        } catch let error as TokenIssuanceError {
+            return JSONResponse.oauthError(HTTPResponse.Status(code: error.status), error.body, retryAfter: error.retryAfter)
+        }
+    }
+
+    private func clientAssertion(request: Request, context: ServiceRequestContext) async throws -> Response {
+        if let refusal = await authorize(context) { return refusal }
+        let body: ClientAssertionRequest
+        do {
+            body = try await decode(ClientAssertionRequest.self, request: request, context: context)
+        } catch {
+            return JSONResponse.oauthError(.badRequest, error)
+        }
+        do {
+            let assertion = try await endpoint.assertion(audience: body.audience)
+            let caller = await context.callerIdentity() ?? ""
+            context.logger.info("Client assertion handed out", metadata: [
+                "jti": .string(assertion.jti), "caller": .string(caller),
+            ])
+            return JSONResponse.make(.ok, ClientAssertionResponse(
+                clientAssertion: assertion.token, expiresAt: RFC3339.string(assertion.expiresAt)))
+        } catch {
+            return JSONResponse.oauthError(HTTPResponse.Status(code: error.status), error.body, retryAfter: error.retryAfter)
+        }
+    }
+
+    /// An empty body decodes as `{}`; anything else must be the JSON object of the protocol.
+    private func decode<T: Decodable & Sendable>(
+        _ type: T.Type, request: Request, context: ServiceRequestContext
+    ) async throws(OAuthErrorResponse) -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            throw OAuthErrorResponse(error: "invalid_request", errorDescription: "The request body is larger than \(context.maxUploadSize) bytes")
+        }
+        let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer.readableBytesView)
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw OAuthErrorResponse(
+                error: "invalid_request",
+                errorDescription: "The request body is not the expected JSON object (\(Self.describe(decoding: error)))",
+                hint: "Send application/json such as {\"scope\": \"<resource>/.default\"}, or an empty body for the default.")
+        }
+    }
+
+    static func describe(decoding error: any Error) -> String {
+        switch error {
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))': \(context.debugDescription)"
+        case DecodingError.dataCorrupted(let context):
+            return context.debugDescription
+        default:
+            return "malformed JSON"
+        }
+    }
+}
+
+extension String {
+    var nonEmpty: String? { isEmpty ? nil : self }
+}

@@ -1,0 +1,16 @@
+import Logging
+import ServiceSupport
+import TokenIssuer
+
+/// `token-issuer`: keystore → signed client assertion → IdP token exchange → cached tokens for internal callers.
+@main
+struct TokenIssuerServer {
+    static func main() async {
+        await ServiceMain.run(name: "token-issuer") { environment in
+            let configuration = try TokenIssuerConfiguration(environment: environment.reader)
+            return try await TokenIssuerApplication.build(
+                configuration: configuration, logger: environment.logger, metrics: environment.metrics
+            ).services
+        }
+    }
+}

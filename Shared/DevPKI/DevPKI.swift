@@ -1,0 +1,180 @@
+import Crypto
+import Foundation
+import Keystore
+import SwiftASN1
+import X509
+import _CryptoExtras
+
+/// A certificate with its private key.
+public struct IssuedCertificate: Sendable {
+    public var certificate: Certificate
+    public var key: _RSA.Signing.PrivateKey
+
+    /// DER bytes of the certificate.
+    public var der: [UInt8] {
+        get throws {
+            var serializer = DER.Serializer()
+            try serializer.serialize(certificate)
+            return serializer.serializedBytes
+        }
+    }
+
+    /// PEM text of the certificate.
+    public var pem: String {
+        get throws { try certificate.serializeAsPEM().pemString + "\n" }
+    }
+
+    /// PKCS#8 PEM of the private key (what curl's `--key` and OpenSSL read).
+    public var keyPEM: String { key.pkcs8PEMRepresentation + "\n" }
+}
+
+/// A development PKI: an internal CA, one certificate per service, a client credential for the IdP, and a curl client.
+/// Also used by tests to make their own certificates.
+public enum DevPKI {
+    /// The services that get a certificate from `certauth pki init`.
+    public static let services = ["authn", "token-issuer", "roles", "entra-emulator"]
+
+    /// A self-signed CA certificate.
+    public static func makeCA(
+        commonName: String = "CertAuth Dev Root CA", organization: String = "CertAuth dev",
+        now: Date = Date(), validity: TimeInterval = 3650 * 86_400, keySize: Int = 2048
+    ) throws -> IssuedCertificate {
+        let key = try _RSA.Signing.PrivateKey(keySize: .init(bitCount: keySize))
+        let name = try DistinguishedName {
+            OrganizationName(organization)
+            CommonName(commonName)
+        }
+        let publicKey = Certificate.PublicKey(key.publicKey)
+        let extensions = try Certificate.Extensions {
+            Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+            Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+            SubjectKeyIdentifier(hash: publicKey)
+        }
+        let certificate = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: publicKey,
+            notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(validity),
+            issuer: name, subject: name, signatureAlgorithm: .sha256WithRSAEncryption,
+            extensions: extensions, issuerPrivateKey: .init(key))
+        return IssuedCertificate(certificate: certificate, key: key)
+    }
+
+    /// What a leaf certificate is for.
+    public enum Usage: Sendable {
+        case server, client, serverAndClient
+        var ekus: [ExtendedKeyUsage.Usage] {
+            switch self {
+            case .server: [.serverAuth]
+            case .client: [.clientAuth]
+            case .serverAndClient: [.serverAuth, .clientAuth]
+            }
+        }
+    }
+
+    /// A certificate issued by `issuer` (or self-signed when `issuer` is nil).
+    public static func issue(
+        subject: DistinguishedName, dnsNames: [String] = [], ipAddresses: [[UInt8]] = [],
+        usage: Usage = .serverAndClient, issuer: IssuedCertificate?, isCA: Bool = false,
+        notValidBefore: Date? = nil, notValidAfter: Date? = nil, now: Date = Date(), keySize: Int = 2048
+    ) throws -> IssuedCertificate {
+        let key = try _RSA.Signing.PrivateKey(keySize: .init(bitCount: keySize))
+        let publicKey = Certificate.PublicKey(key.publicKey)
+        let signerKey = issuer?.key ?? key
+        let signerCertificate = issuer?.certificate
+        var names: [GeneralName] = dnsNames.map { .dnsName($0) }
+        names += ipAddresses.map { .ipAddress(ASN1OctetString(contentBytes: ArraySlice($0))) }
+        let extensions = try Certificate.Extensions {
+            if isCA {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+                Critical(KeyUsage(digitalSignature: true, keyCertSign: true, cRLSign: true))
+            } else {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+                try ExtendedKeyUsage(usage.ekus)
+            }
+            SubjectKeyIdentifier(hash: publicKey)
+            if let signerCertificate, let ski = try signerCertificate.extensions.subjectKeyIdentifier {
+                AuthorityKeyIdentifier(keyIdentifier: ski.keyIdentifier)
+            }
+            if !names.isEmpty {
+                SubjectAlternativeNames(names)
+            }
+        }
+        let certificate = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: publicKey,
+            notValidBefore: notValidBefore ?? now.addingTimeInterval(-300),
+            notValidAfter: notValidAfter ?? now.addingTimeInterval(825 * 86_400),
+            issuer: signerCertificate?.subject ?? subject, subject: subject,
+            signatureAlgorithm: .sha256WithRSAEncryption, extensions: extensions, issuerPrivateKey: .init(signerKey))
+        return IssuedCertificate(certificate: certificate, key: key)
+    }
+
+    /// A service certificate: CN and first DNS SAN = the service name, plus localhost and 127.0.0.1.
+    public static func issueService(_ name: String, ca: IssuedCertificate, now: Date = Date()) throws -> IssuedCertificate {
+        try issue(
+            subject: try DistinguishedName {
+                OrganizationName("CertAuth dev")
+                CommonName(name)
+            },
+            dnsNames: [name, "localhost"], ipAddresses: [[127, 0, 0, 1]], usage: .serverAndClient, issuer: ca, now: now)
+    }
+
+    /// A PKCS#12 file holding `issued` (and the chain) under `alias`.
+    public static func pkcs12(_ issued: IssuedCertificate, alias: String, chain: [IssuedCertificate] = [], password: String) throws -> [UInt8] {
+        try PKCS12Writer.write(
+            entries: [PKCS12Entry(
+                alias: alias, privateKeyDER: Array(issued.key.derRepresentation),
+                certificateDER: try issued.der, chainDER: try chain.map { try $0.der })],
+            password: password)
+    }
+
+    /// What `initialize` wrote.
+    public struct Summary: Sendable {
+        public var directory: String
+        public var files: [String]
+        public var identity: Credential
+    }
+
+    /// Writes the whole development PKI into `directory` (DESIGN.md §4 `certauth pki init`).
+    public static func initialize(directory: String, password: String, now: Date = Date()) throws -> Summary {
+        let fileManager = FileManager.default
+        try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var files: [String] = []
+        func write(_ name: String, _ bytes: [UInt8], secret: Bool) throws {
+            let path = (directory as NSString).appendingPathComponent(name)
+            let url = URL(fileURLWithPath: path)
+            try Data(bytes).write(to: url, options: .atomic)
+            try fileManager.setAttributes([.posixPermissions: secret ? 0o600 : 0o644], ofItemAtPath: path)
+            files.append(name)
+        }
+        let ca = try makeCA(now: now)
+        try write("ca.crt", Array(try ca.pem.utf8), secret: false)
+        try write("ca.key", Array(ca.keyPEM.utf8), secret: true)
+        try write("truststore.pem", Array(try ca.pem.utf8), secret: false)
+        for service in services {
+            let issued = try issueService(service, ca: ca, now: now)
+            try write("\(service).p12", try pkcs12(issued, alias: service, chain: [ca], password: password), secret: true)
+            try write("\(service).crt", Array(try issued.pem.utf8), secret: false)
+        }
+        let identity = try issue(
+            subject: try DistinguishedName {
+                OrganizationName("CertAuth dev")
+                CommonName("identity")
+            },
+            dnsNames: ["identity"], usage: .client, issuer: ca, now: now)
+        let identityP12 = try pkcs12(identity, alias: "identity", chain: [ca], password: password)
+        try write("identity.p12", identityP12, secret: true)
+        try write("identity.cer", Array(try identity.pem.utf8), secret: false)
+        let client = try issue(
+            subject: try DistinguishedName {
+                OrganizationName("CertAuth dev")
+                CommonName("client")
+            },
+            dnsNames: ["client"], usage: .client, issuer: ca, now: now)
+        try write("client.crt", Array(try client.pem.utf8), secret: false)
+        try write("client.key", Array(client.keyPEM.utf8), secret: true)
+        let loaded = try KeystoreLoader.load(
+            data: identityP12, path: "identity.p12", password: password, alias: "identity", keyPassword: nil,
+            settings: .clientAssertion, now: now)
+        return Summary(directory: directory, files: files, identity: loaded.credential)
+    }
+}

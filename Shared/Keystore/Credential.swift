@@ -1,0 +1,83 @@
+import Crypto
+import Foundation
+import X509
+
+/// A private key with its certificate and chain, loaded from a keystore.
+public struct Credential: Sendable {
+    public let alias: String
+    /// The leaf certificate.
+    public let certificate: Certificate
+    public let certificateDER: [UInt8]
+    /// Leaf first, then the issuers found in the keystore, ordered by issuer links (no duplicates).
+    public let chain: [Certificate]
+    /// Same order as `chain`.
+    public let chainDER: [[UInt8]]
+    public let privateKey: SigningKey
+
+    public init(
+        alias: String,
+        certificate: Certificate,
+        certificateDER: [UInt8],
+        chain: [Certificate],
+        chainDER: [[UInt8]],
+        privateKey: SigningKey
+    ) {
+        self.alias = alias
+        self.certificate = certificate
+        self.certificateDER = certificateDER
+        self.chain = chain
+        self.chainDER = chainDER
+        self.privateKey = privateKey
+    }
+
+    /// SHA-1 of the leaf certificate DER.
+    public var sha1Thumbprint: [UInt8] {
+        Array(Insecure.SHA1.hash(data: certificateDER))
+    }
+
+    /// SHA-256 of the leaf certificate DER.
+    public var sha256Thumbprint: [UInt8] {
+        Array(SHA256.hash(data: certificateDER))
+    }
+
+    /// JOSE `x5t`: base64url (no padding) of the SHA-1 thumbprint.
+    public var x5t: String { Base64URL.encode(sha1Thumbprint) }
+
+    /// JOSE `x5t#S256`: base64url (no padding) of the SHA-256 thumbprint.
+    public var x5tS256: String { Base64URL.encode(sha256Thumbprint) }
+
+    /// Upper-case hex SHA-1 thumbprint, as shown by Azure/Entra for uploaded certificates.
+    public var sha1ThumbprintHex: String {
+        sha1Thumbprint.map { byte in
+            let hex = String(byte, radix: 16, uppercase: true)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+
+    /// The leaf subject in RFC 4514 order.
+    public var subject: String { certificate.subject.description }
+
+    public var notValidBefore: Date { certificate.notValidBefore }
+
+    public var notValidAfter: Date { certificate.notValidAfter }
+
+    /// The JOSE `x5c` value: standard base64 (with padding) DER of each chain certificate, leaf first.
+    public var x5c: [String] {
+        chainDER.map { Data($0).base64EncodedString() }
+    }
+}
+
+/// The result of loading a keystore.
+public struct LoadedKeystore: Sendable {
+    public let credential: Credential
+    /// All aliases present in the file (friendly names of key entries and trusted-certificate entries).
+    public let aliases: [String]
+    /// Non-fatal problems worth logging (file permissions, certificate about to expire, ...).
+    public let warnings: [String]
+
+    public init(credential: Credential, aliases: [String], warnings: [String]) {
+        self.credential = credential
+        self.aliases = aliases
+        self.warnings = warnings
+    }
+}

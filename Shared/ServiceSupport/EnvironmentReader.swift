@@ -1,0 +1,116 @@
+import Foundation
+
+/// A configuration problem found at start: names the variable and what a good value looks like.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    /// The environment variable at fault.
+    public var variable: String
+    /// What is wrong and what a good value looks like.
+    public var message: String
+
+    public init(variable: String, message: String) {
+        self.variable = variable
+        self.message = message
+    }
+
+    public var description: String { "\(variable): \(message)" }
+}
+
+/// Reads settings from environment variables, strictly: a malformed value is an error naming the variable,
+/// never a silent default. Secret values are never echoed in errors.
+public struct EnvironmentReader: Sendable {
+    public let values: [String: String]
+
+    public init(_ values: [String: String] = ProcessInfo.processInfo.environment) {
+        self.values = values
+    }
+
+    /// The trimmed value, or nil when unset or blank.
+    public func string(_ name: String) -> String? {
+        guard let raw = values[name] else { return nil }
+        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    /// The value as given (not trimmed), for secrets such as passwords; nil when unset.
+    public func secret(_ name: String) -> String? {
+        values[name]
+    }
+
+    /// The value, or an error saying it is not set and what to set it to.
+    public func required(_ name: String, expected: String) throws(ConfigurationError) -> String {
+        guard let value = string(name) else {
+            throw ConfigurationError(variable: name, message: "is not set; expected \(expected).")
+        }
+        return value
+    }
+
+    /// A boolean: `true` or `false` (any case); default when unset.
+    public func bool(_ name: String, default defaultValue: Bool) throws(ConfigurationError) -> Bool {
+        guard let value = string(name) else { return defaultValue }
+        switch value.lowercased() {
+        case "true": return true
+        case "false": return false
+        default:
+            throw ConfigurationError(variable: name, message: "'\(value)' is not a boolean; expected true or false.")
+        }
+    }
+
+    /// An integer within `range`; default when unset.
+    public func int(_ name: String, default defaultValue: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let value = string(name) else { return defaultValue }
+        guard let number = Int(value) else {
+            throw ConfigurationError(
+                variable: name,
+                message: "'\(value)' is not a whole number; expected a number from \(range.lowerBound) to \(range.upperBound).")
+        }
+        guard range.contains(number) else {
+            throw ConfigurationError(
+                variable: name,
+                message: "\(number) is out of range; expected a number from \(range.lowerBound) to \(range.upperBound).")
+        }
+        return number
+    }
+
+    /// A TCP port (0 lets the system choose); default when unset.
+    public func port(_ name: String, default defaultValue: Int) throws(ConfigurationError) -> Int {
+        try int(name, default: defaultValue, range: 0...65535)
+    }
+
+    /// One of `allowed` (compared case-insensitively, returned as spelled in `allowed`); default when unset.
+    public func choice(_ name: String, default defaultValue: String, allowed: [String]) throws(ConfigurationError) -> String {
+        guard let value = string(name) else { return defaultValue }
+        if let match = allowed.first(where: { $0.caseInsensitiveCompare(value) == .orderedSame }) {
+            return match
+        }
+        throw ConfigurationError(
+            variable: name, message: "'\(value)' is not supported; expected one of \(allowed.joined(separator: ", ")).")
+    }
+
+    /// An absolute `https://` (or, when `allowHTTP`, `http://`) URL; nil when unset.
+    public func url(_ name: String, allowHTTP: Bool = false) throws(ConfigurationError) -> URL? {
+        guard let value = string(name) else { return nil }
+        let schemes = allowHTTP ? ["https", "http"] : ["https"]
+        guard let url = URL(string: value), let scheme = url.scheme?.lowercased(), schemes.contains(scheme),
+              let host = url.host, !host.isEmpty
+        else {
+            throw ConfigurationError(
+                variable: name,
+                message: "'\(value)' is not an absolute \(schemes.joined(separator: " or ")) URL; expected for example https://login.microsoftonline.com/<tenant-id>/v2.0.")
+        }
+        return url
+    }
+
+    /// A comma-separated list, entries trimmed, blanks dropped; empty when unset.
+    public func list(_ name: String) -> [String] {
+        guard let value = string(name) else { return [] }
+        return value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// The first variable of `names` that is set, with its name.
+    public func first(of names: [String]) -> (name: String, value: String)? {
+        for name in names {
+            if let value = string(name) { return (name, value) }
+        }
+        return nil
+    }
+}

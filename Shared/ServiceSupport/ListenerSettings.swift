@@ -1,0 +1,118 @@
+import Foundation
+import Keystore
+
+/// How a listener asks for client certificates (`SERVER_SSL_CLIENT_AUTH`).
+public enum ClientAuthMode: String, Sendable {
+    /// No client certificate is asked for.
+    case none
+    /// A client certificate is asked for; when presented it must chain to the trust store.
+    case want
+    /// A client certificate is required and must chain to the trust store.
+    case need
+}
+
+/// Where a keystore is and how to open it.
+public struct KeystoreSource: Sendable {
+    public var path: String
+    public var password: String
+    public var alias: String?
+    public var keyPassword: String?
+    public var settings: KeystoreSettingNames
+
+    public init(path: String, password: String, alias: String?, keyPassword: String?, settings: KeystoreSettingNames) {
+        self.path = path
+        self.password = password
+        self.alias = alias
+        self.keyPassword = keyPassword
+        self.settings = settings
+    }
+
+    /// Opens the keystore and selects the entry.
+    public func load(now: Date = Date()) throws(KeystoreError) -> LoadedKeystore {
+        try KeystoreLoader.load(path: path, password: password, alias: alias, keyPassword: keyPassword, settings: settings, now: now)
+    }
+}
+
+/// Where a trust store is and how to open it.
+public struct TrustStoreSource: Sendable {
+    public var path: String
+    public var password: String?
+    public var type: String?
+    /// The variable that names the path, for messages.
+    public var setting: String
+
+    public init(path: String, password: String?, type: String?, setting: String) {
+        self.path = path
+        self.password = password
+        self.type = type
+        self.setting = setting
+    }
+}
+
+/// A service's HTTPS listener and management port, from the Spring Boot style variables of the seed's mTLS block.
+public struct ListenerSettings: Sendable {
+    public var address: String
+    public var port: Int
+    public var managementPort: Int
+    public var sslEnabled: Bool
+    public var keystore: KeystoreSource?
+    public var clientAuth: ClientAuthMode
+    public var trustStore: TrustStoreSource?
+
+    public init(address: String = "127.0.0.1", port: Int, managementPort: Int, sslEnabled: Bool = true,
+                keystore: KeystoreSource?, clientAuth: ClientAuthMode, trustStore: TrustStoreSource?) {
+        self.address = address
+        self.port = port
+        self.managementPort = managementPort
+        self.sslEnabled = sslEnabled
+        self.keystore = keystore
+        self.clientAuth = clientAuth
+        self.trustStore = trustStore
+    }
+
+    /// ## Configuration keys
+    /// - `SERVER_ADDRESS` (default 127.0.0.1), `SERVER_PORT`, `MANAGEMENT_SERVER_PORT`
+    /// - `SERVER_SSL_ENABLED` (default true), `SERVER_SSL_KEY_STORE`, `SERVER_SSL_KEY_STORE_PASSWORD` (secret),
+    ///   `SERVER_SSL_KEY_STORE_TYPE` (PKCS12), `SERVER_SSL_KEY_ALIAS`, `SERVER_SSL_KEY_PASSWORD` (secret)
+    /// - `SERVER_SSL_CLIENT_AUTH` (`none` | `want` | `need`), `SERVER_SSL_TRUST_STORE`, `SERVER_SSL_TRUST_STORE_PASSWORD` (secret),
+    ///   `SERVER_SSL_TRUST_STORE_TYPE` (PEM | PKCS12)
+    public init(environment env: EnvironmentReader, defaultPort: Int, defaultManagementPort: Int,
+                defaultClientAuth: ClientAuthMode) throws(ConfigurationError) {
+        let address = env.string("SERVER_ADDRESS") ?? "127.0.0.1"
+        let port = try env.port("SERVER_PORT", default: defaultPort)
+        let managementPort = try env.port("MANAGEMENT_SERVER_PORT", default: defaultManagementPort)
+        let sslEnabled = try env.bool("SERVER_SSL_ENABLED", default: true)
+        let clientAuthRaw = try env.choice(
+            "SERVER_SSL_CLIENT_AUTH", default: defaultClientAuth.rawValue, allowed: ["none", "want", "need"])
+        let clientAuth = ClientAuthMode(rawValue: clientAuthRaw) ?? defaultClientAuth
+        var keystore: KeystoreSource?
+        var trustStore: TrustStoreSource?
+        if sslEnabled {
+            _ = try env.choice("SERVER_SSL_KEY_STORE_TYPE", default: "PKCS12", allowed: ["PKCS12"])
+            let path = try env.required(
+                "SERVER_SSL_KEY_STORE", expected: "the path of this service's PKCS#12 keystore (certauth pki init writes one per service)")
+            keystore = KeystoreSource(
+                path: path,
+                password: env.secret("SERVER_SSL_KEY_STORE_PASSWORD") ?? "",
+                alias: env.string("SERVER_SSL_KEY_ALIAS"),
+                keyPassword: env.secret("SERVER_SSL_KEY_PASSWORD"),
+                settings: .serverSSL)
+            if let trustPath = env.string("SERVER_SSL_TRUST_STORE") {
+                let type = try env.choice("SERVER_SSL_TRUST_STORE_TYPE", default: "", allowed: ["", "PEM", "PKCS12"])
+                trustStore = TrustStoreSource(
+                    path: trustPath, password: env.secret("SERVER_SSL_TRUST_STORE_PASSWORD"),
+                    type: type.isEmpty ? nil : type, setting: "SERVER_SSL_TRUST_STORE")
+            } else if clientAuth != .none {
+                throw ConfigurationError(
+                    variable: "SERVER_SSL_TRUST_STORE",
+                    message: "is not set but SERVER_SSL_CLIENT_AUTH=\(clientAuth.rawValue) needs it; expected the CA certificates that client certificates must chain to (PEM bundle or PKCS#12), e.g. compose/pki/truststore.pem.")
+            }
+        } else if clientAuth != .none, env.string("SERVER_SSL_CLIENT_AUTH") != nil {
+            throw ConfigurationError(
+                variable: "SERVER_SSL_CLIENT_AUTH",
+                message: "is \(clientAuth.rawValue) but SERVER_SSL_ENABLED=false; client certificates need TLS. Enable TLS or set SERVER_SSL_CLIENT_AUTH=none.")
+        }
+        self.init(address: address, port: port, managementPort: managementPort, sslEnabled: sslEnabled,
+                  keystore: keystore, clientAuth: sslEnabled ? clientAuth : .none, trustStore: trustStore)
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Keystore
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// What a service's `main` runs: settings read, logging and metrics installed, the service built and run until
+/// SIGTERM or SIGINT. A configuration or keystore problem prints one line and exits with status 1.
+public enum ServiceMain {
+    /// Everything a service needs from the process, handed to its builder.
+    public struct Environment: Sendable {
+        public var reader: EnvironmentReader
+        public var logger: Logger
+        public var metrics: PrometheusCollectorRegistry
+    }
+
+    /// Runs the service named `name`; `build` returns the services to run (listener, management server, background work).
+    public static func run(name: String, build: @Sendable (Environment) async throws -> [any Service]) async -> Never {
+        let reader = EnvironmentReader()
+        let logSettings: LogSettings
+        do {
+            logSettings = try LogSettings(environment: reader)
+        } catch {
+            fail(name: name, error)
+        }
+        logSettings.bootstrap()
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: name)
+        do {
+            let services = try await build(Environment(reader: reader, logger: logger, metrics: registry))
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: services.map { .init(service: $0) },
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger))
+            try await group.run()
+            logger.info("Stopped")
+            exit(0)
+        } catch {
+            fail(name: name, error)
+        }
+    }
+
+    /// Prints the one line that says what is wrong and how to fix it, then exits 1.
+    static func fail(name: String, _ error: any Error) -> Never {
+        let line: String
+        switch error {
+        case let error as ConfigurationError: line = "\(name): configuration error: \(error.description)"
+        case let error as KeystoreError: line = "\(name): \(error.message)"
+        default: line = "\(name): failed to start: \(error)"
+        }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+        exit(1)
+    }
+}

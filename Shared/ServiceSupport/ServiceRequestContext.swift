@@ -1,0 +1,81 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOSSL
+import SwiftASN1
+import X509
+
+/// The request context of every CertAuth service: Hummingbird's core storage plus the connection channel
+/// (for the client certificate) and the request's trace context.
+public struct ServiceRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The stream channel (HTTP/2) or connection channel (HTTP/1.1) the request arrived on.
+    public let channel: any Channel
+    /// Set by ``TracingMiddleware``.
+    public var trace: TraceContext
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.channel = source.channel
+        self.trace = TraceContext.random()
+    }
+
+    /// Small JSON bodies only on this protocol.
+    public var maxUploadSize: Int { 64 * 1024 }
+
+    /// The client certificate the TLS handshake verified, if any. On HTTP/2 the TLS handler sits on the
+    /// connection channel, the parent of the stream channel.
+    public func peerCertificate() async -> Certificate? {
+        for candidate in [channel, channel.parent].compactMap({ $0 }) {
+            let presented: NIOSSLCertificate?
+            do {
+                presented = try await candidate.nioSSL_peerCertificate().get()
+            } catch {
+                continue  // no TLS handler on this channel: try the parent
+            }
+            guard let certificate = presented else { return nil }
+            return try? Certificate(derEncoded: certificate.toDERBytes())
+        }
+        return nil
+    }
+
+    /// The calling service's name: the first DNS subjectAltName of its verified certificate.
+    public func callerIdentity() async -> String? {
+        guard let certificate = await peerCertificate() else { return nil }
+        return ServiceIdentity.name(of: certificate)
+    }
+}
+
+/// Reads or starts the W3C trace of each request, answers with `traceparent`, and puts `trace_id`
+/// into every log line of the request.
+public struct TracingMiddleware: RouterMiddleware {
+    public typealias Context = ServiceRequestContext
+
+    public init() {}
+
+    public func handle(
+        _ request: Request, context: ServiceRequestContext,
+        next: (Request, ServiceRequestContext) async throws -> Response
+    ) async throws -> Response {
+        var context = context
+        let incoming = request.headers[.traceparent].flatMap(TraceContext.init(traceparent:))
+        context.trace = incoming?.child() ?? TraceContext.random()
+        context.logger[metadataKey: "trace_id"] = .string(context.trace.traceID)
+        context.logger[metadataKey: "span_id"] = .string(context.trace.spanID)
+        var response = try await next(request, context)
+        response.headers[.traceparent] = context.trace.traceparent
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    /// W3C Trace Context header.
+    public static let traceparent = Self("traceparent")!
+    /// Caller's principal, passed on by authn.
+    public static let authPrincipal = Self("X-Auth-Principal")!
+    /// Caller's roles (comma list), passed on by authn.
+    public static let authRoles = Self("X-Auth-Roles")!
+    /// How the caller authenticated.
+    public static let authMethod = Self("X-Auth-Method")!
+}

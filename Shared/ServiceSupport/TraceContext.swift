@@ -1,0 +1,56 @@
+import Foundation
+
+/// A W3C Trace Context (`traceparent`): `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
+public struct TraceContext: Sendable, Equatable, CustomStringConvertible {
+    public var traceID: String
+    public var spanID: String
+    public var flags: String
+
+    public init(traceID: String, spanID: String, flags: String = "01") {
+        self.traceID = traceID
+        self.spanID = spanID
+        self.flags = flags
+    }
+
+    /// A new trace with a random trace id and span id.
+    public static func random() -> TraceContext {
+        TraceContext(traceID: randomHex(bytes: 16), spanID: randomHex(bytes: 8))
+    }
+
+    /// Parses a `traceparent` header; nil for a malformed one (which is then replaced, as the spec asks).
+    public init?(traceparent: String) {
+        let parts = traceparent.trimmingCharacters(in: .whitespaces).split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff",
+              parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
+              parts.allSatisfy({ $0.allSatisfy(\.isHexDigit) }),
+              parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16)
+        else { return nil }
+        self.init(traceID: parts[1].lowercased(), spanID: parts[2].lowercased(), flags: parts[3].lowercased())
+    }
+
+    /// The same trace with a new span id: what a service sends on its own outgoing calls.
+    public func child() -> TraceContext {
+        TraceContext(traceID: traceID, spanID: Self.randomHex(bytes: 8), flags: flags)
+    }
+
+    /// The header value.
+    public var traceparent: String { "00-\(traceID)-\(spanID)-\(flags)" }
+    public var description: String { traceparent }
+
+    static func randomHex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        var out = ""
+        out.reserveCapacity(bytes * 2)
+        for _ in 0..<bytes {
+            let byte = UInt8.random(in: 0...255, using: &generator)
+            out += String(byte, radix: 16).leftPadded(to: 2)
+        }
+        return out
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
