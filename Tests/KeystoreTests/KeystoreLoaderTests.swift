@@ -57,8 +57,10 @@ import X509
 
     @Test func opensslLegacyFileLoads() throws {
         let path = try seedFile(extra: ["-legacy"])
-        let info = try OpenSSLCLI.run(["pkcs12", "-in", path, "-passin", "pass:pw", "-info", "-noout", "-legacy"])
-        #expect(info.isEmpty || !info.contains("AES"))
+        let info = try OpenSSLCLI.run(
+            ["pkcs12", "-in", path, "-passin", "pass:pw", "-info", "-noout", "-legacy"], mergeStandardError: true
+        )
+        #expect(info.contains("RC2") || info.contains("3DES") || info.contains("TripleDES"), "\(info)")
         let loaded = try KeystoreLoader.load(path: path, password: "pw", alias: "identity", keyPassword: nil, settings: settings)
         #expect(loaded.credential.certificateDER == material.identityCertDER)
     }

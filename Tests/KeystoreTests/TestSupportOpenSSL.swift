@@ -12,7 +12,7 @@ enum OpenSSLCLI {
     static let executable = "/usr/bin/openssl"
 
     @discardableResult
-    static func run(_ arguments: [String], in directory: String? = nil) throws -> String {
+    static func run(_ arguments: [String], in directory: String? = nil, mergeStandardError: Bool = false) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -35,13 +35,13 @@ enum OpenSSLCLI {
         process.waitUntilExit()
         try errorHandle.close()
         let stdout = String(decoding: data, as: UTF8.self)
+        let stderr = (try? String(contentsOf: scratch, encoding: .utf8)) ?? ""
         guard process.terminationStatus == 0 else {
-            let stderr = (try? String(contentsOf: scratch, encoding: .utf8)) ?? ""
             throw HelperError(
                 description: "openssl \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(stderr)"
             )
         }
-        return stdout
+        return mergeStandardError ? stdout + stderr : stdout
     }
 
     /// Hex digest of a certificate as printed by `openssl x509 -fingerprint`, lower-case without colons.
