@@ -60,6 +60,15 @@ public actor EmulatorControl {
         public var errorCodes: [Int]?
         /// Seconds to wait before answering (to test timeouts).
         public var delay: Double?
+
+        public init(status: Int, count: Int = 1, retryAfter: Int? = nil, error: String? = nil, errorCodes: [Int]? = nil, delay: Double? = nil) {
+            self.status = status
+            self.count = count
+            self.retryAfter = retryAfter
+            self.error = error
+            self.errorCodes = errorCodes
+            self.delay = delay
+        }
         enum CodingKeys: String, CodingKey {
             case status, count, error, delay
             case retryAfter = "retry_after", errorCodes = "error_codes"

@@ -141,8 +141,12 @@ public struct TokenEndpointLogic: Sendable {
             throw EntraFailure(error: "invalid_request", code: 5002730,
                                message: "Invalid JWT token. Unsupported key for the signing algorithm '\(jws.header.alg)'.")
         }
+        // Entra accepts the thumbprint in base64url or (as msal sends it) standard base64 with padding.
+        let sha256 = jws.header.x5tS256.flatMap(Self.lenientBase64)
+        let sha1 = jws.header.x5t.flatMap(Self.lenientBase64)
         let registered = app.certificates.first { certificate in
-            (jws.header.x5tS256.map { $0 == certificate.x5tS256 } ?? false) || (jws.header.x5t.map { $0 == certificate.x5t } ?? false)
+            (sha256.map { Base64URL.encode($0) == certificate.x5tS256 } ?? false)
+                || (sha1.map { Base64URL.encode($0) == certificate.x5t } ?? false)
         }
         guard let registered else {
             let thumbprint = jws.header.x5tS256 ?? jws.header.x5t ?? "none"
@@ -180,6 +184,14 @@ public struct TokenEndpointLogic: Sendable {
             throw EntraFailure(status: 401, error: "invalid_client", code: 1000502,
                                message: "The provided certificate with thumbprint \(registered.x5tS256) is not within its valid period.")
         }
+    }
+
+    /// Decodes base64url or standard base64, with or without padding.
+    static func lenientBase64(_ text: String) -> [UInt8]? {
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        standard = standard.trimmingCharacters(in: CharacterSet(charactersIn: "="))
+        standard += String(repeating: "=", count: (4 - standard.count % 4) % 4)
+        return Data(base64Encoded: standard).map { Array($0) }
     }
 
     static func verificationKey(_ certificate: Certificate) -> VerificationKey? {

@@ -106,17 +106,20 @@ func expectKeystoreError<T>(
     _ code: KeystoreError.Code,
     prefix: String,
     sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () throws(KeystoreError) -> T
+    _ body: () throws -> T
 ) -> KeystoreError? {
     do {
         _ = try body()
         Issue.record("expected KeystoreError \(code), got success", sourceLocation: sourceLocation)
         return nil
-    } catch {
+    } catch let error as KeystoreError {
         #expect(error.code == code, "message: \(error.message)", sourceLocation: sourceLocation)
         #expect(error.message.hasPrefix(prefix), "message: \(error.message)", sourceLocation: sourceLocation)
         #expect(error.description == error.message, sourceLocation: sourceLocation)
         return error
+    } catch {
+        Issue.record("expected KeystoreError \(code), got \(error)", sourceLocation: sourceLocation)
+        return nil
     }
 }
 

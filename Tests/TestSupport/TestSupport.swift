@@ -1,0 +1,86 @@
+import AsyncHTTPClient
+import DevPKI
+import Foundation
+import Keystore
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+import ServiceSupport
+import Synchronization
+
+/// A throwaway dev PKI in a temporary directory, plus the emulator's app registrations.
+public struct TestPKI: Sendable {
+    public static let tenantID = "ea952511-6a7f-40b8-af71-6c1be6f0dade"
+    public static let clientID = "6fe432f2-7dc3-4e13-b1b4-4cc8480c80b7"
+    public static let apiID = "2622078b-0164-41ee-8794-3ff8d9f8e402"
+    public static let password = "test-Pa55word-do-not-log"
+
+    public let directory: String
+
+    public init() throws {
+        directory = NSTemporaryDirectory() + "certauth-test-" + UUID().uuidString
+        _ = try DevPKI.initialize(directory: directory, password: Self.password)
+        let apps = """
+        {"tenant_id": "\(Self.tenantID)",
+         "apps": [
+          {"client_id": "\(Self.clientID)", "name": "identity", "certificates": ["identity.cer"],
+           "client_secrets": [], "app_roles_granted": {"\(Self.apiID)": ["Admin", "Reader"]}},
+          {"client_id": "\(Self.apiID)", "name": "orchestration-api", "app_roles": ["Admin", "Reader"]}]}
+        """
+        try Data(apps.utf8).write(to: URL(fileURLWithPath: path("apps.json")))
+    }
+
+    public func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    public func remove() { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// An HTTP client presenting `client.crt`/`client.key` (or none) and trusting the dev CA.
+    public func client(withCertificate: Bool = true) throws -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(path("truststore.pem"))
+        if withCertificate {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(path("client.crt")).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: path("client.key"), format: .pem))
+        }
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+    }
+}
+
+/// Log lines captured in memory, to check what services log (and what they must never log).
+public final class CapturedLogs: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    public init() {}
+
+    public var all: [String] { lines.withLock { $0 } }
+
+    /// A logger whose JSON lines land here.
+    public func logger(_ label: String, level: Logger.Level = .debug) -> Logger {
+        var logger = Logger(label: label) { label in
+            JSONLogHandler(label: label) { [self] line in self.lines.withLock { $0.append(line) } }
+        }
+        logger.logLevel = level
+        return logger
+    }
+}
+
+/// Runs `services` in a service group while `body` runs, then shuts them down gracefully.
+public func withServices<T: Sendable>(
+    _ services: [any Service], logger: Logger, _ body: @Sendable () async throws -> T
+) async throws -> T {
+    let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        do {
+            let result = try await body()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+    }
+}

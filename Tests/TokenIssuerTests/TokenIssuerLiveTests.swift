@@ -1,0 +1,276 @@
+import AsyncHTTPClient
+import AuthProtocol
+import EntraEmulator
+import Foundation
+import Keystore
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import ServiceSupport
+import Testing
+import TestSupport
+import TokenIssuer
+
+/// The emulator and token-issuer in process, on port 0, over real TLS and HTTP/2.
+struct Suite: Sendable {
+    let pki: TestPKI
+    let logs: CapturedLogs
+    let emulator: EmulatorInstance
+    let issuer: TokenIssuerInstance
+    let emulatorPort: Int
+    let issuerPort: Int
+
+    static func issuerEnvironment(pki: TestPKI, emulatorPort: Int, extra: [String: String] = [:]) -> [String: String] {
+        [
+            "SERVER_PORT": "0", "MANAGEMENT_SERVER_PORT": "0",
+            "SERVER_SSL_KEY_STORE": pki.path("token-issuer.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
+            "SERVER_SSL_CLIENT_AUTH": "need", "SERVER_SSL_TRUST_STORE": pki.path("truststore.pem"),
+            "CAMUNDA_IDENTITY_TYPE": "MICROSOFT",
+            "CAMUNDA_IDENTITY_ISSUER_BACKEND_URL": "https://localhost:\(emulatorPort)/\(TestPKI.tenantID)/v2.0",
+            "CAMUNDA_IDENTITY_CLIENT_ID": TestPKI.clientID,
+            "CAMUNDA_SECURITY_CERT_AUTH_ENABLED": "true",
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_GRANTTYPE": "client_credentials",
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPES": "\(TestPKI.apiID)/.default",
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH": pki.path("identity.p12"),
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD": TestPKI.password,
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS": "identity",
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD": TestPKI.password,
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH": pki.path("truststore.pem"),
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_RETRIES": "1",
+        ].merging(extra) { $1 }
+    }
+
+    static func emulatorConfiguration(pki: TestPKI, port: Int = 0, tokenLifetime: Int = 3599) throws -> EmulatorConfiguration {
+        try EmulatorConfiguration(environment: EnvironmentReader([
+            "SERVER_PORT": String(port), "MANAGEMENT_SERVER_PORT": "0",
+            "SERVER_SSL_KEY_STORE": pki.path("entra-emulator.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
+            "ENTRA_EMULATOR_APPS": pki.path("apps.json"),
+            "ENTRA_EMULATOR_TOKEN_LIFETIME": String(tokenLifetime),
+        ]))
+    }
+}
+
+func post(_ client: HTTPClient, _ url: String, body: String = "{}") async throws -> (status: Int, body: Data, headers: [String: String]) {
+    var request = HTTPClientRequest(url: url)
+    request.method = .POST
+    request.headers.add(name: "content-type", value: "application/json")
+    request.body = .bytes(ByteBuffer(string: body))
+    let response = try await client.execute(request, timeout: .seconds(30))
+    let bytes = try await response.body.collect(upTo: 1 << 20)
+    var headers: [String: String] = [:]
+    for header in response.headers { headers[header.name.lowercased()] = header.value }
+    return (Int(response.status.code), Data(bytes.readableBytesView), headers)
+}
+
+func get(_ client: HTTPClient, _ url: String) async throws -> (status: Int, body: Data) {
+    let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+    let bytes = try await response.body.collect(upTo: 1 << 20)
+    return (Int(response.status.code), Data(bytes.readableBytesView))
+}
+
+@Suite(.serialized)
+struct TokenIssuerLiveTests {
+    @Test func issuesTokenOverHTTP2WithMutualTLSAndOneExchangeFor1000ConcurrentCallers() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let logs = CapturedLogs()
+        let emulator = try await EmulatorApplication.build(configuration: try Suite.emulatorConfiguration(pki: pki), logger: logs.logger("entra-emulator"))
+        try await withServices(emulator.services, logger: logs.logger("group")) {
+            let emulatorPort = await emulator.port.port()
+            let configuration = try TokenIssuerConfiguration(environment: EnvironmentReader(Suite.issuerEnvironment(pki: pki, emulatorPort: emulatorPort)))
+            let issuer = try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
+            try await withServices(issuer.services, logger: logs.logger("group")) {
+                let port = await issuer.port.port()
+                let client = try pki.client()
+                let url = "https://localhost:\(port)/v1/token"
+                let results = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for _ in 0..<1000 {
+                        group.addTask { try await post(client, url).status }
+                    }
+                    var statuses: [Int] = []
+                    for try await status in group { statuses.append(status) }
+                    return statuses
+                }
+                #expect(results.count == 1000)
+                #expect(results.allSatisfy { $0 == 200 })
+                let stats = await emulator.control.snapshot()
+                #expect(stats.tokenRequests == 1)
+                #expect(stats.tokensIssued == 1)
+
+                let answer = try await post(client, url)
+                let token = try JSONDecoder().decode(TokenResponse.self, from: answer.body)
+                #expect(token.tokenType == "Bearer")
+                #expect(token.scope == "\(TestPKI.apiID)/.default")
+                #expect(token.expiresIn > 3500)
+                let payload = try #require(token.accessToken.split(separator: ".").dropFirst().first.flatMap { Base64URL.decode(String($0)) })
+                let claims = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
+                #expect(claims["roles"] as? [String] == ["Admin", "Reader"])
+                #expect(claims["aud"] as? String == TestPKI.apiID)
+                #expect(claims["azp"] as? String == TestPKI.clientID)
+
+                // credentials: metadata, never key material
+                let credentials = try await get(client, "https://localhost:\(port)/v1/credentials")
+                #expect(credentials.status == 200)
+                let listed = try JSONDecoder().decode(CredentialsResponse.self, from: credentials.body)
+                #expect(listed.credentials.first?.alias == "identity")
+                #expect(listed.credentials.first?.active == true)
+                #expect(!String(decoding: credentials.body, as: UTF8.self).contains("PRIVATE"))
+
+                // client assertion: fresh, for the token endpoint
+                let assertion = try await post(client, "https://localhost:\(port)/v1/client-assertion")
+                #expect(assertion.status == 200)
+                let decoded = try JSONDecoder().decode(ClientAssertionResponse.self, from: assertion.body)
+                #expect(decoded.clientAssertionType == ClientAssertionResponse.jwtBearerType)
+
+                // a scope without /.default is refused before it reaches Entra
+                let bad = try await post(client, url, body: #"{"scope": "\#(TestPKI.apiID)"}"#)
+                #expect(bad.status == 400)
+                #expect(String(decoding: bad.body, as: UTF8.self).contains("Invalid scope: missing .default suffix"))
+
+                // a malformed body gets a clear 400
+                let malformed = try await post(client, url, body: "{not json")
+                #expect(malformed.status == 400)
+                #expect(String(decoding: malformed.body, as: UTF8.self).contains("invalid_request"))
+
+                // secrets never in logs
+                let everything = logs.all.joined(separator: "\n")
+                #expect(!everything.contains(token.accessToken))
+                #expect(!everything.contains(decoded.clientAssertion))
+                #expect(!everything.contains(TestPKI.password))
+                #expect(!everything.contains("PRIVATE KEY"))
+                #expect(everything.contains("Loading certificate from keystore: \(pki.path("identity.p12"))"))
+                #expect(everything.contains("Certificate loaded successfully with alias: identity"))
+                try await client.shutdown()
+            }
+        }
+    }
+
+    @Test func refusesCallersWithoutAClientCertificate() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let logs = CapturedLogs()
+        let configuration = try TokenIssuerConfiguration(environment: EnvironmentReader(
+            Suite.issuerEnvironment(pki: pki, emulatorPort: 1, extra: ["SERVER_SSL_CLIENT_AUTH": "want"])))
+        let issuer = try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
+        try await withServices(issuer.services, logger: logs.logger("group")) {
+            let port = await issuer.port.port()
+            let client = try pki.client(withCertificate: false)
+            let answer = try await post(client, "https://localhost:\(port)/v1/token")
+            #expect(answer.status == 401)
+            #expect(answer.headers["www-authenticate"]?.hasPrefix("Bearer error=") == true)
+            try await client.shutdown()
+        }
+    }
+
+    @Test func servesCachedTokenWhileIdPIsDownThen503WithHintThenResumes() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let logs = CapturedLogs()
+        // Short-lived tokens: 4 s, so the cache expires within the test.
+        let first = try await EmulatorApplication.build(
+            configuration: try Suite.emulatorConfiguration(pki: pki, tokenLifetime: 4), logger: logs.logger("entra-emulator"))
+        let emulatorPort: Int = try await withServices(first.services, logger: logs.logger("group")) {
+            await first.port.port()
+        }
+        // The emulator above has stopped; start the issuer against its (now closed) port after a first token.
+        let configuration = try TokenIssuerConfiguration(environment: EnvironmentReader(Suite.issuerEnvironment(pki: pki, emulatorPort: emulatorPort)))
+        let issuer = try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
+        try await withServices(issuer.services, logger: logs.logger("group")) {
+            let port = await issuer.port.port()
+            let client = try pki.client()
+            let url = "https://localhost:\(port)/v1/token"
+            let second = try await EmulatorApplication.build(
+                configuration: try Suite.emulatorConfiguration(pki: pki, port: emulatorPort, tokenLifetime: 4), logger: logs.logger("entra-emulator"))
+            let token: String = try await withServices(second.services, logger: logs.logger("group")) {
+                _ = await second.port.port()
+                let answer = try await post(client, url)
+                #expect(answer.status == 200)
+                return try JSONDecoder().decode(TokenResponse.self, from: answer.body).accessToken
+            }
+            // IdP down: the cached token is still served.
+            let cached = try await post(client, url)
+            #expect(cached.status == 200)
+            #expect(try JSONDecoder().decode(TokenResponse.self, from: cached.body).accessToken == token)
+            // After expiry: 503 naming the IdP as unreachable.
+            try await Task.sleep(for: .seconds(4.5))
+            let down = try await post(client, url)
+            #expect(down.status == 503)
+            let error = try JSONDecoder().decode(OAuthErrorResponse.self, from: down.body)
+            #expect(error.error == "temporarily_unavailable")
+            #expect(error.hint?.contains("unreachable") == true)
+            #expect(error.hint?.contains("localhost") == true)
+            // IdP back: service resumes by itself.
+            let third = try await EmulatorApplication.build(
+                configuration: try Suite.emulatorConfiguration(pki: pki, port: emulatorPort), logger: logs.logger("entra-emulator"))
+            try await withServices(third.services, logger: logs.logger("group")) {
+                _ = await third.port.port()
+                let back = try await post(client, url)
+                #expect(back.status == 200)
+                #expect(try JSONDecoder().decode(TokenResponse.self, from: back.body).accessToken != token)
+            }
+            try await client.shutdown()
+        }
+        #expect(!logs.all.joined().contains(TestPKI.password))
+    }
+
+    @Test func idpErrorsAreClassifiedWithHintAndRetried() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let logs = CapturedLogs()
+        let emulator = try await EmulatorApplication.build(configuration: try Suite.emulatorConfiguration(pki: pki), logger: logs.logger("entra-emulator"))
+        try await withServices(emulator.services, logger: logs.logger("group")) {
+            let emulatorPort = await emulator.port.port()
+            // An unregistered client id: AADSTS700016 with a hint naming CAMUNDA_IDENTITY_CLIENT_ID, not retried.
+            let configuration = try TokenIssuerConfiguration(environment: EnvironmentReader(Suite.issuerEnvironment(
+                pki: pki, emulatorPort: emulatorPort, extra: ["CAMUNDA_IDENTITY_CLIENT_ID": "00000000-0000-0000-0000-000000000001"])))
+            let issuer = try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
+            try await withServices(issuer.services, logger: logs.logger("group")) {
+                let port = await issuer.port.port()
+                let client = try pki.client()
+                let url = "https://localhost:\(port)/v1/token"
+                let answer = try await post(client, url)
+                #expect(answer.status == 502)
+                let error = try JSONDecoder().decode(OAuthErrorResponse.self, from: answer.body)
+                #expect(error.errorCodes == [700016])
+                #expect(error.hint?.contains("CAMUNDA_IDENTITY_CLIENT_ID") == true)
+                #expect(error.traceID != nil)
+                #expect(error.correlationID != nil)
+                #expect(await emulator.control.snapshot().tokenRequests == 1)
+
+                // A 503 with Retry-After: 1 is retried and then succeeds (with the right client id).
+                try await client.shutdown()
+            }
+            await emulator.control.reset()
+            let good = try TokenIssuerConfiguration(environment: EnvironmentReader(Suite.issuerEnvironment(pki: pki, emulatorPort: emulatorPort)))
+            let issuer2 = try await TokenIssuerApplication.build(configuration: good, logger: logs.logger("token-issuer"))
+            try await withServices(issuer2.services, logger: logs.logger("group")) {
+                let port = await issuer2.port.port()
+                let client = try pki.client()
+                let url = "https://localhost:\(port)/v1/token"
+                await emulator.control.inject(.init(status: 503, count: 1, retryAfter: 1, error: nil, errorCodes: nil, delay: nil))
+                let retried = try await post(client, url)
+                #expect(retried.status == 200)
+                #expect(await emulator.control.snapshot().tokenRequests == 2)
+
+                // A certificate-class error (700027) is retried once with a fresh assertion.
+                await issuer2.cache.invalidateAll()
+                await emulator.control.reset()
+                await emulator.control.inject(.init(status: 401, count: 1, retryAfter: nil, error: "invalid_client", errorCodes: [700027], delay: nil))
+                let recovered = try await post(client, url)
+                #expect(recovered.status == 200)
+                #expect(await emulator.control.snapshot().tokenRequests == 2)
+
+                // Twice 700027: the caller gets the classified error with the certificate hint.
+                await issuer2.cache.invalidateAll()
+                await emulator.control.inject(.init(status: 401, count: 2, retryAfter: nil, error: "invalid_client", errorCodes: [700027], delay: nil))
+                let refused = try await post(client, url)
+                #expect(refused.status == 502)
+                let error = try JSONDecoder().decode(OAuthErrorResponse.self, from: refused.body)
+                #expect(error.errorCodes == [700027])
+                #expect(error.hint?.contains("Certificates & secrets") == true)
+                try await client.shutdown()
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Interop tests against independent libraries (Microsoft's msal for Python): they catch what our own code
+# would agree with itself about. Installs its Python packages into .build/venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.build/venv
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install --quiet --disable-pip-version-check msal==1.* pytest cryptography
+BIN=$(swift build --show-bin-path)
+CERTAUTH_BIN_DIR="$BIN" "$VENV/bin/python" -m pytest -q Tests/Interop
