@@ -316,9 +316,17 @@ static int cpkcs12_walk(cpkcs12_walk_ctx *ctx, const STACK_OF(PKCS12_SAFEBAG) *b
     return 1;
 }
 
-/* Returns 1 when the last OpenSSL error says the MAC did not match. */
+/*
+ * After PKCS12_verify_mac failed: returns 1 when the MAC simply did not match (wrong password).
+ * OpenSSL 3.0 returns 0 without queuing an error on a mismatch; it queues
+ * PKCS12_R_MAC_GENERATION_ERROR (or similar) when the MAC cannot be computed at all,
+ * e.g. for an unknown digest or PBMAC1.
+ */
 static int cpkcs12_is_mac_mismatch(void) {
     unsigned long err = ERR_peek_last_error();
+    if (err == 0) {
+        return 1;
+    }
     return ERR_GET_LIB(err) == ERR_LIB_PKCS12 && ERR_GET_REASON(err) == PKCS12_R_MAC_VERIFY_FAILURE;
 }
 

@@ -236,19 +236,13 @@ private struct Selection {
         }
     }
 
-    /// All aliases in file order, without case-insensitive duplicates.
+    /// Aliases of the private-key entries (file order), then of the trusted-certificate entries,
+    /// without case-insensitive duplicates.
     var aliases: [String] {
-        let certOnly = Dictionary(certificateOnlyAliases.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
         var result: [String] = []
-        for index in bags.indices {
-            let name: String?
-            switch bags[index].kind {
-            case .key: name = keyAlias(index)
-            case .certificate: name = certOnly[index]
-            }
-            if let name, !result.contains(where: { Self.same($0, name) }) {
-                result.append(name)
-            }
+        for name in keyIndices.compactMap({ keyAlias($0) }) + certificateOnlyAliases.map(\.name)
+        where !result.contains(where: { Self.same($0, name) }) {
+            result.append(name)
         }
         return result
     }
@@ -325,7 +319,9 @@ private struct Selection {
                 }
                 return first
             }
-            if certificateOnlyAliases.contains(where: { Self.same($0.name, wanted) }) {
+            // A trusted-certificate entry of that name, or a file without any private key
+            // (openssl pkcs12 -export -nokeys drops -name, so its certificate has no alias).
+            if keyIndices.isEmpty || certificateOnlyAliases.contains(where: { Self.same($0.name, wanted) }) {
                 throw noPrivateKey(alias: wanted)
             }
             throw KeystoreError(
@@ -344,7 +340,7 @@ private struct Selection {
             }
             throw KeystoreError(
                 code: .noPrivateKey,
-                message: "Keystore \(path) holds certificates but no private key (aliases present: \(aliasList)); re-create it with \(KeystoreLoader.exportCommand(alias: "<alias>", path: path)) and check \(settings.path)."
+                message: "Keystore \(path) holds a certificate but no private key (aliases present: \(aliasList)); re-create it with \(KeystoreLoader.exportCommand(alias: "<alias>", path: path)) and check \(settings.path)."
             )
         default:
             throw KeystoreError(

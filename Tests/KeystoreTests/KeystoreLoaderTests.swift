@@ -31,11 +31,12 @@ import X509
         #expect(credential.chain.count == 1)
         #expect(credential.chainDER == [material.identityCertDER])
         #expect(credential.subject == "CN=identity,O=CertAuth Test")
-        guard case .rsa(let key) = credential.privateKey else {
+        guard case .rsa = credential.privateKey else {
             Issue.record("expected an RSA key")
             return
         }
-        #expect(key.keySizeInBits == 2048)
+        #expect(credential.privateKey.keySizeInBits == 2048)
+        #expect(credential.privateKey.keyType == "RSA")
         #expect(credential.privateKey.certificatePublicKey == credential.certificate.publicKey)
         #expect(credential.notValidAfter == credential.certificate.notValidAfter)
     }
@@ -196,11 +197,24 @@ import X509
     @Test func certificateOnlyFileGivesNoPrivateKey() throws {
         let path = temp.file("nokeys.p12")
         try material.export(to: path, key: nil, certificate: material.identityCertPEM, extra: ["-nokeys"])
+        // Note: OpenSSL 3.0 ignores -name together with -nokeys, so the certificate has no friendlyName.
+        let named = expectKeystoreError(.noPrivateKey, prefix: "Alias 'identity' in keystore \(path) holds a certificate but no private key") {
+            try KeystoreLoader.load(path: path, password: "pw", alias: "identity", keyPassword: nil, settings: settings)
+        }
+        #expect(named?.message.contains("openssl pkcs12 -export -inkey key.pem -in cert.pem -name identity -out \(path)") == true)
+        let unnamed = expectKeystoreError(.noPrivateKey, prefix: "Keystore \(path) holds a certificate but no private key") {
+            try KeystoreLoader.load(path: path, password: "pw", alias: nil, keyPassword: nil, settings: settings)
+        }
+        #expect(unnamed?.message.contains("openssl pkcs12 -export -inkey key.pem -in cert.pem -name <alias> -out \(path)") == true)
+
+        // A certificate-only entry that does carry a friendlyName (as keytool -importcert writes it).
+        let trusted = try PKCS12Writer.write(
+            entries: [PKCS12Entry(alias: "identity", privateKeyDER: nil, certificateDER: material.identityCertDER)], password: "pw"
+        )
         for alias in ["identity", nil] {
-            let error = expectKeystoreError(.noPrivateKey, prefix: "Alias 'identity' in keystore \(path) holds a certificate but no private key") {
-                try KeystoreLoader.load(path: path, password: "pw", alias: alias, keyPassword: nil, settings: settings)
+            expectKeystoreError(.noPrivateKey, prefix: "Alias 'identity' in keystore t.p12 holds a certificate but no private key") {
+                try KeystoreLoader.load(data: trusted, path: "t.p12", password: "pw", alias: alias, keyPassword: nil, settings: settings)
             }
-            #expect(error?.message.contains("openssl pkcs12 -export -inkey key.pem -in cert.pem -name identity -out \(path)") == true)
         }
     }
 
