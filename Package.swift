@@ -168,7 +168,8 @@ let package = Package(
             name: "ClientAssertionTests",
             dependencies: ["ClientAssertion", "Keystore", "DevPKI", "TestSupport",
                            .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "_CryptoExtras", package: "swift-crypto")],
+                           .product(name: "_CryptoExtras", package: "swift-crypto"),
+                           .product(name: "X509", package: "swift-certificates")],
             path: "Tests/ClientAssertionTests"
         ),
         .testTarget(
@@ -194,6 +195,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/EndToEndTests"
         ),

@@ -1,0 +1,152 @@
+import AsyncHTTPClient
+import AuthProtocol
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import TestSupport
+
+/// The built binaries as real processes talking over sockets.
+@Suite(.serialized)
+struct ProcessTests {
+    static var binDir: String {
+        ProcessInfo.processInfo.environment["CERTAUTH_BIN_DIR"] ?? FileManager.default.currentDirectoryPath + "/.build/debug"
+    }
+
+    final class Child: @unchecked Sendable {}
+
+    /// Starts `binary` with `environment`, capturing stdout+stderr to a file.
+    static func start(_ binary: String, environment: [String: String], log: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(binDir)/\(binary)")
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        process.environment = env
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    static func freePort() -> Int {
+        // Bind port 0 with a throwaway socket to learn a free port.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func waitHealthy(_ port: Int) async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        for _ in 0..<150 {
+            if let response = try? await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/actuator/health"), timeout: .seconds(1)),
+               response.status == .ok {
+                try await client.shutdown()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await client.shutdown()
+        Issue.record("service on management port \(port) never became healthy")
+    }
+
+    @Test func wholeFlowAcrossProcessesAndNoSecretInAnyLog() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let emulatorPort = Self.freePort(), emulatorManagement = Self.freePort()
+        let issuerPort = Self.freePort(), issuerManagement = Self.freePort()
+        let emulator = try Self.start("entra-emulator", environment: [
+            "SERVER_PORT": String(emulatorPort), "MANAGEMENT_SERVER_PORT": String(emulatorManagement),
+            "SERVER_SSL_KEY_STORE": pki.path("entra-emulator.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
+            "ENTRA_EMULATOR_APPS": pki.path("apps.json"),
+        ], log: pki.path("emulator.log"))
+        defer { emulator.terminate(); emulator.waitUntilExit() }
+        let issuer = try Self.start("token-issuer", environment: [
+            "SERVER_PORT": String(issuerPort), "MANAGEMENT_SERVER_PORT": String(issuerManagement),
+            "SERVER_SSL_KEY_STORE": pki.path("token-issuer.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
+            "SERVER_SSL_TRUST_STORE": pki.path("truststore.pem"),
+            "CAMUNDA_IDENTITY_ISSUER_BACKEND_URL": "https://localhost:\(emulatorPort)/\(TestPKI.tenantID)/v2.0",
+            "CAMUNDA_IDENTITY_CLIENT_ID": TestPKI.clientID,
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPES": "\(TestPKI.apiID)/.default",
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH": pki.path("identity.p12"),
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD": TestPKI.password,
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS": "identity",
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD": TestPKI.password,
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH": pki.path("truststore.pem"),
+            "LOG_LEVEL": "debug",
+        ], log: pki.path("issuer.log"))
+        try await Self.waitHealthy(emulatorManagement)
+        try await Self.waitHealthy(issuerManagement)
+
+        let client = try pki.client()
+        var request = HTTPClientRequest(url: "https://localhost:\(issuerPort)/v1/token")
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(string: "{}"))
+        let response = try await client.execute(request, timeout: .seconds(30))
+        #expect(response.status == .ok)
+        #expect(response.version == .http2)
+        #expect(response.headers.first(name: "traceparent") != nil)
+        let token = try JSONDecoder().decode(TokenResponse.self, from: Data(try await response.body.collect(upTo: 1 << 20).readableBytesView))
+
+        var assertionRequest = HTTPClientRequest(url: "https://localhost:\(issuerPort)/v1/client-assertion")
+        assertionRequest.method = .POST
+        let assertionResponse = try await client.execute(assertionRequest, timeout: .seconds(30))
+        let assertion = try JSONDecoder().decode(ClientAssertionResponse.self, from: Data(try await assertionResponse.body.collect(upTo: 1 << 20).readableBytesView))
+        try await client.shutdown()
+
+        issuer.terminate()
+        issuer.waitUntilExit()
+        #expect(issuer.terminationStatus == 0, "SIGTERM is a graceful shutdown")
+
+        let logs = (try String(contentsOfFile: pki.path("issuer.log"), encoding: .utf8))
+            + (try String(contentsOfFile: pki.path("emulator.log"), encoding: .utf8))
+        #expect(logs.contains("Certificate loaded successfully with alias: identity"))
+        #expect(logs.contains("trace_id"))
+        for secret in [token.accessToken, assertion.clientAssertion, TestPKI.password, "PRIVATE KEY"] {
+            #expect(!logs.contains(secret), "a secret appeared in the logs")
+        }
+        // Also no fragment of the token's signature (a truncated token in a log line is still a leak).
+        if let signature = token.accessToken.split(separator: ".").last {
+            #expect(!logs.contains(String(signature.prefix(24))))
+        }
+    }
+
+    @Test(arguments: [
+        (["CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH": "/nonexistent/identity.p12"],
+         "token-issuer: Certificate keystore not found: /nonexistent/identity.p12"),
+        (["CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPES": "api://orchestration"], "Invalid scope: missing .default suffix"),
+        (["CAMUNDA_IDENTITY_CLIENT_ID": ""], "CAMUNDA_IDENTITY_CLIENT_ID: is not set"),
+        (["SERVER_PORT": "eighty"], "SERVER_PORT: 'eighty' is not a whole number"),
+    ])
+    func badConfigurationPrintsOneLineAndExits1(overrides: [String: String], expected: String) async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        var environment = [
+            "SERVER_PORT": "0", "MANAGEMENT_SERVER_PORT": "0",
+            "SERVER_SSL_KEY_STORE": pki.path("token-issuer.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
+            "SERVER_SSL_TRUST_STORE": pki.path("truststore.pem"),
+            "CAMUNDA_IDENTITY_ISSUER_BACKEND_URL": "https://localhost:1/\(TestPKI.tenantID)/v2.0",
+            "CAMUNDA_IDENTITY_CLIENT_ID": TestPKI.clientID,
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPES": "\(TestPKI.apiID)/.default",
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH": pki.path("identity.p12"),
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD": TestPKI.password,
+        ]
+        environment.merge(overrides) { $1 }
+        let process = try Self.start("token-issuer", environment: environment, log: pki.path("bad.log"))
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        let output = try String(contentsOfFile: pki.path("bad.log"), encoding: .utf8)
+        let lines = output.split(separator: "\n")
+        #expect(lines.count == 1, "exactly one line: \(output)")
+        #expect(output.contains(expected), "\(output)")
+        #expect(!output.contains(TestPKI.password))
+    }
+}
