@@ -90,7 +90,6 @@ public actor CredentialStore {
     }
 
     private static func load(source: KeystoreSource, logger: Logger) throws(KeystoreError) -> (LoadedKeystore, [UInt8]) {
-        logger.info("Loading certificate from keystore: \(source.path)", metadata: ["keystore.path": .string(source.path)])
         guard let bytes = FileManager.default.contents(atPath: source.path) else {
             // Let the loader produce its precise message (not found / not readable).
             let loaded = try source.load()
@@ -100,6 +99,8 @@ public actor CredentialStore {
             data: Array(bytes), path: source.path, password: source.password, alias: source.alias,
             keyPassword: source.keyPassword, settings: source.settings)
         let credential = loaded.credential
+        // Both seed lines are written once the load succeeded, so a failed start prints only its one error line.
+        logger.info("Loading certificate from keystore: \(source.path)", metadata: ["keystore.path": .string(source.path)])
         logger.info("Certificate loaded successfully with alias: \(credential.alias)", metadata: [
             "certificate.subject": .string(credential.subject),
             "certificate.not_after": .string(RFC3339.string(credential.notValidAfter)),

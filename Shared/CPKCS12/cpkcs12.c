@@ -224,6 +224,8 @@ static int cpkcs12_fill_key(cpkcs12_bag *out, const PKCS8_PRIV_KEY_INFO *p8) {
     return ok;
 }
 
+static int cpkcs12_is_unsupported_algorithm(void);
+
 static int cpkcs12_walk(cpkcs12_walk_ctx *ctx, const STACK_OF(PKCS12_SAFEBAG) *bags, int depth) {
     if (bags == NULL) {
         return 1;
@@ -264,7 +266,9 @@ static int cpkcs12_walk(cpkcs12_walk_ctx *ctx, const STACK_OF(PKCS12_SAFEBAG) *b
                 break;
             }
             PKCS8_PRIV_KEY_INFO *p8 = PKCS12_decrypt_skey(bag, ctx->key_password, -1);
-            if (p8 == NULL && ctx->key_password_empty) {
+            if (p8 == NULL && cpkcs12_is_unsupported_algorithm()) {
+                out->key_decrypt_unsupported = 1;
+            } else if (p8 == NULL && ctx->key_password_empty) {
                 ERR_clear_error();
                 p8 = PKCS12_decrypt_skey(bag, NULL, 0);
             }
@@ -314,6 +318,22 @@ static int cpkcs12_walk(cpkcs12_walk_ctx *ctx, const STACK_OF(PKCS12_SAFEBAG) *b
         }
     }
     return 1;
+}
+
+/* Returns 1 when the last OpenSSL error says an algorithm is not available (e.g. RC2 without the legacy provider). */
+static int cpkcs12_is_unsupported_algorithm(void) {
+    unsigned long err = ERR_peek_last_error();
+    int reason = ERR_GET_REASON(err);
+    if (err == 0) {
+        return 0;
+    }
+    if (reason == ERR_R_UNSUPPORTED) {
+        return 1;
+    }
+    return ERR_GET_LIB(err) == ERR_LIB_EVP &&
+           (reason == EVP_R_UNSUPPORTED_CIPHER || reason == EVP_R_UNKNOWN_CIPHER ||
+            reason == EVP_R_UNSUPPORTED_ALGORITHM || reason == EVP_R_UNSUPPORTED_KEYLENGTH ||
+            reason == EVP_R_UNSUPPORTED_PRF || reason == EVP_R_UNSUPPORTED_KEY_DERIVATION_FUNCTION);
 }
 
 /*
@@ -421,6 +441,11 @@ cpkcs12_status cpkcs12_parse(const unsigned char *data, size_t data_len,
             }
         } else if (nid == NID_pkcs7_encrypted) {
             bags = PKCS12_unpack_p7encdata(p7, store_effective, -1);
+            if (bags == NULL && cpkcs12_is_unsupported_algorithm()) {
+                cpkcs12_set_detail(detail, detail_len, "unsupported encryption algorithm");
+                status = CPKCS12_ERR_UNSUPPORTED_ALGORITHM;
+                goto done;
+            }
             if (bags == NULL && store_empty) {
                 ERR_clear_error();
                 bags = PKCS12_unpack_p7encdata(p7, store_effective == NULL ? "" : NULL, -1);

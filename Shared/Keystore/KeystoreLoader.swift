@@ -135,6 +135,11 @@ public enum KeystoreLoader {
                 code: .wrongPassword,
                 message: "Cannot open keystore \(path): wrong password\(hint); set \(settings.password) to the password the keystore was exported with."
             )
+        case .unsupportedAlgorithm:
+            return KeystoreError(
+                code: .notPKCS12,
+                message: "\(path) is not a PKCS#12 keystore this service can decrypt: it uses a legacy encryption algorithm (RC2/3DES) that the system OpenSSL does not provide; re-export it with AES (openssl pkcs12 -export without -legacy, or keytool from Java 12+) and check \(settings.path)."
+            )
         case .other(let detail):
             return KeystoreError(
                 code: .notPKCS12,
@@ -268,6 +273,12 @@ private struct Selection {
         let alias = keyAlias(keyIndex) ?? (wanted ?? "")
         let bag = bags[keyIndex]
 
+        if bag.keyDecryptUnsupported {
+            throw KeystoreError(
+                code: .unsupportedKey,
+                message: "The private key of alias '\(alias)' in \(path) is encrypted with a legacy algorithm the system OpenSSL does not provide; re-export the keystore with AES (openssl pkcs12 -export without -legacy)."
+            )
+        }
         if bag.keyDecryptFailed {
             let setting = keyPasswordGiven
                 ? "set \(settings.keyPassword) to the password of the private key"

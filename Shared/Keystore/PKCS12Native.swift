@@ -29,6 +29,8 @@ struct PKCS12Bag: Sendable {
     var keyType: KeyType
     var keyShrouded: Bool
     var keyDecryptFailed: Bool
+    /// The key is encrypted with an algorithm libcrypto does not provide.
+    var keyDecryptUnsupported: Bool
     var keySkipped: Bool
 }
 
@@ -40,6 +42,7 @@ struct ParsedPKCS12: Sendable {
 enum PKCS12NativeError: Error, Sendable {
     case notPKCS12(detail: String)
     case wrongPassword
+    case unsupportedAlgorithm
     case other(detail: String)
 }
 
@@ -83,6 +86,8 @@ enum PKCS12Native {
             throw .notPKCS12(detail: string(from: detail))
         case CPKCS12_ERR_BAD_PASSWORD, CPKCS12_ERR_DECRYPT:
             throw .wrongPassword
+        case CPKCS12_ERR_UNSUPPORTED_ALGORITHM:
+            throw .unsupportedAlgorithm
         default:
             throw .other(detail: string(from: detail))
         }
@@ -133,6 +138,7 @@ enum PKCS12Native {
             keyType: keyType,
             keyShrouded: bag.key_shrouded != 0,
             keyDecryptFailed: bag.key_decrypt_failed != 0,
+            keyDecryptUnsupported: bag.key_decrypt_unsupported != 0,
             keySkipped: bag.key_skipped != 0
         )
     }

@@ -117,6 +117,11 @@ public enum TrustStoreLoader {
                     code: .wrongPassword,
                     message: "Cannot open truststore \(path): wrong password\(password.isEmpty ? " (no password was given)" : ""); set the truststore password that belongs to \(setting)."
                 )
+            case .unsupportedAlgorithm:
+                throw KeystoreError(
+                    code: .notPKCS12,
+                    message: "\(path) is not a PKCS#12 truststore this service can decrypt: it uses a legacy encryption algorithm (RC2/3DES); re-export it with AES or use a PEM bundle, and check \(setting)."
+                )
             case .other(let detail):
                 throw KeystoreError(
                     code: .notPKCS12,

@@ -33,7 +33,9 @@ typedef enum {
     /* Writer: a private key does not match the entry's certificate. */
     CPKCS12_ERR_KEY_MISMATCH = 7,
     /* Invalid arguments (NULL pointers, spans out of range). */
-    CPKCS12_ERR_INVALID_ARGUMENT = 8
+    CPKCS12_ERR_INVALID_ARGUMENT = 8,
+    /* An encrypted safe uses an algorithm this libcrypto cannot provide (e.g. RC2 without the legacy provider). */
+    CPKCS12_ERR_UNSUPPORTED_ALGORITHM = 9
 } cpkcs12_status;
 
 typedef enum {
@@ -82,6 +84,8 @@ typedef struct {
     int key_shrouded;
     /* 1 when the shrouded key could not be decrypted with the key password. */
     int key_decrypt_failed;
+    /* 1 (together with key_decrypt_failed) when the key encryption algorithm is not available. */
+    int key_decrypt_unsupported;
     /* 1 when the key bag was not decoded because the caller asked to skip keys. */
     int key_skipped;
 } cpkcs12_bag;
