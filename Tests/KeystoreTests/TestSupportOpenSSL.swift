@@ -125,6 +125,9 @@ func expectKeystoreError<T>(
 
 let settings = KeystoreSettingNames.clientAssertion
 
+private let materialDirectory = FileManager.default.temporaryDirectory
+    .appendingPathComponent("keystore-material-\(UUID().uuidString)").path
+
 /// Keys and certificates generated once with the openssl CLI and shared by all tests.
 struct Material: Sendable {
     let directory: String
@@ -168,10 +171,12 @@ struct Material: Sendable {
     }
 
     private static func make() throws -> Material {
-        let base = FileManager.default.temporaryDirectory
-            .appendingPathComponent("keystore-material-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-        let dir = base.path
+        let dir = materialDirectory
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Remove the shared material when the test process exits.
+        atexit {
+            try? FileManager.default.removeItem(atPath: materialDirectory)
+        }
         func path(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
         func run(_ arguments: [String]) throws { try OpenSSLCLI.run(arguments, in: dir) }
         func selfSigned(_ name: String, _ keyArguments: [String], subject: String, serial: String? = nil) throws {
