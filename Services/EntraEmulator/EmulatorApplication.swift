@@ -28,15 +28,7 @@ public enum EmulatorApplication {
         metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) async throws -> EmulatorInstance {
         let registry = try AppRegistry.load(path: configuration.appsPath)
-        guard let keystore = configuration.listener.keystore else {
-            throw ConfigurationError(variable: "SERVER_SSL_KEY_STORE", message: "is not set; the emulator serves HTTPS like Entra and needs a keystore (certauth pki init writes entra-emulator.p12).")
-        }
-        let serverCredential = try keystore.load().credential
-        let trust = try configuration.listener.trustStore.map {
-            try TrustStoreLoader.load(path: $0.path, password: $0.password, type: $0.type, setting: $0.setting)
-        } ?? []
-        let tls = try ServerTLS.configuration(
-            credential: serverCredential, clientAuth: configuration.listener.clientAuth, trustRoots: trust)
+        let tls = try configuration.listener.tlsConfiguration()
         let keys = try SigningKeys()
         let control = EmulatorControl()
         let base = Mutex<String?>(configuration.baseURL)

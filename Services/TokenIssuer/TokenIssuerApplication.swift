@@ -36,19 +36,9 @@ public enum TokenIssuerApplication {
         let credentials = try CredentialStore(
             source: configuration.keystore, algorithm: algorithm, logger: logger, health: health)
 
-        guard let serverKeystore = configuration.listener.keystore else {
-            throw ConfigurationError(variable: "SERVER_SSL_KEY_STORE", message: "is not set; expected this service's PKCS#12 keystore.")
-        }
-        let serverCredential = try serverKeystore.load().credential
-        let internalTrust = try configuration.listener.trustStore.map {
-            try TrustStoreLoader.load(path: $0.path, password: $0.password, type: $0.type, setting: $0.setting)
-        } ?? []
-        let serverTLS = try ServerTLS.configuration(
-            credential: serverCredential, clientAuth: configuration.listener.clientAuth, trustRoots: internalTrust)
+        let serverTLS = try configuration.listener.tlsConfiguration()
 
-        let idpTrust = try configuration.idpTrustStore.map {
-            try TrustStoreLoader.load(path: $0.path, password: $0.password, type: $0.type, setting: $0.setting)
-        } ?? []
+        let idpTrust = try configuration.idpTrustStore?.load() ?? []
         let clientTLS = try ServerTLS.clientConfiguration(credential: nil, trustRoots: idpTrust, includeSystemRoots: true)
         let http = HTTPClient(
             eventLoopGroupProvider: .singleton,

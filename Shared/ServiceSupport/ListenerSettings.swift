@@ -1,5 +1,7 @@
 import Foundation
 import Keystore
+import NIOSSL
+import X509
 
 /// How a listener asks for client certificates (`SERVER_SSL_CLIENT_AUTH`).
 public enum ClientAuthMode: String, Sendable {
@@ -46,6 +48,13 @@ public struct TrustStoreSource: Sendable {
         self.password = password
         self.type = type
         self.setting = setting
+    }
+}
+
+extension TrustStoreSource {
+    /// Reads the certificates (PEM bundle or PKCS#12).
+    public func load() throws(KeystoreError) -> [Certificate] {
+        try TrustStoreLoader.load(path: path, password: password, type: type, setting: setting)
     }
 }
 
@@ -114,5 +123,18 @@ public struct ListenerSettings: Sendable {
         }
         self.init(address: address, port: port, managementPort: managementPort, sslEnabled: sslEnabled,
                   keystore: keystore, clientAuth: sslEnabled ? clientAuth : .none, trustStore: trustStore)
+    }
+}
+
+extension ListenerSettings {
+    /// Opens the listener's keystore and trust store and returns its TLS configuration.
+    /// Throws the keystore's or trust store's one-line error.
+    public func tlsConfiguration() throws -> TLSConfiguration {
+        guard let keystore else {
+            throw ConfigurationError(variable: "SERVER_SSL_KEY_STORE", message: "is not set; expected this service's PKCS#12 keystore (certauth pki init writes one per service).")
+        }
+        let credential = try keystore.load().credential
+        let trustRoots = try trustStore?.load() ?? []
+        return try ServerTLS.configuration(credential: credential, clientAuth: clientAuth, trustRoots: trustRoots)
     }
 }
