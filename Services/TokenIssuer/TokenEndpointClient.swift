@@ -15,6 +15,12 @@ public struct FetchedToken: Sendable {
     /// Seconds of validity the IdP granted (`expires_in`).
     public var expiresIn: Int
     public var scope: String
+
+    public init(accessToken: String, expiresIn: Int, scope: String) {
+        self.accessToken = accessToken
+        self.expiresIn = expiresIn
+        self.scope = scope
+    }
 }
 
 /// Talks to the IdP: finds the token endpoint (OIDC discovery, cached), signs a fresh assertion for every attempt,
