@@ -10,7 +10,6 @@ TENANT=ea952511-6a7f-40b8-af71-6c1be6f0dade
 CLIENT_ID=6fe432f2-7dc3-4e13-b1b4-4cc8480c80b7
 API_ID=2622078b-0164-41ee-8794-3ff8d9f8e402
 
-swift build --product certauth >/dev/null
 swift build >/dev/null
 BIN=$(swift build --show-bin-path)
 if [ ! -f "$PKI/ca.crt" ]; then

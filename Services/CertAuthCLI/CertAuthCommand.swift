@@ -131,7 +131,7 @@ struct DecodeToken: AsyncParsableCommand {
                     let date = Date(timeIntervalSince1970: value)
                     let relative = date.timeIntervalSinceNow
                     let when = relative >= 0 ? "in \(Int(relative)) s" : "\(Int(-relative)) s ago"
-                    print("\(name): \(RFC3339String(date)) (\(when))")
+                    print("\(name): \(date.formatted(.iso8601)) (\(when))")
                 }
             }
         }
@@ -147,8 +147,4 @@ struct DecodeToken: AsyncParsableCommand {
 
 func hex(_ bytes: [UInt8]) -> String {
     bytes.map { String(format: "%02X", $0) }.joined()
-}
-
-func RFC3339String(_ date: Date) -> String {
-    date.formatted(.iso8601)
 }

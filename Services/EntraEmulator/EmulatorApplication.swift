@@ -193,7 +193,7 @@ struct EmulatorRoutes: Sendable {
             context.logger.notice("Token request refused", metadata: [
                 "client_id": .string(form["client_id"] ?? ""), "aadsts": .stringConvertible(error.code), "oauth.error": .string(error.error),
             ])
-            let correlation = request.headers[HTTPField.Name("client-request-id")!]
+            let correlation = request.headers[.clientRequestID]
             return entraError(error, correlationID: correlation, context: context)
         }
     }

@@ -1,3 +1,4 @@
+import AuthProtocol
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -71,11 +72,13 @@ public struct TracingMiddleware: RouterMiddleware {
 
 extension HTTPField.Name {
     /// W3C Trace Context header.
-    public static let traceparent = Self("traceparent")!
+    public static let traceparent = Self(ProtocolHeader.traceparent)!
     /// Caller's principal, passed on by authn.
-    public static let authPrincipal = Self("X-Auth-Principal")!
+    public static let authPrincipal = Self(ProtocolHeader.authPrincipal)!
     /// Caller's roles (comma list), passed on by authn.
-    public static let authRoles = Self("X-Auth-Roles")!
+    public static let authRoles = Self(ProtocolHeader.authRoles)!
     /// How the caller authenticated.
-    public static let authMethod = Self("X-Auth-Method")!
+    public static let authMethod = Self(ProtocolHeader.authMethod)!
+    /// Entra's request correlation header.
+    public static let clientRequestID = Self("client-request-id")!
 }

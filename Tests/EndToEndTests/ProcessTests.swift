@@ -63,26 +63,14 @@ struct ProcessTests {
         defer { pki.remove() }
         let emulatorPort = Self.freePort(), emulatorManagement = Self.freePort()
         let issuerPort = Self.freePort(), issuerManagement = Self.freePort()
-        let emulator = try Self.start("entra-emulator", environment: [
-            "SERVER_PORT": String(emulatorPort), "MANAGEMENT_SERVER_PORT": String(emulatorManagement),
-            "SERVER_SSL_KEY_STORE": pki.path("entra-emulator.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
-            "ENTRA_EMULATOR_APPS": pki.path("apps.json"),
-        ], log: pki.path("emulator.log"))
+        let emulator = try Self.start("entra-emulator", environment: pki.emulatorEnvironment(
+            port: emulatorPort, extra: ["MANAGEMENT_SERVER_PORT": String(emulatorManagement)]
+        ), log: pki.path("emulator.log"))
         defer { emulator.terminate(); emulator.waitUntilExit() }
-        let issuer = try Self.start("token-issuer", environment: [
-            "SERVER_PORT": String(issuerPort), "MANAGEMENT_SERVER_PORT": String(issuerManagement),
-            "SERVER_SSL_KEY_STORE": pki.path("token-issuer.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
-            "SERVER_SSL_TRUST_STORE": pki.path("truststore.pem"),
-            "CAMUNDA_IDENTITY_ISSUER_BACKEND_URL": "https://localhost:\(emulatorPort)/\(TestPKI.tenantID)/v2.0",
-            "CAMUNDA_IDENTITY_CLIENT_ID": TestPKI.clientID,
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPES": "\(TestPKI.apiID)/.default",
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH": pki.path("identity.p12"),
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD": TestPKI.password,
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS": "identity",
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD": TestPKI.password,
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH": pki.path("truststore.pem"),
-            "LOG_LEVEL": "debug",
-        ], log: pki.path("issuer.log"))
+        let issuer = try Self.start("token-issuer", environment: pki.tokenIssuerEnvironment(
+            emulatorPort: emulatorPort,
+            extra: ["SERVER_PORT": String(issuerPort), "MANAGEMENT_SERVER_PORT": String(issuerManagement), "LOG_LEVEL": "debug"]
+        ), log: pki.path("issuer.log"))
         try await Self.waitHealthy(emulatorManagement)
         try await Self.waitHealthy(issuerManagement)
 
@@ -129,17 +117,7 @@ struct ProcessTests {
     func badConfigurationPrintsOneLineAndExits1(overrides: [String: String], expected: String) async throws {
         let pki = try TestPKI()
         defer { pki.remove() }
-        var environment = [
-            "SERVER_PORT": "0", "MANAGEMENT_SERVER_PORT": "0",
-            "SERVER_SSL_KEY_STORE": pki.path("token-issuer.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
-            "SERVER_SSL_TRUST_STORE": pki.path("truststore.pem"),
-            "CAMUNDA_IDENTITY_ISSUER_BACKEND_URL": "https://localhost:1/\(TestPKI.tenantID)/v2.0",
-            "CAMUNDA_IDENTITY_CLIENT_ID": TestPKI.clientID,
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPES": "\(TestPKI.apiID)/.default",
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH": pki.path("identity.p12"),
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD": TestPKI.password,
-        ]
-        environment.merge(overrides) { $1 }
+        let environment = pki.tokenIssuerEnvironment(emulatorPort: 1, extra: overrides)
         let process = try Self.start("token-issuer", environment: environment, log: pki.path("bad.log"))
         process.waitUntilExit()
         #expect(process.terminationStatus == 1)

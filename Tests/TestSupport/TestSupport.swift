@@ -33,6 +33,36 @@ public struct TestPKI: Sendable {
 
     public func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
+    /// The seed's environment block for token-issuer against the emulator on `emulatorPort`, listeners on port 0.
+    public func tokenIssuerEnvironment(emulatorPort: Int, extra: [String: String] = [:]) -> [String: String] {
+        [
+            "SERVER_PORT": "0", "MANAGEMENT_SERVER_PORT": "0",
+            "SERVER_SSL_KEY_STORE": path("token-issuer.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": Self.password,
+            "SERVER_SSL_CLIENT_AUTH": "need", "SERVER_SSL_TRUST_STORE": path("truststore.pem"),
+            "CAMUNDA_IDENTITY_TYPE": "MICROSOFT",
+            "CAMUNDA_IDENTITY_ISSUER_BACKEND_URL": "https://localhost:\(emulatorPort)/\(Self.tenantID)/v2.0",
+            "CAMUNDA_IDENTITY_CLIENT_ID": Self.clientID,
+            "CAMUNDA_SECURITY_CERT_AUTH_ENABLED": "true",
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_GRANTTYPE": "client_credentials",
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPES": "\(Self.apiID)/.default",
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH": path("identity.p12"),
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD": Self.password,
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS": "identity",
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD": Self.password,
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH": path("truststore.pem"),
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_RETRIES": "1",
+        ].merging(extra) { $1 }
+    }
+
+    /// The emulator's environment: this PKI's keystore and app registrations, management port 0.
+    public func emulatorEnvironment(port: Int = 0, extra: [String: String] = [:]) -> [String: String] {
+        [
+            "SERVER_PORT": String(port), "MANAGEMENT_SERVER_PORT": "0",
+            "SERVER_SSL_KEY_STORE": path("entra-emulator.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": Self.password,
+            "ENTRA_EMULATOR_APPS": path("apps.json"),
+        ].merging(extra) { $1 }
+    }
+
     public func remove() { try? FileManager.default.removeItem(atPath: directory) }
 
     /// An HTTP client presenting `client.crt`/`client.key` (or none) and trusting the dev CA.

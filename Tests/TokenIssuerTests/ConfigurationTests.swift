@@ -11,7 +11,7 @@ import TokenIssuer
     init() throws { pki = try TestPKI() }
 
     func environment(_ overrides: [String: String?]) -> EnvironmentReader {
-        var values = Suite.issuerEnvironment(pki: pki, emulatorPort: 9443)
+        var values = pki.tokenIssuerEnvironment(emulatorPort: 9443)
         for (key, value) in overrides { values[key] = value }
         return EnvironmentReader(values)
     }

@@ -12,42 +12,18 @@ import Testing
 import TestSupport
 import TokenIssuer
 
-/// The emulator and token-issuer in process, on port 0, over real TLS and HTTP/2.
-struct Suite: Sendable {
-    let pki: TestPKI
-    let logs: CapturedLogs
-    let emulator: EmulatorInstance
-    let issuer: TokenIssuerInstance
-    let emulatorPort: Int
-    let issuerPort: Int
-
-    static func issuerEnvironment(pki: TestPKI, emulatorPort: Int, extra: [String: String] = [:]) -> [String: String] {
-        [
-            "SERVER_PORT": "0", "MANAGEMENT_SERVER_PORT": "0",
-            "SERVER_SSL_KEY_STORE": pki.path("token-issuer.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
-            "SERVER_SSL_CLIENT_AUTH": "need", "SERVER_SSL_TRUST_STORE": pki.path("truststore.pem"),
-            "CAMUNDA_IDENTITY_TYPE": "MICROSOFT",
-            "CAMUNDA_IDENTITY_ISSUER_BACKEND_URL": "https://localhost:\(emulatorPort)/\(TestPKI.tenantID)/v2.0",
-            "CAMUNDA_IDENTITY_CLIENT_ID": TestPKI.clientID,
-            "CAMUNDA_SECURITY_CERT_AUTH_ENABLED": "true",
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_GRANTTYPE": "client_credentials",
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPES": "\(TestPKI.apiID)/.default",
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH": pki.path("identity.p12"),
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD": TestPKI.password,
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS": "identity",
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD": TestPKI.password,
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH": pki.path("truststore.pem"),
-            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_RETRIES": "1",
-        ].merging(extra) { $1 }
+/// The emulator and token-issuer built in process, listening on port 0, over real TLS and HTTP/2.
+enum Fixtures {
+    static func emulator(pki: TestPKI, logs: CapturedLogs, port: Int = 0, tokenLifetime: Int = 3599) async throws -> EmulatorInstance {
+        let configuration = try EmulatorConfiguration(environment: EnvironmentReader(
+            pki.emulatorEnvironment(port: port, extra: ["ENTRA_EMULATOR_TOKEN_LIFETIME": String(tokenLifetime)])))
+        return try await EmulatorApplication.build(configuration: configuration, logger: logs.logger("entra-emulator"))
     }
 
-    static func emulatorConfiguration(pki: TestPKI, port: Int = 0, tokenLifetime: Int = 3599) throws -> EmulatorConfiguration {
-        try EmulatorConfiguration(environment: EnvironmentReader([
-            "SERVER_PORT": String(port), "MANAGEMENT_SERVER_PORT": "0",
-            "SERVER_SSL_KEY_STORE": pki.path("entra-emulator.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
-            "ENTRA_EMULATOR_APPS": pki.path("apps.json"),
-            "ENTRA_EMULATOR_TOKEN_LIFETIME": String(tokenLifetime),
-        ]))
+    static func issuer(pki: TestPKI, logs: CapturedLogs, emulatorPort: Int, extra: [String: String] = [:]) async throws -> TokenIssuerInstance {
+        let configuration = try TokenIssuerConfiguration(environment: EnvironmentReader(
+            pki.tokenIssuerEnvironment(emulatorPort: emulatorPort, extra: extra)))
+        return try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
     }
 }
 
@@ -75,11 +51,10 @@ struct TokenIssuerLiveTests {
         let pki = try TestPKI()
         defer { pki.remove() }
         let logs = CapturedLogs()
-        let emulator = try await EmulatorApplication.build(configuration: try Suite.emulatorConfiguration(pki: pki), logger: logs.logger("entra-emulator"))
+        let emulator = try await Fixtures.emulator(pki: pki, logs: logs)
         try await withServices(emulator.services, logger: logs.logger("group")) {
             let emulatorPort = await emulator.port.port()
-            let configuration = try TokenIssuerConfiguration(environment: EnvironmentReader(Suite.issuerEnvironment(pki: pki, emulatorPort: emulatorPort)))
-            let issuer = try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
+            let issuer = try await Fixtures.issuer(pki: pki, logs: logs, emulatorPort: emulatorPort)
             try await withServices(issuer.services, logger: logs.logger("group")) {
                 let port = await issuer.port.port()
                 let client = try pki.client()
@@ -150,9 +125,7 @@ struct TokenIssuerLiveTests {
         let pki = try TestPKI()
         defer { pki.remove() }
         let logs = CapturedLogs()
-        let configuration = try TokenIssuerConfiguration(environment: EnvironmentReader(
-            Suite.issuerEnvironment(pki: pki, emulatorPort: 1, extra: ["SERVER_SSL_CLIENT_AUTH": "want"])))
-        let issuer = try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
+        let issuer = try await Fixtures.issuer(pki: pki, logs: logs, emulatorPort: 1, extra: ["SERVER_SSL_CLIENT_AUTH": "want"])
         try await withServices(issuer.services, logger: logs.logger("group")) {
             let port = await issuer.port.port()
             let client = try pki.client(withCertificate: false)
@@ -168,20 +141,17 @@ struct TokenIssuerLiveTests {
         defer { pki.remove() }
         let logs = CapturedLogs()
         // Short-lived tokens: 4 s, so the cache expires within the test.
-        let first = try await EmulatorApplication.build(
-            configuration: try Suite.emulatorConfiguration(pki: pki, tokenLifetime: 4), logger: logs.logger("entra-emulator"))
+        let first = try await Fixtures.emulator(pki: pki, logs: logs, tokenLifetime: 4)
         let emulatorPort: Int = try await withServices(first.services, logger: logs.logger("group")) {
             await first.port.port()
         }
         // The emulator above has stopped; start the issuer against its (now closed) port after a first token.
-        let configuration = try TokenIssuerConfiguration(environment: EnvironmentReader(Suite.issuerEnvironment(pki: pki, emulatorPort: emulatorPort)))
-        let issuer = try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
+        let issuer = try await Fixtures.issuer(pki: pki, logs: logs, emulatorPort: emulatorPort)
         try await withServices(issuer.services, logger: logs.logger("group")) {
             let port = await issuer.port.port()
             let client = try pki.client()
             let url = "https://localhost:\(port)/v1/token"
-            let second = try await EmulatorApplication.build(
-                configuration: try Suite.emulatorConfiguration(pki: pki, port: emulatorPort, tokenLifetime: 4), logger: logs.logger("entra-emulator"))
+            let second = try await Fixtures.emulator(pki: pki, logs: logs, port: emulatorPort, tokenLifetime: 4)
             let token: String = try await withServices(second.services, logger: logs.logger("group")) {
                 _ = await second.port.port()
                 let answer = try await post(client, url)
@@ -201,8 +171,7 @@ struct TokenIssuerLiveTests {
             #expect(error.hint?.contains("unreachable") == true)
             #expect(error.hint?.contains("localhost") == true)
             // IdP back: service resumes by itself.
-            let third = try await EmulatorApplication.build(
-                configuration: try Suite.emulatorConfiguration(pki: pki, port: emulatorPort), logger: logs.logger("entra-emulator"))
+            let third = try await Fixtures.emulator(pki: pki, logs: logs, port: emulatorPort)
             try await withServices(third.services, logger: logs.logger("group")) {
                 _ = await third.port.port()
                 let back = try await post(client, url)
@@ -218,13 +187,12 @@ struct TokenIssuerLiveTests {
         let pki = try TestPKI()
         defer { pki.remove() }
         let logs = CapturedLogs()
-        let emulator = try await EmulatorApplication.build(configuration: try Suite.emulatorConfiguration(pki: pki), logger: logs.logger("entra-emulator"))
+        let emulator = try await Fixtures.emulator(pki: pki, logs: logs)
         try await withServices(emulator.services, logger: logs.logger("group")) {
             let emulatorPort = await emulator.port.port()
             // An unregistered client id: AADSTS700016 with a hint naming CAMUNDA_IDENTITY_CLIENT_ID, not retried.
-            let configuration = try TokenIssuerConfiguration(environment: EnvironmentReader(Suite.issuerEnvironment(
-                pki: pki, emulatorPort: emulatorPort, extra: ["CAMUNDA_IDENTITY_CLIENT_ID": "00000000-0000-0000-0000-000000000001"])))
-            let issuer = try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
+            let issuer = try await Fixtures.issuer(
+                pki: pki, logs: logs, emulatorPort: emulatorPort, extra: ["CAMUNDA_IDENTITY_CLIENT_ID": "00000000-0000-0000-0000-000000000001"])
             try await withServices(issuer.services, logger: logs.logger("group")) {
                 let port = await issuer.port.port()
                 let client = try pki.client()
@@ -242,8 +210,7 @@ struct TokenIssuerLiveTests {
                 try await client.shutdown()
             }
             await emulator.control.reset()
-            let good = try TokenIssuerConfiguration(environment: EnvironmentReader(Suite.issuerEnvironment(pki: pki, emulatorPort: emulatorPort)))
-            let issuer2 = try await TokenIssuerApplication.build(configuration: good, logger: logs.logger("token-issuer"))
+            let issuer2 = try await Fixtures.issuer(pki: pki, logs: logs, emulatorPort: emulatorPort)
             try await withServices(issuer2.services, logger: logs.logger("group")) {
                 let port = await issuer2.port.port()
                 let client = try pki.client()
