@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "token-issuer", targets: ["TokenIssuerServer"]),
         .executable(name: "entra-emulator", targets: ["EntraEmulatorServer"]),
         .executable(name: "certauth", targets: ["CertAuthCLI"]),
+        .executable(name: "authn", targets: ["AuthnServer"]),
+        .executable(name: "roles", targets: ["RolesServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -23,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: Shared libraries
@@ -89,6 +93,38 @@ let package = Package(
             ],
             path: "Shared/ServiceSupport"
         ),
+        .target(
+            name: "TokenValidation",
+            dependencies: [
+                "AuthProtocol", "Keystore", "ClientAssertion",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/TokenValidation"
+        ),
+        .target(
+            name: "CertificateValidation",
+            dependencies: [
+                "Keystore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/CertificateValidation"
+        ),
+        .target(
+            name: "Storage",
+            dependencies: [
+                "AuthProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Storage"
+        ),
 
         // MARK: Services
         .target(
@@ -133,10 +169,58 @@ let package = Package(
             dependencies: ["EntraEmulator", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
             path: "Services/EntraEmulatorServer"
         ),
+        .target(
+            name: "Authn",
+            dependencies: [
+                "AuthProtocol", "Keystore", "ServiceSupport", "TokenValidation", "CertificateValidation", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Authn"
+        ),
+        .executableTarget(
+            name: "AuthnServer",
+            dependencies: ["Authn", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Services/AuthnServer"
+        ),
+        .target(
+            name: "Roles",
+            dependencies: [
+                "AuthProtocol", "ServiceSupport", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Roles"
+        ),
+        .executableTarget(
+            name: "RolesServer",
+            dependencies: ["Roles", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Services/RolesServer"
+        ),
         .executableTarget(
             name: "CertAuthCLI",
             dependencies: [
-                "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion",
+                "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion", "TokenValidation", "CertificateValidation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -186,6 +270,54 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/TokenIssuerTests"
+        ),
+        .testTarget(
+            name: "TokenValidationTests",
+            dependencies: [
+                "TokenValidation", "AuthProtocol", "ClientAssertion", "Keystore", "DevPKI", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TokenValidationTests"
+        ),
+        .testTarget(
+            name: "CertificateValidationTests",
+            dependencies: [
+                "CertificateValidation", "Keystore", "DevPKI", "TestSupport",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/CertificateValidationTests"
+        ),
+        .testTarget(
+            name: "RolesTests",
+            dependencies: [
+                "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/RolesTests"
+        ),
+        .testTarget(
+            name: "AuthnTests",
+            dependencies: [
+                "Authn", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
+                "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "TokenIssuer", "EntraEmulator", "Roles",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/AuthnTests"
         ),
         .testTarget(
             name: "EndToEndTests",

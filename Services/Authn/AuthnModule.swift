@@ -1,0 +1,2 @@
+/// The authn service. (Being written.)
+public enum AuthnModule {}

@@ -1,0 +1,1 @@
+print("authn: not built yet")

@@ -1,0 +1,2 @@
+/// The roles service. (Being written.)
+public enum RolesModule {}

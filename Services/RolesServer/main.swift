@@ -1,0 +1,1 @@
+print("roles: not built yet")

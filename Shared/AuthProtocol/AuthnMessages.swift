@@ -1,0 +1,203 @@
+import Foundation
+
+// MARK: - Generic JSON (token claims, resolve requests)
+
+/// Any JSON value. Token claims and `/v1/resolve` claims are maps of these.
+public enum JSONValue: Codable, Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value):
+            if value.rounded() == value, abs(value) < 1e15 {
+                try container.encode(Int64(value))
+            } else {
+                try container.encode(value)
+            }
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+
+    /// The string, if this is one.
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    /// The number, if this is one.
+    public var numberValue: Double? {
+        if case .number(let value) = self { return value }
+        return nil
+    }
+
+    /// A string as a one-element list, or the strings of an array (non-strings are left out); `nil` otherwise.
+    /// Claims like Entra's `roles` are arrays, others (`azp`, `sub`) plain strings: rules match both.
+    public var stringValues: [String]? {
+        switch self {
+        case .string(let value): return [value]
+        case .array(let values): return values.compactMap(\.stringValue)
+        default: return nil
+        }
+    }
+}
+
+// MARK: - authn wire types (DESIGN.md §4)
+
+/// How a caller authenticated, as `authentication_method` and `X-Auth-Method` carry it.
+public enum AuthenticationMethod: String, Codable, Sendable {
+    case oidc
+    case mtls
+    case session
+}
+
+/// Answer of `GET /v2/authentication/me`, `POST /v1/authenticate`.
+public struct PrincipalResponse: Codable, Sendable, Equatable {
+    public var principal: String
+    public var authenticationMethod: AuthenticationMethod
+    public var clientID: String?
+    public var tenantID: String?
+    /// Roles: from the token's role claims, the mTLS default roles, and what roles resolved.
+    public var roles: [String]
+    /// Everything the caller may do: roles plus scopes (`SCOPE_...` style is not used; scopes appear as given).
+    public var authorities: [String]
+    /// RFC 3339; when the token, certificate or session stops being valid.
+    public var expiresAt: String?
+
+    public init(principal: String, authenticationMethod: AuthenticationMethod, clientID: String? = nil,
+                tenantID: String? = nil, roles: [String], authorities: [String], expiresAt: String? = nil) {
+        self.principal = principal
+        self.authenticationMethod = authenticationMethod
+        self.clientID = clientID
+        self.tenantID = tenantID
+        self.roles = roles
+        self.authorities = authorities
+        self.expiresAt = expiresAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case principal, roles, authorities
+        case authenticationMethod = "authentication_method"
+        case clientID = "client_id"
+        case tenantID = "tenant_id"
+        case expiresAt = "expires_at"
+    }
+}
+
+/// Body of `POST /v1/authenticate`: exactly one of the two.
+public struct AuthenticateRequest: Codable, Sendable, Equatable {
+    public var token: String?
+    /// Leaf first, then intermediates, PEM.
+    public var certificateChainPEM: String?
+
+    public init(token: String? = nil, certificateChainPEM: String? = nil) {
+        self.token = token
+        self.certificateChainPEM = certificateChainPEM
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token
+        case certificateChainPEM = "certificate_chain_pem"
+    }
+}
+
+// MARK: - roles wire types used by authn
+
+/// Body of `POST /v1/resolve` (roles; callable by authn only).
+public struct ResolveRequest: Codable, Sendable, Equatable {
+    /// The validated token's claims, when the caller used a token.
+    public var claims: [String: JSONValue]?
+    /// The client certificate's subject as an RFC 4514 string, when the caller used a certificate.
+    public var certificateSubject: String?
+
+    public init(claims: [String: JSONValue]? = nil, certificateSubject: String? = nil) {
+        self.claims = claims
+        self.certificateSubject = certificateSubject
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case claims
+        case certificateSubject = "certificate_subject"
+    }
+}
+
+/// Answer of `POST /v1/resolve`.
+public struct ResolveResponse: Codable, Sendable, Equatable {
+    /// Role ids granted, sorted.
+    public var roles: [String]
+    /// Ids of the mapping rules that matched, sorted.
+    public var mappingRules: [String]
+
+    public init(roles: [String], mappingRules: [String]) {
+        self.roles = roles
+        self.mappingRules = mappingRules
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case roles
+        case mappingRules = "mapping_rules"
+    }
+}
+
+/// RFC 9457 problem details, the error body of `/v2` management paths.
+public struct ProblemDetails: Codable, Sendable, Equatable, Error {
+    public static let contentType = "application/problem+json"
+
+    public var type: String
+    public var title: String
+    public var status: Int
+    public var detail: String
+    public var instance: String?
+    /// The request field at fault, when one is.
+    public var field: String?
+
+    public init(type: String = "about:blank", title: String, status: Int, detail: String,
+                instance: String? = nil, field: String? = nil) {
+        self.type = type
+        self.title = title
+        self.status = status
+        self.detail = detail
+        self.instance = instance
+        self.field = field
+    }
+}
+
+/// Paths of authn and roles.
+extension ProtocolPath {
+    public static let me = "/v2/authentication/me"
+    public static let forwardAuth = "/v1/forward-auth"
+    public static let authenticate = "/v1/authenticate"
+    public static let resolve = "/v1/resolve"
+    public static let auditLog = "/v2/audit-log"
+}
+
+extension ProtocolHeader {
+    /// A client certificate forwarded by a trusted proxy (URL-escaped PEM, nginx's `$ssl_client_escaped_cert`).
+    public static let sslClientCert = "X-SSL-Client-Cert"
+}

@@ -1,0 +1,2 @@
+/// Client certificate chain validation (swift-certificates Verifier) and subject principals. (Being written.)
+public enum CertificateValidationModule {}

@@ -1,0 +1,2 @@
+/// Durable storage: SQLite (GRDB) and PostgreSQL (postgres-nio). (Being written.)
+public enum StorageModule {}
