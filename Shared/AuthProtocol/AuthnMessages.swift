@@ -200,4 +200,6 @@ extension ProtocolPath {
 extension ProtocolHeader {
     /// A client certificate forwarded by a trusted proxy (URL-escaped PEM, nginx's `$ssl_client_escaped_cert`).
     public static let sslClientCert = "X-SSL-Client-Cert"
+    /// Which credential the caller used, for audit trails: `x5t#S256=<thumbprint>` or `jti=<id>; kid=<kid>`. Never a secret.
+    public static let authCredential = "X-Auth-Credential"
 }
