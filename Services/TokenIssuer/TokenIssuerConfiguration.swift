@@ -3,13 +3,6 @@ import Foundation
 import Keystore
 import ServiceSupport
 
-/// Which kind of IdP the issuer talks to (`CAMUNDA_IDENTITY_TYPE`).
-public enum IdentityProviderType: String, Sendable {
-    case microsoft = "MICROSOFT"
-    case generic = "GENERIC"
-    case keycloak = "KEYCLOAK"
-}
-
 /// Everything token-issuer needs, read once at start.
 public struct TokenIssuerConfiguration: Sendable {
     public var listener: ListenerSettings

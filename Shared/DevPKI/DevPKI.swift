@@ -10,6 +10,11 @@ public struct IssuedCertificate: Sendable {
     public var certificate: Certificate
     public var key: _RSA.Signing.PrivateKey
 
+    public init(certificate: Certificate, key: _RSA.Signing.PrivateKey) {
+        self.certificate = certificate
+        self.key = key
+    }
+
     /// DER bytes of the certificate.
     public var der: [UInt8] {
         get throws {

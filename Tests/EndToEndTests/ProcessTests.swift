@@ -13,8 +13,6 @@ struct ProcessTests {
         ProcessInfo.processInfo.environment["CERTAUTH_BIN_DIR"] ?? FileManager.default.currentDirectoryPath + "/.build/debug"
     }
 
-    final class Child: @unchecked Sendable {}
-
     /// Starts `binary` with `environment`, capturing stdout+stderr to a file.
     static func start(_ binary: String, environment: [String: String], log: String) throws -> Process {
         let process = Process()

@@ -1,0 +1,183 @@
+import AuthProtocol
+import CertificateValidation
+import Foundation
+import Logging
+import ServiceSupport
+import TokenValidation
+import X509
+
+/// A caller authn has authenticated.
+public struct Authentication: Sendable, Codable, Equatable {
+    /// What `/v2/authentication/me` answers.
+    public var principal: PrincipalResponse
+    /// When the token, certificate or session stops being valid.
+    public var expiresAt: Date?
+    /// Which credential was used, for audit trails: `jti=…; kid=…` or `x5t#S256=…`. Never a secret.
+    public var credential: String
+
+    public init(principal: PrincipalResponse, expiresAt: Date?, credential: String) {
+        self.principal = principal
+        self.expiresAt = expiresAt
+        self.credential = credential
+    }
+}
+
+/// Why a caller was not let in; turned into 401 (RFC 6750 `WWW-Authenticate`), 403 or 503 by the routes.
+public struct AuthenticationFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// No credentials at all (401 without an error code, as RFC 6750 §3.1 asks).
+        case missing
+        /// Bad credentials (401 `invalid_token`).
+        case unauthorized
+        /// Authenticated, but not allowed (403).
+        case forbidden
+        /// A dependency (IdP keys, roles, token-issuer) is unavailable (503).
+        case unavailable
+    }
+
+    public var kind: Kind
+    /// The reason: names the cause and the fix, never echoes a token.
+    public var reason: String
+
+    public init(_ kind: Kind, _ reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+}
+
+/// Logs a security audit warning the first time a principal is granted a role whose name contains ADMIN
+/// (the seed's "Role Management": admin grants are logged for monitoring). Bounded memory.
+actor AdminGrantAudit {
+    private var seen: Set<String> = []
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func note(_ authentication: Authentication) {
+        for role in authentication.principal.roles where role.uppercased().contains("ADMIN") {
+            let key = "\(authentication.principal.authenticationMethod.rawValue)|\(authentication.principal.principal)|\(role)"
+            guard !seen.contains(key) else { continue }
+            if seen.count >= 10_000 { seen.removeAll(keepingCapacity: true) }
+            seen.insert(key)
+            logger.warning("Security audit: admin role granted", metadata: [
+                "audit": "admin_role_granted",
+                "principal": .string(authentication.principal.principal),
+                "role": .string(role),
+                "method": .string(authentication.principal.authenticationMethod.rawValue),
+                "credential": .string(authentication.credential),
+            ])
+        }
+    }
+}
+
+/// Turns bearer tokens and client certificates into principals with roles. Shared by every route.
+struct Authenticator: Sendable {
+    let oidc: OIDCSettings?
+    let tokens: TokenValidator?
+    let certificates: ClientCertificateAuthenticator?
+    let defaultRoles: [String]
+    let roles: RolesResolver?
+    let audit: AdminGrantAudit
+    let adminRoles: Set<String>
+
+    /// Whether the caller holds one of the admin roles (case-insensitive).
+    func isAdmin(_ authentication: Authentication) -> Bool {
+        authentication.principal.roles.contains { adminRoles.contains($0.lowercased()) }
+    }
+
+    /// Validates a bearer token and resolves its roles.
+    func authenticate(token: String, trace: TraceContext?) async throws(AuthenticationFailure) -> Authentication {
+        guard let tokens, let oidc else {
+            throw AuthenticationFailure(
+                .unauthorized,
+                "bearer tokens are not accepted here: authn runs on client certificates only (no CAMUNDA_IDENTITY_ISSUER or CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI configured); present a client certificate instead")
+        }
+        let validated: ValidatedToken
+        do {
+            validated = try await tokens.validate(token)
+        } catch {
+            if error.code == .keysUnavailable {
+                throw AuthenticationFailure(.unavailable, error.message)
+            }
+            throw AuthenticationFailure(.unauthorized, error.message)
+        }
+        let principal: String
+        if let claim = oidc.principalClaim {
+            guard let value = validated.claims[claim]?.stringValue, !value.isEmpty else {
+                throw AuthenticationFailure(
+                    .unauthorized,
+                    "token has no string claim '\(claim)', which CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PRINCIPAL_CLAIM names as the principal")
+            }
+            principal = value
+        } else if let client = validated.clientID ?? validated.subject, !client.isEmpty {
+            principal = client
+        } else {
+            throw AuthenticationFailure(.unauthorized, "token has none of the claims azp, appid, client_id or sub, so it names no caller")
+        }
+        var granted = validated.roles
+        if let roles {
+            granted = merge(granted, try await resolve(roles, ResolveRequest(claims: validated.claims), trace: trace))
+        }
+        var credential = "kid=\(validated.keyID)"
+        if let jti = validated.tokenID { credential = "jti=\(jti); " + credential }
+        let authentication = Authentication(
+            principal: PrincipalResponse(
+                principal: principal, authenticationMethod: .oidc, clientID: validated.clientID, tenantID: validated.tenantID,
+                roles: granted, authorities: merge(granted, validated.scopes), expiresAt: RFC3339.string(validated.expiresAt)),
+            expiresAt: validated.expiresAt, credential: credential)
+        await audit.note(authentication)
+        return authentication
+    }
+
+    /// Validates a client certificate chain and resolves the subject's roles.
+    func authenticate(leaf: Certificate, presented: [Certificate], trace: TraceContext?) async throws(AuthenticationFailure) -> Authentication {
+        guard let certificates else {
+            throw AuthenticationFailure(
+                .unauthorized,
+                "client certificates are not accepted here: CAMUNDA_SECURITY_AUTHENTICATION_MTLS_ENABLED is not true; send a bearer token instead")
+        }
+        let validated: ValidatedCertificate
+        do {
+            validated = try await certificates.validate(leaf: leaf, presented: presented)
+        } catch {
+            throw AuthenticationFailure(.unauthorized, "client certificate refused: \(error.message)")
+        }
+        guard let principal = certificates.mapper.principal(for: leaf.subject), !principal.isEmpty else {
+            throw AuthenticationFailure(
+                .unauthorized,
+                "client certificate subject '\(validated.subject)' names no principal: it has no CN, or it does not match CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_PATTERN")
+        }
+        var granted = defaultRoles
+        if let roles {
+            granted = merge(granted, try await resolve(roles, ResolveRequest(certificateSubject: validated.subject), trace: trace))
+        }
+        let authentication = Authentication(
+            principal: PrincipalResponse(
+                principal: principal, authenticationMethod: .mtls, roles: granted, authorities: granted,
+                expiresAt: RFC3339.string(validated.notValidAfter)),
+            expiresAt: validated.notValidAfter, credential: "x5t#S256=\(validated.thumbprintSHA256)")
+        await audit.note(authentication)
+        return authentication
+    }
+
+    private func resolve(_ resolver: RolesResolver, _ request: ResolveRequest, trace: TraceContext?) async throws(AuthenticationFailure) -> [String] {
+        do {
+            return try await resolver.resolve(request, trace: trace).roles
+        } catch {
+            throw AuthenticationFailure(.unavailable, "roles could not be resolved: \(error.message)")
+        }
+    }
+
+    private func merge(_ first: [String], _ second: [String]) -> [String] {
+        var seen = Set(first)
+        var result = first
+        for item in second where seen.insert(item).inserted {
+            result.append(item)
+        }
+        return result
+    }
+}

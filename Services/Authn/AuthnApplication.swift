@@ -1,0 +1,284 @@
+import AsyncHTTPClient
+import AuthProtocol
+import CertificateValidation
+import Foundation
+import Hummingbird
+import HummingbirdHTTP2
+import Keystore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Prometheus
+import ServiceLifecycle
+import ServiceSupport
+import Storage
+import TokenValidation
+import X509
+
+/// A built authn: the services to run, and handles on what they bind.
+public struct AuthnInstance: Sendable {
+    /// Run these in one `ServiceGroup`, in this order (shutdown runs in reverse).
+    public let services: [any Service]
+    public let port: PortHandle
+    public let managementPort: PortHandle
+    public let health: HealthRegistry
+    /// The IdP's signing keys (nil when bearer validation is off).
+    public let keys: KeySetCache?
+}
+
+/// Builds authn from its configuration. Everything that can fail on a file (keystores, trust stores, PEM lists, the
+/// principal pattern) fails here, before any port opens, with the one line an operator needs. An IdP that is
+/// unreachable does not stop authn: health reports it and validation starts once keys arrive.
+public enum AuthnApplication {
+    public static func build(
+        configuration: AuthnConfiguration, logger: Logger,
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) async throws -> AuthnInstance {
+        let health = HealthRegistry()
+        var services: [any Service] = []
+
+        guard let keystore = configuration.listener.keystore else {
+            throw ConfigurationError(variable: "SERVER_SSL_KEY_STORE", message: "is not set; authn serves HTTPS only: expected its PKCS#12 keystore (certauth pki init writes authn.p12).")
+        }
+        let credential = try keystore.load().credential
+        let internalTrust = try configuration.listener.trustStore?.load() ?? []
+
+        // Bearer tokens.
+        var tokens: TokenValidator?
+        var keys: KeySetCache?
+        if let oidc = configuration.oidc {
+            let idpTrust = try oidc.idpTrustStore?.load() ?? []
+            let idpHTTP = HTTPClient(
+                eventLoopGroupProvider: .singleton,
+                configuration: .init(
+                    tlsConfiguration: try ServerTLS.clientConfiguration(credential: nil, trustRoots: idpTrust, includeSystemRoots: true),
+                    redirectConfiguration: .disallow,
+                    timeout: .init(connect: .seconds(5), read: .seconds(10))),
+                backgroundActivityLogger: logger)
+            services.append(HTTPClientService(client: idpHTTP))
+            let source = JWKSSource(http: idpHTTP, jwkSetURI: oidc.jwkSetURI, issuer: oidc.issuer, timeout: oidc.jwksFetchTimeout)
+            let cache = KeySetCache(
+                settings: KeySetCacheSettings(
+                    refreshInterval: oidc.jwksRefreshInterval, minimumRefreshGap: oidc.jwksMinimumRefreshGap,
+                    fetchTimeout: oidc.jwksFetchTimeout),
+                logger: logger,
+                fetch: { try await source.fetch() })
+            keys = cache
+            tokens = TokenValidator(
+                settings: TokenValidationSettings(
+                    issuers: oidc.issuers, audiences: oidc.audiences, leeway: oidc.leeway, maxTokenLength: oidc.maxTokenLength,
+                    roleClaims: oidc.roleClaims, scopeClaims: oidc.scopeClaims),
+                keys: cache, cache: VerifiedTokenCache())
+            health.degraded("jwks", details: ["status": "not loaded yet"])
+            services.append(KeySetRefresher(keys: cache, health: health, logger: logger, source: source.description))
+        }
+
+        // Client certificates.
+        var certificates: ClientCertificateAuthenticator?
+        var pool: IntermediatePool?
+        var anchorsForCANames = internalTrust
+        if let mtls = configuration.mtls {
+            let trusted = try CertificatePEM.load(files: mtls.trustedCertificateFiles, setting: AuthnSetting.mtlsTrusted)
+            let intermediates = try CertificatePEM.load(files: mtls.intermediateCertificateFiles, setting: AuthnSetting.mtlsIntermediates)
+            let proxies = try CertificatePEM.load(files: mtls.trustedProxyFiles, setting: AuthnSetting.mtlsTrustedProxies)
+            let mapper = try SubjectPrincipalMapper(pattern: mtls.subjectPattern, setting: AuthnSetting.mtlsSubjectPattern)
+            let recorded = IntermediatePool(fixed: intermediates)
+            pool = recorded
+            certificates = ClientCertificateAuthenticator(
+                validator: ClientCertificateValidator(settings: CertificateValidationSettings(
+                    trustedCertificates: trusted, requireValidChain: mtls.requireValidChain, purpose: .client)),
+                mapper: mapper, intermediates: recorded, cache: CertificateVerdictCache(),
+                trustedProxies: Set(proxies.map(ClientCertificateAuthenticator.thumbprint)))
+            anchorsForCANames += trusted
+            for role in mtls.defaultRoles where role.uppercased().contains("ADMIN") {
+                logger.warning("Security audit: every valid client certificate is granted an admin role by configuration", metadata: [
+                    "audit": "admin_role_default", "role": .string(role), "setting": .string(AuthnSetting.mtlsDefaultRoles),
+                ])
+            }
+        }
+
+        // Peers on the internal protocol.
+        var internalHTTP: HTTPClient?
+        if configuration.rolesURL != nil || configuration.tokenIssuerURL != nil {
+            let client = try InternalClient.makeHTTPClient(credential: credential, trustRoots: internalTrust, timeout: configuration.peerTimeout)
+            internalHTTP = client
+            services.append(HTTPClientService(client: client))
+        }
+        var rolesClient: InternalClient?
+        var resolver: RolesResolver?
+        if let url = configuration.rolesURL, let http = internalHTTP {
+            let client = InternalClient(service: ServiceName.roles, baseURL: url, http: http, timeout: configuration.peerTimeout)
+            rolesClient = client
+            resolver = RolesResolver(client: client, ttl: configuration.resolveCacheTTL, health: health, logger: logger)
+        }
+
+        let authenticator = Authenticator(
+            oidc: configuration.oidc, tokens: tokens, certificates: certificates,
+            defaultRoles: configuration.mtls?.defaultRoles ?? [], roles: resolver, audit: AdminGrantAudit(logger: logger),
+            adminRoles: Set(configuration.adminRoles.map { $0.lowercased() }))
+
+        // Sessions.
+        var store: (any SessionStore)?
+        if configuration.sessions.persistent, let database = configuration.sessions.database {
+            let opened = try await SessionStores.open(database, logger: logger)
+            store = opened.store
+            services.append(contentsOf: opened.services)
+        }
+        let sessions = SessionManager(store: store, settings: configuration.sessions, logger: logger)
+        services.append(SessionPurger(sessions: sessions))
+
+        var serviceAccount: ServiceAccountFlow?
+        if configuration.serviceAccountFlow, let url = configuration.tokenIssuerURL, let http = internalHTTP {
+            serviceAccount = ServiceAccountFlow(
+                tokenIssuer: InternalClient(service: ServiceName.tokenIssuer, baseURL: url, http: http, timeout: configuration.peerTimeout),
+                scope: configuration.serviceAccountScope, authenticator: authenticator, health: health)
+            logger.warning("CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI=true: requests without credentials are signed in as the suite's own service identity (token from token-issuer) and get a session cookie", metadata: [
+                "token_issuer": .string(url.absoluteString),
+            ])
+        }
+
+        let internalCallers = internalTrust.isEmpty ? nil : ClientCertificateValidator(
+            settings: CertificateValidationSettings(trustedCertificates: internalTrust, purpose: .client))
+
+        let router = Router(context: ServiceRequestContext.self)
+        router.add(middleware: TracingMiddleware())
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: ErrorLoggingMiddleware())
+        AuthnRoutes(
+            configuration: configuration, authenticator: authenticator, sessions: sessions, serviceAccount: serviceAccount,
+            roles: rolesClient, internalCallers: internalCallers, logger: logger
+        ).register(on: router)
+
+        // The listener: client certificates are accepted at the TLS layer and validated per request (see
+        // `recordingVerificationCallback`), so a refused certificate gets a 401 with the reason.
+        let serverTLS = try ServerTLS.configuration(
+            credential: credential, clientAuth: configuration.listener.clientAuth, trustRoots: anchorsForCANames)
+        let recordingPool = pool ?? IntermediatePool(fixed: [])
+        let tlsChannel = HummingbirdHTTP2.TLSChannelConfiguration(
+            tlsConfiguration: serverTLS,
+            customVerificationCallback: configuration.listener.clientAuth == .none ? nil : recordingVerificationCallback(pool: recordingPool))
+        let port = PortHandle()
+        let app = Application(
+            router: router,
+            server: try .http2Upgrade(tlsChannelConfiguration: tlsChannel),
+            configuration: .init(address: .hostname(configuration.listener.address, port: configuration.listener.port), serverName: nil),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? configuration.listener.port
+                port.fulfil(bound)
+                logger.info("authn listening", metadata: [
+                    "address": .string(configuration.listener.address), "port": .stringConvertible(bound),
+                    "client_auth": .string(configuration.listener.clientAuth.rawValue),
+                    "bearer": .stringConvertible(configuration.oidc != nil), "mtls": .stringConvertible(configuration.mtls != nil),
+                    "roles": .string(configuration.rolesURL?.absoluteString ?? "off"),
+                    "sessions": .string(configuration.sessions.persistent ? "persistent" : "memory"),
+                ])
+            },
+            logger: logger)
+        health.up("listener")
+
+        let managementPort = PortHandle()
+        let management = ManagementServer.build(
+            address: configuration.listener.address, port: configuration.listener.managementPort,
+            health: health, metrics: metrics, logger: logger, onRunning: managementPort)
+        services.append(contentsOf: [app, management] as [any Service])
+        return AuthnInstance(services: services, port: port, managementPort: managementPort, health: health, keys: keys)
+    }
+}
+
+/// Where the IdP's signing keys come from: the configured JWK set URI, or the `jwks_uri` of the issuer's discovery
+/// document (looked up on each refresh, so a moved JWKS is followed).
+struct JWKSSource: Sendable, CustomStringConvertible {
+    let http: HTTPClient
+    let jwkSetURI: URL?
+    let issuer: String?
+    let timeout: Duration
+
+    var description: String {
+        jwkSetURI?.absoluteString ?? "\(issuer ?? "")/.well-known/openid-configuration"
+    }
+
+    func fetch() async throws -> [UInt8] {
+        let url: String
+        if let jwkSetURI {
+            url = jwkSetURI.absoluteString
+        } else if let issuer {
+            let discovery = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
+            let document = try await get("\(discovery)/.well-known/openid-configuration", what: "the discovery document")
+            struct Discovery: Decodable { let jwks_uri: String }
+            guard let parsed = try? JSONDecoder().decode(Discovery.self, from: Data(document)) else {
+                throw JWKSSourceError(message: "the discovery document at \(discovery)/.well-known/openid-configuration has no jwks_uri; set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI")
+            }
+            url = parsed.jwks_uri
+        } else {
+            throw JWKSSourceError(message: "no JWK set URI and no issuer configured")
+        }
+        return try await get(url, what: "the JWKS")
+    }
+
+    private func get(_ url: String, what: String) async throws -> [UInt8] {
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(max(1, timeout.components.seconds)))
+        } catch {
+            throw JWKSSourceError(message: "could not fetch \(what) from \(url): \(InternalClient.describe(error))")
+        }
+        guard response.status == .ok else {
+            throw JWKSSourceError(message: "\(url) answered \(response.status.code) for \(what)")
+        }
+        do {
+            return Array(try await response.body.collect(upTo: 1 << 20).readableBytesView)
+        } catch {
+            throw JWKSSourceError(message: "could not read \(what) from \(url) (larger than 1 MiB or cut off)")
+        }
+    }
+}
+
+struct JWKSSourceError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Loads the IdP's keys at start (without stopping authn when the IdP is down), refreshes them in the background,
+/// and keeps the `jwks` health component current.
+struct KeySetRefresher: Service {
+    let keys: KeySetCache
+    let health: HealthRegistry
+    let logger: Logger
+    let source: String
+
+    func run() async throws {
+        do {
+            try await keys.refresh()
+        } catch {
+            logger.warning("IdP signing keys not available at start; bearer tokens are refused with 503 until they arrive", metadata: [
+                "source": .string(source), "error": .string(error.message),
+            ])
+        }
+        await report()
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await keys.runPeriodicRefresh() }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(5))
+                        await report()
+                    }
+                }
+                await group.waitForAll()
+            }
+        }
+    }
+
+    private func report() async {
+        let status = await keys.status
+        var details = ["source": source, "keys": String(status.keyCount)]
+        if let success = status.lastSuccess { details["last_refresh"] = RFC3339.string(success) }
+        if let error = status.lastError { details["last_error"] = error }
+        if status.keyCount > 0 {
+            health.up("jwks", details: details)
+        } else {
+            health.degraded("jwks", details: details)
+        }
+    }
+}

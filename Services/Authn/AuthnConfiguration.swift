@@ -1,0 +1,330 @@
+import Foundation
+import ServiceSupport
+import Storage
+import TokenValidation
+
+/// `CAMUNDA_SECURITY_AUTHENTICATION_METHOD`: the seed's mTLS block sets BASIC (certificates only).
+public enum AuthenticationMethodSetting: String, Sendable {
+    case oidc = "OIDC"
+    case basic = "BASIC"
+}
+
+/// Bearer-token validation settings (on when an issuer or a JWK set URI is configured).
+public struct OIDCSettings: Sendable {
+    /// Accepted `iss` values (for MICROSOFT: the v1 and v2 forms of the tenant).
+    public var issuers: [String]
+    /// The configured issuer, whose discovery document names the JWKS when no JWK set URI is set.
+    public var issuer: String?
+    public var jwkSetURI: URL?
+    public var audiences: [String]
+    public var roleClaims: [String]
+    public var scopeClaims: [String]
+    /// Claim naming the principal; nil: the client id (`azp`/`appid`), else `sub`.
+    public var principalClaim: String?
+    public var leeway: Duration
+    public var jwksRefreshInterval: Duration
+    public var jwksMinimumRefreshGap: Duration
+    public var jwksFetchTimeout: Duration
+    /// Extra CA certificates for HTTPS to the IdP (discovery, JWKS), on top of the system roots.
+    public var idpTrustStore: TrustStoreSource?
+    public var maxTokenLength: Int
+
+    public init(issuers: [String], issuer: String?, jwkSetURI: URL?, audiences: [String],
+                roleClaims: [String] = ["roles", "app_roles"], scopeClaims: [String] = ["scp"], principalClaim: String? = nil,
+                leeway: Duration = .seconds(60), jwksRefreshInterval: Duration = .seconds(86_400),
+                jwksMinimumRefreshGap: Duration = .seconds(10), jwksFetchTimeout: Duration = .seconds(5),
+                idpTrustStore: TrustStoreSource? = nil, maxTokenLength: Int = 16 * 1024) {
+        self.issuers = issuers
+        self.issuer = issuer
+        self.jwkSetURI = jwkSetURI
+        self.audiences = audiences
+        self.roleClaims = roleClaims
+        self.scopeClaims = scopeClaims
+        self.principalClaim = principalClaim
+        self.leeway = leeway
+        self.jwksRefreshInterval = jwksRefreshInterval
+        self.jwksMinimumRefreshGap = jwksMinimumRefreshGap
+        self.jwksFetchTimeout = jwksFetchTimeout
+        self.idpTrustStore = idpTrustStore
+        self.maxTokenLength = maxTokenLength
+    }
+}
+
+/// Client-certificate authentication settings (`CAMUNDA_SECURITY_AUTHENTICATION_MTLS_*`).
+public struct MTLSSettings: Sendable {
+    /// PEM files of the trusted CAs (or, with `requireValidChain=false`, of the accepted client certificates).
+    public var trustedCertificateFiles: [String]
+    /// PEM files of intermediate CAs that help build chains (untrusted; e.g. when nginx forwards only the leaf).
+    public var intermediateCertificateFiles: [String]
+    public var requireValidChain: Bool
+    public var defaultRoles: [String]
+    /// Full-match regex over the RFC 4514 subject; group 1 is the principal. Nil: the subject CN.
+    public var subjectPattern: String?
+    /// PEM files of the proxies (e.g. nginx) whose forwarded `X-SSL-Client-Cert` is honoured.
+    public var trustedProxyFiles: [String]
+
+    public init(trustedCertificateFiles: [String], intermediateCertificateFiles: [String] = [], requireValidChain: Bool = true,
+                defaultRoles: [String] = [], subjectPattern: String? = nil, trustedProxyFiles: [String] = []) {
+        self.trustedCertificateFiles = trustedCertificateFiles
+        self.intermediateCertificateFiles = intermediateCertificateFiles
+        self.requireValidChain = requireValidChain
+        self.defaultRoles = defaultRoles
+        self.subjectPattern = subjectPattern
+        self.trustedProxyFiles = trustedProxyFiles
+    }
+}
+
+/// Sessions: the seed's service-account flow stores its result in a cookie session.
+public struct SessionSettings: Sendable {
+    /// `CAMUNDA_PERSISTENT_SESSIONS_ENABLED`: sessions in the database (survive restarts, shared by replicas).
+    public var persistent: Bool
+    public var database: DatabaseSettings?
+    /// Longest life of a session; it also ends when the token it was made from expires.
+    public var maximumLifetime: Duration
+    public var cookieName: String
+    /// `Secure` attribute on the cookie (true whenever the listener is HTTPS).
+    public var secureCookie: Bool
+
+    public init(persistent: Bool = false, database: DatabaseSettings? = nil, maximumLifetime: Duration = .seconds(1800),
+                cookieName: String = "CERTAUTH_SESSION", secureCookie: Bool = true) {
+        self.persistent = persistent
+        self.database = database
+        self.maximumLifetime = maximumLifetime
+        self.cookieName = cookieName
+        self.secureCookie = secureCookie
+    }
+}
+
+/// Everything authn needs, read once at start.
+public struct AuthnConfiguration: Sendable {
+    public var listener: ListenerSettings
+    public var identityType: IdentityProviderType
+    public var method: AuthenticationMethodSetting
+    public var oidc: OIDCSettings?
+    public var mtls: MTLSSettings?
+    /// `CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI` with `CAMUNDA_SECURITY_CERT_AUTH_ENABLED`: a request without
+    /// credentials is authenticated as the suite's own service identity (the seed's request flow).
+    public var serviceAccountFlow: Bool
+    public var rolesURL: URL?
+    public var tokenIssuerURL: URL?
+    /// Scope authn asks token-issuer for in the service-account flow; nil: token-issuer's default scope.
+    public var serviceAccountScope: String?
+    public var sessions: SessionSettings
+    /// Roles that may write through `/v2/**` (compared case-insensitively).
+    public var adminRoles: [String]
+    /// Service names allowed to call `POST /v1/authenticate`; empty: any service with a certificate from the internal CA.
+    public var allowedCallers: [String]
+    /// How long a `/v1/resolve` answer is reused for the same claims or subject.
+    public var resolveCacheTTL: Duration
+    public var peerTimeout: Duration
+
+    public init(listener: ListenerSettings, identityType: IdentityProviderType = .microsoft,
+                method: AuthenticationMethodSetting = .oidc, oidc: OIDCSettings?, mtls: MTLSSettings?,
+                serviceAccountFlow: Bool = false, rolesURL: URL? = nil, tokenIssuerURL: URL? = nil,
+                serviceAccountScope: String? = nil, sessions: SessionSettings = .init(), adminRoles: [String] = ["admin"],
+                allowedCallers: [String] = [], resolveCacheTTL: Duration = .seconds(10), peerTimeout: Duration = .seconds(5)) {
+        self.listener = listener
+        self.identityType = identityType
+        self.method = method
+        self.oidc = oidc
+        self.mtls = mtls
+        self.serviceAccountFlow = serviceAccountFlow
+        self.rolesURL = rolesURL
+        self.tokenIssuerURL = tokenIssuerURL
+        self.serviceAccountScope = serviceAccountScope
+        self.sessions = sessions
+        self.adminRoles = adminRoles
+        self.allowedCallers = allowedCallers
+        self.resolveCacheTTL = resolveCacheTTL
+        self.peerTimeout = peerTimeout
+    }
+}
+
+/// Environment variable names of authn (the seed's, and ours in the same style).
+public enum AuthnSetting {
+    public static let identityType = "CAMUNDA_IDENTITY_TYPE"
+    public static let issuer = "CAMUNDA_IDENTITY_ISSUER"
+    public static let audience = "CAMUNDA_IDENTITY_AUDIENCE"
+    public static let jwkSetURI = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI"
+    public static let method = "CAMUNDA_SECURITY_AUTHENTICATION_METHOD"
+    public static let roleClaims = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_ROLE_CLAIMS"
+    public static let scopeClaims = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPE_CLAIMS"
+    public static let principalClaim = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PRINCIPAL_CLAIM"
+    public static let clockSkew = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLOCK_SKEW"
+    public static let jwksRefreshInterval = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWKS_REFRESH_INTERVAL"
+    public static let jwksMinimumRefreshGap = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWKS_MIN_REFRESH_GAP"
+    public static let maxTokenLength = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_TOKEN_LENGTH"
+    public static let trustStorePath = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH"
+    public static let trustStorePassword = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PASSWORD"
+    public static let mtlsEnabled = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_ENABLED"
+    public static let mtlsTrusted = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTEDCERTIFICATES"
+    public static let mtlsIntermediates = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_INTERMEDIATECERTIFICATES"
+    public static let mtlsRequireValidChain = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REQUIREVALIDCHAIN"
+    public static let mtlsDefaultRoles = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_DEFAULT_ROLES"
+    public static let mtlsSubjectPattern = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_PATTERN"
+    public static let mtlsTrustedProxies = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES"
+    public static let unprotectedAPI = "CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI"
+    public static let certAuthEnabled = "CAMUNDA_SECURITY_CERT_AUTH_ENABLED"
+    public static let serviceAccountScope = "CAMUNDA_SECURITY_AUTHENTICATION_SERVICE_ACCOUNT_SCOPE"
+    public static let persistentSessions = "CAMUNDA_PERSISTENT_SESSIONS_ENABLED"
+    public static let sessionTimeout = "CAMUNDA_SECURITY_AUTHENTICATION_SESSION_TIMEOUT"
+    public static let rolesURL = "CAMUNDA_ROLES_URL"
+    public static let tokenIssuerURL = "CAMUNDA_TOKEN_ISSUER_URL"
+    public static let adminRoles = "CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES"
+    public static let allowedCallers = "CAMUNDA_AUTHN_ALLOWED_CALLERS"
+    public static let resolveCacheTTL = "CAMUNDA_AUTHN_RESOLVE_CACHE_TTL"
+}
+
+extension AuthnConfiguration {
+    public static let defaultPort = 8443
+    public static let defaultManagementPort = 9080
+
+    /// Reads and checks every setting; the first problem is thrown as one line naming the variable.
+    public init(environment env: EnvironmentReader) throws(ConfigurationError) {
+        typealias S = AuthnSetting
+        let listener = try ListenerSettings(
+            environment: env, defaultPort: Self.defaultPort, defaultManagementPort: Self.defaultManagementPort,
+            defaultClientAuth: .want)
+        let typeRaw = try env.choice(S.identityType, default: "MICROSOFT", allowed: ["MICROSOFT", "GENERIC", "KEYCLOAK"])
+        let identityType = IdentityProviderType(rawValue: typeRaw) ?? .microsoft
+        let methodRaw = try env.choice(S.method, default: "OIDC", allowed: ["OIDC", "BASIC"])
+        let method = AuthenticationMethodSetting(rawValue: methodRaw) ?? .oidc
+
+        // Bearer tokens.
+        let issuer = env.string(S.issuer)
+        if let issuer { _ = try Self.httpsURL(issuer, variable: S.issuer) }
+        let jwkSetURI = try env.url(S.jwkSetURI, allowHTTP: true)
+        var oidc: OIDCSettings?
+        if issuer != nil || jwkSetURI != nil {
+            let audiences = env.list(S.audience)
+            guard !audiences.isEmpty else {
+                throw ConfigurationError(
+                    variable: S.audience,
+                    message: "is not set; expected the API's client id (the `aud` of the tokens authn accepts, comma list), e.g. 2622078b-0164-41ee-8794-3ff8d9f8e402. Without it any token of the tenant would be accepted.")
+            }
+            let issuers = try Self.acceptedIssuers(issuer: issuer, jwkSetURI: jwkSetURI, type: identityType)
+            var trust: TrustStoreSource?
+            if let path = env.string(S.trustStorePath) {
+                trust = TrustStoreSource(path: path, password: env.secret(S.trustStorePassword), type: nil, setting: S.trustStorePath)
+            }
+            let roleClaims = env.list(S.roleClaims)
+            let scopeClaims = env.list(S.scopeClaims)
+            oidc = OIDCSettings(
+                issuers: issuers, issuer: issuer, jwkSetURI: jwkSetURI, audiences: audiences,
+                roleClaims: roleClaims.isEmpty ? ["roles", "app_roles"] : roleClaims,
+                scopeClaims: scopeClaims.isEmpty ? ["scp"] : scopeClaims,
+                principalClaim: env.string(S.principalClaim),
+                leeway: .seconds(try env.int(S.clockSkew, default: 60, range: 0...300)),
+                jwksRefreshInterval: .seconds(try env.int(S.jwksRefreshInterval, default: 86_400, range: 60...86_400)),
+                jwksMinimumRefreshGap: .seconds(try env.int(S.jwksMinimumRefreshGap, default: 10, range: 0...3600)),
+                idpTrustStore: trust,
+                maxTokenLength: try env.int(S.maxTokenLength, default: 16 * 1024, range: 1024...(256 * 1024)))
+        } else if method == .oidc, env.string(S.audience) != nil {
+            throw ConfigurationError(
+                variable: S.issuer,
+                message: "is not set (nor \(S.jwkSetURI)) but \(S.audience) is; bearer validation needs the issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0.")
+        }
+
+        // Client certificates.
+        var mtls: MTLSSettings?
+        if try env.bool(S.mtlsEnabled, default: false) {
+            let trusted = env.list(S.mtlsTrusted)
+            guard !trusted.isEmpty else {
+                throw ConfigurationError(
+                    variable: S.mtlsTrusted,
+                    message: "is not set but \(S.mtlsEnabled)=true; expected a comma list of PEM files with the CA certificates client certificates must chain to, e.g. /certs/ca-cert.pem.")
+            }
+            guard listener.sslEnabled, listener.clientAuth != .none else {
+                throw ConfigurationError(
+                    variable: "SERVER_SSL_CLIENT_AUTH",
+                    message: "is none but \(S.mtlsEnabled)=true; client certificates are only asked for with SERVER_SSL_CLIENT_AUTH=want or need (and SERVER_SSL_ENABLED=true).")
+            }
+            mtls = MTLSSettings(
+                trustedCertificateFiles: trusted,
+                intermediateCertificateFiles: env.list(S.mtlsIntermediates),
+                requireValidChain: try env.bool(S.mtlsRequireValidChain, default: true),
+                defaultRoles: env.list(S.mtlsDefaultRoles),
+                subjectPattern: env.string(S.mtlsSubjectPattern),
+                trustedProxyFiles: env.list(S.mtlsTrustedProxies))
+        } else if env.string(S.mtlsTrustedProxies) != nil {
+            throw ConfigurationError(
+                variable: S.mtlsTrustedProxies,
+                message: "is set but \(S.mtlsEnabled) is not true; forwarded client certificates are validated like presented ones, so enable mTLS and set \(S.mtlsTrusted).")
+        }
+
+        guard oidc != nil || mtls != nil else {
+            throw ConfigurationError(
+                variable: method == .basic ? S.mtlsEnabled : S.issuer,
+                message: method == .basic
+                    ? "is not true; with \(S.method)=BASIC authn authenticates client certificates only, so set \(S.mtlsEnabled)=true and \(S.mtlsTrusted)."
+                    : "is not set (nor \(S.jwkSetURI)); authn needs a way to authenticate callers: set the issuer (bearer tokens), or \(S.mtlsEnabled)=true (client certificates), or both.")
+        }
+
+        let rolesURL = try env.url(S.rolesURL)
+        let tokenIssuerURL = try env.url(S.tokenIssuerURL)
+        let unprotected = try env.bool(S.unprotectedAPI, default: false)
+        let certAuth = try env.bool(S.certAuthEnabled, default: false)
+        let serviceAccountFlow = unprotected && certAuth
+        if serviceAccountFlow {
+            guard tokenIssuerURL != nil else {
+                throw ConfigurationError(
+                    variable: S.tokenIssuerURL,
+                    message: "is not set but \(S.unprotectedAPI)=true and \(S.certAuthEnabled)=true ask authn to sign callers in as the suite's service identity with a token from token-issuer; expected e.g. https://token-issuer:8444.")
+            }
+            guard oidc != nil else {
+                throw ConfigurationError(
+                    variable: S.issuer,
+                    message: "is not set but the service-account flow (\(S.unprotectedAPI)=true, \(S.certAuthEnabled)=true) validates token-issuer's token like any other; set the issuer and \(S.audience).")
+            }
+        }
+        guard (rolesURL == nil && tokenIssuerURL == nil) || listener.keystore != nil else {
+            throw ConfigurationError(
+                variable: "SERVER_SSL_KEY_STORE",
+                message: "is not set but authn calls roles / token-issuer over mutual TLS with its own certificate; expected authn's PKCS#12 keystore (certauth pki init writes authn.p12).")
+        }
+        guard (rolesURL == nil && tokenIssuerURL == nil) || listener.trustStore != nil else {
+            throw ConfigurationError(
+                variable: "SERVER_SSL_TRUST_STORE",
+                message: "is not set but authn checks the certificates of roles / token-issuer against the internal CA; expected e.g. compose/pki/truststore.pem.")
+        }
+
+        let persistent = try env.bool(S.persistentSessions, default: false)
+        let database = persistent ? try DatabaseSettings.from(env, defaultSQLitePath: "data/authn-sessions.sqlite") : nil
+        let sessions = SessionSettings(
+            persistent: persistent, database: database,
+            maximumLifetime: .seconds(try env.int(S.sessionTimeout, default: 1800, range: 60...86_400)),
+            secureCookie: listener.sslEnabled)
+        let adminRoles = env.list(S.adminRoles)
+        self.init(
+            listener: listener, identityType: identityType, method: method, oidc: oidc, mtls: mtls,
+            serviceAccountFlow: serviceAccountFlow, rolesURL: rolesURL, tokenIssuerURL: tokenIssuerURL,
+            serviceAccountScope: env.string(S.serviceAccountScope), sessions: sessions,
+            adminRoles: adminRoles.isEmpty ? ["admin"] : adminRoles,
+            allowedCallers: env.list(S.allowedCallers),
+            resolveCacheTTL: .seconds(try env.int(S.resolveCacheTTL, default: 10, range: 0...3600)))
+    }
+
+    /// The `iss` values accepted: the configured issuer; for MICROSOFT also both Entra forms of its tenant
+    /// (v1 `https://sts.windows.net/{tid}/`, v2 `https://login.microsoftonline.com/{tid}/v2.0`). With only a JWK set URI
+    /// on login.microsoftonline.com, the tenant comes from its path.
+    static func acceptedIssuers(issuer: String?, jwkSetURI: URL?, type: IdentityProviderType) throws(ConfigurationError) -> [String] {
+        if let issuer {
+            return type == .microsoft ? TokenValidationSettings.microsoftIssuers(configured: issuer) : [issuer]
+        }
+        if type == .microsoft, let jwkSetURI, jwkSetURI.host == "login.microsoftonline.com",
+           let tenant = jwkSetURI.pathComponents.dropFirst().first {
+            return TokenValidationSettings.microsoftIssuers(configured: "https://login.microsoftonline.com/\(tenant)/v2.0")
+        }
+        throw ConfigurationError(
+            variable: AuthnSetting.issuer,
+            message: "is not set; authn checks every token's `iss` against it. Expected e.g. https://login.microsoftonline.com/<tenant-id>/v2.0 (Entra) or the realm URL (Keycloak).")
+    }
+
+    static func httpsURL(_ value: String, variable: String) throws(ConfigurationError) -> URL {
+        guard let url = URL(string: value), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http",
+              url.host != nil else {
+            throw ConfigurationError(variable: variable, message: "is '\(value)', which is not an http(s) URL; expected e.g. https://login.microsoftonline.com/<tenant-id>/v2.0.")
+        }
+        return url
+    }
+}

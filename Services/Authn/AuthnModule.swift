@@ -1,2 +1,0 @@
-/// The authn service. (Being written.)
-public enum AuthnModule {}

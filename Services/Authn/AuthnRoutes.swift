@@ -1,0 +1,350 @@
+import AuthProtocol
+import CertificateValidation
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceSupport
+import X509
+
+/// How a caller was found, and the session cookie to set when the service-account flow made one.
+struct CallerOutcome: Sendable {
+    var authentication: Authentication
+    var setCookie: String?
+}
+
+/// authn's HTTP surface (DESIGN.md §4).
+struct AuthnRoutes: Sendable {
+    let configuration: AuthnConfiguration
+    let authenticator: Authenticator
+    let sessions: SessionManager
+    let serviceAccount: ServiceAccountFlow?
+    let roles: InternalClient?
+    /// Validates the certificates of internal callers (`POST /v1/authenticate`) against the listener's trust store.
+    let internalCallers: ClientCertificateValidator?
+    let logger: Logger
+
+    func register(on router: Router<ServiceRequestContext>) {
+        router.get(RouterPath(ProtocolPath.me)) { request, context in
+            await me(request, context: context)
+        }
+        router.get(RouterPath(ProtocolPath.forwardAuth)) { request, context in
+            await forwardAuth(request, context: context)
+        }
+        router.post(RouterPath(ProtocolPath.authenticate)) { request, context in
+            await authenticateEndpoint(request, context: context)
+        }
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+            router.on("/v2/**", method: method) { request, context in
+                await forwardToRoles(request, context: context)
+            }
+        }
+    }
+
+    // MARK: - Finding the caller
+
+    /// Bearer token, then a certificate forwarded by a trusted proxy, then a session cookie, then the connection's
+    /// client certificate, then (when configured) the service-account flow.
+    func caller(_ request: Request, context: ServiceRequestContext) async throws(AuthenticationFailure) -> CallerOutcome {
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                let scheme = parts.first.map(String.init) ?? ""
+                throw AuthenticationFailure(
+                    .unauthorized,
+                    "the Authorization header must be 'Bearer <access token>'; the scheme '\(scheme.prefix(20))' is not accepted")
+            }
+            let token = parts[1].trimmingCharacters(in: .whitespaces)
+            return CallerOutcome(authentication: try await authenticator.authenticate(token: token, trace: context.trace))
+        }
+        let peer = await context.peerCertificate()
+        let certificates = authenticator.certificates
+        let peerIsProxy = peer.map { certificates?.isTrustedProxy($0) ?? false } ?? false
+        if let forwarded = request.headers[.sslClientCert], !forwarded.isEmpty {
+            guard peerIsProxy else {
+                throw AuthenticationFailure(
+                    .unauthorized,
+                    "X-SSL-Client-Cert is honoured only from a trusted proxy that presents its own certificate listed in CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES; this connection presented \(peer == nil ? "no certificate" : "a certificate not on that list")")
+            }
+            let chain: [Certificate]
+            do {
+                chain = try CertificatePEM.parseForwarded(forwarded)
+            } catch {
+                throw AuthenticationFailure(.unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) is unreadable: \(error.message)")
+            }
+            guard let leaf = chain.first else {
+                throw AuthenticationFailure(.unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) holds no certificate")
+            }
+            return CallerOutcome(authentication: try await authenticator.authenticate(
+                leaf: leaf, presented: Array(chain.dropFirst()), trace: context.trace))
+        }
+        if let cookie = Self.cookie(named: sessions.cookieName, in: request.headers) {
+            do {
+                if let session = try await sessions.lookup(cookie: cookie) {
+                    return CallerOutcome(authentication: session)
+                }
+            } catch {
+                throw AuthenticationFailure(.unavailable, "the session store is unavailable: \(error)")
+            }
+        }
+        if let peer, !peerIsProxy, certificates != nil {
+            return CallerOutcome(authentication: try await authenticator.authenticate(leaf: peer, presented: [], trace: context.trace))
+        }
+        if let serviceAccount {
+            let authentication = try await serviceAccount.signIn(trace: context.trace)
+            do {
+                let (cookie, expiresAt) = try await sessions.create(authentication)
+                var setCookie = "\(sessions.cookieName)=\(cookie); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(max(0, Int(expiresAt.timeIntervalSinceNow)))"
+                if sessions.secureCookie { setCookie += "; Secure" }
+                var result = authentication
+                result.principal.expiresAt = RFC3339.string(expiresAt)
+                result.expiresAt = expiresAt
+                return CallerOutcome(authentication: result, setCookie: setCookie)
+            } catch {
+                throw AuthenticationFailure(.unavailable, "the session store is unavailable: \(error)")
+            }
+        }
+        var ways = ["'Authorization: Bearer <access token>'"]
+        if certificates != nil { ways.append("a client certificate") }
+        throw AuthenticationFailure(.missing, "no credentials were presented; send \(ways.joined(separator: " or "))")
+    }
+
+    static func cookie(named name: String, in headers: HTTPFields) -> String? {
+        for field in headers[values: .cookie] {
+            for pair in field.split(separator: ";") {
+                let trimmed = pair.trimmingCharacters(in: .whitespaces)
+                guard let equals = trimmed.firstIndex(of: "=") else { continue }
+                if trimmed[..<equals] == name {
+                    let value = String(trimmed[trimmed.index(after: equals)...])
+                    return value.isEmpty ? nil : value
+                }
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Endpoints
+
+    func me(_ request: Request, context: ServiceRequestContext) async -> Response {
+        do {
+            let outcome = try await caller(request, context: context)
+            var headers: HTTPFields = [:]
+            if let cookie = outcome.setCookie { headers[.setCookie] = cookie }
+            return JSONResponse.make(.ok, outcome.authentication.principal, headers: headers)
+        } catch {
+            return failureResponse(error, context: context, problem: false)
+        }
+    }
+
+    /// nginx `auth_request` / Traefik ForwardAuth. `X-Auth-Require-Role` (comma list, any of) lets the proxy ask for
+    /// a role per location: 403 when the caller holds none of them.
+    func forwardAuth(_ request: Request, context: ServiceRequestContext) async -> Response {
+        do throws(AuthenticationFailure) {
+            let outcome = try await caller(request, context: context)
+            let principal = outcome.authentication.principal
+            if let required = request.headers[.authRequireRole] {
+                let wanted = Set(required.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+                guard principal.roles.contains(where: { wanted.contains($0.lowercased()) }) else {
+                    throw AuthenticationFailure(.forbidden, "'\(principal.principal)' holds none of the roles this location requires (\(required))")
+                }
+            }
+            var headers: HTTPFields = [:]
+            headers[.authPrincipal] = principal.principal
+            headers[.authRoles] = principal.roles.joined(separator: ",")
+            headers[.authMethod] = principal.authenticationMethod.rawValue
+            headers[.authCredential] = outcome.authentication.credential
+            if let cookie = outcome.setCookie { headers[.setCookie] = cookie }
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers)
+        } catch {
+            return failureResponse(error, context: context, problem: false)
+        }
+    }
+
+    /// Internal: another service asks authn to check a token or a certificate chain it received.
+    func authenticateEndpoint(_ request: Request, context: ServiceRequestContext) async -> Response {
+        if let refusal = await checkInternalCaller(context) { return refusal }
+        let body: AuthenticateRequest
+        do {
+            body = try await request.decode(as: AuthenticateRequest.self, context: context)
+        } catch {
+            return JSONResponse.oauthError(.badRequest, OAuthErrorResponse(
+                error: "invalid_request",
+                errorDescription: "the body must be JSON {\"token\": \"...\"} or {\"certificate_chain_pem\": \"...\"}",
+                traceID: context.trace.traceID))
+        }
+        do throws(AuthenticationFailure) {
+            let authentication: Authentication
+            switch (body.token, body.certificateChainPEM) {
+            case (let token?, nil):
+                authentication = try await authenticator.authenticate(token: token, trace: context.trace)
+            case (nil, let pem?):
+                let chain: [Certificate]
+                do {
+                    chain = try CertificatePEM.parse(pem)
+                } catch {
+                    throw AuthenticationFailure(.unauthorized, "certificate_chain_pem is unreadable: \(error.message)")
+                }
+                guard let leaf = chain.first else {
+                    throw AuthenticationFailure(.unauthorized, "certificate_chain_pem holds no certificate")
+                }
+                authentication = try await authenticator.authenticate(leaf: leaf, presented: Array(chain.dropFirst()), trace: context.trace)
+            default:
+                return JSONResponse.oauthError(.badRequest, OAuthErrorResponse(
+                    error: "invalid_request",
+                    errorDescription: "send exactly one of \"token\" and \"certificate_chain_pem\"",
+                    traceID: context.trace.traceID))
+            }
+            return JSONResponse.make(.ok, authentication.principal)
+        } catch {
+            return failureResponse(error, context: context, problem: false)
+        }
+    }
+
+    /// `/v2/**`: authenticated callers only; writes need an admin role. Forwarded to roles with the caller in headers.
+    func forwardToRoles(_ request: Request, context: ServiceRequestContext) async -> Response {
+        let outcome: CallerOutcome
+        do {
+            outcome = try await caller(request, context: context)
+        } catch {
+            return failureResponse(error, context: context, problem: true)
+        }
+        let authentication = outcome.authentication
+        let path = request.uri.path
+        let isRead = request.method == .get || (request.method == .post && path.hasSuffix("/search"))
+        let isAdmin = authenticator.isAdmin(authentication)
+        if !isRead && !isAdmin {
+            return problem(.forbidden, "Forbidden",
+                           "'\(authentication.principal.principal)' may read but not change \(path): writes need one of the roles \(configuration.adminRoles.joined(separator: ", ")) (CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES)",
+                           context: context)
+        }
+        guard let roles else {
+            return problem(.serviceUnavailable, "Roles service not configured",
+                           "the /v2 management API is served by the roles service; set CAMUNDA_ROLES_URL (e.g. https://roles:8445)", context: context)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            return problem(.contentTooLarge, "Request too large", "the request body is larger than \(context.maxUploadSize) bytes", context: context)
+        }
+        var granted = authentication.principal.roles
+        if isAdmin && !granted.contains("admin") { granted.append("admin") }
+        var headers = HTTPHeaders()
+        headers.add(name: ProtocolHeader.authPrincipal, value: authentication.principal.principal)
+        headers.add(name: ProtocolHeader.authRoles, value: granted.joined(separator: ","))
+        headers.add(name: ProtocolHeader.authMethod, value: authentication.principal.authenticationMethod.rawValue)
+        headers.add(name: ProtocolHeader.authCredential, value: authentication.credential)
+        if let contentType = request.headers[.contentType] { headers.add(name: "content-type", value: contentType) }
+        headers.add(name: "accept", value: "application/json")
+        let target = request.uri.query.map { "\(path)?\($0)" } ?? path
+        do {
+            let answer = try await roles.send(
+                method: HTTPMethod(rawValue: request.method.rawValue), path: target, headers: headers,
+                body: body.readableBytes > 0 ? body : nil, trace: context.trace)
+            var fields: HTTPFields = [:]
+            if let contentType = answer.headers.first(name: "content-type") { fields[.contentType] = contentType }
+            if let location = answer.headers.first(name: "location") { fields[.location] = location }
+            if let cookie = outcome.setCookie { fields[.setCookie] = cookie }
+            return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: answer.body))
+        } catch {
+            return problem(.badGateway, "Roles service unavailable", error.message, context: context)
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// nil when the connection's certificate is from the internal CA (and its service is allowed); else the refusal.
+    func checkInternalCaller(_ context: ServiceRequestContext) async -> Response? {
+        guard let internalCallers else {
+            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
+                error: "access_denied",
+                errorDescription: "POST /v1/authenticate is for services of the suite, and this listener has no SERVER_SSL_TRUST_STORE to check them with",
+                traceID: context.trace.traceID))
+        }
+        guard let peer = await context.peerCertificate() else {
+            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
+                error: "access_denied",
+                errorDescription: "POST /v1/authenticate needs a client certificate from the internal CA; none was presented",
+                traceID: context.trace.traceID))
+        }
+        do {
+            _ = try await internalCallers.validate(leaf: peer, intermediates: [])
+        } catch {
+            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
+                error: "access_denied",
+                errorDescription: "POST /v1/authenticate needs a client certificate from the internal CA: \(error.message)",
+                traceID: context.trace.traceID))
+        }
+        let identity = ServiceIdentity.name(of: peer) ?? "unknown"
+        if !configuration.allowedCallers.isEmpty && !configuration.allowedCallers.contains(identity) {
+            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
+                error: "access_denied",
+                errorDescription: "service '\(identity)' may not call POST /v1/authenticate; allowed: \(configuration.allowedCallers.joined(separator: ", ")) (CAMUNDA_AUTHN_ALLOWED_CALLERS)",
+                traceID: context.trace.traceID))
+        }
+        return nil
+    }
+
+    func failureResponse(_ error: AuthenticationFailure, context: ServiceRequestContext, problem asProblem: Bool) -> Response {
+        let description = error.reason
+        context.logger.info("Authentication refused", metadata: ["reason": .string(description)])
+        var headers: HTTPFields = [:]
+        let status: HTTPResponse.Status
+        let code: String
+        switch error.kind {
+        case .missing:
+            status = .unauthorized
+            code = "missing_credentials"
+            headers[.wwwAuthenticate] = "Bearer realm=\"certauth\", error_description=\"\(Self.quoted(description))\""
+        case .unauthorized:
+            status = .unauthorized
+            code = "invalid_token"
+            headers[.wwwAuthenticate] = "Bearer realm=\"certauth\", error=\"invalid_token\", error_description=\"\(Self.quoted(description))\""
+        case .forbidden:
+            status = .forbidden
+            code = "insufficient_scope"
+        case .unavailable:
+            status = .serviceUnavailable
+            code = "temporarily_unavailable"
+            headers[.retryAfter] = "5"
+        }
+        if asProblem {
+            var response = problem(status, status.reasonPhrase, description, context: context)
+            response.headers.append(contentsOf: headers)
+            return response
+        }
+        var response = JSONResponse.make(status, OAuthErrorResponse(error: code, errorDescription: description, traceID: context.trace.traceID))
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+
+    func problem(_ status: HTTPResponse.Status, _ title: String, _ detail: String, context: ServiceRequestContext) -> Response {
+        var response = JSONResponse.make(status, ProblemDetails(title: title, status: Int(status.code), detail: detail))
+        response.headers[.contentType] = ProblemDetails.contentType
+        return response
+    }
+
+    /// An RFC 7230 quoted-string body: no quotes or backslashes, no control characters, bounded length.
+    static func quoted(_ text: String) -> String {
+        let cleaned = text.unicodeScalars.map { scalar -> String in
+            switch scalar {
+            case "\"", "\\": return "'"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F || scalar.value > 0x7E: return " "
+            default: return String(scalar)
+            }
+        }.joined()
+        return cleaned.count > 400 ? String(cleaned.prefix(400)) + "..." : cleaned
+    }
+}
+
+extension HTTPField.Name {
+    /// A client certificate forwarded by a trusted proxy.
+    static let sslClientCert = Self(ProtocolHeader.sslClientCert)!
+    /// The credential used, for audit trails.
+    static let authCredential = Self(ProtocolHeader.authCredential)!
+    /// Roles a proxy location requires (any of; comma list).
+    static let authRequireRole = Self("X-Auth-Require-Role")!
+}

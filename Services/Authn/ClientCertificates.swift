@@ -1,0 +1,139 @@
+import CertificateValidation
+import Crypto
+import Foundation
+import Keystore
+import NIOCore
+import NIOSSL
+import SwiftASN1
+import X509
+
+/// Intermediate CA certificates seen in clients' TLS handshakes, kept so the chain of a connection's leaf can be built
+/// in the request handler (TLS hands the handler only the leaf). They are untrusted input: they only help build a path
+/// to a configured anchor. Bounded; the oldest are dropped first.
+actor IntermediatePool {
+    private var certificates: [[UInt8]: Certificate] = [:]
+    private var order: [[UInt8]] = []
+    private let capacity: Int
+    private let fixed: [Certificate]
+
+    init(fixed: [Certificate], capacity: Int = 1024) {
+        self.fixed = fixed
+        self.capacity = capacity
+    }
+
+    /// Records the non-leaf certificates a client presented (DER).
+    func record(_ ders: [[UInt8]]) {
+        for der in ders {
+            let key = Array(SHA256.hash(data: der))
+            guard certificates[key] == nil, let certificate = try? Certificate(derEncoded: der) else { continue }
+            certificates[key] = certificate
+            order.append(key)
+            if order.count > capacity {
+                certificates[order.removeFirst()] = nil
+            }
+        }
+    }
+
+    /// The configured intermediates plus those seen.
+    func all() -> [Certificate] {
+        fixed + order.compactMap { certificates[$0] }
+    }
+}
+
+/// Successful chain validations by leaf (SHA-256 of the DER), reused until the chain's earliest expiry or for at most
+/// five minutes, so a kept-alive client costs one validation. Failures are not kept.
+actor CertificateVerdictCache {
+    private struct Entry {
+        var validated: ValidatedCertificate
+        var until: Date
+    }
+
+    private var entries: [[UInt8]: Entry] = [:]
+    private let capacity: Int
+    private let maximumAge: TimeInterval
+
+    init(capacity: Int = 4096, maximumAge: TimeInterval = 300) {
+        self.capacity = capacity
+        self.maximumAge = maximumAge
+    }
+
+    func lookup(_ key: [UInt8], now: Date) -> ValidatedCertificate? {
+        guard let entry = entries[key] else { return nil }
+        guard entry.until > now else {
+            entries[key] = nil
+            return nil
+        }
+        return entry.validated
+    }
+
+    func store(_ key: [UInt8], _ validated: ValidatedCertificate, now: Date) {
+        if entries.count >= capacity {
+            entries = entries.filter { $0.value.until > now }
+            if entries.count >= capacity, let victim = entries.keys.first { entries[victim] = nil }
+        }
+        entries[key] = Entry(validated: validated, until: min(validated.notValidAfter, now.addingTimeInterval(maximumAge)))
+    }
+}
+
+/// Validates client certificates (presented on the connection or forwarded by a trusted proxy) with the shared
+/// `ClientCertificateValidator`, and maps them to principals.
+struct ClientCertificateAuthenticator: Sendable {
+    let validator: ClientCertificateValidator
+    let mapper: SubjectPrincipalMapper
+    let intermediates: IntermediatePool
+    let cache: CertificateVerdictCache
+    /// SHA-256 thumbprints (hex) of the proxies allowed to forward `X-SSL-Client-Cert`.
+    let trustedProxies: Set<String>
+
+    func validate(leaf: Certificate, presented: [Certificate], now: Date = Date()) async throws(CertificateValidationError) -> ValidatedCertificate {
+        let der = leaf.derBytes
+        let key = Array(SHA256.hash(data: der))
+        if let hit = await cache.lookup(key, now: now) { return hit }
+        let pool = await intermediates.all()
+        let validated = try await validator.validate(leaf: leaf, intermediates: presented + pool, at: now)
+        await cache.store(key, validated, now: now)
+        return validated
+    }
+
+    /// Whether `certificate` is one of the configured trusted proxies (exact certificate, within its dates).
+    func isTrustedProxy(_ certificate: Certificate, now: Date = Date()) -> Bool {
+        guard !trustedProxies.isEmpty else { return false }
+        guard certificate.notValidBefore <= now, now <= certificate.notValidAfter else { return false }
+        return trustedProxies.contains(Self.thumbprint(certificate))
+    }
+
+    static func thumbprint(_ certificate: Certificate) -> String {
+        SHA256.hash(data: certificate.derBytes).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+extension Certificate {
+    /// The DER encoding (re-serialised; swift-certificates keeps the original bytes for parsed certificates).
+    var derBytes: [UInt8] {
+        var serializer = DER.Serializer()
+        do {
+            try serializer.serialize(self)
+        } catch {
+            return []
+        }
+        return serializer.serializedBytes
+    }
+}
+
+/// The TLS verification callback of authn's listener. It accepts every presented chain at the TLS layer and records
+/// the intermediates, so that the request handler can validate the chain itself and refuse a bad one with a 401
+/// that says why (a TLS alert says nothing). The TLS handshake still proves the client holds the leaf's key.
+/// Every request path that uses the peer certificate validates it: nothing trusts it because TLS accepted it.
+func recordingVerificationCallback(pool: IntermediatePool) -> @Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResult>) -> Void {
+    { certificates, promise in
+        let ders = certificates.dropFirst().compactMap { try? $0.toDERBytes() }
+        if ders.isEmpty {
+            promise.succeed(.certificateVerified)
+            return
+        }
+        promise.completeWithTask {
+            await pool.record(ders)
+            return .certificateVerified
+        }
+    }
+}

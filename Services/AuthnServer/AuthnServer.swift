@@ -1,0 +1,17 @@
+import Authn
+import Logging
+import ServiceSupport
+
+/// `authn`: validates bearer tokens (JWKS) and mTLS client certificates, and answers "who is calling, with which
+/// roles" for APIs and gateways.
+@main
+struct AuthnServer {
+    static func main() async {
+        await ServiceMain.run(name: "authn") { environment in
+            let configuration = try AuthnConfiguration(environment: environment.reader)
+            return try await AuthnApplication.build(
+                configuration: configuration, logger: environment.logger, metrics: environment.metrics
+            ).services
+        }
+    }
+}

@@ -1,1 +1,0 @@
-print("authn: not built yet")

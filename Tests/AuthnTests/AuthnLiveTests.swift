@@ -1,0 +1,280 @@
+import AsyncHTTPClient
+import AuthProtocol
+import Authn
+import DevPKI
+import EntraEmulator
+import _CryptoExtras
+import Foundation
+import Keystore
+import Logging
+import NIOCore
+import NIOHTTP1
+import SwiftASN1
+import ServiceSupport
+import Testing
+import TestSupport
+import TokenIssuer
+import X509
+
+/// authn in process on port 0 with the emulator and token-issuer: real TLS, HTTP/2 and client certificates.
+@Suite(.serialized)
+struct AuthnLiveTests {
+    /// Runs emulator + token-issuer + authn (with `extra` settings) and hands their ports to `body`.
+    func withSuite(
+        extra: @escaping @Sendable (TestPKI) throws -> [String: String] = { _ in [:] },
+        _ body: @Sendable (TestPKI, CapturedLogs, SuitePorts) async throws -> Void
+    ) async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let logs = CapturedLogs()
+        let emulator = try await AuthnFixtures.emulator(pki: pki, logs: logs)
+        try await withServices(emulator.services, logger: logs.logger("group")) {
+            let emulatorPort = await emulator.port.port()
+            let issuer = try await AuthnFixtures.issuer(pki: pki, logs: logs, emulatorPort: emulatorPort)
+            try await withServices(issuer.services, logger: logs.logger("group")) {
+                let issuerPort = await issuer.port.port()
+                var settings = try extra(pki)
+                if settings["CAMUNDA_TOKEN_ISSUER_URL"] == "auto" { settings["CAMUNDA_TOKEN_ISSUER_URL"] = "https://localhost:\(issuerPort)" }
+                let authn = try await AuthnFixtures.authn(pki: pki, logs: logs, emulatorPort: emulatorPort, extra: settings)
+                try await withServices(authn.services, logger: logs.logger("group")) {
+                    let ports = SuitePorts(
+                        emulator: emulatorPort, issuer: issuerPort, authn: await authn.port.port(),
+                        management: await authn.managementPort.port(), emulatorInstance: emulator)
+                    try await body(pki, logs, ports)
+                }
+            }
+        }
+        for line in logs.all {
+            #expect(!line.contains(TestPKI.password))
+            #expect(!line.contains("PRIVATE KEY"))
+            #expect(!line.contains("eyJ"), "a log line holds a JWT: \(line.prefix(200))")
+        }
+    }
+
+    @Test func bearerTokenFromTheSuiteAnswersWhoIsCalling() async throws {
+        try await withSuite { pki, _, ports in
+            let internalClient = try pki.client()
+            let anonymous = try pki.client(withCertificate: false)
+            let token = try await suiteToken(internalClient, issuerPort: ports.issuer)
+            let me = try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me", headers: [("authorization", "Bearer \(token)")])
+            #expect(me.status == 200, "\(me.text)")
+            let principal = try me.principal()
+            #expect(principal.principal == TestPKI.clientID)
+            #expect(principal.authenticationMethod == .oidc)
+            #expect(principal.clientID == TestPKI.clientID)
+            #expect(principal.tenantID == TestPKI.tenantID)
+            #expect(principal.roles == ["Admin", "Reader"])
+            #expect(principal.expiresAt != nil)
+            #expect(!me.text.contains(token))
+
+            let forward = try await call(anonymous, "https://localhost:\(ports.authn)/v1/forward-auth", headers: [("authorization", "Bearer \(token)")])
+            #expect(forward.status == 200)
+            #expect(forward.headers["x-auth-principal"] == TestPKI.clientID)
+            #expect(forward.headers["x-auth-roles"] == "Admin,Reader")
+            #expect(forward.headers["x-auth-method"] == "oidc")
+
+            let required = try await call(anonymous, "https://localhost:\(ports.authn)/v1/forward-auth",
+                                          headers: [("authorization", "Bearer \(token)"), ("x-auth-require-role", "Auditor")])
+            #expect(required.status == 403)
+
+            let internalCheck = try await call(internalClient, "https://localhost:\(ports.authn)/v1/authenticate", method: .POST,
+                                               body: #"{"token": "\#(token)"}"#)
+            #expect(internalCheck.status == 200)
+            #expect(try internalCheck.principal().principal == TestPKI.clientID)
+            let notInternal = try await call(anonymous, "https://localhost:\(ports.authn)/v1/authenticate", method: .POST,
+                                             body: #"{"token": "\#(token)"}"#)
+            #expect(notInternal.status == 403)
+            try await internalClient.shutdown()
+            try await anonymous.shutdown()
+        }
+    }
+
+    @Test func badTokensAreRefusedWith401AndAReason() async throws {
+        try await withSuite { pki, _, ports in
+            let internalClient = try pki.client()
+            let anonymous = try pki.client(withCertificate: false)
+            let token = try await suiteToken(internalClient, issuerPort: ports.issuer)
+            let parts = token.split(separator: ".").map(String.init)
+            let header = Base64URL.encode(Array(#"{"alg":"none","typ":"JWT","kid":"x"}"#.utf8))
+            var tamperedClaims = try JSONDecoder().decode([String: JSONValue].self, from: Data(Base64URL.decode(parts[1]) ?? []))
+            tamperedClaims["roles"] = .array([.string("Admin"), .string("SuperAdmin")])
+            let tamperedPayload = Base64URL.encode(try JSONEncoder().encode(tamperedClaims))
+            let unknownKid = Base64URL.encode(Array(#"{"alg":"RS256","typ":"JWT","kid":"not-a-key-of-the-idp"}"#.utf8))
+            let cases: [(String, String, String)] = [
+                ("garbage", "Bearer not-a-jwt", ""),
+                ("alg none", "Bearer \(header).\(parts[1]).", ""),
+                ("tampered claims", "Bearer \(parts[0]).\(tamperedPayload).\(parts[2])", ""),
+                ("unknown kid", "Bearer \(unknownKid).\(parts[1]).\(parts[2])", "not-a-key-of-the-idp"),
+                ("basic scheme", "Basic dXNlcjpwYXNz", "Bearer"),
+                ("oversized", "Bearer " + String(repeating: "a", count: 40_000), ""),
+            ]
+            for (name, authorization, mention) in cases {
+                let answer = try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me", headers: [("authorization", authorization)])
+                #expect(answer.status == 401, "\(name): \(answer.status) \(answer.text)")
+                let challenge = answer.headers["www-authenticate"] ?? ""
+                #expect(challenge.contains("error=\"invalid_token\""), "\(name): \(challenge)")
+                #expect(challenge.contains("error_description="), "\(name)")
+                #expect(mention.isEmpty || challenge.contains(mention), "\(name): \(challenge)")
+                #expect(!answer.text.contains(parts[2]), "\(name): the body echoes the token")
+            }
+            let none = try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me")
+            #expect(none.status == 401)
+            #expect(none.headers["www-authenticate"]?.hasPrefix("Bearer realm=\"certauth\"") == true)
+            try await internalClient.shutdown()
+            try await anonymous.shutdown()
+        }
+    }
+
+    @Test func aTokenSignedWithARotatedKeyIsAcceptedOnTheFirstRequest() async throws {
+        try await withSuite { pki, _, ports in
+            let internalClient = try pki.client()
+            let anonymous = try pki.client(withCertificate: false)
+            let url = "https://localhost:\(ports.authn)/v2/authentication/me"
+            let before = try await freshEmulatorToken(internalClient, issuerPort: ports.issuer, emulatorPort: ports.emulator)
+            #expect(try await call(anonymous, url, headers: [("authorization", "Bearer \(before)")]).status == 200)
+            _ = try await ports.emulatorInstance.keys.rotate(keepPrevious: false)
+            let after = try await freshEmulatorToken(internalClient, issuerPort: ports.issuer, emulatorPort: ports.emulator)
+            let answer = try await call(anonymous, url, headers: [("authorization", "Bearer \(after)")])
+            #expect(answer.status == 200, "\(answer.text)")
+            try await internalClient.shutdown()
+            try await anonymous.shutdown()
+        }
+    }
+
+    @Test func clientCertificatesFromTheTrustedCAAreAuthenticatedAndBadOnesRefusedWithAReason() async throws {
+        try await withSuite { pki, _, ports in
+            let ca = try AuthnFixtures.ca(pki)
+            let url = "https://localhost:\(ports.authn)/v2/authentication/me"
+            let good = try pki.client()
+            let me = try await call(good, url)
+            #expect(me.status == 200, "\(me.text)")
+            #expect(try me.principal().principal == "client")
+            #expect(try me.principal().authenticationMethod == .mtls)
+            #expect(try me.principal().roles == ["ROLE_USER"])
+            try await good.shutdown()
+
+            let otherCA = try DevPKI.makeCA(commonName: "Somebody Else's CA")
+            let now = Date()
+            let cases: [(String, IssuedCertificate, String)] = [
+                ("expired", try DevPKI.issue(subject: try DistinguishedName { CommonName("old") }, usage: .client, issuer: ca,
+                                             notValidBefore: now.addingTimeInterval(-86_400 * 30), notValidAfter: now.addingTimeInterval(-86_400)), "expired"),
+                ("wrong CA", try DevPKI.issue(subject: try DistinguishedName { CommonName("stranger") }, usage: .client, issuer: otherCA), "trusted"),
+                ("serverAuth only", try DevPKI.issue(subject: try DistinguishedName { CommonName("server-only") }, usage: .server, issuer: ca), "clientAuth"),
+            ]
+            for (name, certificate, mention) in cases {
+                let client = try AuthnFixtures.client(pki: pki, leaf: certificate)
+                let answer = try await call(client, url)
+                #expect(answer.status == 401, "\(name): \(answer.status) \(answer.text)")
+                let challenge = answer.headers["www-authenticate"] ?? ""
+                #expect(challenge.contains(mention), "\(name): \(challenge)")
+                try await client.shutdown()
+            }
+        }
+    }
+
+    @Test func theSeedsIntermediaryCertificateSchemeAndForwardedCertificatesFromATrustedProxy() async throws {
+        try await withSuite(extra: { pki in
+            // root CA → shared intermediary → component certificates (the second seed's Option 1)
+            let root = try DevPKI.makeCA(commonName: "Seed Root CA")
+            let intermediary = try DevPKI.issue(subject: try DistinguishedName { CommonName("zeebe-intermediary") }, issuer: root, isCA: true)
+            let component = try DevPKI.issue(subject: try DistinguishedName {
+                CountryName("DE"); OrganizationName("Camunda"); OrganizationalUnitName("Operate"); CommonName("operate")
+            }, usage: .client, issuer: intermediary)
+            let proxy = try DevPKI.issue(subject: try DistinguishedName { CommonName("nginx") }, usage: .client, issuer: try AuthnFixtures.ca(pki))
+            _ = try AuthnFixtures.write(try root.pem, pki, "seed-root.pem")
+            _ = try AuthnFixtures.write(try intermediary.pem, pki, "seed-intermediary.pem")
+            _ = try AuthnFixtures.write(try component.pem, pki, "operate.pem")
+            _ = try AuthnFixtures.write(component.keyPEM, pki, "operate.key")
+            _ = try AuthnFixtures.write(try proxy.pem, pki, "nginx.pem")
+            _ = try AuthnFixtures.write(proxy.keyPEM, pki, "nginx.key")
+            return [
+                "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTEDCERTIFICATES": "\(pki.path("truststore.pem")),\(pki.path("seed-root.pem"))",
+                "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES": pki.path("nginx.pem"),
+            ]
+        }) { pki, _, ports in
+            let url = "https://localhost:\(ports.authn)/v2/authentication/me"
+            let intermediary = try IssuedCertificate.load(pki, "seed-intermediary.pem", key: nil)
+            let component = try IssuedCertificate.load(pki, "operate.pem", key: "operate.key")
+            let proxy = try IssuedCertificate.load(pki, "nginx.pem", key: "nginx.key")
+
+            let withChain = try AuthnFixtures.client(pki: pki, leaf: component, chain: [intermediary])
+            let me = try await call(withChain, url)
+            #expect(me.status == 200, "\(me.text)")
+            #expect(try me.principal().principal == "operate")
+            try await withChain.shutdown()
+
+            let escaped = try component.pem.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let proxyClient = try AuthnFixtures.client(pki: pki, leaf: proxy)
+            let forwarded = try await call(proxyClient, "https://localhost:\(ports.authn)/v1/forward-auth", headers: [("x-ssl-client-cert", escaped)])
+            #expect(forwarded.status == 200, "\(forwarded.text)")
+            #expect(forwarded.headers["x-auth-principal"] == "operate")
+            #expect(forwarded.headers["x-auth-method"] == "mtls")
+            // The proxy's own certificate never stands in for a client.
+            let bare = try await call(proxyClient, "https://localhost:\(ports.authn)/v1/forward-auth")
+            #expect(bare.status == 401)
+            try await proxyClient.shutdown()
+
+            let notAProxy = try pki.client()
+            let spoofed = try await call(notAProxy, "https://localhost:\(ports.authn)/v1/forward-auth", headers: [("x-ssl-client-cert", escaped)])
+            #expect(spoofed.status == 401)
+            #expect(spoofed.headers["www-authenticate"]?.contains("trusted proxy") == true)
+            try await notAProxy.shutdown()
+        }
+    }
+
+    @Test func theSeedsRequestFlowSignsInTheServiceIdentityOnceAndKeepsASession() async throws {
+        try await withSuite(extra: { _ in [
+            "CAMUNDA_SECURITY_CERT_AUTH_ENABLED": "true",
+            "CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI": "true",
+            "CAMUNDA_TOKEN_ISSUER_URL": "auto",
+        ] }) { pki, logs, ports in
+            let anonymous = try pki.client(withCertificate: false)
+            let url = "https://localhost:\(ports.authn)/v2/authentication/me"
+            let first = try await call(anonymous, url)
+            #expect(first.status == 200, "\(first.text)")
+            #expect(try first.principal().authenticationMethod == .session)
+            #expect(try first.principal().principal == TestPKI.clientID)
+            #expect(try first.principal().roles == ["Admin", "Reader"])
+            let setCookie = try #require(first.headers["set-cookie"])
+            #expect(setCookie.contains("HttpOnly"))
+            #expect(setCookie.contains("Secure"))
+            let cookie = String(setCookie.split(separator: ";")[0])
+            for _ in 0..<3 {
+                let again = try await call(anonymous, url, headers: [("cookie", cookie)])
+                #expect(again.status == 200)
+                #expect(again.headers["set-cookie"] == nil)
+                #expect(try again.principal().authenticationMethod == .session)
+            }
+            #expect(logs.all.filter { $0.contains("Session created") }.count == 1)
+            let bogus = try await call(anonymous, url, headers: [("cookie", "CERTAUTH_SESSION=forged")])
+            #expect(bogus.status == 200)
+            #expect(bogus.headers["set-cookie"] != nil, "a forged cookie is not a session: the flow runs again")
+            try await anonymous.shutdown()
+        }
+    }
+}
+
+struct SuitePorts: Sendable {
+    var emulator: Int
+    var issuer: Int
+    var authn: Int
+    var management: Int
+    var emulatorInstance: EmulatorInstance
+
+    init(emulator: Int, issuer: Int, authn: Int, management: Int, emulatorInstance: EmulatorInstance) {
+        self.emulator = emulator
+        self.issuer = issuer
+        self.authn = authn
+        self.management = management
+        self.emulatorInstance = emulatorInstance
+    }
+}
+
+extension IssuedCertificate {
+    static func load(_ pki: TestPKI, _ certificate: String, key: String?) throws -> IssuedCertificate {
+        let parsed = try Certificate(pemEncoded: String(contentsOfFile: pki.path(certificate), encoding: .utf8))
+        let privateKey = try key.map { try _RSA.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: pki.path($0), encoding: .utf8)) }
+            ?? _RSA.Signing.PrivateKey(keySize: .bits2048)
+        return IssuedCertificate(certificate: parsed, key: privateKey)
+    }
+}
