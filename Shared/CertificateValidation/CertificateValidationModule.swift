@@ -1,2 +1,0 @@
-/// Client certificate chain validation (swift-certificates Verifier) and subject principals. (Being written.)
-public enum CertificateValidationModule {}
