@@ -1,0 +1,158 @@
+import ArgumentParser
+import CertificateValidation
+import Foundation
+import X509
+
+/// `certauth verify-chain`: the check authn makes on a client certificate, from files (DESIGN.md §4).
+struct VerifyChain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-chain",
+        abstract: "Check a client certificate chain as authn does (mTLS): chain to the trusted CAs, dates, key usage.",
+        discussion: """
+            LEAF.pem may hold the whole chain (client certificate first); --intermediates adds more untrusted \
+            certificates. Every --trusted certificate is a trust anchor. Exit status: 0 valid, 1 invalid, \
+            2 usage or file error.
+            """)
+
+    @Option(name: .long, help: "PEM file of trusted CA certificates (repeatable; a comma list works too, as in CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTEDCERTIFICATES). Required.")
+    var trusted: [String] = []
+
+    @Option(name: .long, help: "PEM file of intermediate certificates as the client would send them (repeatable).")
+    var intermediates: [String] = []
+
+    @Option(name: .long, help: "PEM file of the client certificate (optionally followed by its intermediates). Required.")
+    var leaf: String?
+
+    @Option(name: .long, help: "Validation time, RFC 3339 (default: now), e.g. 2030-01-01T00:00:00Z.")
+    var at: String?
+
+    @Option(name: .long, help: "What the leaf must be good for: client (default), server or any.")
+    var purpose: String = CertificatePurpose.client.rawValue
+
+    @Option(name: .customLong("require-valid-chain"), help: "true (default): build the chain to a trusted CA; false: accept only a leaf that is itself listed with --trusted.")
+    var requireValidChain: String = "true"
+
+    @Flag(name: .long, help: "Print one JSON object: valid, reason, code, chain [{subject, issuer, not_after, x5t#S256}], principal.")
+    var json = false
+
+    func run() async throws {
+        let request: Request
+        do {
+            request = try prepare()
+        } catch {
+            FileHandle.standardError.write(Data("certauth verify-chain: \(error.message)\n".utf8))
+            throw ExitCode(2)
+        }
+        do {
+            let validated = try await request.validator.validate(leaf: request.leaf, intermediates: request.intermediates, at: request.time)
+            let principal = (try? SubjectPrincipalMapper(pattern: nil, setting: "CN"))?.principal(for: validated.leaf.subject)
+            report(valid: true, reason: nil, code: nil, chain: validated.chain, principal: principal)
+        } catch {
+            report(valid: false, reason: error.message, code: error.code.rawValue, chain: [request.leaf] + request.intermediates, principal: nil)
+            throw ExitCode(1)
+        }
+    }
+
+    // MARK: Input
+
+    struct Request {
+        var validator: ClientCertificateValidator
+        var leaf: Certificate
+        var intermediates: [Certificate]
+        var time: Date
+    }
+
+    func prepare() throws(CertificateValidationError) -> Request {
+        guard let leafPath = leaf else {
+            throw usage("--leaf LEAF.pem is required")
+        }
+        let trustedFiles = trusted.flatMap { $0.split(separator: ",").map(String.init) }
+        guard !trustedFiles.isEmpty else {
+            throw usage("--trusted CA.pem is required (repeat it for several files)")
+        }
+        guard let purpose = CertificatePurpose(rawValue: purpose.lowercased()) else {
+            throw usage("--purpose must be client, server or any (got '\(purpose)')")
+        }
+        let requireValidChain: Bool
+        switch self.requireValidChain.lowercased() {
+        case "true": requireValidChain = true
+        case "false": requireValidChain = false
+        default: throw usage("--require-valid-chain must be true or false (got '\(self.requireValidChain)')")
+        }
+        var time = Date()
+        if let at {
+            guard let parsed = try? Date(at, strategy: .iso8601) else {
+                throw usage("--at must be an RFC 3339 time such as 2030-01-01T00:00:00Z (got '\(at)')")
+            }
+            time = parsed
+        }
+        let anchors = try CertificatePEM.load(files: trustedFiles, setting: "--trusted")
+        let presented = try certificates(in: leafPath, option: "--leaf")
+        var extra: [Certificate] = []
+        for path in intermediates {
+            extra += try certificates(in: path, option: "--intermediates")
+        }
+        var settings = CertificateValidationSettings(
+            trustedCertificates: anchors, requireValidChain: requireValidChain, purpose: purpose)
+        settings.trustedCertificatesSetting = "--trusted"
+        settings.requireValidChainSetting = "--require-valid-chain"
+        return Request(
+            validator: ClientCertificateValidator(settings: settings), leaf: presented[0],
+            intermediates: Array(presented.dropFirst()) + extra, time: time)
+    }
+
+    private func certificates(in path: String, option: String) throws(CertificateValidationError) -> [Certificate] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw usage("\(option) \(path): file not found or unreadable")
+        }
+        do {
+            return try CertificatePEM.parse(String(decoding: data, as: UTF8.self))
+        } catch {
+            throw usage("\(option) \(path): \(error.message)")
+        }
+    }
+
+    private func usage(_ message: String) -> CertificateValidationError {
+        CertificateValidationError(code: .malformed, message: message)
+    }
+
+    // MARK: Output
+
+    private func report(valid: Bool, reason: String?, code: String?, chain: [Certificate], principal: String?) {
+        if json {
+            let object: [String: Any] = [
+                "valid": valid,
+                "reason": reason ?? NSNull(),
+                "code": code ?? NSNull(),
+                "principal": principal ?? NSNull(),
+                "chain": chain.map { certificate -> [String: Any] in
+                    [
+                        "subject": DistinguishedNameFormat.string(certificate.subject),
+                        "issuer": DistinguishedNameFormat.string(certificate.issuer),
+                        "not_after": certificate.notValidAfter.formatted(.iso8601),
+                        "x5t#S256": (try? CertificateThumbprint.sha256(certificate)) ?? NSNull(),
+                    ]
+                },
+            ]
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) {
+                print(String(decoding: data, as: UTF8.self))
+            }
+            return
+        }
+        if valid {
+            print("VALID")
+            for (index, certificate) in chain.enumerated() {
+                let role = index == 0 ? "leaf" : index == chain.count - 1 ? "trusted" : "intermediate"
+                print("  \(index) \(role.padding(toLength: 12, withPad: " ", startingAt: 0)) \(DistinguishedNameFormat.string(certificate.subject))  (not after \(certificate.notValidAfter.formatted(.iso8601)))")
+            }
+            if let principal {
+                print("principal: \(principal)")
+            }
+            if let leaf = chain.first, let thumbprint = try? CertificateThumbprint.sha256(leaf) {
+                print("x5t#S256:  \(thumbprint)")
+            }
+        } else {
+            print("INVALID: \(reason ?? "unknown reason")")
+        }
+    }
+}
