@@ -35,8 +35,22 @@ public enum AuthnApplication {
         configuration: AuthnConfiguration, logger: Logger,
         metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) async throws -> AuthnInstance {
-        let health = HealthRegistry()
         var services: [any Service] = []
+        do {
+            return try await build(configuration: configuration, logger: logger, metrics: metrics, services: &services)
+        } catch {
+            // Clients made before the failure must still be shut down.
+            for case let service as HTTPClientService in services {
+                try? await service.client.shutdown()
+            }
+            throw error
+        }
+    }
+
+    static func build(
+        configuration: AuthnConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry, services: inout [any Service]
+    ) async throws -> AuthnInstance {
+        let health = HealthRegistry()
 
         guard let keystore = configuration.listener.keystore else {
             throw ConfigurationError(variable: "SERVER_SSL_KEY_STORE", message: "is not set; authn serves HTTPS only: expected its PKCS#12 keystore (certauth pki init writes authn.p12).")
@@ -80,8 +94,10 @@ public enum AuthnApplication {
         var anchorsForCANames = internalTrust
         if let mtls = configuration.mtls {
             let trusted = try CertificatePEM.load(files: mtls.trustedCertificateFiles, setting: AuthnSetting.mtlsTrusted)
-            let intermediates = try CertificatePEM.load(files: mtls.intermediateCertificateFiles, setting: AuthnSetting.mtlsIntermediates)
-            let proxies = try CertificatePEM.load(files: mtls.trustedProxyFiles, setting: AuthnSetting.mtlsTrustedProxies)
+            let intermediates = mtls.intermediateCertificateFiles.isEmpty ? []
+                : try CertificatePEM.load(files: mtls.intermediateCertificateFiles, setting: AuthnSetting.mtlsIntermediates)
+            let proxies = mtls.trustedProxyFiles.isEmpty ? []
+                : try CertificatePEM.load(files: mtls.trustedProxyFiles, setting: AuthnSetting.mtlsTrustedProxies)
             let mapper = try SubjectPrincipalMapper(pattern: mtls.subjectPattern, setting: AuthnSetting.mtlsSubjectPattern)
             let recorded = IntermediatePool(fixed: intermediates)
             pool = recorded

@@ -92,9 +92,12 @@ struct SessionPurger: Service {
     let sessions: SessionManager
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .seconds(60))
-            await sessions.purge()
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(60))
+                if Task.isCancelled { break }
+                await sessions.purge()
+            }
         }
     }
 }

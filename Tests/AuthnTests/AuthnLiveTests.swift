@@ -53,8 +53,8 @@ struct AuthnLiveTests {
 
     @Test func bearerTokenFromTheSuiteAnswersWhoIsCalling() async throws {
         try await withSuite { pki, _, ports in
-            let internalClient = try pki.client()
-            let anonymous = try pki.client(withCertificate: false)
+            try await withClient(try pki.client()) { internalClient in
+            try await withClient(try pki.client(withCertificate: false)) { anonymous in
             let token = try await suiteToken(internalClient, issuerPort: ports.issuer)
             let me = try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me", headers: [("authorization", "Bearer \(token)")])
             #expect(me.status == 200, "\(me.text)")
@@ -84,15 +84,15 @@ struct AuthnLiveTests {
             let notInternal = try await call(anonymous, "https://localhost:\(ports.authn)/v1/authenticate", method: .POST,
                                              body: #"{"token": "\#(token)"}"#)
             #expect(notInternal.status == 403)
-            try await internalClient.shutdown()
-            try await anonymous.shutdown()
+            }
+            }
         }
     }
 
     @Test func badTokensAreRefusedWith401AndAReason() async throws {
         try await withSuite { pki, _, ports in
-            let internalClient = try pki.client()
-            let anonymous = try pki.client(withCertificate: false)
+            try await withClient(try pki.client()) { internalClient in
+            try await withClient(try pki.client(withCertificate: false)) { anonymous in
             let token = try await suiteToken(internalClient, issuerPort: ports.issuer)
             let parts = token.split(separator: ".").map(String.init)
             let header = Base64URL.encode(Array(#"{"alg":"none","typ":"JWT","kid":"x"}"#.utf8))
@@ -120,15 +120,15 @@ struct AuthnLiveTests {
             let none = try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me")
             #expect(none.status == 401)
             #expect(none.headers["www-authenticate"]?.hasPrefix("Bearer realm=\"certauth\"") == true)
-            try await internalClient.shutdown()
-            try await anonymous.shutdown()
+            }
+            }
         }
     }
 
     @Test func aTokenSignedWithARotatedKeyIsAcceptedOnTheFirstRequest() async throws {
         try await withSuite { pki, _, ports in
-            let internalClient = try pki.client()
-            let anonymous = try pki.client(withCertificate: false)
+            try await withClient(try pki.client()) { internalClient in
+            try await withClient(try pki.client(withCertificate: false)) { anonymous in
             let url = "https://localhost:\(ports.authn)/v2/authentication/me"
             let before = try await freshEmulatorToken(internalClient, issuerPort: ports.issuer, emulatorPort: ports.emulator)
             #expect(try await call(anonymous, url, headers: [("authorization", "Bearer \(before)")]).status == 200)
@@ -136,8 +136,8 @@ struct AuthnLiveTests {
             let after = try await freshEmulatorToken(internalClient, issuerPort: ports.issuer, emulatorPort: ports.emulator)
             let answer = try await call(anonymous, url, headers: [("authorization", "Bearer \(after)")])
             #expect(answer.status == 200, "\(answer.text)")
-            try await internalClient.shutdown()
-            try await anonymous.shutdown()
+            }
+            }
         }
     }
 
@@ -145,13 +145,13 @@ struct AuthnLiveTests {
         try await withSuite { pki, _, ports in
             let ca = try AuthnFixtures.ca(pki)
             let url = "https://localhost:\(ports.authn)/v2/authentication/me"
-            let good = try pki.client()
-            let me = try await call(good, url)
-            #expect(me.status == 200, "\(me.text)")
-            #expect(try me.principal().principal == "client")
-            #expect(try me.principal().authenticationMethod == .mtls)
-            #expect(try me.principal().roles == ["ROLE_USER"])
-            try await good.shutdown()
+            try await withClient(try pki.client()) { good in
+                let me = try await call(good, url)
+                #expect(me.status == 200, "\(me.text)")
+                #expect(try me.principal().principal == "client")
+                #expect(try me.principal().authenticationMethod == .mtls)
+                #expect(try me.principal().roles == ["ROLE_USER"])
+            }
 
             let otherCA = try DevPKI.makeCA(commonName: "Somebody Else's CA")
             let now = Date()
@@ -162,12 +162,12 @@ struct AuthnLiveTests {
                 ("serverAuth only", try DevPKI.issue(subject: try DistinguishedName { CommonName("server-only") }, usage: .server, issuer: ca), "clientAuth"),
             ]
             for (name, certificate, mention) in cases {
-                let client = try AuthnFixtures.client(pki: pki, leaf: certificate)
-                let answer = try await call(client, url)
-                #expect(answer.status == 401, "\(name): \(answer.status) \(answer.text)")
-                let challenge = answer.headers["www-authenticate"] ?? ""
-                #expect(challenge.contains(mention), "\(name): \(challenge)")
-                try await client.shutdown()
+                try await withClient(try AuthnFixtures.client(pki: pki, leaf: certificate)) { client in
+                    let answer = try await call(client, url)
+                    #expect(answer.status == 401, "\(name): \(answer.status) \(answer.text)")
+                    let challenge = answer.headers["www-authenticate"] ?? ""
+                    #expect(challenge.contains(mention), "\(name): \(challenge)")
+                }
             }
         }
     }
@@ -197,14 +197,14 @@ struct AuthnLiveTests {
             let component = try IssuedCertificate.load(pki, "operate.pem", key: "operate.key")
             let proxy = try IssuedCertificate.load(pki, "nginx.pem", key: "nginx.key")
 
-            let withChain = try AuthnFixtures.client(pki: pki, leaf: component, chain: [intermediary])
-            let me = try await call(withChain, url)
-            #expect(me.status == 200, "\(me.text)")
-            #expect(try me.principal().principal == "operate")
-            try await withChain.shutdown()
+            try await withClient(try AuthnFixtures.client(pki: pki, leaf: component, chain: [intermediary])) { withChain in
+                let me = try await call(withChain, url)
+                #expect(me.status == 200, "\(me.text)")
+                #expect(try me.principal().principal == "operate")
+            }
 
             let escaped = try component.pem.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-            let proxyClient = try AuthnFixtures.client(pki: pki, leaf: proxy)
+            try await withClient(try AuthnFixtures.client(pki: pki, leaf: proxy)) { proxyClient in
             let forwarded = try await call(proxyClient, "https://localhost:\(ports.authn)/v1/forward-auth", headers: [("x-ssl-client-cert", escaped)])
             #expect(forwarded.status == 200, "\(forwarded.text)")
             #expect(forwarded.headers["x-auth-principal"] == "operate")
@@ -212,13 +212,13 @@ struct AuthnLiveTests {
             // The proxy's own certificate never stands in for a client.
             let bare = try await call(proxyClient, "https://localhost:\(ports.authn)/v1/forward-auth")
             #expect(bare.status == 401)
-            try await proxyClient.shutdown()
+            }
 
-            let notAProxy = try pki.client()
+            try await withClient(try pki.client()) { notAProxy in
             let spoofed = try await call(notAProxy, "https://localhost:\(ports.authn)/v1/forward-auth", headers: [("x-ssl-client-cert", escaped)])
             #expect(spoofed.status == 401)
             #expect(spoofed.headers["www-authenticate"]?.contains("trusted proxy") == true)
-            try await notAProxy.shutdown()
+            }
         }
     }
 
@@ -228,7 +228,7 @@ struct AuthnLiveTests {
             "CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI": "true",
             "CAMUNDA_TOKEN_ISSUER_URL": "auto",
         ] }) { pki, logs, ports in
-            let anonymous = try pki.client(withCertificate: false)
+            try await withClient(try pki.client(withCertificate: false)) { anonymous in
             let url = "https://localhost:\(ports.authn)/v2/authentication/me"
             let first = try await call(anonymous, url)
             #expect(first.status == 200, "\(first.text)")
@@ -249,7 +249,7 @@ struct AuthnLiveTests {
             let bogus = try await call(anonymous, url, headers: [("cookie", "CERTAUTH_SESSION=forged")])
             #expect(bogus.status == 200)
             #expect(bogus.headers["set-cookie"] != nil, "a forged cookie is not a session: the flow runs again")
-            try await anonymous.shutdown()
+            }
         }
     }
 }
