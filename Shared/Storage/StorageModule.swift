@@ -1,2 +1,0 @@
-/// Durable storage: SQLite (GRDB) and PostgreSQL (postgres-nio). (Being written.)
-public enum StorageModule {}
