@@ -111,16 +111,19 @@ struct RolesRoutes: Sendable {
                 try await respond(request) { try await deleteRole(id(context), request, context) }
             }
         }
-        router.put("/v2/roles/:roleId/mapping-rules/:mappingRuleId") { request, context in
-            try await respond(request) {
-                try await assignment(assign: true, roleID: Self.parameter(context, "roleId"),
-                                     ruleID: Self.parameter(context, "mappingRuleId"), request, context)
+        for path in ["/v2/roles/:roleId/mapping-rules/:mappingRuleId", "/v2/roles/:roleId/mapping-rules/search"] {
+            let ruleID: @Sendable (ServiceRequestContext) -> String = { context in
+                path.hasSuffix("search") ? "search" : Self.parameter(context, "mappingRuleId")
             }
-        }
-        router.delete("/v2/roles/:roleId/mapping-rules/:mappingRuleId") { request, context in
-            try await respond(request) {
-                try await assignment(assign: false, roleID: Self.parameter(context, "roleId"),
-                                     ruleID: Self.parameter(context, "mappingRuleId"), request, context)
+            router.put(RouterPath(path)) { request, context in
+                try await respond(request) {
+                    try await assignment(assign: true, roleID: Self.parameter(context, "roleId"), ruleID: ruleID(context), request, context)
+                }
+            }
+            router.delete(RouterPath(path)) { request, context in
+                try await respond(request) {
+                    try await assignment(assign: false, roleID: Self.parameter(context, "roleId"), ruleID: ruleID(context), request, context)
+                }
             }
         }
         router.post("/v2/roles/:roleId/mapping-rules/search") { request, context in

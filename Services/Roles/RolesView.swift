@@ -42,7 +42,7 @@ final class RolesView: Sendable {
         var claimIndex: [String: [String: [String]]] = [:]
         var subjectIndex: [String: [String]] = [:]
         var regexRules: [CompiledRegexRule] = []
-        for rule in rules.values.sorted(by: { $0.id < $1.id }) {
+        for rule in rules.values {
             switch rule.kind {
             case .claim:
                 claimIndex[rule.claimName, default: [:]][rule.claimValue, default: []].append(rule.id)
@@ -54,20 +54,12 @@ final class RolesView: Sendable {
         }
         self.claimIndex = claimIndex
         self.subjectIndex = subjectIndex
-        self.regexRules = regexRules
+        self.regexRules = regexRules.sorted { $0.id < $1.id }
     }
 
     /// An empty view (before the first load).
     static func empty() -> RolesView {
         RolesView(version: -1, rules: [:], roles: [:], assignments: [], compiler: RuleCompiler())
-    }
-
-    var assignments: Set<RoleAssignment> {
-        var all = Set<RoleAssignment>()
-        for (role, rules) in rulesByRole {
-            for rule in rules { all.insert(RoleAssignment(roleID: role, mappingRuleID: rule)) }
-        }
-        return all
     }
 
     /// The roles and matching rules for a token's claims and/or a certificate subject: memory lookups only.

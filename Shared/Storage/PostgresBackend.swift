@@ -155,7 +155,10 @@ struct PostgresBackend: SQLBackend {
         let logger = self.logger
         do {
             return try await client.withConnection { connection in
-                try await Self.transaction(connection, logger: logger) { connection in
+                if queries.count == 1, let query = queries.first {
+                    return [try await Self.fetch(connection, query, logger: logger)]  // one statement is one snapshot
+                }
+                return try await Self.transaction(connection, logger: logger) { connection in
                     // One snapshot for all queries, like SQLite's read transaction.
                     try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
                     var results: [[SQLRow]] = []

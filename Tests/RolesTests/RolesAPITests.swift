@@ -44,6 +44,10 @@ import TestSupport
             // An id that spells a path segment still works.
             try await roles.createRule("search", value: "x")
             #expect(try await roles.send(.GET, "/v2/mapping-rules/search").decode(MappingRule.self).mappingRuleId == "search")
+            try await roles.createRole("search")
+            try await roles.assign("search", to: "search")
+            #expect(try await roles.send(.GET, "/v2/roles/search").decode(Role.self).roleId == "search")
+            #expect(try await roles.send(.DELETE, "/v2/roles/search/mapping-rules/search").status == 204)
         }
     }
 
@@ -211,17 +215,19 @@ import TestSupport
         try await RolesHarness.run(kind) { roles in
             for identity in ["token-issuer", "entra-emulator"] {
                 let other = try roles.pki.serviceClient(identity)
-                let refused = try await roles.send(.POST, "/v1/resolve", json: "{}", headers: [:], client: other)
-                #expect(refused.status == 403)
-                #expect(refused.problem?.detail.contains("'\(identity)'") == true, "\(refused.text)")
-                #expect(try await roles.send(.POST, "/v2/roles/search", client: other).status == 403)
-                try await other.shutdown()
+                try await TestPKI.using(other) {
+                    let refused = try await roles.send(.POST, "/v1/resolve", json: "{}", headers: [:], client: other)
+                    #expect(refused.status == 403)
+                    #expect(refused.problem?.detail.contains("'\(identity)'") == true, "\(refused.text)")
+                    #expect(try await roles.send(.POST, "/v2/roles/search", client: other).status == 403)
+                }
             }
             let client = try roles.pki.client()
-            let refused = try await roles.send(.POST, "/v1/resolve", json: "{}", headers: [:], client: client)
-            #expect(refused.status == 403)
-            #expect(refused.problem?.detail.contains("'client'") == true)
-            try await client.shutdown()
+            try await TestPKI.using(client) {
+                let refused = try await roles.send(.POST, "/v1/resolve", json: "{}", headers: [:], client: client)
+                #expect(refused.status == 403)
+                #expect(refused.problem?.detail.contains("'client'") == true)
+            }
 
             // authn forwards users: reads need a principal, writes and the audit log need the role admin.
             #expect(try await roles.send(.POST, "/v2/roles/search", headers: RolesHarness.readerHeaders).status == 200)
@@ -242,8 +248,10 @@ import TestSupport
     @Test func otherCallersCanBeAllowed() async throws {
         try await RolesHarness.run(.sqlite, extra: ["CAMUNDA_ROLES_ALLOWED_CALLERS": "authn, token-issuer"]) { roles in
             let issuer = try roles.pki.serviceClient("token-issuer")
-            #expect(try await roles.send(.POST, "/v1/resolve", json: "{}", headers: [:], client: issuer).status == 200)
-            try await issuer.shutdown()
+            let reply = try await TestPKI.using(issuer) {
+                try await roles.send(.POST, "/v1/resolve", json: "{}", headers: [:], client: issuer)
+            }
+            #expect(reply.status == 200)
         }
     }
 
@@ -281,9 +289,10 @@ import TestSupport
 
     @Test(arguments: TestDatabase.allCases)
     func bootstrapIsIdempotentAndAudited(_ kind: TestDatabase) async throws {
-        let pki = try TestPKI()
-        defer { pki.remove() }
-        let database = try await kind.freshEnvironment(directory: pki.directory)
+        let pki = try TestPKI.shared()
+        let directory = NSTemporaryDirectory() + "certauth-roles-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = try await kind.freshEnvironment(directory: directory)
         let seed = ["IDENTITY_INITIAL_CLAIM_NAME": "oid", "IDENTITY_INITIAL_CLAIM_VALUE": "aaa3a5e0-1479-477b-af0e-4747374b9ed6"]
         let firstLogs = CapturedLogs()
         try await RolesHarness.run(kind, database: database, pki: pki, extra: seed, logs: firstLogs) { roles in
@@ -316,10 +325,9 @@ import TestSupport
     @Test func healthShowsStorage() async throws {
         try await RolesHarness.run(.sqlite) { roles in
             let port = await roles.instance.managementPort.port()
-            let client = HTTPClient(eventLoopGroupProvider: .singleton)
-            let response = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/actuator/health"), timeout: .seconds(10))
+            let response = try await HTTPClient.shared.execute(
+                HTTPClientRequest(url: "http://127.0.0.1:\(port)/actuator/health"), timeout: .seconds(10))
             let body = try await response.body.collect(upTo: 1 << 20)
-            try await client.shutdown()
             #expect(response.status == .ok)
             let health = try JSONDecoder().decode(HealthResponse.self, from: Data(body.readableBytesView))
             #expect(health.components["storage"]?.status == "UP")
@@ -328,9 +336,8 @@ import TestSupport
     }
 
     @Test func twoReplicasOnOnePostgresSeeEachOthersWritesWithinASecond() async throws {
-        let pki = try TestPKI()
-        defer { pki.remove() }
-        let database = try await TestDatabase.postgresql.freshEnvironment(directory: pki.directory)
+        let pki = try TestPKI.shared()
+        let database = try await TestDatabase.postgresql.freshEnvironment(directory: NSTemporaryDirectory())
         try await RolesHarness.run(.postgresql, database: database, pki: pki) { first in
             try await RolesHarness.run(.postgresql, database: database, pki: pki) { second in
                 try await first.createRole("reader")

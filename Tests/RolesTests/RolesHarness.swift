@@ -44,26 +44,22 @@ struct RolesHarness: Sendable {
         _ kind: TestDatabase, database: [String: String]? = nil, pki: TestPKI? = nil, extra: [String: String] = [:],
         logs: CapturedLogs = CapturedLogs(), _ body: @Sendable (RolesHarness) async throws -> Void
     ) async throws {
-        let ownPKI = pki == nil
-        let pki = try pki ?? TestPKI()
-        defer { if ownPKI { pki.remove() } }
+        let pki = try pki ?? TestPKI.shared()
+        let directory = NSTemporaryDirectory() + "certauth-roles-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         var databaseEnvironment = database ?? [:]
-        if database == nil { databaseEnvironment = try await kind.freshEnvironment(directory: pki.directory) }
+        if database == nil { databaseEnvironment = try await kind.freshEnvironment(directory: directory) }
         let configuration = try RolesConfiguration(
             environment: EnvironmentReader(pki.rolesEnvironment(database: databaseEnvironment, extra: extra)))
         let logger = logs.logger("roles")
         let instance = try await RolesApplication.build(configuration: configuration, logger: logger)
         let client = try pki.serviceClient("authn")
-        do {
+        try await TestPKI.using(client) {
             try await withServices(instance.services, logger: logger) {
                 let harness = RolesHarness(pki: pki, instance: instance, port: await instance.port.port(), client: client)
                 try await body(harness)
             }
-        } catch {
-            try? await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
     }
 
     /// Sends a request as `client` (default: the authn identity) with the forwarded-user `headers`.

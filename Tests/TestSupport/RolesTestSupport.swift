@@ -3,6 +3,7 @@ import Foundation
 import Keystore
 import NIOSSL
 import ServiceSupport
+import Synchronization
 
 /// The two storage backends every roles and storage test runs against.
 public enum TestDatabase: String, CaseIterable, Sendable {
@@ -22,7 +23,41 @@ public enum TestDatabase: String, CaseIterable, Sendable {
     }
 }
 
+/// The PKI ``TestPKI/shared()`` hands out.
+private let processPKI = Mutex<TestPKI?>(nil)
+
 extension TestPKI {
+    /// One PKI for the whole test process, for tests that only read it: generating RSA keys for every test is the
+    /// costliest part of a live test on a 2-core machine. A watchdog shell deletes it when the process ends.
+    public static func shared() throws -> TestPKI {
+        try processPKI.withLock { existing in
+            if let existing { return existing }
+            let pki = try TestPKI()
+            let watchdog = Process()
+            watchdog.executableURL = URL(fileURLWithPath: "/bin/sh")
+            watchdog.arguments = ["-c", #"while [ -d "/proc/$WATCH" ]; do sleep 1; done; rm -rf "$DIR""#]
+            watchdog.environment = ["WATCH": String(getpid()), "DIR": pki.directory, "PATH": "/usr/bin:/bin"]
+            watchdog.standardOutput = FileHandle.nullDevice
+            watchdog.standardError = FileHandle.nullDevice
+            try watchdog.run()
+            existing = pki
+            return pki
+        }
+    }
+
+    /// Runs `body` with `client` and shuts the client down however `body` ends (an HTTPClient dropped without
+    /// shutdown traps).
+    public static func using<T: Sendable>(_ client: HTTPClient, _ body: () async throws -> T) async throws -> T {
+        do {
+            let result = try await body()
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
     /// An HTTP client presenting the service certificate of `service` (identity = its first DNS SAN, e.g. `authn`),
     /// trusting the dev CA.
     public func serviceClient(_ service: String) throws -> HTTPClient {
