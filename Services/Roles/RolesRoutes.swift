@@ -375,7 +375,7 @@ struct RolesRoutes: Sendable {
         let page = try await store.auditLog(limit: limit, before: before)
         let items = page.entries.map { entry in
             AuditLogEntry(
-                id: entry.id, timestamp: entry.timestamp.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)),
+                id: entry.id, timestamp: Self.timestamp(entry.timestamp),
                 caller: entry.actor.caller, principal: entry.actor.principal, authenticationMethod: entry.actor.method,
                 credential: entry.actor.credential, action: entry.action, target: entry.target, details: entry.details)
         }
@@ -428,6 +428,12 @@ struct RolesRoutes: Sendable {
             return ProblemDetails(title: "Internal Server Error", status: 500, detail: "Internal error; the roles service log has the details.")
                 .response(instance: request.uri.path)
         }
+    }
+
+    /// RFC 3339 in UTC with milliseconds, e.g. `2025-06-15T08:30:00.123Z`.
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true)
+            .timeSeparator(.colon).timeZone(separator: .omitted))
     }
 
     static func parameter(_ context: ServiceRequestContext, _ name: String) -> String {

@@ -275,7 +275,7 @@ import TestSupport
             #expect(grant.credential == "jti=3f1c; kid=k-2025")
             #expect(grant.target == "role:platform-admins")
             #expect(grant.details == ["roleName": "Platform Administrators", "mappingRuleId": "ops-team"])
-            #expect(RFC3339Check.isTimestamp(grant.timestamp))
+            #expect(grant.timestamp.hasSuffix("Z") && RFC3339Check.isTimestamp(grant.timestamp), "\(grant.timestamp)")
             let paged = try await roles.send(.GET, "/v2/audit-log?limit=2&before=\(grant.id)").decode(SearchResponse<AuditLogEntry>.self)
             #expect(paged.items.map(\.action) == ["role.assign_mapping_rule", "role.create"])
             #expect(try await roles.send(.GET, "/v2/audit-log?limit=0").problem?.field == "limit")
@@ -366,7 +366,7 @@ import TestSupport
 
 enum RFC3339Check {
     static func isTimestamp(_ text: String) -> Bool {
-        (try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))) != nil
-            || (try? Date(text, strategy: .iso8601)) != nil
+        (try? Date(text, strategy: .iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true)
+            .timeSeparator(.colon).timeZone(separator: .omitted))) != nil
     }
 }
