@@ -1,2 +1,0 @@
-/// The roles service. (Being written.)
-public enum RolesModule {}

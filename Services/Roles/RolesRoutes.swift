@@ -1,0 +1,443 @@
+import AuthProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import ServiceSupport
+import Storage
+
+/// The end user authn forwards with a `/v2` request (`X-Auth-*` headers, trusted only from allowed callers).
+struct ForwardedUser: Sendable {
+    var principal: String
+    var roles: Set<String>
+    var method: String
+    var credential: String
+
+    var isAdmin: Bool { roles.contains(RolesSetting.adminRoleID) }
+
+    static let maxHeaderLength = 1024
+    static let credentialField = HTTPField.Name(ProtocolHeader.authCredential)
+
+    init(principal: String, roles: Set<String>, method: String, credential: String) {
+        self.principal = principal
+        self.roles = roles
+        self.method = method
+        self.credential = credential
+    }
+
+    /// Reads the headers; a request without `X-Auth-Principal` did not come through authn's authentication.
+    init(_ request: Request) throws(ProblemDetails) {
+        guard let principal = request.headers[.authPrincipal]?.trimmingCharacters(in: .whitespaces), !principal.isEmpty else {
+            throw .forbidden("The request carries no \(ProtocolHeader.authPrincipal); roles answers /v2 requests only as forwarded by authn after it authenticated the caller.")
+        }
+        let roles = request.headers[.authRoles] ?? ""
+        let method = request.headers[.authMethod] ?? "unknown"
+        let credential = Self.credentialField.flatMap { request.headers[$0] } ?? ""
+        for (name, value) in [(ProtocolHeader.authPrincipal, principal), (ProtocolHeader.authRoles, roles),
+                              (ProtocolHeader.authMethod, method), (ProtocolHeader.authCredential, credential)]
+        where value.count > Self.maxHeaderLength {
+            throw .badRequest("\(name) is longer than \(Self.maxHeaderLength) characters.", field: name)
+        }
+        self.init(
+            principal: principal,
+            roles: Set(roles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }),
+            method: method, credential: credential)
+    }
+}
+
+/// `/v1/resolve` and the `/v2` management API.
+struct RolesRoutes: Sendable {
+    let state: RolesState
+    let store: any RolesStore
+    let logger: Logger
+    private let resolutions = Counter(label: "certauth_roles_resolutions_total")
+    private let adminGrants = Counter(label: "certauth_roles_admin_grants_total")
+    private let writes = Counter(label: "certauth_roles_writes_total")
+
+    init(state: RolesState, store: any RolesStore, logger: Logger) {
+        self.state = state
+        self.store = store
+        self.logger = logger
+    }
+
+    func register(on router: Router<ServiceRequestContext>) {
+        router.post(RouterPath(ProtocolPath.resolve)) { request, context in
+            try await respond(request) { try await resolve(request, context) }
+        }
+
+        // Mapping rules.
+        router.post(RouterPath(ProtocolPath.mappingRules)) { request, context in
+            try await respond(request) { try await createMappingRule(request, context) }
+        }
+        router.post(RouterPath(ProtocolPath.mappingRulesSearch)) { request, context in
+            try await respond(request) { try await searchMappingRules(request, context, roleID: nil) }
+        }
+        for path in ["/v2/mapping-rules/:mappingRuleId", "/v2/mapping-rules/search"] {
+            // The second path: a rule whose id is "search" (the constant segment would otherwise shadow it).
+            let id: @Sendable (ServiceRequestContext) -> String = { context in
+                path.hasSuffix("search") ? "search" : Self.parameter(context, "mappingRuleId")
+            }
+            router.get(RouterPath(path)) { request, context in
+                try await respond(request) { try getMappingRule(id(context)) }
+            }
+            router.put(RouterPath(path)) { request, context in
+                try await respond(request) { try await updateMappingRule(id(context), request, context) }
+            }
+            router.delete(RouterPath(path)) { request, context in
+                try await respond(request) { try await deleteMappingRule(id(context), request, context) }
+            }
+        }
+
+        // Roles.
+        router.post(RouterPath(ProtocolPath.roles)) { request, context in
+            try await respond(request) { try await createRole(request, context) }
+        }
+        router.post(RouterPath(ProtocolPath.rolesSearch)) { request, context in
+            try await respond(request) { try await searchRoles(request, context) }
+        }
+        for path in ["/v2/roles/:roleId", "/v2/roles/search"] {
+            let id: @Sendable (ServiceRequestContext) -> String = { context in
+                path.hasSuffix("search") ? "search" : Self.parameter(context, "roleId")
+            }
+            router.get(RouterPath(path)) { request, context in
+                try await respond(request) { try getRole(id(context)) }
+            }
+            router.put(RouterPath(path)) { request, context in
+                try await respond(request) { try await updateRole(id(context), request, context) }
+            }
+            router.delete(RouterPath(path)) { request, context in
+                try await respond(request) { try await deleteRole(id(context), request, context) }
+            }
+        }
+        for path in ["/v2/roles/:roleId/mapping-rules/:mappingRuleId", "/v2/roles/:roleId/mapping-rules/search"] {
+            let ruleID: @Sendable (ServiceRequestContext) -> String = { context in
+                path.hasSuffix("search") ? "search" : Self.parameter(context, "mappingRuleId")
+            }
+            router.put(RouterPath(path)) { request, context in
+                try await respond(request) {
+                    try await assignment(assign: true, roleID: Self.parameter(context, "roleId"), ruleID: ruleID(context), request, context)
+                }
+            }
+            router.delete(RouterPath(path)) { request, context in
+                try await respond(request) {
+                    try await assignment(assign: false, roleID: Self.parameter(context, "roleId"), ruleID: ruleID(context), request, context)
+                }
+            }
+        }
+        router.post("/v2/roles/:roleId/mapping-rules/search") { request, context in
+            try await respond(request) {
+                try await searchMappingRules(request, context, roleID: Self.parameter(context, "roleId"))
+            }
+        }
+
+        router.get(RouterPath(ProtocolPath.auditLog)) { request, context in
+            try await respond(request) { try await auditLog(request, context) }
+        }
+    }
+
+    // MARK: - Resolution
+
+    private func resolve(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        let body: ResolveRequest
+        do {
+            body = try JSONDecoder().decode(ResolveRequest.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw ProblemDetails.badRequest(
+                "The body is not a resolve request; expected {\"claims\": {...}, \"certificate_subject\": \"CN=...\"}.")
+        }
+        var subject: DistinguishedName?
+        if let text = body.certificateSubject {
+            do {
+                subject = try DistinguishedName(parsing: text)
+            } catch {
+                throw ProblemDetails.badRequest(
+                    "certificate_subject is not an RFC 4514 DN: \(error.description).", field: "certificate_subject")
+            }
+        }
+        let answer = state.view.resolve(claims: body.claims, subject: subject, subjectText: body.certificateSubject)
+        resolutions.increment()
+        return JSONResponse.make(.ok, answer)
+    }
+
+    // MARK: - Mapping rules
+
+    private func createMappingRule(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {
+        let user = try ForwardedUser(request)
+        try requireAdmin(user)
+        let fields = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize))
+        try fields.checkKnown(["mappingRuleId", "claimName", "claimValue", "name", "kind"])
+        let id = try fields.identifier("mappingRuleId")
+        let rule = try Self.mappingRule(id: id, fields)
+        try await write(.createMappingRule(rule), user: user, context)
+        return JSONResponse.make(.created, Self.wire(rule))
+    }
+
+    private func getMappingRule(_ id: String) throws -> Response {
+        guard let rule = state.view.rules[id] else { throw StorageError(.notFound, "No mapping rule with mappingRuleId '\(id)' exists.", field: "mappingRuleId") }
+        return JSONResponse.make(.ok, Self.wire(rule))
+    }
+
+    private func updateMappingRule(_ id: String, _ request: Request, _ context: ServiceRequestContext) async throws -> Response {
+        let user = try ForwardedUser(request)
+        try requireAdmin(user)
+        let fields = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize))
+        try fields.checkKnown(["mappingRuleId", "claimName", "claimValue", "name", "kind"])
+        if let bodyID = try fields.string("mappingRuleId", required: false), bodyID != id {
+            throw ProblemDetails.badRequest("'mappingRuleId' in the body ('\(bodyID)') differs from the path ('\(id)'); ids cannot change.", field: "mappingRuleId")
+        }
+        let rule = try Self.mappingRule(id: id, fields)
+        try await write(.updateMappingRule(rule), user: user, context)
+        return JSONResponse.make(.ok, Self.wire(rule))
+    }
+
+    private func deleteMappingRule(_ id: String, _ request: Request, _ context: ServiceRequestContext) async throws -> Response {
+        let user = try ForwardedUser(request)
+        try requireAdmin(user)
+        try await write(.deleteMappingRule(id: id), user: user, context)
+        return Response(status: .noContent)
+    }
+
+    private func searchMappingRules(_ request: Request, _ context: ServiceRequestContext, roleID: String?) async throws -> Response {
+        _ = try ForwardedUser(request)
+        let body = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize), allowEmpty: true)
+        let fields = ["mappingRuleId", "claimName", "claimValue", "name", "kind"]
+        let spec = try SearchSpec.parse(body, filterFields: fields, sortFields: fields) { key, value throws(ProblemDetails) in
+            if key == "kind", MappingRuleKind(rawValue: value) == nil {
+                throw .badRequest("'filter.kind' must be one of \(MappingRuleKind.allCases.map(\.rawValue).joined(separator: ", ")).", field: "filter.kind")
+            }
+        }
+        let view = state.view
+        var rules = Array(view.rules.values)
+        if let roleID {
+            guard view.roles[roleID] != nil else { throw StorageError(.notFound, "No role with roleId '\(roleID)' exists.", field: "roleId") }
+            let assigned = view.rulesByRole[roleID] ?? []
+            rules = rules.filter { assigned.contains($0.id) }
+        }
+        let (page, total) = spec.apply(rules, idField: "mappingRuleId") { rule, field in
+            switch field {
+            case "mappingRuleId": rule.id
+            case "claimName": rule.claimName
+            case "claimValue": rule.claimValue
+            case "name": rule.name
+            case "kind": rule.kind.rawValue
+            default: ""
+            }
+        }
+        return JSONResponse.make(.ok, SearchResponse(items: page.map(Self.wire), page: SearchResponsePage(totalItems: total)))
+    }
+
+    /// Checks a mapping rule body for `kind`; DNs must parse and regexes compile when written.
+    static func mappingRule(id: String, _ fields: JSONFields) throws(ProblemDetails) -> MappingRuleRecord {
+        var kind = MappingRuleKind.claim
+        if let text = try fields.string("kind", required: false) {
+            guard let parsed = MappingRuleKind(rawValue: text) else {
+                throw .badRequest("'kind' is '\(text)'; expected one of \(MappingRuleKind.allCases.map(\.rawValue).joined(separator: ", ")).", field: "kind")
+            }
+            kind = parsed
+        }
+        let name = try fields.text("name", required: true, maxLength: RoleValidation.maxNameLength) ?? ""
+        switch kind {
+        case .claim:
+            let claimName = try fields.text("claimName", required: true, maxLength: RoleValidation.maxClaimNameLength) ?? ""
+            let claimValue = try fields.text("claimValue", required: true, maxLength: RoleValidation.maxClaimValueLength) ?? ""
+            return MappingRuleRecord(id: id, name: name, kind: kind, claimName: claimName, claimValue: claimValue)
+        case .subjectDN:
+            _ = try fields.string("claimName", required: false)  // allowed, ignored
+            let value = try fields.text("claimValue", required: true, maxLength: RoleValidation.maxSubjectValueLength) ?? ""
+            let dn: DistinguishedName
+            do {
+                dn = try DistinguishedName(parsing: value)
+            } catch {
+                throw .badRequest("'claimValue' is not an RFC 4514 DN: \(error.description). Example: CN=operate, OU=Operate, O=Camunda, C=DE.", field: "claimValue")
+            }
+            if dn.looksReversed {
+                throw .badRequest(
+                    "'claimValue' lists the RDNs most general first (as `openssl x509 -subject` prints them); subjects are compared in RFC 4514 order, most specific first: \(dn.reversed).",
+                    field: "claimValue")
+            }
+            return MappingRuleRecord(id: id, name: name, kind: kind, claimName: "", claimValue: value)
+        case .subjectDNRegex:
+            _ = try fields.string("claimName", required: false)
+            let pattern = try fields.text("claimValue", required: true, maxLength: RoleValidation.maxSubjectValueLength) ?? ""
+            if let quote = pattern.range(of: "\\Q", options: .backwards), pattern[quote.upperBound...].range(of: "\\E") == nil {
+                throw .badRequest("'claimValue' opens a \\Q quote without closing it with \\E.", field: "claimValue")
+            }
+            do {
+                _ = try RuleCompiler.compile(pattern)
+            } catch {
+                throw .badRequest(
+                    "'claimValue' is not a valid regular expression (ICU/Java syntax, matched against the whole subject, e.g. CN=(.*?), OU=(.*?), O=Camunda, C=DE).",
+                    field: "claimValue")
+            }
+            return MappingRuleRecord(id: id, name: name, kind: kind, claimName: "", claimValue: pattern)
+        }
+    }
+
+    static func wire(_ rule: MappingRuleRecord) -> MappingRule {
+        MappingRule(mappingRuleId: rule.id, claimName: rule.claimName, claimValue: rule.claimValue, name: rule.name, kind: rule.kind)
+    }
+
+    // MARK: - Roles
+
+    private func createRole(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {
+        let user = try ForwardedUser(request)
+        try requireAdmin(user)
+        let fields = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize))
+        try fields.checkKnown(["roleId", "name", "description"])
+        let id = try fields.identifier("roleId")
+        let role = try Self.role(id: id, fields)
+        try await write(.createRole(role), user: user, context)
+        return JSONResponse.make(.created, Self.wire(role))
+    }
+
+    private func getRole(_ id: String) throws -> Response {
+        guard let role = state.view.roles[id] else { throw StorageError(.notFound, "No role with roleId '\(id)' exists.", field: "roleId") }
+        return JSONResponse.make(.ok, Self.wire(role))
+    }
+
+    private func updateRole(_ id: String, _ request: Request, _ context: ServiceRequestContext) async throws -> Response {
+        let user = try ForwardedUser(request)
+        try requireAdmin(user)
+        let fields = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize))
+        try fields.checkKnown(["roleId", "name", "description"])
+        if let bodyID = try fields.string("roleId", required: false), bodyID != id {
+            throw ProblemDetails.badRequest("'roleId' in the body ('\(bodyID)') differs from the path ('\(id)'); ids cannot change.", field: "roleId")
+        }
+        let role = try Self.role(id: id, fields)
+        try await write(.updateRole(role), user: user, context)
+        return JSONResponse.make(.ok, Self.wire(role))
+    }
+
+    private func deleteRole(_ id: String, _ request: Request, _ context: ServiceRequestContext) async throws -> Response {
+        let user = try ForwardedUser(request)
+        try requireAdmin(user)
+        try await write(.deleteRole(id: id), user: user, context)
+        return Response(status: .noContent)
+    }
+
+    private func assignment(
+        assign: Bool, roleID: String, ruleID: String, _ request: Request, _ context: ServiceRequestContext
+    ) async throws -> Response {
+        let user = try ForwardedUser(request)
+        try requireAdmin(user)
+        let mutation: RolesMutation = assign ? .assign(roleID: roleID, mappingRuleID: ruleID) : .unassign(roleID: roleID, mappingRuleID: ruleID)
+        try await write(mutation, user: user, context)
+        return Response(status: .noContent)
+    }
+
+    private func searchRoles(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {
+        _ = try ForwardedUser(request)
+        let body = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize), allowEmpty: true)
+        let spec = try SearchSpec.parse(body, filterFields: ["roleId", "name"], sortFields: ["roleId", "name"])
+        let (page, total) = spec.apply(Array(state.view.roles.values), idField: "roleId") { role, field in
+            field == "name" ? role.name : role.id
+        }
+        return JSONResponse.make(.ok, SearchResponse(items: page.map(Self.wire), page: SearchResponsePage(totalItems: total)))
+    }
+
+    static func role(id: String, _ fields: JSONFields) throws(ProblemDetails) -> RoleRecord {
+        let name = try fields.text("name", required: true, maxLength: RoleValidation.maxNameLength) ?? ""
+        let description = try fields.text(
+            "description", required: false, maxLength: RoleValidation.maxDescriptionLength, allowEmpty: true) ?? ""
+        return RoleRecord(id: id, name: name, description: description)
+    }
+
+    static func wire(_ role: RoleRecord) -> Role {
+        Role(roleId: role.id, name: role.name, description: role.description)
+    }
+
+    // MARK: - Audit
+
+    private func auditLog(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {
+        let user = try ForwardedUser(request)
+        try requireAdmin(user)
+        let query = request.uri.queryParameters
+        for (key, _) in query where !["limit", "before"].contains(String(key)) {
+            throw ProblemDetails.badRequest("Unknown query parameter '\(key)'; allowed: limit (1-1000), before (an entry id).", field: String(key))
+        }
+        var limit = SearchSpec.defaultLimit
+        if let text = query.get("limit") {
+            guard let value = Int(text), (1...SearchSpec.maxLimit).contains(value) else {
+                throw ProblemDetails.badRequest("'limit' must be a whole number from 1 to \(SearchSpec.maxLimit).", field: "limit")
+            }
+            limit = value
+        }
+        var before: Int64?
+        if let text = query.get("before") {
+            guard let value = Int64(text), value > 0 else {
+                throw ProblemDetails.badRequest("'before' must be a positive entry id.", field: "before")
+            }
+            before = value
+        }
+        let page = try await store.auditLog(limit: limit, before: before)
+        let items = page.entries.map { entry in
+            AuditLogEntry(
+                id: entry.id, timestamp: Self.timestamp(entry.timestamp),
+                caller: entry.actor.caller, principal: entry.actor.principal, authenticationMethod: entry.actor.method,
+                credential: entry.actor.credential, action: entry.action, target: entry.target, details: entry.details)
+        }
+        return JSONResponse.make(.ok, SearchResponse(items: items, page: SearchResponsePage(totalItems: page.total)))
+    }
+
+    // MARK: - Shared
+
+    private func requireAdmin(_ user: ForwardedUser) throws(ProblemDetails) {
+        guard user.isAdmin else {
+            throw .forbidden("'\(user.principal)' lacks the role '\(RolesSetting.adminRoleID)' needed to change roles and mapping rules or read the audit log.")
+        }
+    }
+
+    /// Commits a change with its audit entries, brings this replica's view up to date before answering, and logs
+    /// admin grants as security warnings.
+    private func write(_ mutation: RolesMutation, user: ForwardedUser, _ context: ServiceRequestContext) async throws {
+        let caller = await context.callerIdentity() ?? "unknown"
+        let actor = AuditActor(caller: caller, principal: user.principal, method: user.method, credential: user.credential)
+        let result = try await store.apply(mutation, by: actor, at: Date())
+        writes.increment()
+        await state.committed(mutation, result: result)
+        for grant in result.adminGrants {
+            adminGrants.increment()
+            context.logger.warning("SECURITY: admin role granted through a mapping rule", metadata: [
+                "security.event": "admin_grant", "role.id": .string(grant.roleID), "role.name": .string(grant.roleName),
+                "mapping_rule.id": .string(grant.mappingRuleID), "principal": .string(user.principal),
+                "auth.method": .string(user.method), "auth.credential": .string(user.credential), "caller": .string(caller),
+            ])
+        }
+    }
+
+    /// Runs a handler and turns problems and storage errors into `application/problem+json` answers.
+    private func respond(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let problem as ProblemDetails {
+            return problem.response(instance: request.uri.path)
+        } catch let error as StorageError {
+            if error.code == .unavailable || error.code == .incompatibleSchema {
+                logger.error("Roles database unavailable", metadata: ["error": .string(error.message)])
+            }
+            return ProblemDetails.from(error).response(instance: request.uri.path)
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch {
+            logger.error("Unhandled error", metadata: [
+                "http.route": .string(request.uri.path), "error.type": .string(String(describing: type(of: error))),
+            ])
+            return ProblemDetails(title: "Internal Server Error", status: 500, detail: "Internal error; the roles service log has the details.")
+                .response(instance: request.uri.path)
+        }
+    }
+
+    /// RFC 3339 in UTC with milliseconds, e.g. `2025-06-15T08:30:00.123Z`.
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true)
+            .timeSeparator(.colon).timeZone(separator: .omitted))
+    }
+
+    static func parameter(_ context: ServiceRequestContext, _ name: String) -> String {
+        let raw = context.parameters.get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
+    }
+}

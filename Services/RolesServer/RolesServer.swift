@@ -1,0 +1,17 @@
+import Logging
+import Roles
+import ServiceSupport
+
+/// `roles`: mapping rules (claim → role, certificate subject → role), role resolution for authn, and the
+/// Camunda-style `/v2` management API, over SQLite (default) or PostgreSQL.
+@main
+struct RolesServer {
+    static func main() async {
+        await ServiceMain.run(name: "roles") { environment in
+            let configuration = try RolesConfiguration(environment: environment.reader)
+            return try await RolesApplication.build(
+                configuration: configuration, logger: environment.logger, metrics: environment.metrics
+            ).services
+        }
+    }
+}

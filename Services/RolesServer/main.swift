@@ -1,1 +1,0 @@
-print("roles: not built yet")
