@@ -14,6 +14,7 @@ import ServiceSupport
 import Testing
 import TestSupport
 import TokenIssuer
+import Roles
 import X509
 
 /// authn in process on port 0 with the emulator and token-issuer: real TLS, HTTP/2 and client certificates.
@@ -21,12 +22,31 @@ import X509
 struct AuthnLiveTests {
     /// Runs emulator + token-issuer + authn (with `extra` settings) and hands their ports to `body`.
     func withSuite(
+        roles: [String: String]? = nil,
         extra: @escaping @Sendable (TestPKI) throws -> [String: String] = { _ in [:] },
         _ body: @Sendable (TestPKI, CapturedLogs, SuitePorts) async throws -> Void
     ) async throws {
         let pki = try TestPKI()
         defer { pki.remove() }
         let logs = CapturedLogs()
+        guard let roles else {
+            try await withSuite(pki: pki, logs: logs, rolesPort: nil, extra: extra, body)
+            return
+        }
+        let rolesInstance = try await RolesApplication.build(
+            configuration: try RolesConfiguration(environment: EnvironmentReader(pki.rolesEnvironment(
+                database: ["CAMUNDA_DATABASE_URL": pki.path("roles.sqlite")], extra: roles))),
+            logger: logs.logger("roles"))
+        try await withServices(rolesInstance.services, logger: logs.logger("group")) {
+            try await withSuite(pki: pki, logs: logs, rolesPort: await rolesInstance.port.port(), extra: extra, body)
+        }
+    }
+
+    func withSuite(
+        pki: TestPKI, logs: CapturedLogs, rolesPort: Int?,
+        extra: @escaping @Sendable (TestPKI) throws -> [String: String],
+        _ body: @Sendable (TestPKI, CapturedLogs, SuitePorts) async throws -> Void
+    ) async throws {
         let emulator = try await AuthnFixtures.emulator(pki: pki, logs: logs)
         try await withServices(emulator.services, logger: logs.logger("group")) {
             let emulatorPort = await emulator.port.port()
@@ -34,6 +54,7 @@ struct AuthnLiveTests {
             try await withServices(issuer.services, logger: logs.logger("group")) {
                 let issuerPort = await issuer.port.port()
                 var settings = try extra(pki)
+                if let rolesPort { settings["CAMUNDA_ROLES_URL"] = "https://localhost:\(rolesPort)" }
                 if settings["CAMUNDA_TOKEN_ISSUER_URL"] == "auto" { settings["CAMUNDA_TOKEN_ISSUER_URL"] = "https://localhost:\(issuerPort)" }
                 let authn = try await AuthnFixtures.authn(pki: pki, logs: logs, emulatorPort: emulatorPort, extra: settings)
                 try await withServices(authn.services, logger: logs.logger("group")) {
@@ -249,6 +270,81 @@ struct AuthnLiveTests {
             let bogus = try await call(anonymous, url, headers: [("cookie", "CERTAUTH_SESSION=forged")])
             #expect(bogus.status == 200)
             #expect(bogus.headers["set-cookie"] != nil, "a forged cookie is not a session: the flow runs again")
+            }
+        }
+    }
+    @Test func rolesResolvedByTheRolesServiceAndTheV2APIThroughAuthn() async throws {
+        try await withSuite(roles: ["INITIAL_CLAIM_NAME": "azp", "INITIAL_CLAIM_VALUE": TestPKI.clientID]) { pki, logs, ports in
+            let base = "https://localhost:\(ports.authn)"
+            let token = try await withClient(try pki.client()) { try await suiteToken($0, issuerPort: ports.issuer) }
+            try await withClient(try pki.client(withCertificate: false)) { anonymous in
+                let bearer = [("authorization", "Bearer \(token)")]
+                let me = try await call(anonymous, "\(base)/v2/authentication/me", headers: bearer)
+                #expect(me.status == 200, "\(me.text)")
+                #expect(try me.principal().roles == ["Admin", "Reader", "admin"], "the initial claim grants admin")
+
+                // The admin writes a role and a subject rule through authn; roles stores them.
+                let role = try await call(anonymous, "\(base)/v2/roles", method: .POST, headers: bearer,
+                                          body: #"{"roleId": "operator", "name": "Operator", "description": "runs things"}"#)
+                #expect(role.status == 201, "\(role.text)")
+                let rule = try await call(anonymous, "\(base)/v2/mapping-rules", method: .POST, headers: bearer,
+                                          body: #"{"mappingRuleId": "dev-client", "kind": "subject_dn_regex", "claimValue": "CN=client(, .*)?", "name": "dev client"}"#)
+                #expect(rule.status == 201, "\(rule.text)")
+                let assign = try await call(anonymous, "\(base)/v2/roles/operator/mapping-rules/dev-client", method: .PUT, headers: bearer)
+                #expect((200..<300).contains(assign.status), "\(assign.text)")
+                let search = try await call(anonymous, "\(base)/v2/mapping-rules/search", method: .POST, headers: bearer, body: "{}")
+                #expect(search.status == 200)
+                #expect(search.text.contains("dev-client"))
+            }
+            try await withClient(try pki.client()) { certificate in
+                let me = try await call(certificate, "\(base)/v2/authentication/me")
+                #expect(me.status == 200, "\(me.text)")
+                #expect(try me.principal().roles == ["ROLE_USER", "operator"])
+                // Not an admin: reads pass, writes are refused by authn.
+                #expect(try await call(certificate, "\(base)/v2/roles/search", method: .POST, body: "{}").status == 200)
+                let write = try await call(certificate, "\(base)/v2/roles", method: .POST,
+                                           body: #"{"roleId": "mine", "name": "Mine"}"#)
+                #expect(write.status == 403)
+                #expect(write.headers["content-type"] == "application/problem+json")
+            }
+            let audit = logs.all.filter { $0.contains("admin_role_granted") }
+            #expect(audit.contains { $0.contains(TestPKI.clientID) }, "granting admin is logged as a security audit warning")
+        }
+    }
+
+    @Test func persistentSessionsSurviveAnAuthnRestart() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let logs = CapturedLogs()
+        let emulator = try await AuthnFixtures.emulator(pki: pki, logs: logs)
+        try await withServices(emulator.services, logger: logs.logger("group")) {
+            let emulatorPort = await emulator.port.port()
+            let issuer = try await AuthnFixtures.issuer(pki: pki, logs: logs, emulatorPort: emulatorPort)
+            try await withServices(issuer.services, logger: logs.logger("group")) {
+                let settings = [
+                    "CAMUNDA_SECURITY_CERT_AUTH_ENABLED": "true", "CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI": "true",
+                    "CAMUNDA_TOKEN_ISSUER_URL": "https://localhost:\(await issuer.port.port())",
+                    "CAMUNDA_PERSISTENT_SESSIONS_ENABLED": "true", "CAMUNDA_DATABASE_URL": pki.path("sessions.sqlite"),
+                ]
+                let first = try await AuthnFixtures.authn(pki: pki, logs: logs, emulatorPort: emulatorPort, extra: settings)
+                let cookie: String = try await withServices(first.services, logger: logs.logger("group")) {
+                    try await withClient(try pki.client(withCertificate: false)) { anonymous in
+                        let answer = try await call(anonymous, "https://localhost:\(await first.port.port())/v2/authentication/me")
+                        #expect(answer.status == 200, "\(answer.text)")
+                        return String(try #require(answer.headers["set-cookie"]).split(separator: ";")[0])
+                    }
+                }
+                let second = try await AuthnFixtures.authn(pki: pki, logs: logs, emulatorPort: emulatorPort, extra: settings)
+                try await withServices(second.services, logger: logs.logger("group")) {
+                    try await withClient(try pki.client(withCertificate: false)) { anonymous in
+                        let answer = try await call(anonymous, "https://localhost:\(await second.port.port())/v2/authentication/me",
+                                                    headers: [("cookie", cookie)])
+                        #expect(answer.status == 200)
+                        #expect(answer.headers["set-cookie"] == nil, "the session from before the restart is used")
+                        #expect(try answer.principal().authenticationMethod == .session)
+                    }
+                }
+                #expect(logs.all.filter { $0.contains("Session created") }.count == 1)
             }
         }
     }
