@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make run: build, create the dev PKI when absent, start entra-emulator, token-issuer and authn on localhost,
+# make run: build, create the dev PKI when absent, start entra-emulator, token-issuer, roles and authn on localhost,
 # wait for health, print how to call them, stream logs; Ctrl-C (or `make stop`) stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +56,14 @@ start token-issuer \
   CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD="$PASSWORD" \
   CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH="$PKI/truststore.pem"
 
+mkdir -p compose/data
+start roles \
+  SERVER_PORT=8445 MANAGEMENT_SERVER_PORT=9082 \
+  SERVER_SSL_KEY_STORE="$PKI/roles.p12" SERVER_SSL_KEY_STORE_PASSWORD="$PASSWORD" \
+  SERVER_SSL_CLIENT_AUTH=need SERVER_SSL_TRUST_STORE="$PKI/truststore.pem" \
+  CAMUNDA_DATABASE_TYPE=sqlite CAMUNDA_DATABASE_URL=compose/data/roles.sqlite \
+  INITIAL_CLAIM_NAME=azp INITIAL_CLAIM_VALUE="$CLIENT_ID"
+
 start authn \
   SERVER_PORT=8443 MANAGEMENT_SERVER_PORT=9080 \
   SERVER_SSL_KEY_STORE="$PKI/authn.p12" SERVER_SSL_KEY_STORE_PASSWORD="$PASSWORD" \
@@ -67,9 +75,10 @@ start authn \
   CAMUNDA_SECURITY_AUTHENTICATION_MTLS_ENABLED=true \
   CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTEDCERTIFICATES="$PKI/truststore.pem" \
   CAMUNDA_SECURITY_AUTHENTICATION_MTLS_DEFAULT_ROLES=ROLE_USER \
+  CAMUNDA_ROLES_URL=https://localhost:8445 \
   CAMUNDA_TOKEN_ISSUER_URL=https://localhost:8444
 
-for port in 9083 9081 9080; do
+for port in 9083 9081 9082 9080; do
   for _ in $(seq 1 100); do
     if curl -fsS "http://127.0.0.1:$port/actuator/health" >/dev/null 2>&1; then break; fi
     sleep 0.1
@@ -87,6 +96,7 @@ cat <<MSG
 CertAuth is running (logs below; Ctrl-C or 'make stop' stops it):
   entra-emulator  https://localhost:9443/$TENANT/v2.0   (health http://127.0.0.1:9083/actuator/health)
   token-issuer    https://localhost:8444                (health http://127.0.0.1:9081/actuator/health)
+  roles           https://localhost:8445                (health http://127.0.0.1:9082/actuator/health; reached through authn's /v2)
   authn           https://localhost:8443                (health http://127.0.0.1:9080/actuator/health)
 
 Get an access token (HTTP/2, mutual TLS with the dev client certificate):
@@ -101,6 +111,10 @@ With a bearer token from token-issuer:
   TOKEN=\$(curl -s --cacert $PKI/truststore.pem --cert $PKI/client.crt --key $PKI/client.key -d '{}' \\
        https://localhost:8444/v1/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   curl --cacert $PKI/truststore.pem -H "Authorization: Bearer \$TOKEN" https://localhost:8443/v2/authentication/me
+
+The dev app is admin (INITIAL_CLAIM_NAME=azp): list mapping rules through authn, which forwards /v2 to roles:
+  curl --cacert $PKI/truststore.pem -H "Authorization: Bearer \$TOKEN" -H 'content-type: application/json' \\
+       -d '{}' https://localhost:8443/v2/mapping-rules/search
 
 Decode it (roles granted to the app):
   curl -s --cacert $PKI/truststore.pem --cert $PKI/client.crt --key $PKI/client.key -d '{}' \\
