@@ -32,7 +32,7 @@ func post(_ client: HTTPClient, _ url: String, body: String = "{}") async throws
     request.method = .POST
     request.headers.add(name: "content-type", value: "application/json")
     request.body = .bytes(ByteBuffer(string: body))
-    let response = try await client.execute(request, timeout: .seconds(30))
+    let response = try await client.execute(request, timeout: .seconds(120))
     let bytes = try await response.body.collect(upTo: 1 << 20)
     var headers: [String: String] = [:]
     for header in response.headers { headers[header.name.lowercased()] = header.value }
@@ -40,7 +40,7 @@ func post(_ client: HTTPClient, _ url: String, body: String = "{}") async throws
 }
 
 func get(_ client: HTTPClient, _ url: String) async throws -> (status: Int, body: Data) {
-    let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+    let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(120))
     let bytes = try await response.body.collect(upTo: 1 << 20)
     return (Int(response.status.code), Data(bytes.readableBytesView))
 }
@@ -58,65 +58,67 @@ struct TokenIssuerLiveTests {
             try await withServices(issuer.services, logger: logs.logger("group")) {
                 let port = await issuer.port.port()
                 let client = try pki.client()
-                let url = "https://localhost:\(port)/v1/token"
-                let results = try await withThrowingTaskGroup(of: Int.self) { group in
-                    for _ in 0..<1000 {
-                        group.addTask { try await post(client, url).status }
+                try await TestPKI.using(client) {
+                    let url = "https://localhost:\(port)/v1/token"
+                    let results = try await withThrowingTaskGroup(of: Int.self) { group in
+                        for _ in 0..<1000 {
+                            group.addTask { try await post(client, url).status }
+                        }
+                        var statuses: [Int] = []
+                        for try await status in group { statuses.append(status) }
+                        return statuses
                     }
-                    var statuses: [Int] = []
-                    for try await status in group { statuses.append(status) }
-                    return statuses
+                    #expect(results.count == 1000)
+                    #expect(results.allSatisfy { $0 == 200 })
+                    let stats = await emulator.control.snapshot()
+                    #expect(stats.tokenRequests == 1)
+                    #expect(stats.tokensIssued == 1)
+
+                    let answer = try await post(client, url)
+                    let token = try JSONDecoder().decode(TokenResponse.self, from: answer.body)
+                    #expect(token.tokenType == "Bearer")
+                    #expect(token.scope == "\(TestPKI.apiID)/.default")
+                    #expect(token.expiresIn > 3500)
+                    let payload = try #require(token.accessToken.split(separator: ".").dropFirst().first.flatMap { Base64URL.decode(String($0)) })
+                    let claims = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
+                    #expect(claims["roles"] as? [String] == ["Admin", "Reader"])
+                    #expect(claims["aud"] as? String == TestPKI.apiID)
+                    #expect(claims["azp"] as? String == TestPKI.clientID)
+
+                    // credentials: metadata, never key material
+                    let credentials = try await get(client, "https://localhost:\(port)/v1/credentials")
+                    #expect(credentials.status == 200)
+                    let listed = try JSONDecoder().decode(CredentialsResponse.self, from: credentials.body)
+                    #expect(listed.credentials.first?.alias == "identity")
+                    #expect(listed.credentials.first?.active == true)
+                    #expect(!String(decoding: credentials.body, as: UTF8.self).contains("PRIVATE"))
+
+                    // client assertion: fresh, for the token endpoint
+                    let assertion = try await post(client, "https://localhost:\(port)/v1/client-assertion")
+                    #expect(assertion.status == 200)
+                    let decoded = try JSONDecoder().decode(ClientAssertionResponse.self, from: assertion.body)
+                    #expect(decoded.clientAssertionType == ClientAssertionResponse.jwtBearerType)
+
+                    // a scope without /.default is refused before it reaches Entra
+                    let bad = try await post(client, url, body: #"{"scope": "\#(TestPKI.apiID)"}"#)
+                    #expect(bad.status == 400)
+                    #expect(String(decoding: bad.body, as: UTF8.self).contains("Invalid scope: missing .default suffix"))
+
+                    // a malformed body gets a clear 400
+                    let malformed = try await post(client, url, body: "{not json")
+                    #expect(malformed.status == 400)
+                    #expect(String(decoding: malformed.body, as: UTF8.self).contains("invalid_request"))
+
+                    // secrets never in logs
+                    let everything = logs.all.joined(separator: "\n")
+                    #expect(!everything.contains(token.accessToken))
+                    #expect(!everything.contains(decoded.clientAssertion))
+                    #expect(!everything.contains(TestPKI.password))
+                    #expect(!everything.contains("PRIVATE KEY"))
+                    #expect(everything.contains("Loading certificate from keystore: \(pki.path("identity.p12"))"))
+                    #expect(everything.contains("Certificate loaded successfully with alias: identity"))
+
                 }
-                #expect(results.count == 1000)
-                #expect(results.allSatisfy { $0 == 200 })
-                let stats = await emulator.control.snapshot()
-                #expect(stats.tokenRequests == 1)
-                #expect(stats.tokensIssued == 1)
-
-                let answer = try await post(client, url)
-                let token = try JSONDecoder().decode(TokenResponse.self, from: answer.body)
-                #expect(token.tokenType == "Bearer")
-                #expect(token.scope == "\(TestPKI.apiID)/.default")
-                #expect(token.expiresIn > 3500)
-                let payload = try #require(token.accessToken.split(separator: ".").dropFirst().first.flatMap { Base64URL.decode(String($0)) })
-                let claims = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
-                #expect(claims["roles"] as? [String] == ["Admin", "Reader"])
-                #expect(claims["aud"] as? String == TestPKI.apiID)
-                #expect(claims["azp"] as? String == TestPKI.clientID)
-
-                // credentials: metadata, never key material
-                let credentials = try await get(client, "https://localhost:\(port)/v1/credentials")
-                #expect(credentials.status == 200)
-                let listed = try JSONDecoder().decode(CredentialsResponse.self, from: credentials.body)
-                #expect(listed.credentials.first?.alias == "identity")
-                #expect(listed.credentials.first?.active == true)
-                #expect(!String(decoding: credentials.body, as: UTF8.self).contains("PRIVATE"))
-
-                // client assertion: fresh, for the token endpoint
-                let assertion = try await post(client, "https://localhost:\(port)/v1/client-assertion")
-                #expect(assertion.status == 200)
-                let decoded = try JSONDecoder().decode(ClientAssertionResponse.self, from: assertion.body)
-                #expect(decoded.clientAssertionType == ClientAssertionResponse.jwtBearerType)
-
-                // a scope without /.default is refused before it reaches Entra
-                let bad = try await post(client, url, body: #"{"scope": "\#(TestPKI.apiID)"}"#)
-                #expect(bad.status == 400)
-                #expect(String(decoding: bad.body, as: UTF8.self).contains("Invalid scope: missing .default suffix"))
-
-                // a malformed body gets a clear 400
-                let malformed = try await post(client, url, body: "{not json")
-                #expect(malformed.status == 400)
-                #expect(String(decoding: malformed.body, as: UTF8.self).contains("invalid_request"))
-
-                // secrets never in logs
-                let everything = logs.all.joined(separator: "\n")
-                #expect(!everything.contains(token.accessToken))
-                #expect(!everything.contains(decoded.clientAssertion))
-                #expect(!everything.contains(TestPKI.password))
-                #expect(!everything.contains("PRIVATE KEY"))
-                #expect(everything.contains("Loading certificate from keystore: \(pki.path("identity.p12"))"))
-                #expect(everything.contains("Certificate loaded successfully with alias: identity"))
-                try await client.shutdown()
             }
         }
     }
