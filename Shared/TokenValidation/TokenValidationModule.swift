@@ -1,2 +1,0 @@
-/// Bearer-token validation: JWKS key set cache, JWT checks, verified-token cache. (Being written.)
-public enum TokenValidationModule {}
