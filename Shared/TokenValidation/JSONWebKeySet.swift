@@ -42,11 +42,7 @@ public enum JSONWebKeySetParser {
     /// Usable signing keys, and a reason for each skipped key (unknown kty/crv, use "enc", bad numbers, missing kid).
     /// Throws only when the document is not a JWKS at all.
     public static func parse(_ data: [UInt8]) throws(TokenValidationError) -> (keys: [JSONWebKey], skipped: [String]) {
-        struct Document: Decodable { var keys: [JSONValue] }
-        let document: Document
-        do {
-            document = try JSONDecoder().decode(Document.self, from: Data(data))
-        } catch {
+        guard case .array(let entries)? = ClaimsJSON.object(data)?["keys"] else {
             throw TokenValidationError(
                 .keysUnavailable,
                 "the JWKS document is not a JSON object with a 'keys' array; check that \(SettingName.jwkSetURI) "
@@ -55,7 +51,7 @@ public enum JSONWebKeySetParser {
         var keys: [JSONWebKey] = []
         var skipped: [String] = []
         var seen: Set<String> = []
-        for (index, value) in document.keys.enumerated() {
+        for (index, value) in entries.enumerated() {
             switch parseKey(value) {
             case .success(let key):
                 if seen.insert(key.keyID).inserted {

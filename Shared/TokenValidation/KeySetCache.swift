@@ -173,7 +173,9 @@ public actor KeySetCache {
             return .success(fresh.count)
         case .failure(let error):
             lastError = error.message
-            logger.warning("JWKS refresh failed; keeping the keys already loaded", metadata: [
+            let message: Logger.Message = keys.isEmpty
+                ? "JWKS refresh failed; no keys loaded yet" : "JWKS refresh failed; keeping the keys already loaded"
+            logger.warning(message, metadata: [
                 LogKey.keyCount: .stringConvertible(keys.count), LogKey.reason: .string(error.message),
             ])
             return .failure(error)

@@ -250,6 +250,19 @@ import _CryptoExtras
         }
     }
 
+    @Test func claimValuesKeepTheirJSONTypes() async throws {
+        let idp = try await Harness()
+        let extra: [String: JSONValue] = [
+            "t": .bool(true), "f": .bool(false), "one": .number(1), "zero": .number(0), "pi": .number(3.25),
+            "big": .number(12_345_678_901_234), "none": .null, "text": .string("1"),
+            "nested": .object(["list": .array([.bool(true), .number(1), .string("x"), .null, .object([:])])]),
+        ]
+        let validated = try await idp.validator.validate(try Fixture.token(Fixture.v2Claims(extra), key: idp.rsa), now: Fixture.now)
+        for (name, value) in extra {
+            #expect(validated.claims[name] == value, "claim \(name)")
+        }
+    }
+
     @Test func microsoftIssuers() {
         #expect(TokenValidationSettings.microsoftIssuers(configured: Fixture.issuerV2) == [Fixture.issuerV2, Fixture.issuerV1])
         let emulator = "https://localhost:9443/\(Fixture.tenant)/v2.0"
