@@ -42,6 +42,18 @@ public enum JSONWebKeySetParser {
     /// Usable signing keys, and a reason for each skipped key (unknown kty/crv, use "enc", bad numbers, missing kid).
     /// Throws only when the document is not a JWKS at all.
     public static func parse(_ data: [UInt8]) throws(TokenValidationError) -> (keys: [JSONWebKey], skipped: [String]) {
+        let parsed = try parseDetailed(data)
+        return (parsed.keys, parsed.skipped.map(\.text))
+    }
+
+    /// A skipped key: its kid when it has one, and the line `parse` reports.
+    struct SkippedKey: Sendable {
+        var kid: String?
+        var reason: String
+        var text: String { "key \(kid.map(quoted) ?? "without kid"): \(reason)" }
+    }
+
+    static func parseDetailed(_ data: [UInt8]) throws(TokenValidationError) -> (keys: [JSONWebKey], skipped: [SkippedKey]) {
         guard case .array(let entries)? = ClaimsJSON.object(data)?["keys"] else {
             throw TokenValidationError(
                 .keysUnavailable,
@@ -49,7 +61,7 @@ public enum JSONWebKeySetParser {
                     + "points at the IdP's key set (Entra: https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys)")
         }
         var keys: [JSONWebKey] = []
-        var skipped: [String] = []
+        var skipped: [SkippedKey] = []
         var seen: Set<String> = []
         for (index, value) in entries.enumerated() {
             switch parseKey(value) {
@@ -57,11 +69,11 @@ public enum JSONWebKeySetParser {
                 if seen.insert(key.keyID).inserted {
                     keys.append(key)
                 } else {
-                    skipped.append("key \(quoted(key.keyID)): duplicate kid; the first key with this kid is used")
+                    skipped.append(SkippedKey(kid: key.keyID, reason: "duplicate kid; the first key with this kid is used"))
                 }
-            case .failure(let reason):
-                let name = value.member("kid")?.stringValue.map(quoted) ?? "#\(index)"
-                skipped.append("key \(name): \(reason.text)")
+            case .failure(let skip):
+                let kid = value.member("kid")?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+                skipped.append(SkippedKey(kid: kid, reason: kid == nil ? "(entry #\(index)) \(skip.text)" : skip.text))
             }
         }
         return (keys, skipped)

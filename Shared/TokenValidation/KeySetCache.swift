@@ -43,6 +43,9 @@ public actor KeySetCache {
     /// When the last refresh for an unknown kid started (the rate limit's reference point).
     private var lastUnknownKeyRefresh: ContinuousClock.Instant?
     private var lastSuccess: Date?
+    /// Why keys of the last good JWKS were skipped, by kid: a token naming one is told why.
+    private var skipped: [String: String] = [:]
+    private var loggedSkips: [String] = []
     private var lastError: String?
 
     /// - Parameters:
@@ -74,6 +77,7 @@ public actor KeySetCache {
             let current = now()
             if let last = lastUnknownKeyRefresh, current < last.advanced(by: settings.minimumRefreshGap) {
                 if keys.isEmpty { throw unavailable() }
+                if let reason = skipped[kid] { throw unusable(kid: kid, reason: reason) }
                 throw TokenValidationError(
                     .unknownKeyID,
                     "token key id \(quoted(kid)) is not in the IdP's JWKS (refreshed for an unknown key id less than "
@@ -82,11 +86,12 @@ public actor KeySetCache {
                         + "belongs to the token's issuer")
             }
             lastUnknownKeyRefresh = current
-            logger.info("Unknown key id; refreshing the JWKS", metadata: [LogKey.kid: .string(kid)])
+            logger.info("Unknown key id; refreshing the JWKS", metadata: [LogKey.kid: .string(String(kid.prefix(200)))])
             outcome = await startRefresh().value
         }
         if let key = keys[kid] { return key }
         if case .failure(let error) = outcome { throw error }
+        if let reason = skipped[kid] { throw unusable(kid: kid, reason: reason) }
         throw TokenValidationError(
             .unknownKeyID,
             "token key id \(quoted(kid)) is not in the IdP's JWKS, even after refreshing it; the token was signed by "
@@ -132,6 +137,13 @@ public actor KeySetCache {
 
     // MARK: - Refresh
 
+    private func unusable(kid: String, reason: String) -> TokenValidationError {
+        TokenValidationError(
+            .unknownKeyID,
+            "token key id \(quoted(kid)) is in the IdP's JWKS but that key cannot be used: \(reason) — configure the "
+                + "IdP to sign access tokens with an RSA (2048 bits or more) or EC P-256 key")
+    }
+
     private func unavailable() -> TokenValidationError {
         TokenValidationError(
             .keysUnavailable,
@@ -150,13 +162,22 @@ public actor KeySetCache {
         return task
     }
 
-    private func apply(_ outcome: Result<(keys: [JSONWebKey], skipped: [String]), TokenValidationError>)
+    private func apply(_ outcome: Result<(keys: [JSONWebKey], skipped: [JSONWebKeySetParser.SkippedKey]), TokenValidationError>)
         -> Result<Int, TokenValidationError> {
         inFlight = nil
         switch outcome {
         case .success(let parsed):
-            for reason in parsed.skipped {
-                logger.warning("JWKS key skipped", metadata: [LogKey.reason: .string(reason)])
+            let skippedText = parsed.skipped.map(\.text)
+            if skippedText != loggedSkips {
+                // Once per change, not at every refresh (Keycloak always publishes an encryption key, for one).
+                for line in skippedText {
+                    logger.warning("JWKS key skipped", metadata: [LogKey.reason: .string(line)])
+                }
+                loggedSkips = skippedText
+            }
+            skipped = [:]
+            for key in parsed.skipped {
+                if let kid = key.kid, skipped[kid] == nil { skipped[kid] = key.reason }
             }
             var fresh: [String: JSONWebKey] = [:]
             for key in parsed.keys { fresh[key.keyID] = key }
@@ -186,7 +207,7 @@ public actor KeySetCache {
     /// off the actor.
     @concurrent
     private static func fetchAndParse(fetch: @escaping Fetch, timeout: Duration) async
-        -> Result<(keys: [JSONWebKey], skipped: [String]), TokenValidationError> {
+        -> Result<(keys: [JSONWebKey], skipped: [JSONWebKeySetParser.SkippedKey]), TokenValidationError> {
         let fetched = await withDeadline(timeout, fetch)
         let data: [UInt8]
         switch fetched {
@@ -194,9 +215,9 @@ public actor KeySetCache {
         case .failure(let error): return .failure(error)
         }
         do throws(TokenValidationError) {
-            let parsed = try JSONWebKeySetParser.parse(data)
+            let parsed = try JSONWebKeySetParser.parseDetailed(data)
             guard !parsed.keys.isEmpty else {
-                let reasons = parsed.skipped.isEmpty ? "it lists no keys" : parsed.skipped.joined(separator: "; ")
+                let reasons = parsed.skipped.isEmpty ? "it lists no keys" : parsed.skipped.map(\.text).joined(separator: "; ")
                 return .failure(TokenValidationError(
                     .keysUnavailable,
                     "the JWKS has no usable signing key (\(reasons)); the IdP must publish RSA (2048 bits or more) "

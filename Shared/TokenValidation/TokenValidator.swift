@@ -45,7 +45,7 @@ public struct TokenValidator: Sendable {
                 "token header marks \(crit) as critical ('crit'); no critical header extensions are supported, so the "
                     + "token is refused — the IdP must not require extensions for access tokens")
         }
-        guard let kid = header.kid else {
+        guard let kid = header.kid, !kid.isEmpty else {
             throw TokenValidationError(
                 .missingKeyID,
                 "token header has no 'kid'; the signing key is looked up by kid in the IdP's JWKS only — make sure the "

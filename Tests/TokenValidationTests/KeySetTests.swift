@@ -98,6 +98,30 @@ import _CryptoExtras
         }
     }
 
+    @Test func aTokenNamingASkippedKeyIsToldWhy() async throws {
+        let weak = try _RSA.Signing.PrivateKey(unsafeKeySize: .init(bitCount: 1024))
+        let primitives = try weak.publicKey.getKeyPrimitives()
+        let good = try IdPKey.rsa("good")
+        let endpoint = FakeJWKSEndpoint(document: try jwksDocument([
+            try good.jwk,
+            .object(["kid": .string("weak"), "kty": .string("RSA"), "n": .string(Base64URL.encode(primitives.modulus)),
+                     "e": .string(Base64URL.encode(primitives.publicExponent))]),
+        ]))
+        let logs = CapturedLogs()
+        let keys = KeySetCache(logger: logs.logger("skips"), fetch: endpoint.fetch)
+        try await keys.refresh()
+        try await keys.refresh()
+        #expect(logs.all.filter { $0.contains("JWKS key skipped") }.count == 1, "skipped keys are logged once per change")
+        do throws(TokenValidationError) {
+            _ = try await keys.key(id: "weak")
+            Issue.record("a 1024-bit key must not be usable")
+        } catch {
+            #expect(error.code == .unknownKeyID)
+            #expect(error.message.contains("cannot be used"))
+            #expect(error.message.contains("1024 bits"))
+        }
+    }
+
     @Test func keyRotationAcceptsTheNewKidAfterOneRefresh() async throws {
         let idp = try await Harness()
         #expect(await idp.refusal(try Fixture.token(Fixture.v2Claims(), key: idp.rsa)) == nil)
