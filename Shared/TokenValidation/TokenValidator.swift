@@ -32,7 +32,8 @@ public struct TokenValidator: Sendable {
                 "token is \(length) bytes, over the limit of \(settings.maxTokenLength); it is refused unread — "
                     + "send the access token alone in 'Authorization: Bearer'")
         }
-        if let cache, let hit = await cache.lookup(token, now: now) {
+        let cacheKey = cache.map { _ in VerifiedTokenCache.key(token) }
+        if let cache, let cacheKey, let hit = await cache.lookup(key: cacheKey, now: now) {
             return hit
         }
         let segments = try Self.split(token)
@@ -67,8 +68,8 @@ public struct TokenValidator: Sendable {
         }
         let claims = try Self.decodeClaims(segments.payload)
         let validated = try check(claims, kid: kid, algorithm: algorithm, now: now)
-        if let cache, now < validated.expiresAt {
-            await cache.store(token, validated)
+        if let cache, let cacheKey, now < validated.expiresAt {
+            await cache.store(key: cacheKey, validated)
         }
         return validated
     }

@@ -22,7 +22,20 @@ public actor VerifiedTokenCache {
 
     /// The validated token, if `token` is cached and `now` is before its `exp`; an expired entry is dropped.
     public func lookup(_ token: String, now: Date) -> ValidatedToken? {
-        let key = Self.key(token)
+        lookup(key: Self.key(token), now: now)
+    }
+
+    /// Remembers `validated` as the result for `token` until its `exp`.
+    public func store(_ token: String, _ validated: ValidatedToken) {
+        store(key: Self.key(token), validated)
+    }
+
+    /// Entries held now (expired ones count until looked up or evicted).
+    public var count: Int { entries.count }
+
+    // MARK: - By digest (the validator hashes each token once)
+
+    func lookup(key: SHA256Digest, now: Date) -> ValidatedToken? {
         guard let entry = entries[key] else { return nil }
         guard now < entry.expiresAt else {
             entries[key] = nil
@@ -31,9 +44,7 @@ public actor VerifiedTokenCache {
         return entry.token
     }
 
-    /// Remembers `validated` as the result for `token` until its `exp`.
-    public func store(_ token: String, _ validated: ValidatedToken) {
-        let key = Self.key(token)
+    func store(key: SHA256Digest, _ validated: ValidatedToken) {
         if entries.updateValue(Entry(token: validated, expiresAt: validated.expiresAt), forKey: key) != nil { return }
         order.append(key)
         while entries.count > capacity, head < order.count {
@@ -42,9 +53,6 @@ public actor VerifiedTokenCache {
         }
         compactOrder()
     }
-
-    /// Entries held now (expired ones count until looked up or evicted).
-    public var count: Int { entries.count }
 
     /// Keeps `order` from growing without bound: drops the consumed prefix and keys no longer cached.
     private func compactOrder() {
