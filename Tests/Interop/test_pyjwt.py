@@ -162,3 +162,25 @@ def test_usage_errors_exit_2(idp):
     missing_file = subprocess.run([f"{BIN}/certauth", "decode-token", "-", "--jwks-file", "/nonexistent/jwks.json",
                                    "--issuer", ISSUER_V2, "--audience", API], input=token, capture_output=True, text=True)
     assert missing_file.returncode == 2 and "/nonexistent/jwks.json" in missing_file.stderr
+
+
+# The emulator's own tokens, checked against its JWKS over HTTPS (--jwks-uri, --cacert), as authn would.
+from test_msal import app, emulator, pem_key_and_cert  # noqa: E402,F401  (module fixture: its own emulator here)
+
+
+def test_emulator_token_through_jwks_uri(emulator):  # noqa: F811
+    key_pem, _, sha1, _ = pem_key_and_cert(emulator["pki"])
+    result = app(emulator, {"private_key": key_pem, "thumbprint": sha1}).acquire_token_for_client(scopes=[f"{API}/.default"])
+    assert "access_token" in result, result.get("error_description")
+    token = result["access_token"]
+    base = f"https://localhost:{emulator['port']}/{TENANT}"
+    args = [f"{BIN}/certauth", "decode-token", "-", "--jwks-uri", f"{base}/discovery/v2.0/keys",
+            "--issuer", f"{base}/v2.0", "--type", "MICROSOFT", "--audience", API]
+    trusted = subprocess.run(args + ["--cacert", os.path.join(emulator["pki"], "truststore.pem")],
+                             input=token, capture_output=True, text=True, timeout=60)
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert "VALID" in trusted.stdout and "Admin" in trusted.stdout
+    assert token.split(".")[2] not in trusted.stdout + trusted.stderr
+    untrusted = subprocess.run(args, input=token, capture_output=True, text=True, timeout=60)
+    assert untrusted.returncode == 2, untrusted.stdout + untrusted.stderr
+    assert "could not load the JWKS" in untrusted.stderr
