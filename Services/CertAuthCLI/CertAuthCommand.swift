@@ -99,52 +99,6 @@ struct Thumbprint: AsyncParsableCommand {
     }
 }
 
-struct DecodeToken: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "decode-token",
-        abstract: "Decode a JWT (access token or client assertion) and print its header and claims. Does not check the signature.",
-        discussion: "Pass '-' to read the token from standard input, which keeps it out of your shell history.")
-
-    @Argument(help: "The token, or - for standard input.")
-    var token: String
-
-    func run() async throws {
-        var text = token
-        if token == "-" {
-            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-        }
-        text = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if text.lowercased().hasPrefix("bearer ") { text = String(text.dropFirst(7)) }
-        let jws: CompactJWS
-        do {
-            jws = try CompactJWS(parsing: text)
-        } catch {
-            throw ValidationError("Not a JWT: \(error.message).")
-        }
-        print("header:")
-        print(pretty(jws.headerJSON))
-        print("claims:")
-        print(pretty(jws.payload))
-        if let object = try? JSONSerialization.jsonObject(with: Data(jws.payload)) as? [String: Any] {
-            for name in ["iat", "nbf", "exp"] {
-                if let value = object[name] as? Double {
-                    let date = Date(timeIntervalSince1970: value)
-                    let relative = date.timeIntervalSinceNow
-                    let when = relative >= 0 ? "in \(Int(relative)) s" : "\(Int(-relative)) s ago"
-                    print("\(name): \(date.formatted(.iso8601)) (\(when))")
-                }
-            }
-        }
-    }
-
-    func pretty(_ bytes: [UInt8]) -> String {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)),
-              let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        else { return String(decoding: bytes, as: UTF8.self) }
-        return String(decoding: data, as: UTF8.self)
-    }
-}
-
 func hex(_ bytes: [UInt8]) -> String {
     bytes.map { String(format: "%02X", $0) }.joined()
 }

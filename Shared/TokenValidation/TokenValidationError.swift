@@ -1,0 +1,44 @@
+/// Why a bearer token (or the key set behind it) was refused. `message` names the cause and the fix and never
+/// contains the token; claim values (`iss`, `aud`, `kid`) may appear.
+public struct TokenValidationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What went wrong, for code to branch on (and for metrics: low cardinality).
+    public enum Code: String, Sendable {
+        case malformed, tooLarge, unsupportedAlgorithm, missingKeyID, unknownKeyID, algorithmKeyMismatch,
+             invalidSignature, criticalHeader, invalidIssuer, invalidAudience, expired, missingExpiry,
+             notYetValid, keysUnavailable
+    }
+
+    public var code: Code
+    /// Cause and fix in a sentence or two, for operators and `error_description`.
+    public var message: String
+    public var description: String { message }
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// Where the settings come from, for messages that tell the operator what to change.
+enum SettingName {
+    static let issuer = "CAMUNDA_IDENTITY_ISSUER"
+    static let audience = "CAMUNDA_IDENTITY_AUDIENCE"
+    static let jwkSetURI = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI"
+    static let identityType = "CAMUNDA_IDENTITY_TYPE"
+}
+
+/// Quoted, length-capped rendering of a claim value for messages (claims come from the caller: keep them short).
+func quoted(_ value: String) -> String {
+    let limit = 200
+    var clipped = value.count > limit ? String(value.prefix(limit)) + "…" : value
+    if clipped.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        clipped = String(String.UnicodeScalarView(clipped.unicodeScalars.map {
+            $0.properties.generalCategory == .control ? "?" : $0
+        }))
+    }
+    return "'\(clipped)'"
+}
+
+func quotedList(_ values: [String]) -> String {
+    "[" + values.map(quoted).joined(separator: ", ") + "]"
+}

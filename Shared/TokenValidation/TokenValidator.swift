@@ -1,0 +1,323 @@
+import AuthProtocol
+import ClientAssertion
+import Crypto
+import Foundation
+import _CryptoExtras
+
+/// Validates bearer access tokens (JWS compact serialisation) against the IdP's JWKS and the settings: algorithm
+/// allowlist, `kid` from the JWKS only (`jku`, `x5u`, `jwk`, `x5c` headers are never used), signature, `iss`, `aud`,
+/// `exp`, `nbf`, `iat`. Errors name the cause and the fix and never contain the token.
+public struct TokenValidator: Sendable {
+    public let settings: TokenValidationSettings
+    private let keys: KeySetCache
+    private let cache: VerifiedTokenCache?
+    private let leeway: Double
+
+    /// - Parameter cache: when given, a token seen before (and not yet past its `exp`) is answered from it without
+    ///   parsing or a signature check. Use one cache per validator.
+    public init(settings: TokenValidationSettings, keys: KeySetCache, cache: VerifiedTokenCache? = nil) {
+        self.settings = settings
+        self.keys = keys
+        self.cache = cache
+        let (seconds, attoseconds) = settings.leeway.components
+        self.leeway = Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    /// The token's claims and what they mean, if every check passes; otherwise the first failed check.
+    public func validate(_ token: String, now: Date = Date()) async throws(TokenValidationError) -> ValidatedToken {
+        let length = token.utf8.count
+        guard length <= settings.maxTokenLength else {
+            throw TokenValidationError(
+                .tooLarge,
+                "token is \(length) bytes, over the limit of \(settings.maxTokenLength); it is refused unread — "
+                    + "send the access token alone in 'Authorization: Bearer'")
+        }
+        let cacheKey = cache.map { _ in VerifiedTokenCache.key(token) }
+        if let cache, let cacheKey, let hit = await cache.lookup(key: cacheKey, now: now) {
+            return hit
+        }
+        let segments = try Self.split(token)
+        let header = try Self.decodeHeader(segments.header)
+        let algorithm = try checkAlgorithm(header.alg)
+        guard !segments.signature.isEmpty else { throw Self.malformedPart("signature") }
+        if let crit = header.crit {
+            throw TokenValidationError(
+                .criticalHeader,
+                "token header marks \(crit) as critical ('crit'); no critical header extensions are supported, so the "
+                    + "token is refused — the IdP must not require extensions for access tokens")
+        }
+        guard let kid = header.kid, !kid.isEmpty else {
+            throw TokenValidationError(
+                .missingKeyID,
+                "token header has no 'kid'; the signing key is looked up by kid in the IdP's JWKS only — make sure the "
+                    + "token comes from the configured IdP (Entra and Keycloak always set kid)")
+        }
+        let key = try await keys.key(id: kid)
+        guard key.accepts(algorithm) else {
+            let own = key.algorithm.map { ", JWK alg \($0.rawValue)" } ?? ""
+            throw TokenValidationError(
+                .algorithmKeyMismatch,
+                "token alg \(algorithm.rawValue) does not fit key \(quoted(kid)) (\(key.keyDescription)\(own)); the "
+                    + "header was altered or names the wrong key — the token is refused")
+        }
+        guard Self.verify(segments.signature, digest: segments.digest, algorithm: algorithm, key: key.key) else {
+            throw TokenValidationError(
+                .invalidSignature,
+                "token signature does not verify with key \(quoted(kid)) (\(algorithm.rawValue)); the token was altered "
+                    + "or not signed by the IdP — get a new token from the configured IdP")
+        }
+        let claims = try Self.decodeClaims(segments.payload)
+        let validated = try check(claims, kid: kid, algorithm: algorithm, now: now)
+        if let cache, let cacheKey, now < validated.expiresAt {
+            await cache.store(key: cacheKey, validated)
+        }
+        return validated
+    }
+
+    // MARK: - Header
+
+    private func checkAlgorithm(_ alg: String) throws(TokenValidationError) -> JWSAlgorithm {
+        if let algorithm = JWSAlgorithm(rawValue: alg), settings.algorithms.contains(algorithm) {
+            return algorithm
+        }
+        let accepted = settings.algorithms.map(\.rawValue).sorted().joined(separator: ", ")
+        if alg.lowercased() == "none" {
+            throw TokenValidationError(
+                .unsupportedAlgorithm,
+                "token is unsigned (alg 'none'); unsigned tokens are never accepted — the IdP must sign access tokens "
+                    + "with one of \(accepted)")
+        }
+        if alg.uppercased().hasPrefix("HS") {
+            throw TokenValidationError(
+                .unsupportedAlgorithm,
+                "token is HMAC-signed (alg \(quoted(alg))); HMAC tokens are never accepted (a resource server checks "
+                    + "the IdP's public keys, and accepting HMAC would let anyone who knows a public key forge tokens) "
+                    + "— the IdP must sign with one of \(accepted)")
+        }
+        throw TokenValidationError(
+            .unsupportedAlgorithm,
+            "token algorithm \(quoted(alg)) is not accepted; accepted: \(accepted) — configure the IdP to sign "
+                + "access tokens with one of them")
+    }
+
+    /// The header members the validator reads. `jku`, `x5u`, `jwk` and `x5c` are deliberately not read.
+    private struct Header: Decodable {
+        var alg: String
+        var kid: String?
+        /// The names listed in `crit`, or a placeholder when `crit` is present in another shape.
+        var crit: String?
+
+        enum CodingKeys: String, CodingKey { case alg, kid, crit }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            alg = try container.decode(String.self, forKey: .alg)
+            kid = try container.decodeIfPresent(String.self, forKey: .kid)
+            if container.contains(.crit) {
+                let names = (try? container.decode([String].self, forKey: .crit)) ?? []
+                crit = names.isEmpty ? "'crit'" : quotedList(names)
+            }
+        }
+    }
+
+    private static func decodeHeader(_ bytes: [UInt8]) throws(TokenValidationError) -> Header {
+        do {
+            return try JSONDecoder().decode(Header.self, from: Data(bytes))
+        } catch {
+            throw TokenValidationError(
+                .malformed,
+                "token header is not a JSON object with a string 'alg' (and a string 'kid'); the value sent is not a "
+                    + "JWT access token — send the access token from the IdP's token response")
+        }
+    }
+
+    // MARK: - Segments and signature
+
+    private struct Segments {
+        var header: [UInt8]
+        var payload: [UInt8]
+        var signature: [UInt8]
+        /// SHA-256 of `header.payload` as sent: what RS256, PS256 and ES256 sign.
+        var digest: SHA256.Digest
+    }
+
+    /// Splits the compact serialisation into its three decoded parts, reading the token's bytes in place.
+    private static func split(_ token: String) throws(TokenValidationError) -> Segments {
+        var token = token
+        let result = token.withUTF8 { bytes -> Result<Segments, TokenValidationError> in
+            // A plain loop: the generic slice algorithms cost more than the signature check in debug builds.
+            let dot = UInt8(ascii: ".")
+            var dots = 0, first = 0, second = 0, index = 0
+            while index < bytes.count {
+                if bytes[index] == dot {
+                    dots += 1
+                    if dots == 1 { first = index } else if dots == 2 { second = index }
+                }
+                index += 1
+            }
+            guard dots == 2 else {
+                return .failure(TokenValidationError(
+                    .malformed,
+                    "token is not a compact JWS (three base64url parts separated by dots); send the access token "
+                        + "from the IdP's token response, without quotes or a 'Bearer' prefix"))
+            }
+            func part(_ range: Range<Int>) -> [UInt8]? {
+                Base64URLDecoding.decode(UnsafeBufferPointer(rebasing: bytes[range]))
+            }
+            guard let header = part(0..<first), !header.isEmpty else {
+                return .failure(malformedPart("header"))
+            }
+            guard let payload = part((first + 1)..<second) else {
+                return .failure(malformedPart("payload"))
+            }
+            guard let signature = part((second + 1)..<bytes.count) else {
+                return .failure(malformedPart("signature"))
+            }
+            let digest = SHA256.hash(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[0..<second])))
+            return .success(Segments(header: header, payload: payload, signature: signature, digest: digest))
+        }
+        return try result.get()
+    }
+
+    private static func malformedPart(_ name: String) -> TokenValidationError {
+        TokenValidationError(
+            .malformed,
+            "token \(name) is missing or not base64url; the value sent is not an intact JWT — send the access token "
+                + "exactly as the IdP issued it")
+    }
+
+    private static func verify(_ signature: [UInt8], digest: SHA256.Digest, algorithm: JWSAlgorithm,
+                               key: VerificationKey) -> Bool {
+        switch (algorithm, key) {
+        case (.rs256, .rsa(let rsa)):
+            return rsa.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: digest,
+                                        padding: .insecurePKCS1v1_5)
+        case (.ps256, .rsa(let rsa)):
+            return rsa.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: digest,
+                                        padding: .PSS)
+        case (.es256, .p256(let ec)):
+            guard let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            return ec.isValidSignature(signature, for: digest)
+        default:
+            return false
+        }
+    }
+
+    // MARK: - Claims
+
+    private static func decodeClaims(_ payload: [UInt8]) throws(TokenValidationError) -> [String: JSONValue] {
+        guard let claims = ClaimsJSON.object(payload) else {
+            throw TokenValidationError(
+                .malformed,
+                "token payload is not a JSON object of claims; the IdP issued something other than a JWT access token")
+        }
+        return claims
+    }
+
+    private func check(_ claims: [String: JSONValue], kid: String, algorithm: JWSAlgorithm,
+                       now: Date) throws(TokenValidationError) -> ValidatedToken {
+        guard let issuer = claims["iss"]?.stringValue else {
+            throw TokenValidationError(
+                .invalidIssuer,
+                "token has no string 'iss' claim; only tokens from \(quotedList(settings.issuers)) are accepted")
+        }
+        guard settings.issuers.contains(issuer) else {
+            throw TokenValidationError(
+                .invalidIssuer,
+                "token issuer \(quoted(issuer)) is not accepted; expected one of \(quotedList(settings.issuers)) — "
+                    + "set \(SettingName.issuer) to the IdP's issuer (with \(SettingName.identityType)=MICROSOFT the "
+                    + "tenant's v1 and v2 issuers are both accepted)")
+        }
+        let audiences = claims["aud"]?.stringValues ?? []
+        guard audiences.contains(where: settings.audiences.contains) else {
+            let sent = audiences.isEmpty ? "token has no 'aud' claim" : "token audience \(quotedList(audiences)) is not accepted"
+            throw TokenValidationError(
+                .invalidAudience,
+                "\(sent); expected one of \(quotedList(settings.audiences)) — set \(SettingName.audience) to the "
+                    + "API's client id (and its api:// URI if v1 tokens carry that), or request the token for this API "
+                    + "(scope '<api client id>/.default')")
+        }
+        let current = now.timeIntervalSince1970
+        guard let expiryValue = claims["exp"] else {
+            throw TokenValidationError(
+                .missingExpiry,
+                "token has no 'exp' claim; tokens without an expiry are never accepted — the IdP must set exp")
+        }
+        guard let exp = expiryValue.numberValue, exp.isFinite else {
+            throw TokenValidationError(
+                .missingExpiry,
+                "token 'exp' claim is not a number of seconds since 1970 (NumericDate); the token is refused")
+        }
+        guard current < exp + leeway else {
+            throw TokenValidationError(
+                .expired,
+                "token expired at \(Self.rfc3339(exp)), \(Self.wholeSeconds(current - exp)) s ago (more than the "
+                    + "\(Self.wholeSeconds(leeway)) s leeway); the client must get a new token — if it just did, check the clocks of "
+                    + "the client, the IdP and this server")
+        }
+        let nbf = try numericDate(claims, "nbf")
+        if let nbf, nbf - leeway > current {
+            throw TokenValidationError(
+                .notYetValid,
+                "token is not valid before \(Self.rfc3339(nbf)), \(Self.wholeSeconds(nbf - current)) s from now (more than the "
+                    + "\(Self.wholeSeconds(leeway)) s leeway); check the clocks of the IdP and this server")
+        }
+        if let iat = try numericDate(claims, "iat"), iat - leeway > current {
+            throw TokenValidationError(
+                .notYetValid,
+                "token was issued in the future (iat \(Self.rfc3339(iat)), \(Self.wholeSeconds(iat - current)) s from now, more than "
+                    + "the \(Self.wholeSeconds(leeway)) s leeway); check the clocks of the IdP and this server")
+        }
+        return ValidatedToken(
+            claims: claims, issuer: issuer, subject: claims["sub"]?.stringValue, audiences: audiences,
+            clientID: (claims["azp"] ?? claims["appid"] ?? claims["client_id"])?.stringValue,
+            tenantID: claims["tid"]?.stringValue,
+            tokenID: (claims["jti"] ?? claims["uti"])?.stringValue,
+            keyID: kid, algorithm: algorithm,
+            expiresAt: Date(timeIntervalSince1970: exp), notBefore: nbf.map(Date.init(timeIntervalSince1970:)),
+            roles: Self.collect(claims, settings.roleClaims, splitSpaces: false),
+            scopes: Self.collect(claims, settings.scopeClaims, splitSpaces: true),
+            confirmationThumbprint: claims["cnf"]?.member("x5t#S256")?.stringValue)
+    }
+
+    private func numericDate(_ claims: [String: JSONValue], _ name: String) throws(TokenValidationError) -> Double? {
+        guard let value = claims[name] else { return nil }
+        guard let number = value.numberValue, number.isFinite else {
+            throw TokenValidationError(
+                .malformed,
+                "token '\(name)' claim is not a number of seconds since 1970 (NumericDate); the token is refused")
+        }
+        return number
+    }
+
+    /// Values of `names` in order, deduplicated; strings are split at spaces when `splitSpaces` (OAuth scopes).
+    private static func collect(_ claims: [String: JSONValue], _ names: [String], splitSpaces: Bool) -> [String] {
+        var values: [String] = []
+        var seen: Set<String> = []
+        for name in names {
+            guard let claim = claims[name] else { continue }
+            var found: [String]
+            if splitSpaces, case .string(let text) = claim {
+                found = text.split(separator: " ").map(String.init)
+            } else {
+                found = claim.stringValues ?? []
+            }
+            found.removeAll(where: \.isEmpty)
+            for value in found where seen.insert(value).inserted {
+                values.append(value)
+            }
+        }
+        return values
+    }
+
+    /// RFC 3339 for plausible dates (years 0001 to 9999), the raw number otherwise: claim values come from callers.
+    static func rfc3339(_ seconds: Double) -> String {
+        guard seconds > -62_135_596_800, seconds < 253_402_300_800 else { return "\(seconds)" }
+        return Date(timeIntervalSince1970: seconds).formatted(.iso8601)
+    }
+
+    /// A whole number of seconds for messages, clamped so that absurd claim values cannot trap.
+    static func wholeSeconds(_ seconds: Double) -> String {
+        String(Int(max(-1e15, min(1e15, seconds.rounded(.towardZero)))))
+    }
+}
