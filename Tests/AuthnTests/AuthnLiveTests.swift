@@ -127,7 +127,6 @@ struct AuthnLiveTests {
                 ("tampered claims", "Bearer \(parts[0]).\(tamperedPayload).\(parts[2])", ""),
                 ("unknown kid", "Bearer \(unknownKid).\(parts[1]).\(parts[2])", "not-a-key-of-the-idp"),
                 ("basic scheme", "Basic dXNlcjpwYXNz", "Bearer"),
-                ("oversized", "Bearer " + String(repeating: "a", count: 40_000), ""),
             ]
             for (name, authorization, mention) in cases {
                 let answer = try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me", headers: [("authorization", authorization)])
@@ -138,6 +137,11 @@ struct AuthnLiveTests {
                 #expect(mention.isEmpty || challenge.contains(mention), "\(name): \(challenge)")
                 #expect(!answer.text.contains(parts[2]), "\(name): the body echoes the token")
             }
+            // An oversized token (in a body: HTTP/2 limits a header list to 16 KiB before authn sees it).
+            let oversized = try await call(internalClient, "https://localhost:\(ports.authn)/v1/authenticate", method: .POST,
+                                           body: #"{"token": "\#(String(repeating: "a", count: 40_000))"}"#)
+            #expect(oversized.status == 401)
+            #expect(oversized.headers["www-authenticate"]?.contains("over the limit") == true, "\(oversized.headers)")
             let none = try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me")
             #expect(none.status == 401)
             #expect(none.headers["www-authenticate"]?.hasPrefix("Bearer realm=\"certauth\"") == true)
