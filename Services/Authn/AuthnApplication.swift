@@ -175,22 +175,13 @@ public enum AuthnApplication {
             tlsConfiguration: serverTLS,
             customVerificationCallback: configuration.listener.clientAuth == .none ? nil : recordingVerificationCallback(pool: recordingPool))
         let port = PortHandle()
-        let app = Application(
-            router: router,
-            server: try .http2Upgrade(tlsChannelConfiguration: tlsChannel),
-            configuration: .init(address: .hostname(configuration.listener.address, port: configuration.listener.port), serverName: nil),
-            onServerRunning: { channel in
-                let bound = channel.localAddress?.port ?? configuration.listener.port
-                port.fulfil(bound)
-                logger.info("authn listening", metadata: [
-                    "address": .string(configuration.listener.address), "port": .stringConvertible(bound),
-                    "client_auth": .string(configuration.listener.clientAuth.rawValue),
-                    "bearer": .stringConvertible(configuration.oidc != nil), "mtls": .stringConvertible(configuration.mtls != nil),
-                    "roles": .string(configuration.rolesURL?.absoluteString ?? "off"),
-                    "sessions": .string(configuration.sessions.persistent ? "persistent" : "memory"),
-                ])
-            },
-            logger: logger)
+        let app = try configuration.listener.application(
+            name: "authn", router: router, tls: tlsChannel, port: port, logger: logger,
+            metadata: [
+                "bearer": .stringConvertible(configuration.oidc != nil), "mtls": .stringConvertible(configuration.mtls != nil),
+                "roles": .string(configuration.rolesURL?.absoluteString ?? "off"),
+                "sessions": .string(configuration.sessions.persistent ? "persistent" : "memory"),
+            ])
         health.up("listener")
 
         let managementPort = PortHandle()

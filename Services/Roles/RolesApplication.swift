@@ -57,20 +57,9 @@ public enum RolesApplication {
         RolesRoutes(state: state, store: store, logger: logger).register(on: router)
 
         let port = PortHandle()
-        var app = Application(
-            router: router,
-            server: try .http2Upgrade(tlsConfiguration: serverTLS),
-            configuration: .init(address: .hostname(configuration.listener.address, port: configuration.listener.port), serverName: nil),
-            onServerRunning: { channel in
-                let bound = channel.localAddress?.port ?? configuration.listener.port
-                port.fulfil(bound)
-                logger.info("roles listening", metadata: [
-                    "address": .string(configuration.listener.address), "port": .stringConvertible(bound),
-                    "client_auth": .string(configuration.listener.clientAuth.rawValue),
-                    "allowed_callers": .string(configuration.allowedCallers.joined(separator: ",")),
-                ])
-            },
-            logger: logger)
+        var app = try configuration.listener.application(
+            name: "roles", router: router, tls: .init(tlsConfiguration: serverTLS), port: port, logger: logger,
+            metadata: ["allowed_callers": .string(configuration.allowedCallers.joined(separator: ","))])
         let storageDetails = [
             "backend": configuration.database.backendName, "location": configuration.database.redactedDescription,
         ]

@@ -62,19 +62,8 @@ public enum TokenIssuerApplication {
             .register(on: router)
 
         let port = PortHandle()
-        let app = Application(
-            router: router,
-            server: try .http2Upgrade(tlsConfiguration: serverTLS),
-            configuration: .init(address: .hostname(configuration.listener.address, port: configuration.listener.port), serverName: nil),
-            onServerRunning: { channel in
-                let bound = channel.localAddress?.port ?? configuration.listener.port
-                port.fulfil(bound)
-                logger.info("token-issuer listening", metadata: [
-                    "address": .string(configuration.listener.address), "port": .stringConvertible(bound),
-                    "client_auth": .string(configuration.listener.clientAuth.rawValue),
-                ])
-            },
-            logger: logger)
+        let app = try configuration.listener.application(
+            name: "token-issuer", router: router, tls: .init(tlsConfiguration: serverTLS), port: port, logger: logger)
         health.up("listener")
 
         let managementPort = PortHandle()

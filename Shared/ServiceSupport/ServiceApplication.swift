@@ -1,0 +1,29 @@
+import Hummingbird
+import HummingbirdHTTP2
+import Logging
+import NIOCore
+
+extension ListenerSettings {
+    /// The HTTPS application of a service on this listener: HTTP/2 through ALPN with HTTP/1.1 fallback over `tls`.
+    /// Fulfils `port` once bound and logs "`name` listening" with the address, port, client-auth mode and `metadata`.
+    public func application(
+        name: String, router: Router<ServiceRequestContext>, tls: HummingbirdHTTP2.TLSChannelConfiguration,
+        port: PortHandle, logger: Logger, metadata: Logger.Metadata = [:]
+    ) throws -> Application<RouterResponder<ServiceRequestContext>> {
+        let address = self.address
+        let configured = self.port
+        let clientAuth = self.clientAuth.rawValue
+        return Application(
+            router: router,
+            server: try .http2Upgrade(tlsChannelConfiguration: tls),
+            configuration: .init(address: .hostname(address, port: configured), serverName: nil),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? configured
+                port.fulfil(bound)
+                logger.info("\(name) listening", metadata: [
+                    "address": .string(address), "port": .stringConvertible(bound), "client_auth": .string(clientAuth),
+                ].merging(metadata) { $1 })
+            },
+            logger: logger)
+    }
+}
