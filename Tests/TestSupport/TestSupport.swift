@@ -73,7 +73,11 @@ public struct TestPKI: Sendable {
             tls.certificateChain = try NIOSSLCertificate.fromPEMFile(path("client.crt")).map { .certificate($0) }
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: path("client.key"), format: .pem))
         }
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        // Generous connect timeout: on a loaded 2-core machine a TLS handshake queued behind a thousand requests is slow,
+        // and AHC fails waiting requests with getConnectionFromPoolTimeout after this long.
+        return HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(tlsConfiguration: tls, timeout: .init(connect: .seconds(60), read: .seconds(120))))
     }
 }
 
