@@ -84,9 +84,10 @@ struct Authenticator: Sendable {
     let audit: AdminGrantAudit
     let adminRoles: Set<String>
 
-    /// Whether the caller holds one of the admin roles (case-insensitive).
+    /// Whether the caller holds one of the admin roles (exact names: an IdP app role `Admin` is not `admin` unless
+    /// `CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES` lists it, the same rule roles applies).
     func isAdmin(_ authentication: Authentication) -> Bool {
-        authentication.principal.roles.contains { adminRoles.contains($0.lowercased()) }
+        authentication.principal.roles.contains { adminRoles.contains($0) }
     }
 
     /// Validates a bearer token and resolves its roles.

@@ -132,7 +132,7 @@ public enum AuthnApplication {
         let authenticator = Authenticator(
             oidc: configuration.oidc, tokens: tokens, certificates: certificates,
             defaultRoles: configuration.mtls?.defaultRoles ?? [], roles: resolver, audit: AdminGrantAudit(logger: logger),
-            adminRoles: Set(configuration.adminRoles.map { $0.lowercased() }))
+            adminRoles: Set(configuration.adminRoles))
 
         // Sessions.
         var store: (any SessionStore)?

@@ -110,7 +110,7 @@ public struct AuthnConfiguration: Sendable {
     /// Scope authn asks token-issuer for in the service-account flow; nil: token-issuer's default scope.
     public var serviceAccountScope: String?
     public var sessions: SessionSettings
-    /// Roles that may write through `/v2/**` (compared case-insensitively).
+    /// Roles that may write through `/v2/**` (exact names).
     public var adminRoles: [String]
     /// Service names allowed to call `POST /v1/authenticate`; empty: any service with a certificate from the internal CA.
     public var allowedCallers: [String]
