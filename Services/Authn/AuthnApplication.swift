@@ -114,17 +114,18 @@ public enum AuthnApplication {
             }
         }
 
-        // Peers on the internal protocol.
-        var internalHTTP: HTTPClient?
-        if configuration.rolesURL != nil || configuration.tokenIssuerURL != nil {
-            let client = try InternalClient.makeHTTPClient(credential: credential, trustRoots: internalTrust, timeout: configuration.peerTimeout)
-            internalHTTP = client
-            services.append(HTTPClientService(client: client))
+        // Peers on the internal protocol: each name may stand for several replicas (see `PeerPool`).
+        func peer(_ service: String, _ url: URL) throws -> InternalClient {
+            let client = try InternalClient.make(
+                service: service, baseURL: url, credential: credential, trustRoots: internalTrust, timeout: configuration.peerTimeout,
+                logger: logger)
+            services.append(PeerPoolService(pool: client.peers))
+            return client
         }
         var rolesClient: InternalClient?
         var resolver: RolesResolver?
-        if let url = configuration.rolesURL, let http = internalHTTP {
-            let client = InternalClient(service: ServiceName.roles, baseURL: url, http: http, timeout: configuration.peerTimeout)
+        if let url = configuration.rolesURL {
+            let client = try peer(ServiceName.roles, url)
             rolesClient = client
             resolver = RolesResolver(client: client, ttl: configuration.resolveCacheTTL, health: health, logger: logger)
         }
@@ -145,9 +146,9 @@ public enum AuthnApplication {
         services.append(SessionPurger(sessions: sessions))
 
         var serviceAccount: ServiceAccountFlow?
-        if configuration.serviceAccountFlow, let url = configuration.tokenIssuerURL, let http = internalHTTP {
+        if configuration.serviceAccountFlow, let url = configuration.tokenIssuerURL {
             serviceAccount = ServiceAccountFlow(
-                tokenIssuer: InternalClient(service: ServiceName.tokenIssuer, baseURL: url, http: http, timeout: configuration.peerTimeout),
+                tokenIssuer: try peer(ServiceName.tokenIssuer, url),
                 scope: configuration.serviceAccountScope, authenticator: authenticator, health: health)
             logger.warning("CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI=true: requests without credentials are signed in as the suite's own service identity (token from token-issuer) and get a session cookie", metadata: [
                 "token_issuer": .string(url.absoluteString),

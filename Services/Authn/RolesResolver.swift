@@ -40,7 +40,7 @@ actor RolesResolver {
         }
         let answer: ResolveResponse
         do {
-            answer = try await client.post(ProtocolPath.resolve, request, as: ResolveResponse.self, trace: trace)
+            answer = try await client.post(ProtocolPath.resolve, request, as: ResolveResponse.self, trace: trace, idempotent: true)
             health.up("roles")
         } catch {
             health.degraded("roles", details: ["error": error.message])

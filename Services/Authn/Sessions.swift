@@ -115,7 +115,7 @@ struct ServiceAccountFlow: Sendable {
     func signIn(trace: TraceContext?) async throws(AuthenticationFailure) -> Authentication {
         let token: TokenResponse
         do {
-            token = try await tokenIssuer.post(ProtocolPath.token, TokenRequest(scope: scope), as: TokenResponse.self, trace: trace)
+            token = try await tokenIssuer.post(ProtocolPath.token, TokenRequest(scope: scope), as: TokenResponse.self, trace: trace, idempotent: true)
             health.up("token-issuer")
         } catch {
             if error.status == nil { health.degraded("token-issuer", details: ["error": error.message]) }
