@@ -24,6 +24,38 @@ public struct EnvironmentReader: Sendable {
         self.values = values
     }
 
+    /// The environment with every `NAME_FILE=/path` replaced by `NAME=<contents of the file>` (one trailing line
+    /// break removed), the convention of Docker secrets and Kubernetes secret volumes: passwords and database URLs stay
+    /// out of `docker inspect` and process listings. Setting both `NAME` and `NAME_FILE` is an error, as is a file
+    /// that can't be read. The file's contents are never part of an error.
+    public static func readingFiles(_ values: [String: String]) throws(ConfigurationError) -> EnvironmentReader {
+        var resolved = values
+        for (key, path) in values where key.hasSuffix("_FILE") && key.count > 5 {
+            let name = String(key.dropLast(5))
+            if values[name] != nil {
+                throw ConfigurationError(variable: key, message: "both \(name) and \(key) are set; set only one (\(key) names a file holding the value, e.g. a Docker secret).")
+            }
+            let trimmedPath = path.trimmingCharacters(in: .whitespaces)
+            guard !trimmedPath.isEmpty else {
+                throw ConfigurationError(variable: key, message: "is empty; expected the path of a file holding \(name), e.g. /run/secrets/\(name.lowercased()).")
+            }
+            let data: Data
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: trimmedPath))
+            } catch {
+                let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+                throw ConfigurationError(variable: key, message: "cannot read \(trimmedPath) (\(reason)); mount the secret there or fix the path.")
+            }
+            guard var text = String(data: data, encoding: .utf8) else {
+                throw ConfigurationError(variable: key, message: "\(trimmedPath) is not UTF-8 text; it must hold the value of \(name) as text.")
+            }
+            if text.last?.isNewline == true { text.removeLast() }  // "\r\n" is one Character
+            resolved[name] = text
+            resolved[key] = nil
+        }
+        return EnvironmentReader(resolved)
+    }
+
     /// The trimmed value, or nil when unset or blank.
     public func string(_ name: String) -> String? {
         guard let raw = values[name] else { return nil }

@@ -18,9 +18,10 @@ public enum ServiceMain {
 
     /// Runs the service named `name`; `build` returns the services to run (listener, management server, background work).
     public static func run(name: String, build: @Sendable (Environment) async throws -> [any Service]) async -> Never {
-        let reader = EnvironmentReader()
+        let reader: EnvironmentReader
         let logSettings: LogSettings
         do {
+            reader = try EnvironmentReader.readingFiles(ProcessInfo.processInfo.environment)
             logSettings = try LogSettings(environment: reader)
         } catch {
             fail(name: name, error)

@@ -1,0 +1,51 @@
+import Foundation
+import ServiceSupport
+import Testing
+
+/// `NAME_FILE` settings (Docker secrets, Kubernetes secret volumes).
+@Suite struct EnvironmentFileTests {
+    static func withFile<T>(_ contents: String, _ body: (String) throws -> T) throws -> T {
+        let path = NSTemporaryDirectory() + "certauth-secret-" + UUID().uuidString
+        try Data(contents.utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try body(path)
+    }
+
+    @Test func aFileSettingBecomesTheValueWithoutItsLineBreak() throws {
+        for contents in ["s3cret-Pa55\n", "s3cret-Pa55\r\n", "s3cret-Pa55"] {
+            let reader = try Self.withFile(contents) { path in
+                try EnvironmentReader.readingFiles(["SERVER_SSL_KEY_STORE_PASSWORD_FILE": path, "SERVER_PORT": "8443"])
+            }
+            #expect(reader.secret("SERVER_SSL_KEY_STORE_PASSWORD") == "s3cret-Pa55")
+            #expect(reader.values["SERVER_SSL_KEY_STORE_PASSWORD_FILE"] == nil)
+            #expect(reader.string("SERVER_PORT") == "8443")
+        }
+        // Only one line break goes: a value that itself ends in spaces keeps them.
+        let reader = try Self.withFile(" pass \n") { path in try EnvironmentReader.readingFiles(["X_PASSWORD_FILE": path]) }
+        #expect(reader.secret("X_PASSWORD") == " pass ")
+    }
+
+    @Test func bothTheValueAndTheFileIsAnError() throws {
+        try Self.withFile("from-file") { path in
+            do throws(ConfigurationError) {
+                _ = try EnvironmentReader.readingFiles(["CAMUNDA_DATABASE_URL": "postgres://u:inline-secret@db/x", "CAMUNDA_DATABASE_URL_FILE": path])
+                Issue.record("expected an error")
+            } catch {
+                #expect(error.variable == "CAMUNDA_DATABASE_URL_FILE")
+                #expect(error.message.contains("set only one"))
+                #expect(!error.description.contains("inline-secret") && !error.description.contains("from-file"))
+            }
+        }
+    }
+
+    @Test func anUnreadableFileNamesThePathAndTheFix() throws {
+        do throws(ConfigurationError) {
+            _ = try EnvironmentReader.readingFiles(["SERVER_SSL_KEY_STORE_PASSWORD_FILE": "/run/secrets/does-not-exist"])
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.variable == "SERVER_SSL_KEY_STORE_PASSWORD_FILE")
+            #expect(error.message.contains("/run/secrets/does-not-exist") && error.message.contains("mount the secret"))
+        }
+        #expect(throws: ConfigurationError.self) { try EnvironmentReader.readingFiles(["X_PASSWORD_FILE": "  "]) }
+    }
+}
