@@ -1,0 +1,216 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The suite spread over "hosts": every service in its own network namespace with its own address, joined by a
+/// bridge that lives in a namespace of its own, so nothing is added to the machine's own network. Names resolve
+/// through per-namespace hosts files (`/etc/netns/NS/hosts`, which `ip netns exec` mounts over /etc/hosts), the
+/// way Docker's DNS gives one name to all replicas of a service. The client is curl in a namespace of its own.
+@Suite(.serialized, .enabled(if: TestNetwork.available, "multi-host test skipped: network namespaces cannot be made here (needs root, iproute2 `ip netns` and curl)"))
+struct MultiHostTests {
+    static let tenant = TestPKI.tenantID
+
+    @Test func seedFlowAcrossHostsWithThreeIssuerReplicasAndPostgreSQL() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let network = try TestNetwork(hosts: [
+            .init(namespace: "idp", name: "entra-emulator", address: "10.77.0.2"),
+            .init(namespace: "ti1", name: "token-issuer", address: "10.77.0.11"),
+            .init(namespace: "ti2", name: "token-issuer", address: "10.77.0.12"),
+            .init(namespace: "ti3", name: "token-issuer", address: "10.77.0.13"),
+            .init(namespace: "roles", name: "roles", address: "10.77.0.20"),
+            .init(namespace: "db", name: "postgres", address: "10.77.0.30"),
+            .init(namespace: "authn", name: "authn", address: "10.77.0.40"),
+            .init(namespace: "client", name: "client", address: "10.77.0.50"),
+        ])
+        defer { network.tearDown() }
+        step("network: 8 namespaces on a private bridge; token-issuer resolves to 10.77.0.11, .12 and .13 everywhere")
+
+        // PostgreSQL on its own host.
+        let databaseURL = try await network.startPostgres(namespace: "db", address: "10.77.0.30", directory: pki.path("pg"))
+        step("postgres: real server on 10.77.0.30:5432 (namespace db)")
+
+        let password = TestPKI.password
+        func listener(_ service: String, _ address: String, port: Int, management: Int) -> [String: String] {
+            [
+                "SERVER_ADDRESS": address, "SERVER_PORT": String(port), "MANAGEMENT_SERVER_PORT": String(management),
+                "SERVER_SSL_KEY_STORE": pki.path("\(service).p12"), "SERVER_SSL_KEY_STORE_PASSWORD": password,
+                "SERVER_SSL_TRUST_STORE": pki.path("truststore.pem"), "LOG_FORMAT": "json",
+            ]
+        }
+        try network.start("idp", "entra-emulator", log: pki.path("emulator.log"), environment: listener(
+            "entra-emulator", "10.77.0.2", port: 9443, management: 9083
+        ).merging([
+            "ENTRA_EMULATOR_APPS": pki.path("apps.json"), "ENTRA_EMULATOR_BASE_URL": "https://entra-emulator:9443",
+        ]) { $1 })
+        let issuerEnvironment: (String) -> [String: String] = { address in
+            listener("token-issuer", address, port: 8444, management: 9081).merging([
+                "SERVER_SSL_CLIENT_AUTH": "need",
+                "CAMUNDA_IDENTITY_TYPE": "MICROSOFT",
+                "CAMUNDA_IDENTITY_ISSUER_BACKEND_URL": "https://entra-emulator:9443/\(Self.tenant)/v2.0",
+                "CAMUNDA_IDENTITY_CLIENT_ID": TestPKI.clientID,
+                "CAMUNDA_SECURITY_CERT_AUTH_ENABLED": "true",
+                "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_GRANTTYPE": "client_credentials",
+                "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPES": "\(TestPKI.apiID)/.default",
+                "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH": pki.path("identity.p12"),
+                "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD": password,
+                "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS": "identity",
+                "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH": pki.path("truststore.pem"),
+            ]) { $1 }
+        }
+        var issuers: [String: Int32] = [:]
+        for (namespace, address) in [("ti1", "10.77.0.11"), ("ti2", "10.77.0.12"), ("ti3", "10.77.0.13")] {
+            issuers[namespace] = try network.start(namespace, "token-issuer", log: pki.path("\(namespace).log"), environment: issuerEnvironment(address))
+        }
+        try network.start("roles", "roles", log: pki.path("roles.log"), environment: listener(
+            "roles", "10.77.0.20", port: 8445, management: 9082
+        ).merging([
+            "SERVER_SSL_CLIENT_AUTH": "need", "CAMUNDA_DATABASE_TYPE": "postgresql", "CAMUNDA_DATABASE_URL": databaseURL,
+            "INITIAL_CLAIM_NAME": "azp", "INITIAL_CLAIM_VALUE": TestPKI.clientID,
+        ]) { $1 })
+        let authnEnvironment = listener("authn", "10.77.0.40", port: 8443, management: 9080).merging([
+            "SERVER_SSL_CLIENT_AUTH": "want",
+            "CAMUNDA_IDENTITY_TYPE": "MICROSOFT",
+            "CAMUNDA_IDENTITY_ISSUER": "https://entra-emulator:9443/\(Self.tenant)/v2.0",
+            "CAMUNDA_IDENTITY_AUDIENCE": TestPKI.apiID,
+            "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH": pki.path("truststore.pem"),
+            "CAMUNDA_SECURITY_CERT_AUTH_ENABLED": "true",
+            "CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI": "true",
+            "CAMUNDA_PERSISTENT_SESSIONS_ENABLED": "true",
+            "CAMUNDA_DATABASE_TYPE": "postgresql", "CAMUNDA_DATABASE_URL": databaseURL,
+            "CAMUNDA_ROLES_URL": "https://roles:8445",
+            "CAMUNDA_TOKEN_ISSUER_URL": "https://token-issuer:8444",
+        ]) { $1 }
+        var authn = try network.start("authn", "authn", log: pki.path("authn.log"), environment: authnEnvironment)
+
+        let client = Curl(network: network, namespace: "client", pki: pki)
+        for (name, address, port) in [
+            ("entra-emulator", "10.77.0.2", 9083), ("token-issuer 1", "10.77.0.11", 9081), ("token-issuer 2", "10.77.0.12", 9081),
+            ("token-issuer 3", "10.77.0.13", 9081), ("roles", "10.77.0.20", 9082), ("authn", "10.77.0.40", 9080),
+        ] {
+            try await client.waitHealthy("http://\(address):\(port)/actuator/health", service: name, logs: pki.directory)
+        }
+        step("health: emulator, 3 token-issuers, roles and authn are UP, each on its own host")
+
+        // 1. A token from the issuer, by its one name.
+        let token = try client.json(client.call("https://token-issuer:8444/v1/token", method: "POST", body: "{}", certificate: true))
+        let accessToken = try #require(token["access_token"] as? String)
+        #expect(token["token_type"] as? String == "Bearer")
+        step("1. client → https://token-issuer:8444/v1/token (mTLS, one name, 3 addresses): a Bearer token, expires_in \(token["expires_in"] ?? "?")")
+
+        // 2. authn validates it and 3. asks roles (on PostgreSQL) for the roles its claims map to.
+        let me = try client.json(client.call("https://authn:8443/v2/authentication/me", headers: ["Authorization: Bearer \(accessToken)"]))
+        let roles = Set(me["roles"] as? [String] ?? [])
+        #expect(me["principal"] as? String == TestPKI.clientID)
+        #expect(me["authentication_method"] as? String == "oidc")
+        #expect(roles.isSuperset(of: ["Admin", "Reader", "admin"]), "token roles plus roles' admin mapping: \(roles)")
+        step("2–3. client → authn /v2/authentication/me with the token: principal \(TestPKI.clientID), roles \(roles.sorted()) (admin resolved by roles on PostgreSQL)")
+
+        // 4. The seed's flow: no credentials → authn gets the suite's token from token-issuer, signs in, sets a cookie.
+        let cookies = pki.path("cookies.txt")
+        let session = try client.json(client.call("https://authn:8443/v2/authentication/me", cookieJar: cookies))
+        #expect(session["authentication_method"] as? String == "session")
+        let again = try client.call("https://authn:8443/v2/authentication/me", cookieFile: cookies)
+        #expect(again.status == 200)
+        step("4. no credentials → authn → token-issuer → emulator → session cookie; the cookie alone answers the next call")
+
+        // 5. authn spreads its calls over the three replicas.
+        for _ in 0..<15 {
+            #expect(try client.call("https://authn:8443/v2/authentication/me").status == 200)
+        }
+        var served: [String: Int] = [:]
+        for (namespace, address) in [("ti1", "10.77.0.11"), ("ti2", "10.77.0.12"), ("ti3", "10.77.0.13")] {
+            let metrics = try client.call("http://\(address):9081/metrics").body
+            served[namespace] = Self.counter("certauth_token_cache_hits_total", in: metrics) + Self.counter("certauth_token_cache_misses_total", in: metrics)
+        }
+        #expect(served.values.allSatisfy { $0 > 0 }, "every replica answered some /v1/token calls: \(served)")
+        step("5. 15 credential-less calls through authn: /v1/token calls per replica \(served.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
+
+        // 6. One replica dies: clients keep getting tokens.
+        kill(try #require(issuers["ti1"]), SIGKILL)
+        step("6. kill -9 token-issuer on 10.77.0.11")
+        var direct = 0, throughAuthn = 0
+        for _ in 0..<10 {
+            if try client.call("https://token-issuer:8444/v1/token", method: "POST", body: "{}", certificate: true).status == 200 { direct += 1 }
+            if try client.call("https://authn:8443/v2/authentication/me").status == 200 { throughAuthn += 1 }
+        }
+        #expect(direct == 10 && throughAuthn == 10)
+        let authnLog = (try? String(contentsOfFile: pki.path("authn.log"), encoding: .utf8)) ?? ""
+        #expect(authnLog.contains("does not answer") && authnLog.contains("10.77.0.11"), "authn says which replica it moved off")
+        step("   after the kill: 10/10 tokens straight from token-issuer (curl moves to the next address), 10/10 sign-ins through authn (its pool moved off 10.77.0.11)")
+
+        // 7. authn restarts: the session made before survives (PostgreSQL).
+        kill(authn, SIGTERM)
+        try network.waitForExit(authn, seconds: 60)
+        authn = try network.start("authn", "authn", log: pki.path("authn-2.log"), environment: authnEnvironment)
+        try await client.waitHealthy("http://10.77.0.40:9080/actuator/health", service: "authn", logs: pki.directory)
+        let resumed = try client.call("https://authn:8443/v2/authentication/me", cookieFile: cookies)
+        #expect(resumed.status == 200)
+        #expect(try client.json(resumed)["authentication_method"] as? String == "session")
+        step("7. authn restarted: the cookie from step 4 still signs in (session stored in PostgreSQL)")
+
+        // No secret in any service log.
+        for file in (try FileManager.default.contentsOfDirectory(atPath: pki.directory)).filter({ $0.hasSuffix(".log") && !$0.hasPrefix("pg") }) {
+            let text = (try? String(contentsOfFile: pki.path(file), encoding: .utf8)) ?? ""
+            #expect(!text.contains(accessToken) && !text.contains(password) && !text.contains("PRIVATE KEY"), "\(file) leaks a secret")
+        }
+        step("logs: no token, password or private key in any service log")
+    }
+
+    func step(_ text: String) {
+        print("[multi-host] \(text)")
+    }
+
+    static func counter(_ name: String, in metrics: String) -> Int {
+        metrics.split(separator: "\n").compactMap { line -> Int? in
+            guard line.hasPrefix(name), let value = line.split(separator: " ").last else { return nil }
+            return Int(Double(value) ?? 0)
+        }.reduce(0, +)
+    }
+}
+
+/// curl run inside a namespace (a client on its own host).
+struct Curl {
+    let network: TestNetwork
+    let namespace: String
+    let pki: TestPKI
+
+    struct Answer {
+        var status: Int
+        var body: String
+    }
+
+    func call(
+        _ url: String, method: String = "GET", body: String? = nil, certificate: Bool = false, headers: [String] = [],
+        cookieJar: String? = nil, cookieFile: String? = nil
+    ) throws -> Answer {
+        var arguments = ["-s", "--http2", "--max-time", "20", "--cacert", pki.path("truststore.pem"), "-X", method, "-o", "-", "-w", "\n%{http_code}"]
+        if certificate { arguments += ["--cert", pki.path("client.crt"), "--key", pki.path("client.key")] }
+        if let body { arguments += ["-H", "content-type: application/json", "--data", body] }
+        for header in headers { arguments += ["-H", header] }
+        if let cookieJar { arguments += ["-c", cookieJar] }
+        if let cookieFile { arguments += ["-b", cookieFile] }
+        let output = try network.run(namespace, "/usr/bin/curl", arguments + [url])
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        return Answer(status: Int(lines.last ?? "") ?? 0, body: lines.dropLast().joined(separator: "\n"))
+    }
+
+    func json(_ answer: Answer) throws -> [String: Any] {
+        guard answer.status == 200,
+              let object = try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any] else {
+            throw CommandError("expected 200 with a JSON object, got \(answer.status): \(answer.body.prefix(300))")
+        }
+        return object
+    }
+
+    func waitHealthy(_ url: String, service: String, logs: String) async throws {
+        for _ in 0..<300 {
+            if (try? call(url))?.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let tails = ((try? FileManager.default.contentsOfDirectory(atPath: logs)) ?? []).filter { $0.hasSuffix(".log") }.map { file in
+            "--- \(file)\n" + String(((try? String(contentsOfFile: logs + "/" + file, encoding: .utf8)) ?? "").suffix(1500))
+        }
+        throw CommandError("\(service) never became healthy at \(url)\n\(tails.joined(separator: "\n"))")
+    }
+}
