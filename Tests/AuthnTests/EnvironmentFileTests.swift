@@ -21,8 +21,8 @@ import Testing
             #expect(reader.string("SERVER_PORT") == "8443")
         }
         // Only one line break goes: a value that itself ends in spaces keeps them.
-        let reader = try Self.withFile(" pass \n") { path in try EnvironmentReader.readingFiles(["X_PASSWORD_FILE": path]) }
-        #expect(reader.secret("X_PASSWORD") == " pass ")
+        let reader = try Self.withFile(" pass \n") { path in try EnvironmentReader.readingFiles(["SERVER_SSL_KEY_PASSWORD_FILE": path]) }
+        #expect(reader.secret("SERVER_SSL_KEY_PASSWORD") == " pass ")
     }
 
     @Test func bothTheValueAndTheFileIsAnError() throws {
@@ -46,6 +46,13 @@ import Testing
             #expect(error.variable == "SERVER_SSL_KEY_STORE_PASSWORD_FILE")
             #expect(error.message.contains("/run/secrets/does-not-exist") && error.message.contains("mount the secret"))
         }
-        #expect(throws: ConfigurationError.self) { try EnvironmentReader.readingFiles(["X_PASSWORD_FILE": "  "]) }
+        #expect(throws: ConfigurationError.self) { try EnvironmentReader.readingFiles(["CAMUNDA_X_PASSWORD_FILE": "  "]) }
+    }
+
+    @Test func otherProgramsFileVariablesAreLeftAlone() throws {
+        // Found on a real machine: TF_CLI_CONFIG_FILE pointing at a file that does not exist.
+        let reader = try EnvironmentReader.readingFiles(["TF_CLI_CONFIG_FILE": "/root/.terraformrc-missing", "GIT_CONFIG_FILE": ""])
+        #expect(reader.values["TF_CLI_CONFIG_FILE"] == "/root/.terraformrc-missing")
+        #expect(reader.values["TF_CLI_CONFIG"] == nil)
     }
 }
