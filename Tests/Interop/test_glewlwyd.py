@@ -348,12 +348,23 @@ def test_glewlwyd_refuses_float_timestamps(glewlwyd):
     assert r.status_code == 403, r.text
 
 
-@pytest.mark.parametrize("audience", ["issuer", "token endpoint with a trailing slash", "mtls alias"])
+@pytest.mark.parametrize("audience", ["issuer", "token endpoint with a trailing slash", "mtls alias",
+                                      "array holding the token endpoint"])
 def test_glewlwyd_wants_aud_to_be_exactly_the_token_endpoint(glewlwyd, audience):
     issuer = glewlwyd["issuer"]
     aud = {"issuer": issuer, "token endpoint with a trailing slash": f"{issuer}/token/",
-           "mtls alias": glewlwyd["discovery"]["mtls_endpoint_aliases"]["token_endpoint"]}[audience]
+           "mtls alias": glewlwyd["discovery"]["mtls_endpoint_aliases"]["token_endpoint"],
+           "array holding the token endpoint": [glewlwyd["discovery"]["token_endpoint"]]}[audience]
     r = pkjwt_request(glewlwyd, assertion(glewlwyd, audience=aud))
+    assert r.status_code == 403, r.text
+
+
+def test_glewlwyd_refuses_an_assertion_living_longer_than_an_hour(glewlwyd):
+    # The OIDC plugin's request-maximum-exp (default 3600 s) caps exp - now; token-issuer's lifetime is at most 600 s.
+    now = int(time.time())
+    claims = {"iss": PKJWT_CLIENT, "sub": PKJWT_CLIENT, "aud": glewlwyd["discovery"]["token_endpoint"],
+              "jti": str(uuid.uuid4()), "iat": now, "nbf": now, "exp": now + 3700}
+    r = pkjwt_request(glewlwyd, jwt.encode(claims, glewlwyd["identity_key"], algorithm="RS256"))
     assert r.status_code == 403, r.text
 
 
@@ -437,7 +448,8 @@ def token_issuer(idp, method, client_id):
 def issue_through_token_issuer(idp, method, client_id):
     with token_issuer(idp, method, client_id) as issuer:
         r = session(idp["ca"]).post(f"{issuer['url']}/v1/token", json={}, cert=idp["client_pem"], timeout=60)
-        assert r.status_code == 200, f"token-issuer ({method}) answered {r.status_code}: {r.text}\n{tail(issuer['log'])}"
+        assert r.status_code == 200, (f"token-issuer ({method}) answered {r.status_code}: {r.text}\n"
+                                      f"token-issuer log:\n{tail(issuer['log'])}\nglewlwyd log:\n{tail(idp['log'], 10)}")
         body = r.json()
         assert body["token_type"] == "Bearer"
         assert body["expires_in"] > 0
