@@ -400,7 +400,7 @@ def test_glewlwyd_refuses_tls_client_auth_without_a_certificate(glewlwyd):
 # ---- the real test: token-issuer gets tokens from glewlwyd ----
 
 @contextlib.contextmanager
-def token_issuer(idp, method, client_id):
+def token_issuer(idp, method, client_id, token_uri=None):
     pki = idp["pki"]
     port, management = free_port(), free_port()
     log_path = os.path.join(idp["tmp"], f"token-issuer-{method}.log")
@@ -425,6 +425,8 @@ def token_issuer(idp, method, client_id):
         CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_RETRIES="0",
         LOG_LEVEL="debug",
     )
+    if token_uri:
+        env["CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TOKEN_URI"] = token_uri
     with open(log_path, "w") as log:
         proc = subprocess.Popen([f"{BIN}/token-issuer"], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
@@ -445,8 +447,8 @@ def token_issuer(idp, method, client_id):
         stop(proc)
 
 
-def issue_through_token_issuer(idp, method, client_id):
-    with token_issuer(idp, method, client_id) as issuer:
+def issue_through_token_issuer(idp, method, client_id, token_uri=None):
+    with token_issuer(idp, method, client_id, token_uri) as issuer:
         r = session(idp["ca"]).post(f"{issuer['url']}/v1/token", json={}, cert=idp["client_pem"], timeout=60)
         assert r.status_code == 200, (f"token-issuer ({method}) answered {r.status_code}: {r.text}\n"
                                       f"token-issuer log:\n{tail(issuer['log'])}\nglewlwyd log:\n{tail(idp['log'], 10)}")
@@ -461,14 +463,24 @@ def issue_through_token_issuer(idp, method, client_id):
         return claims
 
 
-def test_token_issuer_private_key_jwt_with_glewlwyd(glewlwyd):
-    claims = issue_through_token_issuer(glewlwyd, "private_key_jwt", PKJWT_CLIENT)
+# Token endpoint from discovery (CAMUNDA_IDENTITY_ISSUER_BACKEND_URL), or given explicitly (..._OIDC_TOKEN_URI).
+ENDPOINT_SOURCES = ["discovery", "explicit token URI"]
+
+
+@pytest.mark.parametrize("source", ENDPOINT_SOURCES)
+def test_token_issuer_private_key_jwt_with_glewlwyd(glewlwyd, source):
+    token_uri = glewlwyd["discovery"]["token_endpoint"] if source == "explicit token URI" else None
+    claims = issue_through_token_issuer(glewlwyd, "private_key_jwt", PKJWT_CLIENT, token_uri)
     assert claims["client_id"] == PKJWT_CLIENT
     assert claims["scope"] == SCOPE
 
 
-def test_token_issuer_tls_client_auth_with_glewlwyd(glewlwyd):
-    claims = issue_through_token_issuer(glewlwyd, "tls_client_auth", TLS_CLIENT)
+@pytest.mark.parametrize("source", ENDPOINT_SOURCES)
+def test_token_issuer_tls_client_auth_with_glewlwyd(glewlwyd, source):
+    # From discovery, token-issuer must pick mtls_endpoint_aliases.token_endpoint; given explicitly, it is that alias.
+    token_uri = glewlwyd["discovery"]["mtls_endpoint_aliases"]["token_endpoint"] \
+        if source == "explicit token URI" else None
+    claims = issue_through_token_issuer(glewlwyd, "tls_client_auth", TLS_CLIENT, token_uri)
     assert claims["client_id"] == TLS_CLIENT
     # glewlwyd binds the token to the certificate token-issuer presented (RFC 8705 §3): the identity certificate.
     assert claims["cnf"]["x5t#S256"] == sha256_thumbprint(glewlwyd["identity_cert"])
