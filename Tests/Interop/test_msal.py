@@ -48,11 +48,18 @@ def emulator():
                SERVER_SSL_KEY_STORE_PASSWORD=PASSWORD, ENTRA_EMULATOR_APPS=os.path.join(pki, "apps.json"))
     log = open(os.path.join(tmp, "emulator.log"), "w")
     proc = subprocess.Popen([f"{BIN}/entra-emulator"], env=env, stdout=log, stderr=log)
-    for _ in range(100):
+    # A loaded CI machine can take a while to start it; never carry on with an emulator that is not up.
+    deadline = time.monotonic() + 60
+    while True:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{mport}/actuator/health", timeout=1)
             break
         except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                log.flush()
+                with open(os.path.join(tmp, "emulator.log")) as f:
+                    pytest.fail(f"entra-emulator did not become healthy: {f.read()[-1500:]}")
             time.sleep(0.1)
     yield {"port": port, "pki": pki, "log": os.path.join(tmp, "emulator.log")}
     proc.terminate()
