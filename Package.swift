@@ -223,6 +223,7 @@ let package = Package(
             name: "CertAuthCLI",
             dependencies: [
                 "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion", "TokenValidation", "CertificateValidation",
+                "ServiceSupport", "Storage", "TokenIssuer", "Authn", "Roles", "EntraEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -14,7 +14,7 @@ struct CertAuthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certauth",
         abstract: "Operator tools for the CertAuth suite: dev PKI, thumbprints, token decoding.",
-        subcommands: [PKI.self, Thumbprint.self, DecodeToken.self, VerifyChain.self, Health.self])
+        subcommands: [PKI.self, Thumbprint.self, DecodeToken.self, VerifyChain.self, Health.self, CheckConfig.self])
 }
 
 struct PKI: AsyncParsableCommand {

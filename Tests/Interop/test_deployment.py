@@ -83,3 +83,59 @@ def test_dockerfile_lints_clean():
         capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     print("hadolint compose/Dockerfile: clean")
+
+
+def test_compose_environment_is_accepted_by_each_service(tmp_path):
+    """Each CertAuth service's environment block, as docker-compose resolves it, read by `certauth check-config`
+    (the services' own parsers, NAME_FILE included) with /certs and /run/secrets pointing at a real dev PKI and
+    secret files: what the containers would do at start, without Docker."""
+    binaries = os.environ.get("CERTAUTH_BIN_DIR")
+    if not binaries:
+        pytest.fail("CERTAUTH_BIN_DIR is not set: run through scripts/interop.sh (make test)")
+    certauth = os.path.join(binaries, "certauth")
+    password = "compose-test-Pa55"
+    pki, secrets = tmp_path / "pki", tmp_path / "secrets"
+    subprocess.run([certauth, "pki", "init", "--out", str(pki), "--password", password], check=True,
+                   stdout=subprocess.DEVNULL)
+    (pki / "apps.json").write_text('{"tenant_id": "ea952511-6a7f-40b8-af71-6c1be6f0dade", "apps": ['
+                                   '{"client_id": "6fe432f2-7dc3-4e13-b1b4-4cc8480c80b7", "name": "identity",'
+                                   ' "certificates": ["identity.cer"]}]}')
+    secrets.mkdir()
+    (secrets / "keystore_password").write_text(password + "\n")
+    (secrets / "postgres_password").write_text("pg-secret\n")
+    (secrets / "database_url").write_text("postgres://certauth:pg-secret@postgres:5432/certauth?sslmode=disable\n")
+    config = yaml.safe_load(compose("--profile", "dev", "config").stdout)
+    for name in sorted(SERVICES):
+        environment = {"PATH": "/usr/bin:/bin"}
+        for key, value in (config["services"][name].get("environment") or {}).items():
+            value = str(value).replace("/certs/", f"{pki}/").replace("/run/secrets/", f"{secrets}/")
+            environment[key] = value
+        result = subprocess.run([certauth, "check-config", name], env=environment, capture_output=True, text=True)
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+        assert password not in result.stdout + result.stderr and "pg-secret" not in result.stdout + result.stderr
+        print(result.stdout.strip())
+
+
+def test_check_config_names_the_problem_and_never_the_secret(tmp_path):
+    binaries = os.environ.get("CERTAUTH_BIN_DIR")
+    if not binaries:
+        pytest.fail("CERTAUTH_BIN_DIR is not set: run through scripts/interop.sh (make test)")
+    certauth = os.path.join(binaries, "certauth")
+    pki = tmp_path / "pki"
+    subprocess.run([certauth, "pki", "init", "--out", str(pki), "--password", "right-Pa55"], check=True,
+                   stdout=subprocess.DEVNULL)
+    (tmp_path / "pw").write_text("wrong-Pa55\n")
+    base = {"PATH": "/usr/bin:/bin", "SERVER_SSL_KEY_STORE": str(pki / "roles.p12"),
+            "SERVER_SSL_CLIENT_AUTH": "need", "SERVER_SSL_TRUST_STORE": str(pki / "truststore.pem")}
+    cases = [
+        ({"SERVER_SSL_KEY_STORE_PASSWORD_FILE": str(tmp_path / "pw")}, "wrong password"),
+        ({"SERVER_SSL_KEY_STORE_PASSWORD_FILE": str(tmp_path / "missing")}, "cannot read"),
+        ({"SERVER_SSL_KEY_STORE_PASSWORD": "right-Pa55", "CAMUNDA_DATABASE_TYPE": "mysql"}, "CAMUNDA_DATABASE_TYPE"),
+    ]
+    for extra, expected in cases:
+        result = subprocess.run([certauth, "check-config", "roles"], env={**base, **extra}, capture_output=True, text=True)
+        assert result.returncode == 1, result.stdout
+        assert expected in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "wrong-Pa55" not in result.stderr and "right-Pa55" not in result.stderr
+        print(result.stderr.strip())

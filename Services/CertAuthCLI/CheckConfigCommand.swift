@@ -1,0 +1,114 @@
+import ArgumentParser
+import Authn
+import CertificateValidation
+import EntraEmulator
+import Foundation
+import Keystore
+import Roles
+import ServiceSupport
+import Storage
+import TokenIssuer
+import X509
+
+/// `certauth check-config SERVICE`: reads the service's settings from this environment exactly as the service does
+/// at start (same parser, `NAME_FILE` included), opens every keystore, trust store and certificate file they name,
+/// and prints what the service would use — or the one line that says what is wrong. No network calls: an IdP or a
+/// database that is down is not a configuration error. Exit 0 when the service would start, 1 when not.
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Checks a service's environment and files as the service would at start (exit 0 ok, 1 with the reason).")
+
+    enum ServiceKind: String, ExpressibleByArgument, CaseIterable {
+        case tokenIssuer = "token-issuer", authn, roles, entraEmulator = "entra-emulator"
+    }
+
+    @Argument(help: "token-issuer, authn, roles or entra-emulator.")
+    var service: ServiceKind
+
+    func run() async throws {
+        var lines: [String] = []
+        do {
+            let env = try EnvironmentReader.readingFiles(ProcessInfo.processInfo.environment)
+            switch service {
+            case .tokenIssuer:
+                let configuration = try TokenIssuerConfiguration(environment: env)
+                lines += try Self.listener(configuration.listener)
+                let loaded = try configuration.keystore.load()
+                lines.append("client credential: alias '\(loaded.credential.alias)', \(Self.describe(loaded.credential.certificate)), x5t#S256 \(Base64URL.encode(loaded.credential.sha256Thumbprint))")
+                lines += loaded.warnings.map { "warning: \($0)" }
+                if let trust = configuration.idpTrustStore {
+                    lines.append("IdP trust store: \(try trust.load().count) certificate(s) from \(trust.path), plus the system roots")
+                }
+                lines.append("IdP: \(configuration.identityType.rawValue), \(configuration.tokenURI.map { "token endpoint \($0.absoluteString)" } ?? "discovery at \(configuration.issuerBackendURL?.absoluteString ?? "?")"), client id \(configuration.clientID), scope \(configuration.defaultScope)")
+            case .authn:
+                let configuration = try AuthnConfiguration(environment: env)
+                lines += try Self.listener(configuration.listener)
+                if let oidc = configuration.oidc {
+                    lines.append("bearer tokens: issuers \(oidc.issuers.joined(separator: ", ")); audiences \(oidc.audiences.joined(separator: ", ")); keys from \(oidc.jwkSetURI?.absoluteString ?? "the issuer's discovery document")")
+                    if let trust = oidc.idpTrustStore {
+                        lines.append("IdP trust store: \(try trust.load().count) certificate(s) from \(trust.path), plus the system roots")
+                    }
+                } else {
+                    lines.append("bearer tokens: off (no issuer or JWK set URI)")
+                }
+                if let mtls = configuration.mtls {
+                    let trusted = try CertificatePEM.load(files: mtls.trustedCertificateFiles, setting: AuthnSetting.mtlsTrusted)
+                    lines.append("client certificates: \(trusted.count) trusted certificate(s): \(trusted.map { Self.describe($0) }.joined(separator: "; "))")
+                    if !mtls.intermediateCertificateFiles.isEmpty {
+                        let intermediates = try CertificatePEM.load(files: mtls.intermediateCertificateFiles, setting: AuthnSetting.mtlsIntermediates)
+                        lines.append("intermediates: \(intermediates.count)")
+                    }
+                    if !mtls.trustedProxyFiles.isEmpty {
+                        let proxies = try CertificatePEM.load(files: mtls.trustedProxyFiles, setting: AuthnSetting.mtlsTrustedProxies)
+                        lines.append("trusted proxies: \(proxies.count)")
+                    }
+                    _ = try SubjectPrincipalMapper(pattern: mtls.subjectPattern, setting: AuthnSetting.mtlsSubjectPattern)
+                } else {
+                    lines.append("client certificates: off")
+                }
+                lines.append("roles: \(configuration.rolesURL?.absoluteString ?? "off"), token-issuer: \(configuration.tokenIssuerURL?.absoluteString ?? "off")")
+                lines.append("sessions: \(configuration.sessions.persistent ? "persistent (\(configuration.sessions.database?.redactedDescription ?? "?"))" : "in memory")")
+            case .roles:
+                let configuration = try RolesConfiguration(environment: env)
+                lines += try Self.listener(configuration.listener)
+                lines.append("storage: \(configuration.database.redactedDescription)")
+            case .entraEmulator:
+                let configuration = try EmulatorConfiguration(environment: env)
+                lines += try Self.listener(configuration.listener)
+                let registry = try AppRegistry.load(path: configuration.appsPath)
+                lines.append("tenant \(registry.tenantID), \(registry.apps.count) app registration(s), issuer base \(configuration.baseURL ?? "https://localhost:<port>")")
+            }
+        } catch let error as ConfigurationError {
+            Self.fail("\(service.rawValue): configuration error: \(error.description)")
+        } catch let error as KeystoreError {
+            Self.fail("\(service.rawValue): \(error.message)")
+        } catch {
+            Self.fail("\(service.rawValue): \(error)")
+        }
+        print("\(service.rawValue): configuration OK")
+        for line in lines { print("  \(line)") }
+    }
+
+    static func listener(_ listener: ListenerSettings) throws -> [String] {
+        var lines = ["listener \(listener.address):\(listener.port) (TLS \(listener.sslEnabled ? "on" : "off"), client certificates \(listener.clientAuth.rawValue)), management port \(listener.managementPort)"]
+        if let keystore = listener.keystore {
+            let loaded = try keystore.load()
+            lines.append("server certificate: \(describe(loaded.credential.certificate)) from \(keystore.path)")
+            lines += loaded.warnings.map { "warning: \($0)" }
+        }
+        if let trust = listener.trustStore {
+            lines.append("trusted client CAs: \(try trust.load().count) certificate(s) from \(trust.path)")
+        }
+        return lines
+    }
+
+    static func describe(_ certificate: Certificate) -> String {
+        "\(DistinguishedNameFormat.string(certificate.subject)), expires \(ISO8601DateFormatter().string(from: certificate.notValidAfter))"
+    }
+
+    static func fail(_ line: String) -> Never {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+        Foundation.exit(1)
+    }
+}
