@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Interop tests against independent libraries (Microsoft's msal for Python): they catch what our own code
-# would agree with itself about. Installs its Python packages into .build/venv.
+# Interop tests against independent implementations (msal and PyJWT from PyPI, a real glewlwyd IdP) and checks of
+# the deployment files (docker-compose config, hadolint, certauth check-config on the compose environment): they
+# catch what our own code would agree with itself about. Installs its Python packages into .build/venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.build/venv
