@@ -57,9 +57,9 @@ struct AuthnRoutes: Sendable {
                     "the Authorization header must be 'Bearer <access token>'; the scheme '\(scheme.prefix(20))' is not accepted")
             }
             let token = parts[1].trimmingCharacters(in: .whitespaces)
-            let presentation = TokenPresentation.caller { () async throws(AuthenticationFailure) -> Certificate? in
+            let presentation = TokenPresentation.caller(certificate: { () async throws(AuthenticationFailure) -> Certificate? in
                 try await presentedCertificate(request, context: context)
-            }
+            })
             return CallerOutcome(authentication: try await authenticator.authenticate(
                 token: token, presentation: presentation, trace: context.trace))
         }
@@ -198,14 +198,14 @@ struct AuthnRoutes: Sendable {
             case (let token?, let pem):
                 // certificate_chain_pem next to a token is the certificate the caller's client presented: a
                 // certificate-bound token must match its leaf (RFC 8705 §3).
-                let presentation = TokenPresentation.caller { () async throws(AuthenticationFailure) -> Certificate? in
+                let presentation = TokenPresentation.caller(certificate: { () async throws(AuthenticationFailure) -> Certificate? in
                     guard let pem else { return nil }
-                    do {
+                    do throws(CertificateValidationError) {
                         return try CertificatePEM.parse(pem).first
                     } catch {
                         throw AuthenticationFailure(.unauthorized, "certificate_chain_pem is unreadable: \(error.message)")
                     }
-                }
+                })
                 authentication = try await authenticator.authenticate(token: token, presentation: presentation, trace: context.trace)
             case (nil, let pem?):
                 let chain: [Certificate]

@@ -198,7 +198,7 @@ public actor TokenEndpointClient {
         }
     }
 
-    /// Exchanges a fresh client assertion for an access token for `scope`.
+    /// Obtains an access token for `scope`, authenticating with the configured method (a fresh assertion every attempt).
     public func exchange(scope: String) async throws(TokenIssuanceError) -> FetchedToken {
         let endpoint = try await exchangeEndpoint()
         let method = configuration.clientAuthenticationMethod

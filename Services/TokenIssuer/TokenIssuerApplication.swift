@@ -34,8 +34,9 @@ public enum TokenIssuerApplication {
     ) async throws -> TokenIssuerInstance {
         let health = HealthRegistry()
         let algorithm = configuration.assertion.algorithm.rawValue
-        let credentials = try configuration.keystore.map { source throws(KeystoreError) in
-            try CredentialStore(source: source, algorithm: algorithm, logger: logger, health: health)
+        var credentials: CredentialStore?
+        if let source = configuration.keystore {
+            credentials = try CredentialStore(source: source, algorithm: algorithm, logger: logger, health: health)
         }
         if !configuration.clientAuthenticationMethod.usesCertificate {
             logger.warning("token-issuer authenticates to the IdP with a client secret; migrate to private_key_jwt or tls_client_auth (see docs/x509-client-auth.md)", metadata: [

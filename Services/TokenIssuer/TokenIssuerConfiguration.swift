@@ -151,9 +151,10 @@ extension TokenIssuerConfiguration {
             secret = value
         }
         var keystore: KeystoreSource?
-        let keystorePath = method.usesCertificate
-            ? try env.required(S.keystorePath, expected: "the path of the PKCS#12 keystore holding the client certificate, e.g. /certs/identity.p12")
-            : env.string(S.keystorePath)
+        var keystorePath = env.string(S.keystorePath)
+        if method.usesCertificate {
+            keystorePath = try env.required(S.keystorePath, expected: "the path of the PKCS#12 keystore holding the client certificate, e.g. /certs/identity.p12")
+        }
         if let keystorePath {
             keystore = KeystoreSource(
                 path: keystorePath,
@@ -191,7 +192,10 @@ extension TokenIssuerConfiguration {
     /// Unset, it is `private_key_jwt` with certificate authentication on and `client_secret_basic` with it off.
     static func readMethod(_ env: EnvironmentReader, identityType: IdentityProviderType) throws(ConfigurationError) -> ClientAuthenticationMethod {
         typealias S = TokenIssuerSetting
-        let certAuth = env.string(S.certAuthEnabled) == nil ? nil : try env.bool(S.certAuthEnabled, default: true)
+        var certAuth: Bool?
+        if env.string(S.certAuthEnabled) != nil {
+            certAuth = try env.bool(S.certAuthEnabled, default: true)
+        }
         let allowed = ClientAuthenticationMethod.allCases.map(\.rawValue)
         let defaultMethod: ClientAuthenticationMethod = certAuth == false ? .clientSecretBasic : .privateKeyJWT
         let raw = try env.choice(S.clientAuthenticationMethod, default: defaultMethod.rawValue, allowed: allowed)
