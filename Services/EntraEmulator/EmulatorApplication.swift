@@ -46,8 +46,9 @@ public enum EmulatorApplication {
             tls.sendCANameList = true
             verificationCallback = check.verificationCallback()
         }
-        for app in registry.apps.values where app.tlsClientAuth != nil && clientCertificates == nil {
-            throw RegistryError("App \(app.clientID) uses tls_client_auth, but ENTRA_EMULATOR_CLIENT_CA is not set; set it to the PEM bundle of the CA(s) that issue client certificates.")
+        for app in registry.apps.values where (app.tlsClientAuth != nil || app.certificateBoundTokens) && clientCertificates == nil {
+            let feature = app.tlsClientAuth != nil ? "uses tls_client_auth" : "asks for certificate-bound tokens"
+            throw RegistryError("App \(app.clientID) \(feature), but ENTRA_EMULATOR_CLIENT_CA is not set; set it to the PEM bundle of the CA(s) that issue client certificates, so that the listener asks for them.")
         }
         let keys = try SigningKeys()
         let control = EmulatorControl()
