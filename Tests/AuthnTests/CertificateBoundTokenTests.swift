@@ -45,7 +45,10 @@ struct CertificateBoundTokenTests {
                     ]))),
                 logger: logs.logger("token-issuer"))
             try await withServices(issuer.services, logger: logs.logger("group")) {
-                let authn = try await AuthnFixtures.authn(pki: pki, logs: logs, emulatorPort: emulatorPort)
+                // roles' certificate plays a trusted proxy (nginx) that forwards its client's certificate.
+                let authn = try await AuthnFixtures.authn(pki: pki, logs: logs, emulatorPort: emulatorPort, extra: [
+                    "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES": pki.path("roles.crt"),
+                ])
                 try await withServices(authn.services, logger: logs.logger("group")) {
                     let issuerPort = await issuer.port.port()
                     let authnPort = await authn.port.port()
@@ -53,6 +56,7 @@ struct CertificateBoundTokenTests {
                     try await withClient(try pki.client()) { other in
                     try await withClient(try pki.client(withCertificate: false)) { anonymous in
                     try await withClient(try Self.identityClient(pki)) { holder in
+                    try await withClient(try Self.identityClient(pki, keystore: "roles.p12", alias: "roles")) { proxy in
                         let token = try await suiteToken(other, issuerPort: issuerPort)
                         let bearer = [("authorization", "Bearer \(token)")]
 
@@ -78,6 +82,20 @@ struct CertificateBoundTokenTests {
                         #expect(try await call(other, "https://localhost:\(authnPort)/v1/forward-auth", headers: bearer).status == 401)
                         #expect(try await call(holder, "https://localhost:\(authnPort)/v1/forward-auth", headers: bearer).status == 200)
 
+                        // Behind a trusted proxy: the forwarded certificate counts, never the proxy's own.
+                        func forwarded(_ file: String) throws -> [(String, String)] {
+                            let pem = try String(contentsOfFile: pki.path(file), encoding: .utf8)
+                            return bearer + [("x-ssl-client-cert", pem.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")]
+                        }
+                        let viaProxy = try await call(proxy, me, headers: try forwarded("identity.cer"))
+                        #expect(viaProxy.status == 200, "\(viaProxy.text)")
+                        let otherViaProxy = try await call(proxy, me, headers: try forwarded("client.crt"))
+                        #expect(otherViaProxy.status == 401)
+                        #expect(otherViaProxy.text.contains("bound to another certificate"))
+                        let proxyAlone = try await call(proxy, me, headers: bearer)
+                        #expect(proxyAlone.status == 401)
+                        #expect(proxyAlone.text.contains("no client certificate was presented"), "\(proxyAlone.text)")
+
                         // POST /v1/authenticate: the caller passes the certificate its client presented.
                         let authenticate = "https://localhost:\(authnPort)/v1/authenticate"
                         let identityPEM = try String(contentsOfFile: pki.path("identity.cer"), encoding: .utf8)
@@ -96,6 +114,7 @@ struct CertificateBoundTokenTests {
                     }
                     }
                     }
+                    }
                 }
             }
         }
@@ -105,10 +124,10 @@ struct CertificateBoundTokenTests {
         }
     }
 
-    /// An HTTP client presenting identity.p12's certificate (the one token-issuer used for tls_client_auth).
-    static func identityClient(_ pki: TestPKI) throws -> HTTPClient {
+    /// An HTTP client presenting a keystore's certificate (identity.p12: the one token-issuer used for tls_client_auth).
+    static func identityClient(_ pki: TestPKI, keystore: String = "identity.p12", alias: String = "identity") throws -> HTTPClient {
         let credential = try KeystoreLoader.load(
-            path: pki.path("identity.p12"), password: TestPKI.password, alias: "identity", keyPassword: nil,
+            path: pki.path(keystore), password: TestPKI.password, alias: alias, keyPassword: nil,
             settings: .clientAssertion).credential
         let tls = try ServerTLS.clientConfiguration(
             credential: credential, trustRoots: try TrustStoreLoader.load(
