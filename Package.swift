@@ -133,6 +133,7 @@ let package = Package(
             name: "TokenIssuer",
             dependencies: [
                 "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -153,7 +154,9 @@ let package = Package(
         .target(
             name: "EntraEmulator",
             dependencies: [
-                "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport",
+                "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "CertificateValidation",
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -268,6 +271,7 @@ let package = Package(
             name: "TokenIssuerTests",
             dependencies: [
                 "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -91,7 +91,7 @@ struct Authenticator: Sendable {
     }
 
     /// Validates a bearer token and resolves its roles.
-    func authenticate(token: String, trace: TraceContext?) async throws(AuthenticationFailure) -> Authentication {
+    func authenticate(token: String, presentation: TokenPresentation, trace: TraceContext?) async throws(AuthenticationFailure) -> Authentication {
         guard let tokens, let oidc else {
             throw AuthenticationFailure(
                 .unauthorized,
@@ -106,6 +106,7 @@ struct Authenticator: Sendable {
             }
             throw AuthenticationFailure(.unauthorized, error.message)
         }
+        try await CertificateBinding.check(validated, presentation: presentation)
         let principal: String
         if let claim = oidc.principalClaim {
             guard let value = validated.claims[claim]?.stringValue, !value.isEmpty else {

@@ -57,7 +57,11 @@ struct AuthnRoutes: Sendable {
                     "the Authorization header must be 'Bearer <access token>'; the scheme '\(scheme.prefix(20))' is not accepted")
             }
             let token = parts[1].trimmingCharacters(in: .whitespaces)
-            return CallerOutcome(authentication: try await authenticator.authenticate(token: token, trace: context.trace))
+            let presentation = TokenPresentation.caller(certificate: { () async throws(AuthenticationFailure) -> Certificate? in
+                try await presentedCertificate(request, context: context)
+            })
+            return CallerOutcome(authentication: try await authenticator.authenticate(
+                token: token, presentation: presentation, trace: context.trace))
         }
         let peer = await context.peerCertificate()
         let certificates = authenticator.certificates
@@ -109,6 +113,19 @@ struct AuthnRoutes: Sendable {
         var ways = ["'Authorization: Bearer <access token>'"]
         if certificates != nil { ways.append("a client certificate") }
         throw AuthenticationFailure(.missing, "no credentials were presented; send \(ways.joined(separator: " or "))")
+    }
+
+    /// The client certificate of a request for certificate-bound tokens: a trusted proxy's forwarded certificate
+    /// (`X-SSL-Client-Cert`), else the connection's own (never the proxy's).
+    func presentedCertificate(_ request: Request, context: ServiceRequestContext) async throws(AuthenticationFailure) -> Certificate? {
+        guard let peer = await context.peerCertificate() else { return nil }
+        guard authenticator.certificates?.isTrustedProxy(peer) ?? false else { return peer }
+        guard let forwarded = request.headers[.sslClientCert], !forwarded.isEmpty else { return nil }
+        do {
+            return try CertificatePEM.parseForwarded(forwarded).first
+        } catch {
+            throw AuthenticationFailure(.unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) is unreadable: \(error.message)")
+        }
     }
 
     static func cookie(named name: String, in headers: HTTPFields) -> String? {
@@ -172,14 +189,24 @@ struct AuthnRoutes: Sendable {
         } catch {
             return JSONResponse.oauthError(.badRequest, OAuthErrorResponse(
                 error: "invalid_request",
-                errorDescription: "the body must be JSON {\"token\": \"...\"} or {\"certificate_chain_pem\": \"...\"}",
+                errorDescription: "the body must be JSON {\"token\": \"...\"}, {\"token\": \"...\", \"certificate_chain_pem\": \"...\"} or {\"certificate_chain_pem\": \"...\"}",
                 traceID: context.trace.traceID))
         }
         do throws(AuthenticationFailure) {
             let authentication: Authentication
             switch (body.token, body.certificateChainPEM) {
-            case (let token?, nil):
-                authentication = try await authenticator.authenticate(token: token, trace: context.trace)
+            case (let token?, let pem):
+                // certificate_chain_pem next to a token is the certificate the caller's client presented: a
+                // certificate-bound token must match its leaf (RFC 8705 §3).
+                let presentation = TokenPresentation.caller(certificate: { () async throws(AuthenticationFailure) -> Certificate? in
+                    guard let pem else { return nil }
+                    do throws(CertificateValidationError) {
+                        return try CertificatePEM.parse(pem).first
+                    } catch {
+                        throw AuthenticationFailure(.unauthorized, "certificate_chain_pem is unreadable: \(error.message)")
+                    }
+                })
+                authentication = try await authenticator.authenticate(token: token, presentation: presentation, trace: context.trace)
             case (nil, let pem?):
                 let chain: [Certificate]
                 do {
@@ -194,7 +221,7 @@ struct AuthnRoutes: Sendable {
             default:
                 return JSONResponse.oauthError(.badRequest, OAuthErrorResponse(
                     error: "invalid_request",
-                    errorDescription: "send exactly one of \"token\" and \"certificate_chain_pem\"",
+                    errorDescription: "send \"token\" (optionally with \"certificate_chain_pem\" for certificate-bound tokens) or \"certificate_chain_pem\" alone",
                     traceID: context.trace.traceID))
             }
             return JSONResponse.make(.ok, authentication.principal)

@@ -122,7 +122,7 @@ struct ServiceAccountFlow: Sendable {
             let hint = error.body?.hint.map { " Hint: \($0)" } ?? ""
             throw AuthenticationFailure(.unavailable, "service-account sign-in failed: \(error.message).\(hint)")
         }
-        var authentication = try await authenticator.authenticate(token: token.accessToken, trace: trace)
+        var authentication = try await authenticator.authenticate(token: token.accessToken, presentation: .obtainedByAuthn, trace: trace)
         authentication.principal.authenticationMethod = .session
         return authentication
     }

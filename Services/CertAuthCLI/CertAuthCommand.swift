@@ -34,13 +34,21 @@ struct PKI: AsyncParsableCommand {
         @Flag(name: .long, help: "Overwrite an existing PKI in --out.")
         var force = false
 
+        @Option(name: .long, help: ArgumentHelp(
+            "Chain layout: 'flat' (root CA signs every certificate) or 'intermediary' (root CA → shared intermediary → every certificate; the seed's Option 1).",
+            valueName: "flat|intermediary"))
+        var scheme: String = DevPKI.Scheme.flat.rawValue
+
         func run() async throws {
             let password = password ?? ProcessInfo.processInfo.environment["CERTAUTH_PKI_PASSWORD"] ?? "changeit"
             let marker = (out as NSString).appendingPathComponent("ca.crt")
             if FileManager.default.fileExists(atPath: marker), !force {
                 throw ValidationError("\(out) already holds a PKI (ca.crt exists); pass --force to replace it, or choose another --out.")
             }
-            let summary = try DevPKI.initialize(directory: out, password: password)
+            guard let layout = DevPKI.Scheme(rawValue: scheme.lowercased()) else {
+                throw ValidationError("--scheme '\(scheme)' is not supported; expected flat or intermediary.")
+            }
+            let summary = try DevPKI.initialize(directory: out, password: password, scheme: layout)
             print("Wrote \(summary.files.count) files to \(summary.directory):")
             for file in summary.files { print("  \(file)") }
             print("")
@@ -49,6 +57,12 @@ struct PKI: AsyncParsableCommand {
             print("  subject  \(summary.identity.subject)")
             print("  x5t      \(summary.identity.x5t)  (SHA-1 hex \(hex(summary.identity.sha1Thumbprint)), as the Azure portal shows it)")
             print("  x5t#S256 \(summary.identity.x5tS256)")
+            if layout == .intermediary {
+                print("")
+                print("Scheme intermediary: root CA (ca.crt) → shared intermediary (intermediary.crt, intermediary.p12) → every other certificate.")
+                print("  An IdP client registered with subject DN '\(DevPKI.intermediarySubject)' and matching any certificate")
+                print("  of the chain (Keycloak's X.509 authenticator) accepts every component certificate issued here.")
+            }
         }
     }
 }

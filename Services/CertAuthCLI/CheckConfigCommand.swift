@@ -34,9 +34,12 @@ struct CheckConfig: AsyncParsableCommand {
             case .tokenIssuer:
                 let configuration = try TokenIssuerConfiguration(environment: env)
                 lines += try Self.listener(configuration.listener)
-                let loaded = try configuration.keystore.load()
-                lines.append("client credential: alias '\(loaded.credential.alias)', \(Self.describe(loaded.credential.certificate)), x5t#S256 \(Base64URL.encode(loaded.credential.sha256Thumbprint))")
-                lines += loaded.warnings.map { "warning: \($0)" }
+                lines.append("client authentication: \(configuration.clientAuthenticationMethod.rawValue)")
+                if let keystore = configuration.keystore {
+                    let loaded = try keystore.load()
+                    lines.append("client credential: alias '\(loaded.credential.alias)', \(Self.describe(loaded.credential.certificate)), x5t#S256 \(Base64URL.encode(loaded.credential.sha256Thumbprint))")
+                    lines += loaded.warnings.map { "warning: \($0)" }
+                }
                 if let trust = configuration.idpTrustStore {
                     lines.append("IdP trust store: \(try trust.load().count) certificate(s) from \(trust.path), plus the system roots")
                 }

@@ -17,6 +17,73 @@ public struct AppRegistration: Sendable {
     public var appRoles: [String]
     /// Service principal object id (stable per client id).
     public var objectID: String
+    /// RFC 8705 `tls_client_auth` (Keycloak's "X.509 Certificate" client authenticator); nil: assertion or secret.
+    public var tlsClientAuth: TLSClientAuthPolicy? = nil
+    /// Issue certificate-bound access tokens (`cnf.x5t#S256` of the presented client certificate, RFC 8705 §3).
+    public var certificateBoundTokens: Bool = false
+}
+
+/// How an app registration that uses `tls_client_auth` matches the presented certificate's subject DN.
+public struct TLSClientAuthPolicy: Sendable {
+    /// `exact`: attribute by attribute (names case-insensitive, spaces after commas ignored); `regex`: a full match of
+    /// the RFC 4514 subject (Keycloak's "Allow Regex Pattern Comparison").
+    public enum DNMatch: String, Sendable { case exact, regex }
+    /// `leaf` (default): only the client's own certificate; `any`: any certificate of the verified chain below the
+    /// trust anchor (Keycloak's behaviour, which makes a shared intermediary work).
+    public enum ChainMatch: String, Sendable { case leaf, any }
+
+    public var subjectDN: String
+    public var dnMatch: DNMatch
+    public var chainMatch: ChainMatch
+
+    public init(subjectDN: String, dnMatch: DNMatch = .exact, chainMatch: ChainMatch = .leaf) {
+        self.subjectDN = subjectDN
+        self.dnMatch = dnMatch
+        self.chainMatch = chainMatch
+    }
+
+    /// Whether `subject` (RFC 4514, `", "` separated, as ``DistinguishedNameFormat`` writes it) matches.
+    public func matches(subject: String) -> Bool {
+        switch dnMatch {
+        case .exact:
+            return Self.normalized(subject) == Self.normalized(subjectDN)
+        case .regex:
+            guard let regex = try? Regex(subjectDN) else { return false }
+            return (try? regex.wholeMatch(in: subject)) != nil
+        }
+    }
+
+    /// The RDNs of an RFC 4514 string with attribute names upper-cased (E, EMAIL and emailAddress as EMAILADDRESS)
+    /// and unescaped spaces around separators removed.
+    static func normalized(_ dn: String) -> [String] {
+        var parts: [String] = []
+        var current = ""
+        var escaped = false
+        for character in dn {
+            if escaped {
+                current.append(character)
+                escaped = false
+            } else if character == "\\" {
+                current.append(character)
+                escaped = true
+            } else if character == "," || character == ";" {
+                parts.append(current)
+                current = ""
+            } else {
+                current.append(character)
+            }
+        }
+        parts.append(current)
+        return parts.map { part in
+            let trimmed = part.trimmingCharacters(in: .whitespaces)
+            guard let equals = trimmed.firstIndex(of: "=") else { return trimmed }
+            var key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).uppercased()
+            if ["E", "EMAIL", "EMAILADDRESS", "1.2.840.113549.1.9.1"].contains(key) { key = "EMAILADDRESS" }
+            if key == "S" { key = "ST" }
+            let value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            return "\(key)=\(value)"
+        }
+    }
 }
 
 /// A certificate uploaded to an app registration.
@@ -45,9 +112,17 @@ public struct AppRegistry: Sendable {
                 var clientSecrets: [String]?
                 var appRolesGranted: [String: [String]]?
                 var appRoles: [String]?
+                var tokenEndpointAuthMethod: String?
+                var tlsClientAuthSubjectDN: String?
+                var tlsClientAuthDNMatch: String?
+                var tlsClientAuthChainMatch: String?
+                var certificateBoundTokens: Bool?
                 enum CodingKeys: String, CodingKey {
                     case clientID = "client_id", name, certificates
                     case clientSecrets = "client_secrets", appRolesGranted = "app_roles_granted", appRoles = "app_roles"
+                    case tokenEndpointAuthMethod = "token_endpoint_auth_method"
+                    case tlsClientAuthSubjectDN = "tls_client_auth_subject_dn", tlsClientAuthDNMatch = "tls_client_auth_dn_match"
+                    case tlsClientAuthChainMatch = "tls_client_auth_chain_match", certificateBoundTokens = "certificate_bound_tokens"
                 }
             }
             var tenantID: String
@@ -71,9 +146,44 @@ public struct AppRegistry: Sendable {
             apps[app.clientID.lowercased()] = AppRegistration(
                 clientID: app.clientID, name: app.name ?? app.clientID, certificates: certificates,
                 clientSecrets: app.clientSecrets ?? [], appRolesGranted: app.appRolesGranted ?? [:],
-                appRoles: app.appRoles ?? [], objectID: stableUUID(app.clientID))
+                appRoles: app.appRoles ?? [], objectID: stableUUID(app.clientID),
+                tlsClientAuth: try tlsPolicy(app.tokenEndpointAuthMethod, dn: app.tlsClientAuthSubjectDN, match: app.tlsClientAuthDNMatch,
+                                             chain: app.tlsClientAuthChainMatch, clientID: app.clientID, path: path),
+                certificateBoundTokens: app.certificateBoundTokens ?? false)
         }
         return AppRegistry(tenantID: file.tenantID, apps: apps)
+    }
+
+    static func tlsPolicy(
+        _ method: String?, dn: String?, match: String?, chain: String?, clientID: String, path: String
+    ) throws(RegistryError) -> TLSClientAuthPolicy? {
+        let known = ["private_key_jwt", "client_secret_basic", "client_secret_post", "tls_client_auth"]
+        if let method, !known.contains(method) {
+            throw RegistryError("App \(clientID) in \(path): token_endpoint_auth_method '\(method)' is not supported; expected one of \(known.joined(separator: ", ")).")
+        }
+        guard method == "tls_client_auth" else {
+            if dn != nil {
+                throw RegistryError("App \(clientID) in \(path): tls_client_auth_subject_dn is set but token_endpoint_auth_method is not \"tls_client_auth\"; set it, or remove the subject DN.")
+            }
+            return nil
+        }
+        guard let dn, !dn.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw RegistryError("App \(clientID) in \(path): token_endpoint_auth_method \"tls_client_auth\" needs tls_client_auth_subject_dn, e.g. \"CN=identity, O=CertAuth dev\".")
+        }
+        guard let dnMatch = TLSClientAuthPolicy.DNMatch(rawValue: match ?? "exact") else {
+            throw RegistryError("App \(clientID) in \(path): tls_client_auth_dn_match '\(match ?? "")' is not supported; expected \"exact\" or \"regex\".")
+        }
+        guard let chainMatch = TLSClientAuthPolicy.ChainMatch(rawValue: chain ?? "leaf") else {
+            throw RegistryError("App \(clientID) in \(path): tls_client_auth_chain_match '\(chain ?? "")' is not supported; expected \"leaf\" or \"any\".")
+        }
+        if dnMatch == .regex {
+            do {
+                _ = try Regex(dn)
+            } catch {
+                throw RegistryError("App \(clientID) in \(path): tls_client_auth_subject_dn is not a valid regular expression (\(error)); e.g. \"CN=(.*?), O=CertAuth dev\".")
+            }
+        }
+        return TLSClientAuthPolicy(subjectDN: dn, dnMatch: dnMatch, chainMatch: chainMatch)
     }
 
     static func loadCertificate(path: String, clientID: String) throws(RegistryError) -> RegisteredCertificate {

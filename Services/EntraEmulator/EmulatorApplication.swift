@@ -1,4 +1,6 @@
 import AuthProtocol
+import CertificateValidation
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -6,10 +8,12 @@ import HummingbirdHTTP2
 import Keystore
 import Logging
 import NIOCore
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import ServiceSupport
 import Synchronization
+import X509
 import _CryptoExtras
 
 /// A built emulator: services to run and handles on what they bind.
@@ -28,7 +32,24 @@ public enum EmulatorApplication {
         metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) async throws -> EmulatorInstance {
         let registry = try AppRegistry.load(path: configuration.appsPath)
-        let tls = try configuration.listener.tlsConfiguration()
+        var tls = try configuration.listener.tlsConfiguration()
+        var clientCertificates: ClientCertificateCheck?
+        var verificationCallback: HummingbirdHTTP2.TLSChannelConfiguration.CustomVerificationCallback?
+        if let clientCAPath = configuration.clientCAPath {
+            let anchors = try CertificatePEM.load(files: [clientCAPath], setting: "ENTRA_EMULATOR_CLIENT_CA")
+            let check = ClientCertificateCheck(anchors: anchors)
+            clientCertificates = check
+            // Ask for client certificates without requiring them; accept any chain at the TLS layer (recording the
+            // intermediates) and check it per request, so that a refusal is an OAuth error that says why.
+            tls.certificateVerification = .optionalVerification
+            tls.trustRoots = .certificates(try anchors.map { try NIOSSLCertificate(bytes: try CertificateThumbprint.derBytes($0), format: .der) })
+            tls.sendCANameList = true
+            verificationCallback = check.verificationCallback()
+        }
+        for app in registry.apps.values where (app.tlsClientAuth != nil || app.certificateBoundTokens) && clientCertificates == nil {
+            let feature = app.tlsClientAuth != nil ? "uses tls_client_auth" : "asks for certificate-bound tokens"
+            throw RegistryError("App \(app.clientID) \(feature), but ENTRA_EMULATOR_CLIENT_CA is not set; set it to the PEM bundle of the CA(s) that issue client certificates, so that the listener asks for them.")
+        }
         let keys = try SigningKeys()
         let control = EmulatorControl()
         let base = Mutex<String?>(configuration.baseURL)
@@ -39,14 +60,14 @@ public enum EmulatorApplication {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
         let routes = EmulatorRoutes(
-            registry: registry, configuration: configuration, keys: keys, control: control,
+            registry: registry, configuration: configuration, keys: keys, control: control, clientCertificates: clientCertificates,
             baseURL: { base.withLock { $0 } ?? "https://localhost:\(configuration.listener.port)" })
         routes.register(on: router)
 
         let port = PortHandle()
         let app = Application(
             router: router,
-            server: try .http2Upgrade(tlsConfiguration: tls),
+            server: try .http2Upgrade(tlsChannelConfiguration: .init(tlsConfiguration: tls, customVerificationCallback: verificationCallback)),
             configuration: .init(address: .hostname(configuration.listener.address, port: configuration.listener.port), serverName: nil),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? configuration.listener.port
@@ -73,6 +94,8 @@ struct EmulatorRoutes: Sendable {
     let configuration: EmulatorConfiguration
     let keys: SigningKeys
     let control: EmulatorControl
+    /// Set when `ENTRA_EMULATOR_CLIENT_CA` is configured (tls_client_auth and the mTLS endpoint alias).
+    let clientCertificates: ClientCertificateCheck?
     let baseURL: @Sendable () -> String
 
     func register(on router: Router<ServiceRequestContext>) {
@@ -91,6 +114,12 @@ struct EmulatorRoutes: Sendable {
         }
         router.post("/:tenant/oauth2/v2.0/token") { request, context in
             try await token(request: request, context: context)
+        }
+        if clientCertificates != nil {
+            // RFC 8705 §5 alias: the same endpoint, advertised for clients that authenticate with their certificate.
+            router.post("/:tenant/oauth2/v2.0/mtls/token") { request, context in
+                try await token(request: request, context: context, mtlsAlias: true)
+            }
         }
         router.get("/_emulator/stats") { _, _ in
             JSONResponse.make(.ok, await control.snapshot())
@@ -126,7 +155,11 @@ struct EmulatorRoutes: Sendable {
         var tokenEndpointAuthSigningAlgValuesSupported = ["RS256", "PS256"]
         var grantTypesSupported = ["client_credentials"]
         var tenantRegionScope = "EU"
+        var mtlsEndpointAliases: [String: String]?
+        var tlsClientCertificateBoundAccessTokens: Bool?
         enum CodingKeys: String, CodingKey {
+            case mtlsEndpointAliases = "mtls_endpoint_aliases"
+            case tlsClientCertificateBoundAccessTokens = "tls_client_certificate_bound_access_tokens"
             case issuer
             case tokenEndpoint = "token_endpoint", jwksURI = "jwks_uri", authorizationEndpoint = "authorization_endpoint"
             case responseTypesSupported = "response_types_supported", subjectTypesSupported = "subject_types_supported"
@@ -139,11 +172,17 @@ struct EmulatorRoutes: Sendable {
 
     func discovery(tenant: String) -> Discovery {
         let base = baseURL()
-        return Discovery(
+        var document = Discovery(
             issuer: "\(base)/\(tenant)/v2.0",
             tokenEndpoint: "\(base)/\(tenant)/oauth2/v2.0/token",
             jwksURI: "\(base)/\(tenant)/discovery/v2.0/keys",
             authorizationEndpoint: "\(base)/\(tenant)/oauth2/v2.0/authorize")
+        if clientCertificates != nil {
+            document.tokenEndpointAuthMethodsSupported.append("tls_client_auth")
+            document.mtlsEndpointAliases = ["token_endpoint": "\(base)/\(tenant)/oauth2/v2.0/mtls/token"]
+            document.tlsClientCertificateBoundAccessTokens = true
+        }
+        return document
     }
 
     func jwks(context: ServiceRequestContext) async throws -> Response {
@@ -158,11 +197,11 @@ struct EmulatorRoutes: Sendable {
         return JSONResponse.make(.ok, JWKS(keys: out))
     }
 
-    func token(request: Request, context: ServiceRequestContext) async throws -> Response {
+    func token(request: Request, context: ServiceRequestContext, mtlsAlias: Bool = false) async throws -> Response {
         let tenant = context.parameters.get("tenant") ?? ""
         let buffer = try await request.body.collect(upTo: 64 * 1024)
         let form = FormURLEncoding.decode(String(decoding: buffer.readableBytesView, as: UTF8.self)) ?? [:]
-        await control.recordRequest(clientID: form["client_id"])
+        await control.recordRequest(clientID: form["client_id"], mtlsEndpoint: mtlsAlias)
         if let fault = await control.nextFault() {
             if let delay = fault.delay { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
             await control.recordFailure()
@@ -177,10 +216,21 @@ struct EmulatorRoutes: Sendable {
         let logic = TokenEndpointLogic(
             registry: registry, issuerBase: baseURL(), tokenLifetime: configuration.tokenLifetime, clockSkew: configuration.clockSkew)
         do {
+            var presented: PresentedCertificate?
+            if let leaf = await context.peerCertificate() {
+                presented = await clientCertificates?.check(leaf: leaf)
+                    ?? PresentedCertificate(
+                        leaf: leaf, thumbprint: ClientCertificateCheck.thumbprint(leaf),
+                        verification: .untrusted(reason: "the emulator has no ENTRA_EMULATOR_CLIENT_CA to check client certificates with"))
+            }
             let issued = try logic.handle(
-                tenant: tenant, form: form, basicAuth: basicAuth(request), key: await keys.signingKey(), now: Date())
+                tenant: tenant, form: form, basicAuth: basicAuth(request), key: await keys.signingKey(), now: Date(),
+                presented: presented)
             await control.recordIssued()
-            context.logger.info("Token issued", metadata: ["client_id": .string(issued.clientID), "scope": .string(form["scope"] ?? "")])
+            context.logger.info("Token issued", metadata: [
+                "client_id": .string(issued.clientID), "scope": .string(form["scope"] ?? ""),
+                "client_certificate.x5t#S256": .string(presented?.thumbprint ?? ""),
+            ])
             struct Success: Encodable {
                 var tokenType = "Bearer"; var expiresIn: Int; var extExpiresIn: Int; var accessToken: String
                 enum CodingKeys: String, CodingKey {

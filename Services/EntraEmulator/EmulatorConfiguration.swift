@@ -12,8 +12,14 @@ public struct EmulatorConfiguration: Sendable {
     public var tokenLifetime: Int
     /// Clock skew allowed on client assertions, in seconds.
     public var clockSkew: Int
+    /// PEM bundle of the CAs that client certificates must chain to for `tls_client_auth` (`ENTRA_EMULATOR_CLIENT_CA`).
+    /// When set, the listener asks for (without requiring) client certificates and discovery advertises
+    /// `mtls_endpoint_aliases`.
+    public var clientCAPath: String?
 
-    public init(listener: ListenerSettings, appsPath: String, baseURL: String? = nil, tokenLifetime: Int = 3599, clockSkew: Int = 300) {
+    public init(listener: ListenerSettings, appsPath: String, baseURL: String? = nil, tokenLifetime: Int = 3599, clockSkew: Int = 300,
+                clientCAPath: String? = nil) {
+        self.clientCAPath = clientCAPath
         self.listener = listener
         self.appsPath = appsPath
         self.baseURL = baseURL
@@ -29,6 +35,7 @@ public struct EmulatorConfiguration: Sendable {
     /// - `ENTRA_EMULATOR_BASE_URL`: public base URL, default `https://localhost:<port>`
     /// - `ENTRA_EMULATOR_TOKEN_LIFETIME`: seconds, 60 to 86400, default 3599
     /// - `ENTRA_EMULATOR_CLOCK_SKEW`: seconds allowed on assertion times, 0 to 3600, default 300
+    /// - `ENTRA_EMULATOR_CLIENT_CA`: PEM bundle of the CAs client certificates must chain to (`tls_client_auth`)
     /// - the listener variables of ``ListenerSettings`` (client auth default `none`, as Entra)
     public init(environment env: EnvironmentReader) throws(ConfigurationError) {
         let listener = try ListenerSettings(
@@ -40,6 +47,7 @@ public struct EmulatorConfiguration: Sendable {
             appsPath: try env.required("ENTRA_EMULATOR_APPS", expected: "the app registrations JSON file (make run writes compose/pki/apps.json)"),
             baseURL: base.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
             tokenLifetime: try env.int("ENTRA_EMULATOR_TOKEN_LIFETIME", default: 3599, range: 1...86_400),
-            clockSkew: try env.int("ENTRA_EMULATOR_CLOCK_SKEW", default: 300, range: 0...3600))
+            clockSkew: try env.int("ENTRA_EMULATOR_CLOCK_SKEW", default: 300, range: 0...3600),
+            clientCAPath: env.string("ENTRA_EMULATOR_CLIENT_CA"))
     }
 }

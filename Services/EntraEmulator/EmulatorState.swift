@@ -46,8 +46,10 @@ public actor EmulatorControl {
         public var tokensIssued: Int = 0
         public var failures: Int = 0
         public var byClient: [String: Int] = [:]
+        /// Requests that arrived at the mTLS endpoint alias (RFC 8705 §5).
+        public var mtlsEndpointRequests: Int = 0
         enum CodingKeys: String, CodingKey {
-            case tokenRequests = "token_requests", tokensIssued = "tokens_issued", failures, byClient = "by_client"
+            case tokenRequests = "token_requests", tokensIssued = "tokens_issued", failures, byClient = "by_client", mtlsEndpointRequests = "mtls_endpoint_requests"
         }
     }
 
@@ -80,8 +82,9 @@ public actor EmulatorControl {
 
     public init() {}
 
-    public func recordRequest(clientID: String?) {
+    public func recordRequest(clientID: String?, mtlsEndpoint: Bool = false) {
         stats.tokenRequests += 1
+        if mtlsEndpoint { stats.mtlsEndpointRequests += 1 }
         if let clientID { stats.byClient[clientID, default: 0] += 1 }
     }
 

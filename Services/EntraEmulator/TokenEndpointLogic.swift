@@ -1,4 +1,5 @@
 import ClientAssertion
+import CertificateValidation
 import Crypto
 import Foundation
 import Keystore
@@ -17,6 +18,28 @@ public struct EntraFailure: Error, Sendable, Equatable {
         self.error = error
         self.code = code
         self.message = message
+    }
+}
+
+/// The client certificate presented in the TLS handshake of a token request, and whether its chain reached
+/// `ENTRA_EMULATOR_CLIENT_CA`.
+public struct PresentedCertificate: Sendable {
+    public enum Verification: Sendable {
+        /// The verified chain, leaf first, ending at the trust anchor.
+        case trusted(chain: [Certificate])
+        /// Why the chain was not accepted.
+        case untrusted(reason: String)
+    }
+
+    public var leaf: Certificate
+    /// `x5t#S256` of the leaf (base64url SHA-256 of its DER).
+    public var thumbprint: String
+    public var verification: Verification
+
+    public init(leaf: Certificate, thumbprint: String, verification: Verification) {
+        self.leaf = leaf
+        self.thumbprint = thumbprint
+        self.verification = verification
     }
 }
 
@@ -46,7 +69,8 @@ public struct TokenEndpointLogic: Sendable {
 
     /// Checks the request and, when it passes, mints an access token signed with `key`.
     public func handle(
-        tenant: String, form: [String: String], basicAuth: (String, String)?, key: SigningKeys.Key, now: Date
+        tenant: String, form: [String: String], basicAuth: (String, String)?, key: SigningKeys.Key, now: Date,
+        presented: PresentedCertificate? = nil
     ) throws(EntraFailure) -> IssuedToken {
         guard tenant.lowercased() == registry.tenantID.lowercased() else {
             throw EntraFailure(error: "invalid_request", code: 90002,
@@ -84,7 +108,10 @@ public struct TokenEndpointLogic: Sendable {
         }
 
         let authenticationLevel: String
-        if let assertion = form["client_assertion"] {
+        if let policy = app.tlsClientAuth {
+            try checkTLSClientAuth(policy, app: app, presented: presented)
+            authenticationLevel = "2"
+        } else if let assertion = form["client_assertion"] {
             guard form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" else {
                 throw EntraFailure(error: "invalid_request", code: 50027,
                                    message: "Invalid client_assertion_type; expected urn:ietf:params:oauth:client-assertion-type:jwt-bearer.")
@@ -102,13 +129,22 @@ public struct TokenEndpointLogic: Sendable {
                                message: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
         }
 
+        var confirmation: [String: String]?
+        if app.certificateBoundTokens {
+            guard let presented else {
+                throw EntraFailure(error: "invalid_request", code: 7000218,
+                                   message: "App '\(app.clientID)' receives certificate-bound access tokens (RFC 8705), but no client certificate was presented in the TLS handshake; call the mTLS token endpoint (mtls_endpoint_aliases.token_endpoint) with the client certificate.")
+            }
+            confirmation = ["x5t#S256": presented.thumbprint]
+        }
+
         let issuedAt = Int(now.timeIntervalSince1970)
         let roles = app.appRolesGranted.first { $0.key.lowercased() == resource.clientID.lowercased() }?.value ?? []
         let claims = AccessTokenClaims(
             aud: resource.clientID, iss: issuer(tenant: registry.tenantID), iat: issuedAt, nbf: issuedAt,
             exp: issuedAt + tokenLifetime, aio: UUID().uuidString, azp: app.clientID, azpacr: authenticationLevel,
             oid: app.objectID, roles: roles.isEmpty ? nil : roles, sub: app.objectID, tid: registry.tenantID,
-            uti: Base64URL.encode(Array(UUID().uuidString.utf8).prefix(16)), ver: "2.0")
+            uti: Base64URL.encode(Array(UUID().uuidString.utf8).prefix(16)), ver: "2.0", cnf: confirmation)
         let header = JOSEHeader(alg: "RS256", typ: "JWT", kid: key.kid)
         let token: String
         do {
@@ -117,6 +153,34 @@ public struct TokenEndpointLogic: Sendable {
             throw EntraFailure(status: 500, error: "server_error", code: 50000, message: "There was an error issuing a token.")
         }
         return IssuedToken(accessToken: token, expiresIn: tokenLifetime, clientID: app.clientID)
+    }
+
+    /// RFC 8705 `tls_client_auth`: a client certificate whose chain reached the configured CA, and a subject DN that
+    /// matches the registration (the leaf's, or with chain match `any` any certificate of the chain below the anchor).
+    func checkTLSClientAuth(_ policy: TLSClientAuthPolicy, app: AppRegistration, presented: PresentedCertificate?) throws(EntraFailure) {
+        guard let presented else {
+            throw EntraFailure(status: 401, error: "invalid_client", code: 7000218,
+                               message: "Client certificate missing: app '\(app.clientID)' authenticates with tls_client_auth, and no client certificate was presented in the TLS handshake. Present the certificate whose subject matches '\(policy.subjectDN)' (token-issuer: CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD=tls_client_auth).")
+        }
+        let chain: [Certificate]
+        switch presented.verification {
+        case .untrusted(let reason):
+            throw EntraFailure(status: 401, error: "invalid_client", code: 700027,
+                               message: "Client certificate not trusted: \(reason)")
+        case .trusted(let verified):
+            chain = verified
+        }
+        let candidates: [Certificate]
+        switch policy.chainMatch {
+        case .leaf: candidates = [presented.leaf]
+        case .any: candidates = chain.count > 1 ? Array(chain.dropLast()) : chain
+        }
+        let subjects = candidates.map { DistinguishedNameFormat.string($0.subject) }
+        guard subjects.contains(where: policy.matches(subject:)) else {
+            let scope = policy.chainMatch == .leaf ? "the client certificate's subject does not match" : "no certificate of the chain matches"
+            throw EntraFailure(status: 401, error: "invalid_client", code: 700027,
+                               message: "Certificate subject DN does not match: app '\(app.clientID)' expects \(policy.dnMatch == .exact ? "exactly" : "a full match of the pattern") '\(policy.subjectDN)' (chain match: \(policy.chainMatch.rawValue)), and \(scope); presented: \(subjects.map { "'\($0)'" }.joined(separator: ", ")).")
+        }
     }
 
     func resolveResource(_ identifier: String) -> AppRegistration? {
@@ -248,4 +312,6 @@ struct AccessTokenClaims: Codable {
     var tid: String
     var uti: String
     var ver: String
+    /// RFC 8705 §3 confirmation: `x5t#S256` of the client certificate the token is bound to.
+    var cnf: [String: String]?
 }

@@ -59,6 +59,16 @@ public enum IdPErrorClassifier {
 
     /// What the operator should do, for the codes in `body` (first known code wins).
     public static func hint(status: Int, body: IdPErrorBody?, context: HintContext) -> String {
+        if status < 500, body?.error == "invalid_client" || body?.error == "unauthorized_client" {
+            switch context.method {
+            case .tlsClientAuth:
+                return "The IdP refused the client certificate for client '\(context.clientID)' (tls_client_auth, subject '\(context.subject)', x5t#S256=\(context.x5tS256)): check that the IdP client uses X.509 certificate authentication with a subject DN matching this certificate (or, with a shared intermediary, one of its chain), that the IdP trusts the certificate's CA chain, and that nothing between token-issuer and the IdP terminates TLS (see error_description)."
+            case .clientSecretBasic, .clientSecretPost:
+                return "The IdP refused the client secret of client '\(context.clientID)' (\(context.method.rawValue)): check CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_SECRET and which of client_secret_basic or client_secret_post the IdP client expects; better, migrate to private_key_jwt or tls_client_auth."
+            case .privateKeyJWT:
+                break
+            }
+        }
         for code in body?.errorCodes ?? [] {
             if let hint = hint(code: code, context: context) { return hint }
         }
@@ -88,8 +98,15 @@ public enum IdPErrorClassifier {
         public var x5t: String
         public var x5tS256: String
         public var idpHost: String
+        /// The client authentication method in use.
+        public var method: ClientAuthenticationMethod
+        /// The client certificate's subject (certificate methods), for messages.
+        public var subject: String
 
-        public init(clientID: String, tenant: String, scope: String, x5t: String, x5tS256: String, idpHost: String) {
+        public init(clientID: String, tenant: String, scope: String, x5t: String, x5tS256: String, idpHost: String,
+                    method: ClientAuthenticationMethod = .privateKeyJWT, subject: String = "") {
+            self.method = method
+            self.subject = subject
             self.clientID = clientID
             self.tenant = tenant
             self.scope = scope

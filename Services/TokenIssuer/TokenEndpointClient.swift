@@ -7,7 +7,9 @@ import Logging
 import Metrics
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import ServiceSupport
+import X509
 
 /// A token the IdP issued. `accessToken` is a secret.
 public struct FetchedToken: Sendable {
@@ -27,16 +29,24 @@ public struct FetchedToken: Sendable {
 /// posts the client-credentials request, classifies failures and retries the ones worth retrying.
 public actor TokenEndpointClient {
     private let configuration: TokenIssuerConfiguration
-    private let credentials: CredentialStore
+    private let credentials: CredentialStore?
     private let http: HTTPClient
     private let logger: Logger
     private let health: HealthRegistry?
     private var discoveredEndpoint: String?
+    /// RFC 8705 §5 `mtls_endpoint_aliases.token_endpoint` from discovery, used for tls_client_auth.
+    private var discoveredMTLSEndpoint: String?
+    /// CAs trusted for HTTPS to the IdP (besides the system roots), for the per-request mTLS configuration.
+    private let idpTrustRoots: [Certificate]
+    /// The TLS configuration presenting the current credential (tls_client_auth), rebuilt when the certificate rotates.
+    /// Built once per certificate so that AsyncHTTPClient keeps reusing one connection pool for it.
+    private var mutualTLS: (thumbprint: [UInt8], configuration: TLSConfiguration)?
     private let exchanges = Counter(label: "certauth_token_exchanges_total")
     private let exchangeFailures = Counter(label: "certauth_token_exchange_failures_total")
 
-    public init(configuration: TokenIssuerConfiguration, credentials: CredentialStore, http: HTTPClient,
-                logger: Logger, health: HealthRegistry? = nil) {
+    public init(configuration: TokenIssuerConfiguration, credentials: CredentialStore?, http: HTTPClient,
+                logger: Logger, health: HealthRegistry? = nil, idpTrustRoots: [Certificate] = []) {
+        self.idpTrustRoots = idpTrustRoots
         self.configuration = configuration
         self.credentials = credentials
         self.http = http
@@ -71,9 +81,16 @@ public actor TokenEndpointClient {
             throw TokenIssuanceError.unreachable(idp: idpHost, reason: "OIDC discovery at \(url) failed: \(describe(error))")
         }
         struct Discovery: Decodable {
+            struct Aliases: Decodable {
+                var tokenEndpoint: String?
+                enum CodingKeys: String, CodingKey { case tokenEndpoint = "token_endpoint" }
+            }
             var tokenEndpoint: String
             var issuer: String?
-            enum CodingKeys: String, CodingKey { case tokenEndpoint = "token_endpoint", issuer }
+            var mtlsEndpointAliases: Aliases?
+            enum CodingKeys: String, CodingKey {
+                case tokenEndpoint = "token_endpoint", issuer, mtlsEndpointAliases = "mtls_endpoint_aliases"
+            }
         }
         guard status == 200, let discovery = try? JSONDecoder().decode(Discovery.self, from: Data(body.readableBytesView)) else {
             health?.degraded("idp", details: ["reason": "discovery answered HTTP \(status)", "url": url])
@@ -84,19 +101,72 @@ public actor TokenEndpointClient {
                     errorDescription: "OIDC discovery at \(url) answered HTTP \(status) without a token_endpoint",
                     hint: "Check CAMUNDA_IDENTITY_ISSUER_BACKEND_URL: it must be the issuer (for Entra https://login.microsoftonline.com/<tenant-id>/v2.0), whose /.well-known/openid-configuration names the token endpoint; or set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TOKEN_URI."))
         }
-        logger.info("Discovered token endpoint", metadata: ["oidc.token_endpoint": .string(discovery.tokenEndpoint)])
+        var metadata: Logger.Metadata = ["oidc.token_endpoint": .string(discovery.tokenEndpoint)]
+        if let alias = discovery.mtlsEndpointAliases?.tokenEndpoint, !alias.isEmpty {
+            metadata["oidc.mtls_token_endpoint"] = .string(alias)
+            discoveredMTLSEndpoint = alias
+        }
+        logger.info("Discovered token endpoint", metadata: metadata)
         discoveredEndpoint = discovery.tokenEndpoint
         return discovery.tokenEndpoint
     }
 
-    /// Exchanges a fresh client assertion for an access token for `scope`.
-    public func exchange(scope: String) async throws(TokenIssuanceError) -> FetchedToken {
+    /// Where token requests go: with tls_client_auth the discovery document's
+    /// `mtls_endpoint_aliases.token_endpoint` (RFC 8705 §5) when it names one, else the token endpoint.
+    public func exchangeEndpoint() async throws(TokenIssuanceError) -> String {
         let endpoint = try await tokenEndpoint()
-        var algorithm = configuration.assertion.algorithm
-        var certificateRetried = false
-        var attempt = 0
-        while true {
+        if configuration.clientAuthenticationMethod == .tlsClientAuth, configuration.tokenURI == nil,
+           let alias = discoveredMTLSEndpoint {
+            return alias
+        }
+        return endpoint
+    }
+
+    /// The client TLS configuration presenting `credential` and its chain, trusting the IdP's CAs.
+    private func mutualTLSConfiguration(for credential: Credential) throws(TokenIssuanceError) -> TLSConfiguration {
+        let thumbprint = credential.sha256Thumbprint
+        if let mutualTLS, mutualTLS.thumbprint == thumbprint { return mutualTLS.configuration }
+        do {
+            let tls = try ServerTLS.clientConfiguration(credential: credential, trustRoots: idpTrustRoots, includeSystemRoots: true)
+            mutualTLS = (thumbprint, tls)
+            return tls
+        } catch {
+            throw TokenIssuanceError(
+                status: 500,
+                body: OAuthErrorResponse(
+                    error: "server_error", errorDescription: "The client certificate cannot be used for TLS: \(describe(error))",
+                    hint: "Check the keystore in CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH: it must hold the certificate and its private key (RSA or EC P-256/P-384)."))
+        }
+    }
+
+    /// The form fields, headers, TLS configuration and log metadata that authenticate one token request.
+    private struct ClientAuthentication {
+        var form: [(String, String)]
+        var authorization: String?
+        var tls: TLSConfiguration?
+        var metadata: Logger.Metadata
+    }
+
+    private func authenticate(scope: String, endpoint: String, algorithm: JWSAlgorithm) async throws(TokenIssuanceError) -> ClientAuthentication {
+        let method = configuration.clientAuthenticationMethod
+        var form: [(String, String)] = [("grant_type", "client_credentials")]
+        var metadata: Logger.Metadata = ["oauth.scope": .string(scope), "oauth.client_auth": .string(method.rawValue)]
+        switch method {
+        case .privateKeyJWT, .tlsClientAuth:
+            guard let credentials else {
+                throw TokenIssuanceError(
+                    status: 500,
+                    body: OAuthErrorResponse(
+                        error: "server_error", errorDescription: "\(method.rawValue) needs the client certificate, and no keystore is loaded",
+                        hint: "Set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH."))
+            }
             let credential = await credentials.current()
+            metadata["x5t#S256"] = .string(credential.x5tS256)
+            form.append(("client_id", configuration.clientID))
+            form.append(("scope", scope))
+            if method == .tlsClientAuth {
+                return ClientAuthentication(form: form, tls: try mutualTLSConfiguration(for: credential), metadata: metadata)
+            }
             var settings = configuration.assertion
             settings.algorithm = algorithm
             let assertion: SignedAssertion
@@ -109,17 +179,37 @@ public actor TokenEndpointClient {
                         error: "server_error", errorDescription: "Signing the client assertion failed: \(error)",
                         hint: "Check the keystore's key type: Entra needs an RSA key (RS256 or PS256)."))
             }
-            let form = FormURLEncoding.encode([
-                ("grant_type", "client_credentials"),
-                ("client_id", configuration.clientID),
-                ("scope", scope),
-                ("client_assertion_type", ClientAssertionResponse.jwtBearerType),
-                ("client_assertion", assertion.token),
-            ])
-            let metadata: Logger.Metadata = [
-                "jti": .string(assertion.jti), "x5t#S256": .string(credential.x5tS256),
-                "oauth.scope": .string(scope), "attempt": .stringConvertible(attempt + 1),
-            ]
+            metadata["jti"] = .string(assertion.jti)
+            form.append(("client_assertion_type", ClientAssertionResponse.jwtBearerType))
+            form.append(("client_assertion", assertion.token))
+            return ClientAuthentication(form: form, metadata: metadata)
+        case .clientSecretPost:
+            form.append(("client_id", configuration.clientID))
+            form.append(("scope", scope))
+            form.append(("client_secret", configuration.clientSecret ?? ""))
+            return ClientAuthentication(form: form, metadata: metadata)
+        case .clientSecretBasic:
+            form.append(("scope", scope))
+            // RFC 6749 §2.3.1: client id and secret are form-urlencoded before they are joined and base64-encoded.
+            let user = FormURLEncoding.encode([("", configuration.clientID)]).dropFirst()
+            let password = FormURLEncoding.encode([("", configuration.clientSecret ?? "")]).dropFirst()
+            let basic = Data("\(user):\(password)".utf8).base64EncodedString()
+            return ClientAuthentication(form: form, authorization: "Basic \(basic)", metadata: metadata)
+        }
+    }
+
+    /// Obtains an access token for `scope`, authenticating with the configured method (a fresh assertion every attempt).
+    public func exchange(scope: String) async throws(TokenIssuanceError) -> FetchedToken {
+        let endpoint = try await exchangeEndpoint()
+        let method = configuration.clientAuthenticationMethod
+        var algorithm = configuration.assertion.algorithm
+        var certificateRetried = false
+        var attempt = 0
+        while true {
+            let authentication = try await authenticate(scope: scope, endpoint: endpoint, algorithm: algorithm)
+            var metadata = authentication.metadata
+            metadata["attempt"] = .stringConvertible(attempt + 1)
+            let form = FormURLEncoding.encode(authentication.form)
             logger.debug("Requesting token", metadata: metadata)
             exchanges.increment()
             var request = HTTPClientRequest(url: endpoint)
@@ -127,6 +217,10 @@ public actor TokenEndpointClient {
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             request.headers.add(name: "Accept", value: "application/json")
             request.headers.add(name: "client-request-id", value: UUID().uuidString.lowercased())
+            if let authorization = authentication.authorization {
+                request.headers.add(name: "Authorization", value: authorization)
+            }
+            request.tlsConfiguration = authentication.tls
             request.body = .bytes(ByteBuffer(string: form))
 
             let status: Int
@@ -200,12 +294,12 @@ public actor TokenEndpointClient {
             failureMetadata["idp.correlation_id"] = .string(errorBody?.correlationID ?? "")
             if status < 500 { health?.up("idp", details: ["token_endpoint": endpoint]) }
 
-            if codes.contains(5002730), algorithm == .ps256 {
+            if codes.contains(5002730), algorithm == .ps256, method == .privateKeyJWT {
                 logger.warning("IdP refused PS256 for this key; falling back to RS256", metadata: failureMetadata)
                 algorithm = .rs256
                 continue
             }
-            if kind == .certificate, !certificateRetried {
+            if kind == .certificate, !certificateRetried, method.usesCertificate, let credentials {
                 certificateRetried = true
                 logger.warning("IdP refused the certificate; reloading the keystore and retrying once", metadata: failureMetadata)
                 await credentials.reload(reason: "IdP refused the certificate (\(codes.map(String.init).joined(separator: ",")))")
@@ -223,10 +317,11 @@ public actor TokenEndpointClient {
                 }
             }
             logger.error("IdP refused the token request", metadata: failureMetadata)
-            let credentialInUse = await credentials.current()
+            let credentialInUse = await credentials?.current()
             let context = IdPErrorClassifier.HintContext(
                 clientID: configuration.clientID, tenant: tenant(of: endpoint), scope: scope,
-                x5t: credentialInUse.x5t, x5tS256: credentialInUse.x5tS256, idpHost: idpHost)
+                x5t: credentialInUse?.x5t ?? "-", x5tS256: credentialInUse?.x5tS256 ?? "-", idpHost: idpHost,
+                method: method, subject: credentialInUse?.subject ?? "")
             let callerStatus: Int
             switch kind {
             case .throttled, .server: callerStatus = 503
@@ -252,6 +347,13 @@ public actor TokenEndpointClient {
             audience = requested
         } else {
             audience = try await tokenEndpoint()
+        }
+        guard let credentials else {
+            throw TokenIssuanceError(
+                status: 409,
+                body: OAuthErrorResponse(
+                    error: "invalid_request", errorDescription: "No client certificate is configured, so no client assertion can be signed",
+                    hint: "token-issuer runs with \(configuration.clientAuthenticationMethod.rawValue); set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH to sign assertions."))
         }
         do {
             return try ClientAssertionBuilder.make(

@@ -21,7 +21,8 @@ public struct TokenIssuerInstance: Sendable {
     public let managementPort: PortHandle
     public let health: HealthRegistry
     public let cache: TokenCache
-    public let credentials: CredentialStore
+    /// The client certificate; nil with a secret method and no keystore.
+    public let credentials: CredentialStore?
 }
 
 /// Builds token-issuer from its configuration. Validates everything that can fail (keystores, trust stores)
@@ -33,8 +34,15 @@ public enum TokenIssuerApplication {
     ) async throws -> TokenIssuerInstance {
         let health = HealthRegistry()
         let algorithm = configuration.assertion.algorithm.rawValue
-        let credentials = try CredentialStore(
-            source: configuration.keystore, algorithm: algorithm, logger: logger, health: health)
+        var credentials: CredentialStore?
+        if let source = configuration.keystore {
+            credentials = try CredentialStore(source: source, algorithm: algorithm, logger: logger, health: health)
+        }
+        if !configuration.clientAuthenticationMethod.usesCertificate {
+            logger.warning("token-issuer authenticates to the IdP with a client secret; migrate to private_key_jwt or tls_client_auth (see docs/x509-client-auth.md)", metadata: [
+                "oauth.client_auth": .string(configuration.clientAuthenticationMethod.rawValue),
+            ])
+        }
 
         let serverTLS = try configuration.listener.tlsConfiguration()
 
@@ -51,7 +59,8 @@ public enum TokenIssuerApplication {
             backgroundActivityLogger: logger)
 
         let endpoint = TokenEndpointClient(
-            configuration: configuration, credentials: credentials, http: http, logger: logger, health: health)
+            configuration: configuration, credentials: credentials, http: http, logger: logger, health: health,
+            idpTrustRoots: idpTrust)
         let cache = TokenCache(logger: logger) { scope in try await endpoint.exchange(scope: scope) }
 
         let router = Router(context: ServiceRequestContext.self)
@@ -72,10 +81,13 @@ public enum TokenIssuerApplication {
             health: health, metrics: metrics, logger: logger, onRunning: managementPort)
 
         let discovery = DiscoveryWarmup(endpoint: endpoint, logger: logger)
+        var services: [any Service] = [HTTPClientService(client: http), discovery]
+        if let credentials {
+            services.append(CredentialReloader(store: credentials, interval: configuration.keystoreReloadInterval))
+        }
+        services += [app, management] as [any Service]
         return TokenIssuerInstance(
-            services: [HTTPClientService(client: http), discovery,
-                       CredentialReloader(store: credentials, interval: configuration.keystoreReloadInterval),
-                       app, management],
+            services: services,
             port: port, managementPort: managementPort, health: health, cache: cache, credentials: credentials)
     }
 }

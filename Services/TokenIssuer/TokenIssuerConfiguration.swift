@@ -13,7 +13,12 @@ public struct TokenIssuerConfiguration: Sendable {
     public var tokenURI: URL?
     public var clientID: String
     public var defaultScope: String
-    public var keystore: KeystoreSource
+    /// How token-issuer authenticates to the IdP's token endpoint.
+    public var clientAuthenticationMethod: ClientAuthenticationMethod
+    /// The client secret of the secret methods (a secret: never logged).
+    public var clientSecret: String?
+    /// The client credential (certificate and key); nil only with a secret method and no keystore configured.
+    public var keystore: KeystoreSource?
     public var assertion: ClientAssertionSettings
     /// Extra CA certificates trusted for HTTPS to the IdP, on top of the system roots.
     public var idpTrustStore: TrustStoreSource?
@@ -30,7 +35,8 @@ public struct TokenIssuerConfiguration: Sendable {
 
     public init(
         listener: ListenerSettings, identityType: IdentityProviderType, issuerBackendURL: URL?, tokenURI: URL?,
-        clientID: String, defaultScope: String, keystore: KeystoreSource, assertion: ClientAssertionSettings,
+        clientID: String, defaultScope: String, keystore: KeystoreSource?, assertion: ClientAssertionSettings,
+        clientAuthenticationMethod: ClientAuthenticationMethod = .privateKeyJWT, clientSecret: String? = nil,
         idpTrustStore: TrustStoreSource? = nil, connectTimeout: Duration = .seconds(5), readTimeout: Duration = .seconds(10),
         maxRetries: Int = 2, maxRetryDelay: Duration = .seconds(10), keystoreReloadInterval: Duration = .seconds(60),
         allowedCallers: [String] = []
@@ -42,6 +48,8 @@ public struct TokenIssuerConfiguration: Sendable {
         self.clientID = clientID
         self.defaultScope = defaultScope
         self.keystore = keystore
+        self.clientAuthenticationMethod = clientAuthenticationMethod
+        self.clientSecret = clientSecret
         self.assertion = assertion
         self.idpTrustStore = idpTrustStore
         self.connectTimeout = connectTimeout
@@ -77,6 +85,23 @@ public enum TokenIssuerSetting {
     public static let readTimeout = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_READ_TIMEOUT"
     public static let maxRetries = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_RETRIES"
     public static let allowedCallers = "CAMUNDA_TOKEN_ISSUER_ALLOWED_CALLERS"
+    public static let clientAuthenticationMethod = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD"
+    public static let clientSecret = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_SECRET"
+}
+
+/// How token-issuer authenticates at the token endpoint (`CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD`).
+public enum ClientAuthenticationMethod: String, Sendable, CaseIterable {
+    /// RFC 7523 client assertion signed with the keystore's key (Entra's certificate credential).
+    case privateKeyJWT = "private_key_jwt"
+    /// RFC 8705 mutual TLS: the token request presents the keystore's certificate and chain; no assertion, no secret.
+    case tlsClientAuth = "tls_client_auth"
+    /// RFC 6749 §2.3.1 HTTP Basic with the client secret (for migrating from secrets).
+    case clientSecretBasic = "client_secret_basic"
+    /// The client secret in the form body (for migrating from secrets).
+    case clientSecretPost = "client_secret_post"
+
+    /// Whether the method authenticates with a certificate (and so needs the keystore).
+    public var usesCertificate: Bool { self == .privateKeyJWT || self == .tlsClientAuth }
 }
 
 extension TokenIssuerConfiguration {
@@ -110,22 +135,34 @@ extension TokenIssuerConfiguration {
                 message: "is not set (nor \(S.tokenURI)); expected the issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0.")
         }
         let clientID = try env.required(S.clientID, expected: "the application (client) ID of the app registration")
-        guard try env.bool(S.certAuthEnabled, default: true) else {
-            throw ConfigurationError(
-                variable: S.certAuthEnabled,
-                message: "is false, but token-issuer authenticates to the IdP with a certificate only; set it to true and configure the CLIENT_ASSERTION_KEYSTORE_* variables.")
-        }
+        let method = try Self.readMethod(env, identityType: identityType)
         _ = try env.choice(S.grantType, default: "client_credentials", allowed: ["client_credentials"])
         let scope = try env.required(S.scopes, expected: "the default scope, for Entra '<resource client id>/.default'")
         if identityType == .microsoft {
             try Self.checkMicrosoftScope(scope, variable: S.scopes)
         }
-        let keystore = KeystoreSource(
-            path: try env.required(S.keystorePath, expected: "the path of the PKCS#12 keystore holding the client certificate, e.g. /certs/identity.p12"),
-            password: env.secret(S.keystorePassword) ?? "",
-            alias: env.string(S.keyAlias),
-            keyPassword: env.secret(S.keyPassword),
-            settings: .clientAssertion)
+        var secret: String?
+        if !method.usesCertificate {
+            guard let value = env.secret(S.clientSecret), !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw ConfigurationError(
+                    variable: S.clientSecret,
+                    message: "is not set, but \(S.clientAuthenticationMethod)=\(method.rawValue) authenticates with the client secret; set it to the secret of the app registration (or switch to private_key_jwt or tls_client_auth and configure the CLIENT_ASSERTION_KEYSTORE_* variables).")
+            }
+            secret = value
+        }
+        var keystore: KeystoreSource?
+        var keystorePath = env.string(S.keystorePath)
+        if method.usesCertificate {
+            keystorePath = try env.required(S.keystorePath, expected: "the path of the PKCS#12 keystore holding the client certificate, e.g. /certs/identity.p12")
+        }
+        if let keystorePath {
+            keystore = KeystoreSource(
+                path: keystorePath,
+                password: env.secret(S.keystorePassword) ?? "",
+                alias: env.string(S.keyAlias),
+                keyPassword: env.secret(S.keyPassword),
+                settings: .clientAssertion)
+        }
         let algorithmRaw = try env.choice(S.algorithm, default: "RS256", allowed: ["RS256", "PS256", "ES256"])
         let algorithm = JWSAlgorithm(rawValue: algorithmRaw) ?? .rs256
         if identityType == .microsoft, algorithm == .es256 {
@@ -142,12 +179,43 @@ extension TokenIssuerConfiguration {
             listener: listener, identityType: identityType, issuerBackendURL: issuerBackend, tokenURI: tokenURI,
             clientID: clientID, defaultScope: scope, keystore: keystore,
             assertion: ClientAssertionSettings(clientID: clientID, algorithm: algorithm, lifetime: lifetime, sendX5C: sendX5C),
+            clientAuthenticationMethod: method, clientSecret: secret,
             idpTrustStore: idpTrust,
             connectTimeout: .seconds(try env.int(S.connectTimeout, default: 5, range: 1...120)),
             readTimeout: .seconds(try env.int(S.readTimeout, default: 10, range: 1...300)),
             maxRetries: try env.int(S.maxRetries, default: 2, range: 0...10),
             keystoreReloadInterval: .seconds(try env.int(S.keystoreReloadInterval, default: 60, range: 0...86_400)),
             allowedCallers: env.list(S.allowedCallers))
+    }
+
+    /// The client authentication method, checked against `CAMUNDA_SECURITY_CERT_AUTH_ENABLED` and the IdP type.
+    /// Unset, it is `private_key_jwt` with certificate authentication on and `client_secret_basic` with it off.
+    static func readMethod(_ env: EnvironmentReader, identityType: IdentityProviderType) throws(ConfigurationError) -> ClientAuthenticationMethod {
+        typealias S = TokenIssuerSetting
+        var certAuth: Bool?
+        if env.string(S.certAuthEnabled) != nil {
+            certAuth = try env.bool(S.certAuthEnabled, default: true)
+        }
+        let allowed = ClientAuthenticationMethod.allCases.map(\.rawValue)
+        let defaultMethod: ClientAuthenticationMethod = certAuth == false ? .clientSecretBasic : .privateKeyJWT
+        let raw = try env.choice(S.clientAuthenticationMethod, default: defaultMethod.rawValue, allowed: allowed)
+        let method = ClientAuthenticationMethod(rawValue: raw) ?? defaultMethod
+        if certAuth == true, !method.usesCertificate {
+            throw ConfigurationError(
+                variable: S.certAuthEnabled,
+                message: "is true, but \(S.clientAuthenticationMethod)=\(method.rawValue) authenticates with a client secret; set \(S.certAuthEnabled)=false to use the secret (while migrating), or choose private_key_jwt or tls_client_auth.")
+        }
+        if certAuth == false, method.usesCertificate {
+            throw ConfigurationError(
+                variable: S.certAuthEnabled,
+                message: "is false, but \(S.clientAuthenticationMethod)=\(method.rawValue) authenticates with a certificate; set \(S.certAuthEnabled)=true, or choose client_secret_basic or client_secret_post with \(S.clientSecret).")
+        }
+        if identityType == .microsoft, method == .tlsClientAuth {
+            throw ConfigurationError(
+                variable: S.clientAuthenticationMethod,
+                message: "tls_client_auth is not offered by Microsoft Entra ID (its token endpoint takes certificate credentials only as signed assertions); use private_key_jwt with CAMUNDA_IDENTITY_TYPE=MICROSOFT, or tls_client_auth with GENERIC or KEYCLOAK.")
+        }
+        return method
     }
 
     /// Entra's client-credentials flow takes exactly one `<resource>/.default` scope.

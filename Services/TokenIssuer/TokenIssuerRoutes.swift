@@ -12,7 +12,7 @@ struct TokenIssuerRoutes: Sendable {
     let configuration: TokenIssuerConfiguration
     let cache: TokenCache
     let endpoint: TokenEndpointClient
-    let credentials: CredentialStore
+    let credentials: CredentialStore?
 
     func register(on router: Router<ServiceRequestContext>) {
         router.post(RouterPath(ProtocolPath.token)) { request, context in
@@ -23,7 +23,7 @@ struct TokenIssuerRoutes: Sendable {
         }
         router.get(RouterPath(ProtocolPath.credentials)) { _, context in
             if let refusal = await authorize(context) { return refusal }
-            return JSONResponse.make(.ok, CredentialsResponse(credentials: await credentials.describe()))
+            return JSONResponse.make(.ok, CredentialsResponse(credentials: await credentials?.describe() ?? []))
         }
     }
 

@@ -110,7 +110,8 @@ public struct PrincipalResponse: Codable, Sendable, Equatable {
     }
 }
 
-/// Body of `POST /v1/authenticate`: exactly one of the two.
+/// Body of `POST /v1/authenticate`: `token` (with `certificate_chain_pem` when the caller's client presented a
+/// certificate, for certificate-bound tokens), or `certificate_chain_pem` alone.
 public struct AuthenticateRequest: Codable, Sendable, Equatable {
     public var token: String?
     /// Leaf first, then intermediates, PEM.

@@ -139,8 +139,25 @@ public enum DevPKI {
         public var identity: Credential
     }
 
+    /// How `certauth pki init` lays out the chains.
+    public enum Scheme: String, Sendable, CaseIterable {
+        /// Root CA → every certificate (the seed's Option 2: one certificate per component, each matched by its DN).
+        case flat
+        /// Root CA → shared intermediary → every certificate (the seed's Option 1: a client registered with the
+        /// intermediary's DN accepts every component whose chain contains it, at an IdP that matches any
+        /// certificate of the chain, as Keycloak does).
+        case intermediary
+    }
+
+    /// Subject of the shared intermediary of ``Scheme/intermediary`` (the seed's "Zeebe Intermediary Certificate").
+    public static let intermediarySubject = "CN=shared-intermediary, OU=Zeebe, O=CertAuth dev"
+
     /// Writes the whole development PKI into `directory` (DESIGN.md §4 `certauth pki init`).
-    public static func initialize(directory: String, password: String, now: Date = Date()) throws -> Summary {
+    ///
+    /// With ``Scheme/intermediary`` every certificate is issued by the shared intermediary; the PKCS#12 files hold
+    /// leaf, intermediary and root, `client.crt` holds leaf and intermediary, and the intermediary itself is written
+    /// as `intermediary.p12` (alias `intermediary`) and `intermediary.crt`. `truststore.pem` is the root in both schemes.
+    public static func initialize(directory: String, password: String, now: Date = Date(), scheme: Scheme = .flat) throws -> Summary {
         let fileManager = FileManager.default
         try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var files: [String] = []
@@ -155,9 +172,25 @@ public enum DevPKI {
         try write("ca.crt", Array(try ca.pem.utf8), secret: false)
         try write("ca.key", Array(ca.keyPEM.utf8), secret: true)
         try write("truststore.pem", Array(try ca.pem.utf8), secret: false)
+        // The issuer of every other certificate, and the chain above it (issuer first).
+        var issuer = ca
+        var chain = [ca]
+        if scheme == .intermediary {
+            let intermediary = try issue(
+                subject: try DistinguishedName {
+                    OrganizationName("CertAuth dev")
+                    OrganizationalUnitName("Zeebe")
+                    CommonName("shared-intermediary")
+                },
+                usage: .client, issuer: ca, isCA: true, now: now)
+            try write("intermediary.p12", try pkcs12(intermediary, alias: "intermediary", chain: [ca], password: password), secret: true)
+            try write("intermediary.crt", Array(try intermediary.pem.utf8), secret: false)
+            issuer = intermediary
+            chain = [intermediary, ca]
+        }
         for service in services {
-            let issued = try issueService(service, ca: ca, now: now)
-            try write("\(service).p12", try pkcs12(issued, alias: service, chain: [ca], password: password), secret: true)
+            let issued = try issueService(service, ca: issuer, now: now)
+            try write("\(service).p12", try pkcs12(issued, alias: service, chain: chain, password: password), secret: true)
             try write("\(service).crt", Array(try issued.pem.utf8), secret: false)
         }
         let identity = try issue(
@@ -165,8 +198,8 @@ public enum DevPKI {
                 OrganizationName("CertAuth dev")
                 CommonName("identity")
             },
-            dnsNames: ["identity"], usage: .client, issuer: ca, now: now)
-        let identityP12 = try pkcs12(identity, alias: "identity", chain: [ca], password: password)
+            dnsNames: ["identity"], usage: .client, issuer: issuer, now: now)
+        let identityP12 = try pkcs12(identity, alias: "identity", chain: chain, password: password)
         try write("identity.p12", identityP12, secret: true)
         try write("identity.cer", Array(try identity.pem.utf8), secret: false)
         let client = try issue(
@@ -174,8 +207,10 @@ public enum DevPKI {
                 OrganizationName("CertAuth dev")
                 CommonName("client")
             },
-            dnsNames: ["client"], usage: .client, issuer: ca, now: now)
-        try write("client.crt", Array(try client.pem.utf8), secret: false)
+            dnsNames: ["client"], usage: .client, issuer: issuer, now: now)
+        // curl sends what --cert holds: the leaf, and with the intermediary scheme the intermediary too.
+        let clientChainPEM = try ([client] + chain.dropLast()).map { try $0.pem }.joined()
+        try write("client.crt", Array(clientChainPEM.utf8), secret: false)
         try write("client.key", Array(client.keyPEM.utf8), secret: true)
         let loaded = try KeystoreLoader.load(
             data: identityP12, path: "identity.p12", password: password, alias: "identity", keyPassword: nil,

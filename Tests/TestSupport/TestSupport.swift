@@ -18,9 +18,9 @@ public struct TestPKI: Sendable {
 
     public let directory: String
 
-    public init() throws {
+    public init(scheme: DevPKI.Scheme = .flat) throws {
         directory = NSTemporaryDirectory() + "certauth-test-" + UUID().uuidString
-        _ = try DevPKI.initialize(directory: directory, password: Self.password)
+        _ = try DevPKI.initialize(directory: directory, password: Self.password, scheme: scheme)
         let apps = """
         {"tenant_id": "\(Self.tenantID)",
          "apps": [
