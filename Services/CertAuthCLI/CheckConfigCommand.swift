@@ -35,23 +35,15 @@ struct CheckConfig: AsyncParsableCommand {
                 let configuration = try TokenIssuerConfiguration(environment: env)
                 lines += try Self.listener(configuration.listener)
                 lines.append("client authentication: \(configuration.clientAuthenticationMethod.rawValue)")
-                if let keystore = configuration.keystore {
-                    let loaded = try keystore.load()
-                    lines.append("client credential: alias '\(loaded.credential.alias)', \(Self.describe(loaded.credential.certificate)), x5t#S256 \(Base64URL.encode(loaded.credential.sha256Thumbprint))")
-                    lines += loaded.warnings.map { "warning: \($0)" }
-                }
-                if let trust = configuration.idpTrustStore {
-                    lines.append("IdP trust store: \(try trust.load().count) certificate(s) from \(trust.path), plus the system roots")
-                }
+                if let keystore = configuration.keystore { lines += try Self.keystore(keystore, "client credential") }
+                if let trust = configuration.idpTrustStore { lines += try Self.trustStore(trust, "IdP trust store", systemRoots: true) }
                 lines.append("IdP: \(configuration.identityType.rawValue), \(configuration.tokenURI.map { "token endpoint \($0.absoluteString)" } ?? "discovery at \(configuration.issuerBackendURL?.absoluteString ?? "?")"), client id \(configuration.clientID), scope \(configuration.defaultScope)")
             case .authn:
                 let configuration = try AuthnConfiguration(environment: env)
                 lines += try Self.listener(configuration.listener)
                 if let oidc = configuration.oidc {
                     lines.append("bearer tokens: issuers \(oidc.issuers.joined(separator: ", ")); audiences \(oidc.audiences.joined(separator: ", ")); keys from \(oidc.jwkSetURI?.absoluteString ?? "the issuer's discovery document")")
-                    if let trust = oidc.idpTrustStore {
-                        lines.append("IdP trust store: \(try trust.load().count) certificate(s) from \(trust.path), plus the system roots")
-                    }
+                    if let trust = oidc.idpTrustStore { lines += try Self.trustStore(trust, "IdP trust store", systemRoots: true) }
                 } else {
                     lines.append("bearer tokens: off (no issuer or JWK set URI)")
                 }
@@ -95,15 +87,21 @@ struct CheckConfig: AsyncParsableCommand {
 
     static func listener(_ listener: ListenerSettings) throws -> [String] {
         var lines = ["listener \(listener.address):\(listener.port) (TLS \(listener.sslEnabled ? "on" : "off"), client certificates \(listener.clientAuth.rawValue)), management port \(listener.managementPort)"]
-        if let keystore = listener.keystore {
-            let loaded = try keystore.load()
-            lines.append("server certificate: \(describe(loaded.credential.certificate)) from \(keystore.path)")
-            lines += loaded.warnings.map { "warning: \($0)" }
-        }
-        if let trust = listener.trustStore {
-            lines.append("trusted client CAs: \(try trust.load().count) certificate(s) from \(trust.path)")
-        }
+        if let keystore = listener.keystore { lines += try Self.keystore(keystore, "server certificate") }
+        if let trust = listener.trustStore { lines += try Self.trustStore(trust, "trusted client CAs", systemRoots: false) }
         return lines
+    }
+
+    /// Opens a keystore as the service would and describes the selected entry (never key material).
+    static func keystore(_ keystore: KeystoreSource, _ label: String) throws -> [String] {
+        let loaded = try keystore.load()
+        let credential = loaded.credential
+        return ["\(label): alias '\(credential.alias)', \(describe(credential.certificate)), x5t#S256 \(Base64URL.encode(credential.sha256Thumbprint)), from \(keystore.path)"]
+            + loaded.warnings.map { "warning: \($0)" }
+    }
+
+    static func trustStore(_ trust: TrustStoreSource, _ label: String, systemRoots: Bool) throws -> [String] {
+        ["\(label): \(try trust.load().count) certificate(s) from \(trust.path)\(systemRoots ? ", plus the system roots" : "")"]
     }
 
     static func describe(_ certificate: Certificate) -> String {
