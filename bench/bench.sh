@@ -249,6 +249,7 @@ check nginx_mtls "${MTLS[@]}" "https://localhost:$P_NGINX/v2/authentication/me"
 check nginx_static "${MTLS[@]}" -d '{}' "https://localhost:$P_NGINX/v1/token"
 check haproxy_jwt -H "Authorization: Bearer $ONE_TOKEN" "https://localhost:$P_HAPROXY/me"
 check apache_openidc -H "Authorization: Bearer $ONE_TOKEN" "https://localhost:$P_APACHE/me"
+echo "{}" > "$OUT/empty.json"
 RESOLVE_BODY=$OUT/resolve.json
 echo '{"claims":{"iss":"'"$ISS"'","aud":"'"$AUD"'","azp":"'"$CLIENT_ID"'","sub":"bench","tid":"bench","roles":["Admin","Reader"],"groups":["group-17","group-4242","group-9999"],"exp":1900000000,"iat":1700000000,"nbf":1700000000,"ver":"2.0"}}' > "$RESOLVE_BODY"
 check roles_resolve --cert "$PKI/authn.crt" --key "$PKI/authn.key" -H 'content-type: application/json' \
@@ -296,8 +297,8 @@ stime() { # name, pid-or-"", port, path: new TLS connection (full handshake, cli
 }
 
 export BENCH_CLIENT_CERT="$PKI/client.crt" BENCH_CLIENT_KEY="$PKI/client.key"
-h2 issuer_cached "$PID_token_issuer" -H 'content-type: application/json' -d <(echo '{}') "https://127.0.0.1:$P_ISSUER/v1/token"
-h2 nginx_static_mtls "" -d <(echo '{}') "https://127.0.0.1:$P_NGINX/v1/token"
+h2 issuer_cached "$PID_token_issuer" -H 'content-type: application/json' -d "$OUT/empty.json" "https://127.0.0.1:$P_ISSUER/v1/token"
+h2 nginx_static_mtls "" -d "$OUT/empty.json" "https://127.0.0.1:$P_NGINX/v1/token"
 h2 authn_mtls_keepalive "$PID_authn" "https://127.0.0.1:$P_AUTHN/v2/authentication/me"
 h2 nginx_mtls_keepalive "" "https://127.0.0.1:$P_NGINX/v2/authentication/me"
 unset BENCH_CLIENT_CERT BENCH_CLIENT_KEY

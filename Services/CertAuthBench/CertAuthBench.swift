@@ -151,9 +151,10 @@ enum CertAuthBench {
     static func assertionSign(bits: Int, seconds: Int) throws {
         let issued = try DevPKI.issue(
             subject: try DistinguishedName { CommonName("bench-identity") }, usage: .client, issuer: nil, keySize: bits)
+        let der = try issued.der
         let credential = Credential(
-            alias: "identity", certificate: issued.certificate, certificateDER: issued.der,
-            chain: [issued.certificate], chainDER: [issued.der], privateKey: .rsa(issued.key))
+            alias: "identity", certificate: issued.certificate, certificateDER: der,
+            chain: [issued.certificate], chainDER: [der], privateKey: .rsa(issued.key))
         let settings = ClientAssertionSettings(clientID: "6fe432f2-7dc3-4e13-b1b4-4cc8480c80b7")
         let audience = "https://login.microsoftonline.com/ea952511-6a7f-40b8-af71-6c1be6f0dade/oauth2/v2.0/token"
         var bytes = 0
