@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: release build, the suite on loopback with its own PKI and ports under bench/out/, h2load and
-# openssl s_time against it and against nginx, haproxy and Apache mod_auth_openidc configured here, the in-process
+# against nginx, haproxy and Apache mod_auth_openidc configured here, the in-process
 # measurements of certauth-bench, and `openssl speed` — all in one run, so the ratios compare like with like.
 # Writes a table on stdout and bench/out/results.json. Environment: BENCH_SECONDS (default 10), BENCH_WARMUP (2),
 # BENCH_ONLY (an extended regex: only the measurements whose names match run, e.g. 'roles|jwt'; for profiling).
@@ -278,22 +278,26 @@ h2() { # name, pid-or-"", then h2load arguments (the shim reads BENCH_* from the
   local rss=null; [ -n "$pid" ] && rss=$(peak_rss "$pid")
   record "$(python3 bench/report.py h2load "$name" "$OUT/h2load/$name.txt" "$logf" "$rss")"
 }
-stime() { # name, pid-or-"", port, path: new TLS connection (full handshake, client certificate) per request
-  local name=$1 pid=$2 port=$3 path=$4
+handshakes() { # name, pid-or-"", URL: a new TLS connection (full handshake with the client certificate) per request.
+  # h2load opens CONNS connections at once, sends one request on each and closes them; repeated for the duration.
+  # (openssl s_time -www cannot be used: it sends HTTP/1.0 and waits for the server to close, which Hummingbird
+  # does not do for HTTP/1.0.)
+  local name=$1 pid=$2 url=$3 conns=64 i=0
   selected "$name" || return 0
   log "$name"
-  local i clients=()
-  for i in 1 2; do # two clients side by side: one alone leaves a core idle between handshakes
-    # s_time prints whole seconds only: time each client here.
-    ( start=$(date +%s.%N)
-      openssl s_time -connect "127.0.0.1:$port" -new -cert "$PKI/client.crt" -key "$PKI/client.key" \
-        -CAfile "$PKI/truststore.pem" -www "$path" -time "$SECONDS_PER" 2>&1
-      echo "wall seconds $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" ) > "$OUT/h2load/$name.$i.txt" &
-    clients+=($!)
+  LD_PRELOAD="$OUT/h2load-shim.so" h2load -t 1 -c $conns -n $conns -m 1 "$url" > /dev/null 2>&1 || true  # warm-up
+  local start end
+  start=$(date +%s.%N)
+  end=$(( $(date +%s) + SECONDS_PER ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    LD_PRELOAD="$OUT/h2load-shim.so" h2load -t 1 -c $conns -n $conns -m 1 --log-file "$OUT/h2load/$name.$i.log" "$url" \
+      > "$OUT/h2load/$name.$i.txt" 2>&1 || true
+    i=$((i + 1))
   done
-  for i in "${clients[@]}"; do wait "$i" || true; done
-  local rss=null; [ -n "$pid" ] && rss=$(peak_rss "$pid")
-  record "$(python3 bench/report.py stime "$name" "$OUT/h2load/$name.1.txt" "$OUT/h2load/$name.2.txt" "$rss")"
+  local wall rss=null
+  wall=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+  [ -n "$pid" ] && rss=$(peak_rss "$pid")
+  record "$(python3 bench/report.py handshakes "$name" "$OUT/h2load/$name" "$i" "$wall" "$rss")"
 }
 
 export BENCH_CLIENT_CERT="$PKI/client.crt" BENCH_CLIENT_KEY="$PKI/client.key"
@@ -311,8 +315,10 @@ h2 haproxy_jwt_repeat "" -H "$AUTH" "https://127.0.0.1:$P_HAPROXY/me"
 h2 apache_openidc_repeat "" -H "$AUTH" "https://127.0.0.1:$P_APACHE/me"
 BENCH_CLIENT_CERT="$PKI/authn.crt" BENCH_CLIENT_KEY="$PKI/authn.key" \
   h2 roles_resolve "$PID_roles" -H 'content-type: application/json' -d "$RESOLVE_BODY" "https://127.0.0.1:$P_ROLES/v1/resolve"
-stime authn_mtls_handshakes "$PID_authn" "$P_AUTHN" /v2/authentication/me
-stime nginx_mtls_handshakes "" "$P_NGINX" /v2/authentication/me
+export BENCH_CLIENT_CERT="$PKI/client.crt" BENCH_CLIENT_KEY="$PKI/client.key"
+handshakes authn_mtls_handshakes "$PID_authn" "https://127.0.0.1:$P_AUTHN/v2/authentication/me"
+handshakes nginx_mtls_handshakes "" "https://127.0.0.1:$P_NGINX/v2/authentication/me"
+unset BENCH_CLIENT_CERT BENCH_CLIENT_KEY
 
 IN_SECONDS=$(( SECONDS_PER / 2 > 3 ? SECONDS_PER / 2 : 3 ))
 log "in process: assertion_sign, jwt_verify, openssl speed"

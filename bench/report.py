@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Parses the bench's raw outputs (h2load, openssl s_time, openssl speed, certauth-bench) into JSON lines, and
+"""Parses the bench's raw outputs (h2load, openssl speed, certauth-bench) into JSON lines, and
 summarises them into the table on stdout and bench/out/results.json. Used by bench/bench.sh only."""
 import json
 import re
@@ -46,22 +46,36 @@ def h2load(name, txt_path, log_path, rss):
     return result
 
 
-def stime(name, paths, rss):
-    """openssl s_time processes run side by side: the rate is the sum; latency is the mean time per connection."""
+def handshakes(name, prefix, runs, wall, rss):
+    """Repeated h2load runs of one request per new connection: the rate is all requests over the wall time."""
     result = {"name": name, "rps": None, "p50_ms": None, "p99_ms": None, "rss_mb": number(rss)}
-    rates, means = [], []
-    for path in paths:
-        text = open(path, encoding="utf-8", errors="replace").read()
-        match = re.search(r"(\d+) connections in ([\d.]+) real seconds", text)
-        wall = re.search(r"wall seconds ([\d.]+)", text)
-        if not match or not wall or int(match.group(1)) == 0:
-            result["error"] = f"openssl s_time made no connections ({path})"
-            return result
-        count, seconds = int(match.group(1)), float(wall.group(1))
-        rates.append(count / seconds)
-        means.append(seconds / count * 1000)
-    result["rps"] = round(sum(rates), 1)
-    result["mean_ms"] = round(sum(means) / len(means), 3)
+    total, latencies, problems = 0, [], []
+    for index in range(int(runs)):
+        text = open(f"{prefix}.{index}.txt", encoding="utf-8", errors="replace").read()
+        requests = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", text)
+        codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+        if not requests or not codes:
+            problems.append(f"run {index} did not finish")
+            continue
+        total += int(requests.group(4))
+        if int(requests.group(5)) or int(requests.group(6)) or sum(int(codes.group(i)) for i in (2, 3, 4)):
+            problems.append(f"run {index}: {requests.group(5)} failed, {requests.group(6)} errored, not all 2xx")
+        try:
+            with open(f"{prefix}.{index}.log", encoding="utf-8") as log:
+                for line in log:
+                    parts = line.split("\t")
+                    if len(parts) >= 3:
+                        latencies.append(int(parts[2]) / 1000.0)
+        except OSError:
+            pass
+    if problems:
+        result["error"] = "; ".join(problems[:3])
+    if total:
+        result["rps"] = round(total / float(wall), 1)
+    latencies.sort()
+    if latencies:
+        result["p50_ms"] = round(percentile(latencies, 0.50), 3)
+        result["p99_ms"] = round(percentile(latencies, 0.99), 3)
     return result
 
 
@@ -162,8 +176,8 @@ def main(argv):
     mode = argv[1]
     if mode == "h2load":
         print(json.dumps(h2load(argv[2], argv[3], argv[4], argv[5])))
-    elif mode == "stime":
-        print(json.dumps(stime(argv[2], argv[3:-1], argv[-1])))
+    elif mode == "handshakes":
+        print(json.dumps(handshakes(argv[2], argv[3], argv[4], argv[5], argv[6])))
     elif mode == "openssl":
         print(json.dumps(openssl_speed(argv[2])))
     elif mode == "summarize":
