@@ -39,7 +39,8 @@ public struct ServiceRequestContext: RequestContext {
                 continue  // no TLS handler on this channel: try the parent
             }
             guard let certificate = presented else { return nil }
-            return PeerCertificateCache.shared.certificate(der: certificate.toDERBytes())
+            guard let der = try? certificate.toDERBytes() else { return nil }
+            return PeerCertificateCache.shared.certificate(der: der)
         }
         return nil
     }
