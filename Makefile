@@ -1,6 +1,6 @@
 # CertAuth: the two commands of the quick start are `make run` and `make test`.
 SWIFT_FLAGS ?=
-.PHONY: build run stop test test-swift test-interop clean
+.PHONY: build run stop test test-swift test-interop bench clean
 
 build:
 	swift build $(SWIFT_FLAGS)
@@ -19,6 +19,10 @@ test-swift:
 
 test-interop:
 	./scripts/interop.sh
+
+# Release build, the suite and its peers (nginx, haproxy, Apache) on loopback, h2load: see bench/README.md. Not part of test.
+bench:
+	./bench/bench.sh
 
 clean:
 	rm -rf .build .build-*

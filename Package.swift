@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "certauth", targets: ["CertAuthCLI"]),
         .executable(name: "authn", targets: ["AuthnServer"]),
         .executable(name: "roles", targets: ["RolesServer"]),
+        .executable(name: "certauth-bench", targets: ["CertAuthBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -238,6 +239,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Services/CertAuthCLI"
+        ),
+
+        // MARK: Benchmarks (make bench)
+        .executableTarget(
+            name: "CertAuthBench",
+            dependencies: [
+                "AuthProtocol", "ClientAssertion", "DevPKI", "Keystore", "Storage", "TokenValidation",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/CertAuthBench"
         ),
 
         // MARK: Tests

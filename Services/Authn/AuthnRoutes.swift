@@ -56,7 +56,7 @@ struct AuthnRoutes: Sendable {
                     .unauthorized,
                     "the Authorization header must be 'Bearer <access token>'; the scheme '\(scheme.prefix(20))' is not accepted")
             }
-            let token = parts[1].trimmingCharacters(in: .whitespaces)
+            let token = BearerToken.trimmed(parts[1])
             let presentation = TokenPresentation.caller(certificate: { () async throws(AuthenticationFailure) -> Certificate? in
                 try await presentedCertificate(request, context: context)
             })

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import SwiftASN1
+import Synchronization
 import X509
 
 /// The request context of every CertAuth service: Hummingbird's core storage plus the connection channel
@@ -28,7 +29,9 @@ public struct ServiceRequestContext: RequestContext {
     /// The client certificate the TLS handshake verified, if any. On HTTP/2 the TLS handler sits on the
     /// connection channel, the parent of the stream channel.
     public func peerCertificate() async -> Certificate? {
-        for candidate in [channel, channel.parent].compactMap({ $0 }) {
+        // The parent first: on HTTP/2 (the common case) the stream channel has no TLS handler, and asking it costs a
+        // failed round trip to the event loop on every request.
+        for candidate in [channel.parent, channel].compactMap({ $0 }) {
             let presented: NIOSSLCertificate?
             do {
                 presented = try await candidate.nioSSL_peerCertificate().get()
@@ -36,7 +39,8 @@ public struct ServiceRequestContext: RequestContext {
                 continue  // no TLS handler on this channel: try the parent
             }
             guard let certificate = presented else { return nil }
-            return try? Certificate(derEncoded: certificate.toDERBytes())
+            guard let der = try? certificate.toDERBytes() else { return nil }
+            return PeerCertificateCache.shared.certificate(der: der)
         }
         return nil
     }
@@ -81,4 +85,22 @@ extension HTTPField.Name {
     public static let authMethod = Self(ProtocolHeader.authMethod)!
     /// Entra's request correlation header.
     public static let clientRequestID = Self("client-request-id")!
+}
+
+/// Parsed peer certificates by DER. A kept-alive mTLS connection presents the same certificate on every request, and
+/// parsing it was the largest cost of a request after TLS itself (perf, `make bench`). Bounded: emptied when full.
+final class PeerCertificateCache: Sendable {
+    static let shared = PeerCertificateCache()
+    private static let capacity = 1024
+    private let entries = Mutex<[[UInt8]: Certificate]>([:])
+
+    func certificate(der: [UInt8]) -> Certificate? {
+        if let hit = entries.withLock({ $0[der] }) { return hit }
+        guard let parsed = try? Certificate(derEncoded: der) else { return nil }
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[der] = parsed
+        }
+        return parsed
+    }
 }

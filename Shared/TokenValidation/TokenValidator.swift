@@ -101,34 +101,38 @@ public struct TokenValidator: Sendable {
     }
 
     /// The header members the validator reads. `jku`, `x5u`, `jwk` and `x5c` are deliberately not read.
-    private struct Header: Decodable {
+    private struct Header {
         var alg: String
         var kid: String?
         /// The names listed in `crit`, or a placeholder when `crit` is present in another shape.
         var crit: String?
-
-        enum CodingKeys: String, CodingKey { case alg, kid, crit }
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            alg = try container.decode(String.self, forKey: .alg)
-            kid = try container.decodeIfPresent(String.self, forKey: .kid)
-            if container.contains(.crit) {
-                let names = (try? container.decode([String].self, forKey: .crit)) ?? []
-                crit = names.isEmpty ? "'crit'" : quotedList(names)
-            }
-        }
     }
 
+    /// Read through ``ClaimsJSON`` (JSONSerialization) with the rules `JSONDecoder` applied before: `alg` a string,
+    /// `kid` a string, null or absent. JSONDecoder cost as much as the RSA verification itself (make bench).
     private static func decodeHeader(_ bytes: [UInt8]) throws(TokenValidationError) -> Header {
-        do {
-            return try JSONDecoder().decode(Header.self, from: Data(bytes))
-        } catch {
-            throw TokenValidationError(
-                .malformed,
-                "token header is not a JSON object with a string 'alg' (and a string 'kid'); the value sent is not a "
-                    + "JWT access token — send the access token from the IdP's token response")
+        let malformed = TokenValidationError(
+            .malformed,
+            "token header is not a JSON object with a string 'alg' (and a string 'kid'); the value sent is not a "
+                + "JWT access token — send the access token from the IdP's token response")
+        guard let members = ClaimsJSON.object(bytes), case .string(let alg)? = members["alg"] else { throw malformed }
+        var header = Header(alg: alg)
+        switch members["kid"] {
+        case nil, .null?: header.kid = nil
+        case .string(let kid)?: header.kid = kid
+        default: throw malformed
         }
+        if let crit = members["crit"] {
+            var names: [String] = []
+            if case .array(let items) = crit {
+                for item in items {
+                    guard case .string(let name) = item else { names = []; break }
+                    names.append(name)
+                }
+            }
+            header.crit = names.isEmpty ? "'crit'" : quotedList(names)
+        }
+        return header
     }
 
     // MARK: - Segments and signature
