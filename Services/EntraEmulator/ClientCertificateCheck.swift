@@ -15,13 +15,13 @@ import X509
 /// constraints, EKU clientAuth). The recorded intermediates are untrusted input: they only help build a path.
 struct ClientCertificateCheck: Sendable {
     let validator: ClientCertificateValidator
-    let intermediates: PresentedIntermediates
+    let intermediates: IntermediatePool
 
     init(anchors: [Certificate]) {
         var settings = CertificateValidationSettings(trustedCertificates: anchors, purpose: .client)
         settings.trustedCertificatesSetting = "ENTRA_EMULATOR_CLIENT_CA"
         validator = ClientCertificateValidator(settings: settings)
-        intermediates = PresentedIntermediates()
+        intermediates = IntermediatePool(fixed: [], capacity: 256)
     }
 
     /// The presented leaf with its verified chain, or the reason it was not accepted.
@@ -49,42 +49,8 @@ struct ClientCertificateCheck: Sendable {
     }
 
     /// Accepts every chain at the TLS layer (the handshake still proves the client holds the leaf's key) and records
-    /// the presented intermediates for the request handler.
+    /// the presented intermediates for the request handler (shared with authn's listener).
     func verificationCallback() -> @Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResult>) -> Void {
-        let pool = intermediates
-        return { certificates, promise in
-            let ders = certificates.dropFirst().compactMap { try? $0.toDERBytes() }
-            if ders.isEmpty {
-                promise.succeed(.certificateVerified)
-                return
-            }
-            promise.completeWithTask {
-                await pool.record(ders)
-                return .certificateVerified
-            }
-        }
-    }
-}
-
-/// Intermediate certificates seen in TLS handshakes; bounded, oldest dropped first.
-actor PresentedIntermediates {
-    private var certificates: [[UInt8]: Certificate] = [:]
-    private var order: [[UInt8]] = []
-    private let capacity = 256
-
-    func record(_ ders: [[UInt8]]) {
-        for der in ders {
-            let key = Array(SHA256.hash(data: der))
-            guard certificates[key] == nil, let certificate = try? Certificate(derEncoded: der) else { continue }
-            certificates[key] = certificate
-            order.append(key)
-            if order.count > capacity {
-                certificates[order.removeFirst()] = nil
-            }
-        }
-    }
-
-    func all() -> [Certificate] {
-        order.compactMap { certificates[$0] }
+        recordingVerificationCallback(pool: intermediates)
     }
 }
