@@ -140,7 +140,14 @@ public actor PeerPool {
             found = try await task.value
         } catch {
             resolving = nil
-            if !entries.isEmpty { return }
+            if !entries.isEmpty {
+                // Keep the known addresses and try the name again after the interval, not on every request.
+                resolvedAt = clock.now
+                logger.warning("cannot resolve \(host); keeping the \(entries.count) known address(es) of \(service)", metadata: [
+                    "service": .string(service), "error": .string(InternalClient.describe(error)),
+                ])
+                return
+            }
             throw InternalCallError(service: service, message: "cannot resolve \(host) (\(InternalClient.describe(error))); check the \(service) URL and DNS")
         }
         resolving = nil

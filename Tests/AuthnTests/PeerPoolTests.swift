@@ -122,6 +122,41 @@ import X509
         await third?.stop()
     }
 
+    @Test func aLookupThatFailsKeepsTheKnownAddressesAndIsNotRetriedOnEveryRequest() async throws {
+        let pki = try TestPKI.shared()
+        let logs = CapturedLogs()
+        let replica = try await Self.start("replica-a", address: "127.0.0.1", port: 0, pki: pki)
+        let lookups = Mutex(0)
+        struct DNSDown: Error {}
+        let client = try Self.client(pki: pki, port: replica.port, logs: logs) { _ in
+            let count = lookups.withLock { $0 += 1; return $0 }
+            if count == 1 { return ["127.0.0.1"] }
+            throw DNSDown()
+        }
+        let started = ContinuousClock.now
+        do {
+            for _ in 0..<30 {
+                let answer = try await client.send(method: .GET, path: "/whoami", headers: [:], body: nil, trace: nil)
+                #expect(answer.status == 200)
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        } catch {
+            await client.peers.shutdown()
+            await replica.stop()
+            throw error
+        }
+        // At most one lookup per 200 ms interval (plus the first), not one per request, however slow the machine.
+        let elapsed = ContinuousClock.now - started
+        let count = lookups.withLock { $0 }
+        let bound = Int(elapsed / .milliseconds(200)) + 2
+        print("30 requests in \(elapsed) while DNS fails: \(count) lookups (bound \(bound))")
+        #expect(count <= bound && count < 30, "lookups: \(count)")
+        #expect(Set(await client.peers.addresses()) == ["127.0.0.1"])
+        #expect(logs.all.contains { $0.contains("cannot resolve localhost") })
+        await client.peers.shutdown()
+        await replica.stop()
+    }
+
     @Test func aNameThatDoesNotResolveIsAClearError() async throws {
         let pki = try TestPKI.shared()
         let logs = CapturedLogs()
