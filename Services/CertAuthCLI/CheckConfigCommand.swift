@@ -74,12 +74,9 @@ struct CheckConfig: AsyncParsableCommand {
                 let registry = try AppRegistry.load(path: configuration.appsPath)
                 lines.append("tenant \(registry.tenantID), \(registry.apps.count) app registration(s), issuer base \(configuration.baseURL ?? "https://localhost:<port>")")
             }
-        } catch let error as ConfigurationError {
-            Self.fail("\(service.rawValue): configuration error: \(error.description)")
-        } catch let error as KeystoreError {
-            Self.fail("\(service.rawValue): \(error.message)")
         } catch {
-            Self.fail("\(service.rawValue): \(error)")
+            FileHandle.standardError.write(Data((ServiceMain.failureLine(name: service.rawValue, error) + "\n").utf8))
+            throw ExitCode(1)
         }
         print("\(service.rawValue): configuration OK")
         for line in lines { print("  \(line)") }
@@ -106,10 +103,5 @@ struct CheckConfig: AsyncParsableCommand {
 
     static func describe(_ certificate: Certificate) -> String {
         "\(DistinguishedNameFormat.string(certificate.subject)), expires \(ISO8601DateFormatter().string(from: certificate.notValidAfter))"
-    }
-
-    static func fail(_ line: String) -> Never {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-        Foundation.exit(1)
     }
 }

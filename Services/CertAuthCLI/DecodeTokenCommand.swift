@@ -159,13 +159,7 @@ struct DecodeToken: AsyncParsableCommand {
         guard !text.isEmpty else {
             throw JWSError("no token given; pass it as the argument or '-' to read standard input")
         }
-        var now = Date()
-        if let at {
-            guard let parsed = try? Date(at, strategy: .iso8601) else {
-                throw JWSError("--at must be an RFC 3339 time such as 2030-01-01T00:00:00Z (got '\(at)')")
-            }
-            now = parsed
-        }
+        guard let now = validationTime(at) else { throw JWSError(badValidationTime(at)) }
         let issuers = list(issuer)
         let audiences = list(audience)
         let identityType = type?.uppercased()

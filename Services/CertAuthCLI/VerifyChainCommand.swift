@@ -79,13 +79,7 @@ struct VerifyChain: AsyncParsableCommand {
         case "false": requireValidChain = false
         default: throw usage("--require-valid-chain must be true or false (got '\(self.requireValidChain)')")
         }
-        var time = Date()
-        if let at {
-            guard let parsed = try? Date(at, strategy: .iso8601) else {
-                throw usage("--at must be an RFC 3339 time such as 2030-01-01T00:00:00Z (got '\(at)')")
-            }
-            time = parsed
-        }
+        guard let time = validationTime(at) else { throw usage(badValidationTime(at)) }
         let anchors = try CertificatePEM.load(files: trustedFiles, setting: "--trusted")
         let presented = try certificates(in: leafPath, option: "--leaf")
         var extra: [Certificate] = []
@@ -155,4 +149,15 @@ struct VerifyChain: AsyncParsableCommand {
             print("INVALID: \(reason ?? "unknown reason")")
         }
     }
+}
+
+/// The time of `--at` (RFC 3339), now when absent; nil when malformed.
+func validationTime(_ at: String?) -> Date? {
+    guard let at else { return Date() }
+    return try? Date(at, strategy: .iso8601)
+}
+
+/// The message for a malformed `--at`.
+func badValidationTime(_ at: String?) -> String {
+    "--at must be an RFC 3339 time such as 2030-01-01T00:00:00Z (got '\(at ?? "")')"
 }

@@ -163,14 +163,22 @@ struct RolesRoutes: Sendable {
     // MARK: - Mapping rules
 
     private func createMappingRule(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {
-        let user = try ForwardedUser(request)
-        try requireAdmin(user)
-        let fields = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize))
-        try fields.checkKnown(["mappingRuleId", "claimName", "claimValue", "name", "kind"])
+        let (user, fields) = try await adminWrite(request, context, known: ["mappingRuleId", "claimName", "claimValue", "name", "kind"])
         let id = try fields.identifier("mappingRuleId")
         let rule = try Self.mappingRule(id: id, fields)
         try await write(.createMappingRule(rule), user: user, context)
         return JSONResponse.make(.created, Self.wire(rule))
+    }
+
+    /// The admin caller of a write and its JSON body, checked for members outside `known`.
+    private func adminWrite(
+        _ request: Request, _ context: ServiceRequestContext, known: [String]
+    ) async throws -> (ForwardedUser, JSONFields) {
+        let user = try ForwardedUser(request)
+        try requireAdmin(user)
+        let fields = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize))
+        try fields.checkKnown(known)
+        return (user, fields)
     }
 
     private func getMappingRule(_ id: String) throws -> Response {
@@ -179,10 +187,7 @@ struct RolesRoutes: Sendable {
     }
 
     private func updateMappingRule(_ id: String, _ request: Request, _ context: ServiceRequestContext) async throws -> Response {
-        let user = try ForwardedUser(request)
-        try requireAdmin(user)
-        let fields = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize))
-        try fields.checkKnown(["mappingRuleId", "claimName", "claimValue", "name", "kind"])
+        let (user, fields) = try await adminWrite(request, context, known: ["mappingRuleId", "claimName", "claimValue", "name", "kind"])
         if let bodyID = try fields.string("mappingRuleId", required: false), bodyID != id {
             throw ProblemDetails.badRequest("'mappingRuleId' in the body ('\(bodyID)') differs from the path ('\(id)'); ids cannot change.", field: "mappingRuleId")
         }
@@ -281,10 +286,7 @@ struct RolesRoutes: Sendable {
     // MARK: - Roles
 
     private func createRole(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {
-        let user = try ForwardedUser(request)
-        try requireAdmin(user)
-        let fields = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize))
-        try fields.checkKnown(["roleId", "name", "description"])
+        let (user, fields) = try await adminWrite(request, context, known: ["roleId", "name", "description"])
         let id = try fields.identifier("roleId")
         let role = try Self.role(id: id, fields)
         try await write(.createRole(role), user: user, context)
@@ -297,10 +299,7 @@ struct RolesRoutes: Sendable {
     }
 
     private func updateRole(_ id: String, _ request: Request, _ context: ServiceRequestContext) async throws -> Response {
-        let user = try ForwardedUser(request)
-        try requireAdmin(user)
-        let fields = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize))
-        try fields.checkKnown(["roleId", "name", "description"])
+        let (user, fields) = try await adminWrite(request, context, known: ["roleId", "name", "description"])
         if let bodyID = try fields.string("roleId", required: false), bodyID != id {
             throw ProblemDetails.badRequest("'roleId' in the body ('\(bodyID)') differs from the path ('\(id)'); ids cannot change.", field: "roleId")
         }

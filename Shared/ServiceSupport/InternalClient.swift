@@ -108,7 +108,7 @@ public struct InternalClient: Sendable {
             do {
                 let response = try await replica.client.execute(request, timeout: .seconds(timeout.components.seconds))
                 let bytes = try await response.body.collect(upTo: 1 << 20)
-                await peers.report(replica.address, reachable: true)
+                if replica.failing { await peers.report(replica.address, reachable: true) }
                 return (Int(response.status.code), response.headers, bytes)
             } catch {
                 await peers.report(replica.address, reachable: false)

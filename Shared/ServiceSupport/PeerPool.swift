@@ -27,6 +27,8 @@ public actor PeerPool {
     public struct Replica: Sendable {
         public let address: String
         let client: HTTPClient
+        /// Whether the last call to it failed (only then does a success need reporting).
+        let failing: Bool
     }
 
     private struct Entry {
@@ -94,10 +96,10 @@ public actor PeerPool {
         let rotated = (0..<count).map { entries[(cursor + $0) % count] }
         let healthy = rotated.filter { ($0.downUntil ?? now) <= now }
         let resting = rotated.filter { ($0.downUntil ?? now) > now }.sorted { ($0.downUntil ?? now) < ($1.downUntil ?? now) }
-        return (healthy + resting).map { Replica(address: $0.address, client: $0.client) }
+        return (healthy + resting).map { Replica(address: $0.address, client: $0.client, failing: $0.failures > 0) }
     }
 
-    /// Records how a call to `address` went at the transport level.
+    /// Records how a call to `address` went at the transport level (successes only matter after a failure).
     public func report(_ address: String, reachable: Bool) {
         guard let index = entries.firstIndex(where: { $0.address == address }) else { return }
         if reachable {

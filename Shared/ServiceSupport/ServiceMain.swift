@@ -47,13 +47,16 @@ public enum ServiceMain {
 
     /// Prints the one line that says what is wrong and how to fix it, then exits 1.
     static func fail(name: String, _ error: any Error) -> Never {
-        let line: String
-        switch error {
-        case let error as ConfigurationError: line = "\(name): configuration error: \(error.description)"
-        case let error as KeystoreError: line = "\(name): \(error.message)"
-        default: line = "\(name): failed to start: \(error)"
-        }
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        FileHandle.standardError.write(Data((failureLine(name: name, error) + "\n").utf8))
         exit(1)
+    }
+
+    /// The one line a service prints when `error` stops its start (also used by `certauth check-config`).
+    public static func failureLine(name: String, _ error: any Error) -> String {
+        switch error {
+        case let error as ConfigurationError: "\(name): configuration error: \(error.description)"
+        case let error as KeystoreError: "\(name): \(error.message)"
+        default: "\(name): failed to start: \(error)"
+        }
     }
 }

@@ -124,27 +124,17 @@ final class TestNetwork: Sendable {
     /// A real PostgreSQL server on `address:5432` inside host `short`, data under `directory`; returns the URL
     /// (host name `postgres`) of an empty database `certauth`.
     func startPostgres(namespace short: String, address: String, directory: String) async throws -> String {
-        guard let bin = PostgresTestServer.binDirectory() else {
-            throw CommandError("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin; `apt-get install -y postgresql` (.ci/run does)")
-        }
-        guard let account = getpwnam("postgres") else { throw CommandError("no 'postgres' user to run PostgreSQL as") }
-        let uid = account.pointee.pw_uid, gid = account.pointee.pw_gid
+        let (bin, password, asServerUser) = try PostgresTestServer.initializeCluster(directory: directory)
         let fileManager = FileManager.default
-        try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let password = "pg-" + UUID().uuidString
-        try Data(password.utf8).write(to: URL(fileURLWithPath: directory + "/pwfile"))
-        for path in [directory, directory + "/pwfile"] where chown(path, uid, gid) != 0 {
-            throw CommandError("cannot hand \(path) to the postgres user (errno \(errno))")
-        }
-        _ = try Self.command("/usr/sbin/runuser", ["-u", "postgres", "--", "\(bin)/initdb", "-D", directory + "/data", "-U", "certauth",
-                                                   "--auth=scram-sha-256", "--pwfile=\(directory)/pwfile", "-E", "UTF8", "--locale=C", "--no-sync"])
         let hba = try String(contentsOfFile: directory + "/data/pg_hba.conf", encoding: .utf8)
         try Data((hba + "\nhost all all 10.77.0.0/24 scram-sha-256\n").utf8).write(to: URL(fileURLWithPath: directory + "/data/pg_hba.conf"))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", namespace(short), "/usr/sbin/runuser", "-u", "postgres", "--", "\(bin)/postgres",
-                             "-D", directory + "/data", "-p", "5432", "-k", directory, "-c", "listen_addresses=\(address)",
-                             "-c", "fsync=off", "-c", "max_connections=100"]
+        let server = asServerUser("\(bin)/postgres", [
+            "-D", directory + "/data", "-p", "5432", "-k", directory, "-c", "listen_addresses=\(address)",
+            "-c", "fsync=off", "-c", "max_connections=100",
+        ])
+        process.arguments = ["netns", "exec", namespace(short), server.0] + server.1
         process.environment = ["PATH": "/usr/bin:/bin", "LANG": "C"]
         let log = directory + "/server.log"
         _ = fileManager.createFile(atPath: log, contents: nil)

@@ -85,17 +85,19 @@ public actor PostgresTestServer {
         return versions.map { "\(root)/\($0)/bin" }.first(where: complete)
     }
 
-    private static func start() throws -> Running {
+    /// A new PostgreSQL cluster in `directory/data` (user `certauth`, scram-sha-256, a random password), made with
+    /// initdb as the `postgres` user when running as root. Returns the binaries' directory, the password, and how
+    /// to run a command as the server's user.
+    public static func initializeCluster(directory: String) throws -> (bin: String, password: String, asServerUser: @Sendable (String, [String]) -> (String, [String])) {
         guard let bin = binDirectory() else {
             throw Unavailable(description: "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin (or CERTAUTH_POSTGRES_BIN); install them with `apt-get install -y postgresql` (.ci/run does) to run the PostgreSQL tests.")
         }
-        let directory = NSTemporaryDirectory() + "certauth-pg-" + UUID().uuidString.prefix(8)
         let fileManager = FileManager.default
         try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let password = "pg-" + UUID().uuidString
         try Data(password.utf8).write(to: URL(fileURLWithPath: directory + "/pwfile"))
         /// As root, commands run as `postgres` through runuser.
-        var asServerUser: (String, [String]) -> (String, [String]) = { ($0, $1) }
+        var asServerUser: @Sendable (String, [String]) -> (String, [String]) = { ($0, $1) }
         if geteuid() == 0 {
             // initdb refuses root: hand the directory to the postgres user and run the server as that user.
             guard let account = getpwnam("postgres") else {
@@ -112,6 +114,13 @@ public actor PostgresTestServer {
             "-E", "UTF8", "--locale=C", "--no-sync",
         ])
         try run(initdb.0, initdb.1)
+        return (bin, password, asServerUser)
+    }
+
+    private static func start() throws -> Running {
+        let directory = NSTemporaryDirectory() + "certauth-pg-" + UUID().uuidString.prefix(8)
+        let fileManager = FileManager.default
+        let (bin, password, asServerUser) = try initializeCluster(directory: directory)
         var lastError = ""
         for _ in 0..<5 {
             let port = freePort()
