@@ -37,6 +37,7 @@ let package = Package(
             path: "Shared/CPKCS12",
             linkerSettings: [.linkedLibrary("crypto")]
         ),
+        .target(name: "CMallocTuning", path: "Shared/CMallocTuning"),
         .target(
             name: "Keystore",
             dependencies: [
@@ -72,6 +73,7 @@ let package = Package(
             name: "ServiceSupport",
             dependencies: [
                 "AuthProtocol",
+                "CMallocTuning",
                 "Keystore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

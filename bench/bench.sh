@@ -3,7 +3,8 @@
 # against nginx, haproxy and Apache mod_auth_openidc configured here, the in-process
 # measurements of certauth-bench, and `openssl speed` — all in one run, so the ratios compare like with like.
 # Writes a table on stdout and bench/out/results.json. Environment: BENCH_SECONDS (default 10), BENCH_WARMUP (2),
-# BENCH_ONLY (an extended regex: only the measurements whose names match run, e.g. 'roles|jwt'; for profiling).
+# BENCH_ONLY (an extended regex: only the measurements whose names match run, e.g. 'roles|jwt'; for profiling),
+# BENCH_PERF (non-empty: `perf record -g` our service during each of its h2load scenarios, into bench/out/perf/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -100,7 +101,7 @@ log "building the h2load client-certificate/token shim"
 cc -O2 -shared -fPIC -o "$OUT/h2load-shim.so" bench/h2load-shim.c -ldl
 
 # --- 3. Our services ------------------------------------------------------------------------------------------------
-export LOG_LEVEL=warning LOG_FORMAT=text
+export LOG_LEVEL=warning  # LOG_FORMAT stays the default (json), as operators run it
 start() { # name, binary, then env assignments
   local name=$1 bin=$2; shift 2
   env "$@" "$BIN/$bin" >"$OUT/logs/$name.log" 2>&1 &
@@ -272,9 +273,16 @@ h2() { # name, pid-or-"", then h2load arguments (the shim reads BENCH_* from the
   local name=$1 pid=$2; shift 2
   selected "$name" || return 0
   log "$name"
-  local logf=$OUT/h2load/$name.log
+  local logf=$OUT/h2load/$name.log perf_pid=
+  if [ -n "${BENCH_PERF:-}" ] && [ -n "$pid" ]; then  # profile the service during the measured part
+    mkdir -p "$OUT/perf"
+    (sleep "$WARMUP"; exec perf record -F 499 -g -p "$pid" -o "$OUT/perf/$name.data" -- sleep "$SECONDS_PER") \
+      >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   LD_PRELOAD="$OUT/h2load-shim.so" h2load -t 1 -c 4 -m 16 -D "$SECONDS_PER" --warm-up-time "$WARMUP" \
     --log-file "$logf" "$@" > "$OUT/h2load/$name.txt" 2>&1 || true
+  [ -n "$perf_pid" ] && { wait "$perf_pid" || true; log "profile: perf report -i $OUT/perf/$name.data"; }
   local rss=null; [ -n "$pid" ] && rss=$(peak_rss "$pid")
   record "$(python3 bench/report.py h2load "$name" "$OUT/h2load/$name.txt" "$logf" "$rss")"
 }

@@ -11,10 +11,19 @@ public enum JSONResponse {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = (try? encoder.encode(value)) ?? Data(#"{"error":"server_error"}"#.utf8)
+        return body(status, ByteBuffer(bytes: data), headers: headers)
+    }
+
+    /// The hot answers (see ``DirectJSONEncodable``): the same bytes as the `Encodable` path, without `JSONEncoder`.
+    public static func make(_ status: HTTPResponse.Status, _ value: some DirectJSONEncodable, headers: HTTPFields = [:]) -> Response {
+        body(status, ByteBuffer(bytes: value.directJSON), headers: headers)
+    }
+
+    private static func body(_ status: HTTPResponse.Status, _ buffer: ByteBuffer, headers: HTTPFields) -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
         fields[.cacheControl] = "no-store"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: fields, body: .init(byteBuffer: buffer))
     }
 
     /// An OAuth-style error; 401 answers carry RFC 6750 `WWW-Authenticate`.

@@ -15,7 +15,9 @@ extension ListenerSettings {
         let clientAuth = self.clientAuth.rawValue
         return Application(
             router: router,
-            server: try .http2Upgrade(tlsChannelConfiguration: tls),
+            server: .eventLoopBound { responder in
+                try HTTP2UpgradeChannel(tlsChannelConfiguration: tls, responder: responder)
+            },
             configuration: .init(address: .hostname(address, port: configured), serverName: nil),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? configured

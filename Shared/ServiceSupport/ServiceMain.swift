@@ -1,4 +1,5 @@
 import Foundation
+import CMallocTuning
 import Keystore
 import Logging
 import Metrics
@@ -18,6 +19,7 @@ public enum ServiceMain {
 
     /// Runs the service named `name`; `build` returns the services to run (listener, management server, background work).
     public static func run(name: String, build: @Sendable (Environment) async throws -> [any Service]) async -> Never {
+        limitMallocArenas()
         let reader: EnvironmentReader
         let logSettings: LogSettings
         do {
@@ -43,6 +45,15 @@ public enum ServiceMain {
         } catch {
             fail(name: name, error)
         }
+    }
+
+    /// glibc gives each thread that allocates concurrently its own malloc arena, up to 8 per core, and memory freed in
+    /// one arena is not reused by another: with NIO's event loops and Swift's cooperative pool allocating side by side,
+    /// resident memory grew with the arena count rather than with what the service holds (`make bench`: authn and roles
+    /// over 64 MB). Two arenas is what a two-core service needs. An operator's own `MALLOC_ARENA_MAX` wins.
+    static func limitMallocArenas() {
+        guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil else { return }
+        _ = certauth_limit_malloc_arenas(2)
     }
 
     /// Prints the one line that says what is wrong and how to fix it, then exits 1.
