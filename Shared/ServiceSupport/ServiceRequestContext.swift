@@ -65,7 +65,7 @@ public struct TracingMiddleware: RouterMiddleware {
     ) async throws -> Response {
         var context = context
         let incoming = request.headers[.traceparent].flatMap(TraceContext.init(traceparent:))
-        context.trace = incoming?.child() ?? TraceContext.random()
+        if let incoming { context.trace = incoming.child() }  // else the new trace the context started with
         context.logger[metadataKey: "trace_id"] = .string(context.trace.traceID)
         context.logger[metadataKey: "span_id"] = .string(context.trace.spanID)
         var response = try await next(request, context)

@@ -39,9 +39,11 @@ public struct TraceContext: Sendable, Equatable, CustomStringConvertible {
 
     /// `bytes` random bytes as lower-case hex. One 64-bit draw per 8 bytes: a draw per byte cost 24 `getrandom` calls
     /// and as many small strings per request (6 % of a request in `make bench`'s profile).
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
     static func randomHex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        let digits = hexDigits
         var out = [UInt8]()
         out.reserveCapacity(bytes * 2)
         var remaining = bytes

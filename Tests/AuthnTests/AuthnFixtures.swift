@@ -47,7 +47,11 @@ enum AuthnFixtures {
     }
 
     static func authn(pki: TestPKI, logs: CapturedLogs, emulatorPort: Int, extra: [String: String] = [:]) async throws -> AuthnInstance {
-        let configuration = try AuthnConfiguration(environment: EnvironmentReader(environment(pki: pki, emulatorPort: emulatorPort, extra: extra)))
+        var configuration = try AuthnConfiguration(environment: EnvironmentReader(environment(pki: pki, emulatorPort: emulatorPort, extra: extra)))
+        // The whole test run shares two cores and one process's event loops (about forty suites at once, debug builds):
+        // a first JWKS fetch was once seen to take over the production default of 5 s there. The timeout itself is
+        // tested in KeySetCacheTests.
+        configuration.oidc?.jwksFetchTimeout = .seconds(30)
         return try await AuthnApplication.build(configuration: configuration, logger: logs.logger("authn"))
     }
 
