@@ -92,15 +92,26 @@ extension HTTPField.Name {
 final class PeerCertificateCache: Sendable {
     static let shared = PeerCertificateCache()
     private static let capacity = 1024
-    private let entries = Mutex<[[UInt8]: Certificate]>([:])
+    private let entries = Mutex<[DERKey: Certificate]>([:])
 
     func certificate(der: [UInt8]) -> Certificate? {
-        if let hit = entries.withLock({ $0[der] }) { return hit }
+        let key = DERKey(bytes: der)
+        if let hit = entries.withLock({ $0[key] }) { return hit }
         guard let parsed = try? Certificate(derEncoded: der) else { return nil }
         entries.withLock { entries in
             if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
-            entries[der] = parsed
+            entries[key] = parsed
         }
         return parsed
+    }
+
+    /// DER bytes hashed as one block: `[UInt8]`'s own `Hashable` feeds the hasher a byte at a time, which was 1.5 % of
+    /// an mTLS request for a 1 KB certificate (perf, `make bench`).
+    struct DERKey: Hashable, Sendable {
+        let bytes: [UInt8]
+
+        func hash(into hasher: inout Hasher) {
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
     }
 }
