@@ -52,7 +52,12 @@ public struct TokenValidator: Sendable {
                 "token header has no 'kid'; the signing key is looked up by kid in the IdP's JWKS only — make sure the "
                     + "token comes from the configured IdP (Entra and Keycloak always set kid)")
         }
-        let key = try await keys.key(id: kid)
+        let key: JSONWebKey
+        if let loaded = keys.loadedKey(id: kid) {
+            key = loaded
+        } else {
+            key = try await keys.key(id: kid)
+        }
         guard key.accepts(algorithm) else {
             let own = key.algorithm.map { ", JWK alg \($0.rawValue)" } ?? ""
             throw TokenValidationError(
