@@ -72,7 +72,7 @@ public struct TokenValidator: Sendable {
                     + "or not signed by the IdP — get a new token from the configured IdP")
         }
         let claims = try Self.decodeClaims(segments.payload)
-        let validated = try check(claims, kid: kid, algorithm: algorithm, now: now)
+        let validated = try check(claims, payload: segments.payload, key: key, algorithm: algorithm, now: now)
         if let cache, let cacheKey, now < validated.expiresAt {
             await cache.store(key: cacheKey, validated)
         }
@@ -224,21 +224,26 @@ public struct TokenValidator: Sendable {
         return claims
     }
 
-    private func check(_ claims: [String: JSONValue], kid: String, algorithm: JWSAlgorithm,
+    /// The claims checked, as a ``ValidatedToken`` that keeps `payload` (not the dictionary). Strings equal to a
+    /// configured issuer or audience, and the kid, are the configured (or JWKS) instances, so the 10,000 tokens of a
+    /// full `VerifiedTokenCache` share one copy of each.
+    private func check(_ claims: [String: JSONValue], payload: [UInt8], key: JSONWebKey, algorithm: JWSAlgorithm,
                        now: Date) throws(TokenValidationError) -> ValidatedToken {
         guard let issuer = claims["iss"]?.stringValue else {
             throw TokenValidationError(
                 .invalidIssuer,
                 "token has no string 'iss' claim; only tokens from \(quotedList(settings.issuers)) are accepted")
         }
-        guard settings.issuers.contains(issuer) else {
+        guard let issuerIndex = settings.issuers.firstIndex(of: issuer) else {
             throw TokenValidationError(
                 .invalidIssuer,
                 "token issuer \(quoted(issuer)) is not accepted; expected one of \(quotedList(settings.issuers)) — "
                     + "set \(SettingName.issuer) to the IdP's issuer (with \(SettingName.identityType)=MICROSOFT the "
                     + "tenant's v1 and v2 issuers are both accepted)")
         }
-        let audiences = claims["aud"]?.stringValues ?? []
+        let audiences = (claims["aud"]?.stringValues ?? []).map { sent in
+            settings.audiences.first { $0 == sent } ?? sent
+        }
         guard audiences.contains(where: settings.audiences.contains) else {
             let sent = audiences.isEmpty ? "token has no 'aud' claim" : "token audience \(quotedList(audiences)) is not accepted"
             throw TokenValidationError(
@@ -279,11 +284,12 @@ public struct TokenValidator: Sendable {
                     + "the \(Self.wholeSeconds(leeway)) s leeway); check the clocks of the IdP and this server")
         }
         return ValidatedToken(
-            claims: claims, issuer: issuer, subject: claims["sub"]?.stringValue, audiences: audiences,
+            payload: payload, issuer: settings.issuers[issuerIndex], subject: claims["sub"]?.stringValue,
+            audiences: audiences,
             clientID: (claims["azp"] ?? claims["appid"] ?? claims["client_id"])?.stringValue,
             tenantID: claims["tid"]?.stringValue,
             tokenID: (claims["jti"] ?? claims["uti"])?.stringValue,
-            keyID: kid, algorithm: algorithm,
+            keyID: key.keyID, algorithm: algorithm,
             expiresAt: Date(timeIntervalSince1970: exp), notBefore: nbf.map(Date.init(timeIntervalSince1970:)),
             roles: Self.collect(claims, settings.roleClaims, splitSpaces: false),
             scopes: Self.collect(claims, settings.scopeClaims, splitSpaces: true),
