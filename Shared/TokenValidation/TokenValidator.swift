@@ -146,7 +146,8 @@ public struct TokenValidator: Sendable {
     private struct Segments {
         var header: [UInt8]
         var payload: [UInt8]
-        var signature: [UInt8]
+        /// As `Data`, which swift-crypto's signature types keep (no copy when they are made).
+        var signature: Data
         /// SHA-256 of `header.payload` as sent: what RS256, PS256 and ES256 sign.
         var digest: SHA256.Digest
     }
@@ -155,17 +156,12 @@ public struct TokenValidator: Sendable {
     private static func split(_ token: String) throws(TokenValidationError) -> Segments {
         var token = token
         let result = token.withUTF8 { bytes -> Result<Segments, TokenValidationError> in
-            // A plain loop: the generic slice algorithms cost more than the signature check in debug builds.
-            let dot = UInt8(ascii: ".")
-            var dots = 0, first = 0, second = 0, index = 0
-            while index < bytes.count {
-                if bytes[index] == dot {
-                    dots += 1
-                    if dots == 1 { first = index } else if dots == 2 { second = index }
-                }
-                index += 1
-            }
-            guard dots == 2 else {
+            // memchr finds the dots at memory speed; a byte loop cost a quarter of the claims' parsing.
+            guard let base = bytes.baseAddress,
+                  let first = dotIndex(base, from: 0, to: bytes.count),
+                  let second = dotIndex(base, from: first + 1, to: bytes.count),
+                  dotIndex(base, from: second + 1, to: bytes.count) == nil
+            else {
                 return .failure(TokenValidationError(
                     .malformed,
                     "token is not a compact JWS (three base64url parts separated by dots); send the access token "
@@ -180,13 +176,19 @@ public struct TokenValidator: Sendable {
             guard let payload = part((first + 1)..<second) else {
                 return .failure(malformedPart("payload"))
             }
-            guard let signature = part((second + 1)..<bytes.count) else {
+            guard let signature = Base64URLDecoding.decodeData(UnsafeBufferPointer(rebasing: bytes[(second + 1)...])) else {
                 return .failure(malformedPart("signature"))
             }
             let digest = SHA256.hash(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[0..<second])))
             return .success(Segments(header: header, payload: payload, signature: signature, digest: digest))
         }
         return try result.get()
+    }
+
+    /// The index of the first "." in `base[start..<end]`.
+    private static func dotIndex(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int? {
+        guard start < end, let found = memchr(base + start, Int32(UInt8(ascii: ".")), end - start) else { return nil }
+        return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
     }
 
     private static func malformedPart(_ name: String) -> TokenValidationError {
@@ -196,7 +198,7 @@ public struct TokenValidator: Sendable {
                 + "exactly as the IdP issued it")
     }
 
-    private static func verify(_ signature: [UInt8], digest: SHA256.Digest, algorithm: JWSAlgorithm,
+    private static func verify(_ signature: Data, digest: SHA256.Digest, algorithm: JWSAlgorithm,
                                key: VerificationKey) -> Bool {
         switch (algorithm, key) {
         case (.rs256, .rsa(let rsa)):
@@ -309,18 +311,32 @@ public struct TokenValidator: Sendable {
     /// Values of `names` in order, deduplicated; strings are split at spaces when `splitSpaces` (OAuth scopes).
     private static func collect(_ claims: [String: JSONValue], _ names: [String], splitSpaces: Bool) -> [String] {
         var values: [String] = []
-        var seen: Set<String> = []
-        for name in names {
-            guard let claim = claims[name] else { continue }
-            var found: [String]
-            if splitSpaces, case .string(let text) = claim {
-                found = text.split(separator: " ").map(String.init)
-            } else {
-                found = claim.stringValues ?? []
-            }
-            found.removeAll(where: \.isEmpty)
-            for value in found where seen.insert(value).inserted {
+        // A token carries a handful of roles or scopes: a linear search, and a set only past 16 values (a set for
+        // each token cost more than the search).
+        var seen: Set<String>?
+        func add(_ value: String) {
+            guard !value.isEmpty else { return }
+            if var set = seen {
+                seen = nil
+                if set.insert(value).inserted { values.append(value) }
+                seen = set
+            } else if !values.contains(value) {
                 values.append(value)
+                if values.count == 16 { seen = Set(values) }
+            }
+        }
+        for name in names {
+            switch claims[name] {
+            case .string(let text)?:
+                if splitSpaces {
+                    for part in text.split(separator: " ") { add(String(part)) }
+                } else {
+                    add(text)
+                }
+            case .array(let items)?:
+                for case .string(let text) in items { add(text) }
+            default:
+                continue
             }
         }
         return values
