@@ -2,6 +2,7 @@ import AuthProtocol
 import ClientAssertion
 import Crypto
 import Foundation
+import Synchronization
 import _CryptoExtras
 
 /// Validates bearer access tokens (JWS compact serialisation) against the IdP's JWKS and the settings: algorithm
@@ -12,6 +13,7 @@ public struct TokenValidator: Sendable {
     private let keys: KeySetCache
     private let cache: VerifiedTokenCache?
     private let leeway: Double
+    private let headers = RecentHeaders()
 
     /// - Parameter cache: when given, a token seen before (and not yet past its `exp`) is answered from it without
     ///   parsing or a signature check. Use one cache per validator.
@@ -36,8 +38,15 @@ public struct TokenValidator: Sendable {
         if let cache, let cacheKey, let hit = await cache.lookup(key: cacheKey, now: now) {
             return hit
         }
-        let segments = try Self.split(token)
-        let header = try Self.decodeHeader(segments.header)
+        let segments = try Self.split(token, headers: headers)
+        let header: Header
+        switch segments.header {
+        case .parsed(let known):
+            header = known
+        case .decoded(let bytes, let text):
+            header = try Self.decodeHeader(bytes)
+            headers.remember(text: text, header)
+        }
         let algorithm = try checkAlgorithm(header.alg)
         guard !segments.signature.isEmpty else { throw Self.malformedPart("signature") }
         if let crit = header.crit {
@@ -106,7 +115,7 @@ public struct TokenValidator: Sendable {
     }
 
     /// The header members the validator reads. `jku`, `x5u`, `jwk` and `x5c` are deliberately not read.
-    private struct Header {
+    fileprivate struct Header {
         var alg: String
         var kid: String?
         /// The names listed in `crit`, or a placeholder when `crit` is present in another shape.
@@ -144,7 +153,8 @@ public struct TokenValidator: Sendable {
     // MARK: - Segments and signature
 
     private struct Segments {
-        var header: [UInt8]
+        /// The header as parsed before (same text), or its decoded bytes and its text.
+        var header: HeaderSegment
         var payload: [UInt8]
         /// As `Data`, which swift-crypto's signature types keep (no copy when they are made).
         var signature: Data
@@ -152,8 +162,14 @@ public struct TokenValidator: Sendable {
         var digest: SHA256.Digest
     }
 
-    /// Splits the compact serialisation into its three decoded parts, reading the token's bytes in place.
-    private static func split(_ token: String) throws(TokenValidationError) -> Segments {
+    private enum HeaderSegment {
+        case parsed(Header)
+        case decoded([UInt8], text: [UInt8])
+    }
+
+    /// Splits the compact serialisation into its three decoded parts, reading the token's bytes in place. A header
+    /// text seen before is not decoded again.
+    private static func split(_ token: String, headers: RecentHeaders) throws(TokenValidationError) -> Segments {
         var token = token
         let result = token.withUTF8 { bytes -> Result<Segments, TokenValidationError> in
             // memchr finds the dots at memory speed; a byte loop cost a quarter of the claims' parsing.
@@ -170,8 +186,15 @@ public struct TokenValidator: Sendable {
             func part(_ range: Range<Int>) -> [UInt8]? {
                 Base64URLDecoding.decode(UnsafeBufferPointer(rebasing: bytes[range]))
             }
-            guard let header = part(0..<first), !header.isEmpty else {
-                return .failure(malformedPart("header"))
+            let headerText = UnsafeBufferPointer(rebasing: bytes[0..<first])
+            let header: HeaderSegment
+            if let known = headers.header(text: headerText) {
+                header = .parsed(known)
+            } else {
+                guard let decoded = part(0..<first), !decoded.isEmpty else {
+                    return .failure(malformedPart("header"))
+                }
+                header = .decoded(decoded, text: Array(headerText))
             }
             guard let payload = part((first + 1)..<second) else {
                 return .failure(malformedPart("payload"))
@@ -351,5 +374,55 @@ public struct TokenValidator: Sendable {
     /// A whole number of seconds for messages, clamped so that absurd claim values cannot trap.
     static func wholeSeconds(_ seconds: Double) -> String {
         String(Int(max(-1e15, min(1e15, seconds.rounded(.towardZero)))))
+    }
+}
+
+/// The last few token headers that parsed, by their base64url text. Every token signed with one key carries the same
+/// header (Entra: typ, alg, kid, x5t), so it is decoded and parsed once per key rather than once per token. What is
+/// kept is a function of the text alone, so it changes no outcome; the algorithm and the key are still checked for
+/// every token.
+private final class RecentHeaders: Sendable {
+    private struct Entry {
+        var text: [UInt8]
+        var header: TokenValidator.Header
+    }
+
+    private struct State {
+        var entries: [Entry] = []
+        var next = 0
+    }
+
+    /// Enough for a key rollover (old and new key) with room to spare.
+    private static let capacity = 4
+    /// Longer headers are not kept (a token's header is a few dozen bytes; this bounds the memory held).
+    private static let maximumText = 512
+    private let state = Mutex(State())
+
+    func header(text: UnsafeBufferPointer<UInt8>) -> TokenValidator.Header? {
+        state.withLock { state in
+            for entry in state.entries where entry.text.withUnsafeBufferPointer({ Self.equal($0, text) }) {
+                return entry.header
+            }
+            return nil
+        }
+    }
+
+    func remember(text: [UInt8], _ header: TokenValidator.Header) {
+        guard text.count <= Self.maximumText else { return }
+        state.withLock { state in
+            let entry = Entry(text: text, header: header)
+            if state.entries.count < Self.capacity {
+                state.entries.append(entry)
+            } else {
+                state.entries[state.next] = entry
+                state.next = (state.next + 1) % Self.capacity
+            }
+        }
+    }
+
+    private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let left = a.baseAddress, let right = b.baseAddress else { return a.count == 0 }
+        return memcmp(left, right, a.count) == 0
     }
 }
