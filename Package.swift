@@ -273,6 +273,11 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(
+            name: "AuthProtocolTests",
+            dependencies: ["AuthProtocol"],
+            path: "Tests/AuthProtocolTests"
+        ),
+        .testTarget(
             name: "KeystoreTests",
             dependencies: ["Keystore", "DevPKI", "TestSupport", .product(name: "X509", package: "swift-certificates")],
             path: "Tests/KeystoreTests"

@@ -54,7 +54,7 @@ public enum JSONWebKeySetParser {
     }
 
     static func parseDetailed(_ data: [UInt8]) throws(TokenValidationError) -> (keys: [JSONWebKey], skipped: [SkippedKey]) {
-        guard case .array(let entries)? = ClaimsJSON.object(data)?["keys"] else {
+        guard case .array(let entries)? = JSONReader.object(data)?["keys"] else {
             throw TokenValidationError(
                 .keysUnavailable,
                 "the JWKS document is not a JSON object with a 'keys' array; check that \(SettingName.jwkSetURI) "

@@ -31,6 +31,9 @@ public struct KeySetStatus: Sendable {
 /// The IdP's signing keys by `kid` (the JWKS), fetched through `fetch`. An unknown `kid` triggers one refresh
 /// (single flight, rate-limited, time-bounded); keys are kept when a refresh fails; a refresh that yields no usable
 /// key counts as failed. A caller that is cancelled while waiting never cancels the shared fetch.
+///
+/// The keys are also published behind a `Mutex` (a snapshot, replaced at each successful refresh), so that a known
+/// kid is found without an actor hop: that is every token but the first of a new key.
 public actor KeySetCache {
     public typealias Fetch = @Sendable () async throws -> [UInt8]
 
@@ -38,7 +41,11 @@ public actor KeySetCache {
     private let logger: Logger
     private let fetch: Fetch
     private let now: @Sendable () -> ContinuousClock.Instant
-    private var keys: [String: JSONWebKey] = [:]
+    private var keys: [String: JSONWebKey] = [:] {
+        didSet { published.withLock { $0 = keys } }
+    }
+    /// `keys`, readable without the actor (the dictionary is shared, not copied, by each update).
+    private let published = Mutex<[String: JSONWebKey]>([:])
     private var inFlight: Task<Result<Int, TokenValidationError>, Never>?
     /// When the last refresh for an unknown kid started (the rate limit's reference point).
     private var lastUnknownKeyRefresh: ContinuousClock.Instant?
@@ -64,6 +71,11 @@ public actor KeySetCache {
         self.logger = logger
         self.now = now
         self.fetch = fetch
+    }
+
+    /// The key for `kid` if it is loaded; nil otherwise (then `key(id:)` refreshes). Synchronous, no actor hop.
+    nonisolated func loadedKey(id kid: String) -> JSONWebKey? {
+        published.withLock { $0[kid] }
     }
 
     /// The key for `kid`; an unknown kid triggers one refresh (single flight, rate-limited by minimumRefreshGap,

@@ -5,16 +5,22 @@ import Foundation
 /// (the token itself is never stored); an entry ends at the token's `exp`. Holds at most `capacity` entries, dropping
 /// the oldest first. Use one cache per validator: an entry means "valid under that validator's settings".
 public actor VerifiedTokenCache {
-    private struct Entry {
-        var token: ValidatedToken
-        var expiresAt: Date
+    /// One cached token, boxed: the table's buckets (a third of them empty) then hold a reference, not the
+    /// ~200-byte token.
+    private final class Entry: Sendable {
+        let token: ValidatedToken
+
+        init(_ token: ValidatedToken) {
+            self.token = token
+        }
     }
 
     private let capacity: Int
     private var entries: [SHA256Digest: Entry] = [:]
-    /// Insertion order, oldest at `head`; keys already dropped (expired on lookup) are skipped when evicting.
-    private var order: [SHA256Digest] = []
-    private var head = 0
+    /// Keys in insertion order, a ring of at most `capacity` slots; `next` is the oldest once the ring is full.
+    /// Storing a new key into a full ring evicts the key in its slot (unless that one was dropped already).
+    private var ring: [SHA256Digest] = []
+    private var next = 0
 
     public init(capacity: Int = 10_000) {
         self.capacity = max(1, capacity)
@@ -37,7 +43,7 @@ public actor VerifiedTokenCache {
 
     func lookup(key: SHA256Digest, now: Date) -> ValidatedToken? {
         guard let entry = entries[key] else { return nil }
-        guard now < entry.expiresAt else {
+        guard now < entry.token.expiresAt else {
             entries[key] = nil
             return nil
         }
@@ -45,20 +51,14 @@ public actor VerifiedTokenCache {
     }
 
     func store(key: SHA256Digest, _ validated: ValidatedToken) {
-        if entries.updateValue(Entry(token: validated, expiresAt: validated.expiresAt), forKey: key) != nil { return }
-        order.append(key)
-        while entries.count > capacity, head < order.count {
-            entries[order[head]] = nil
-            head += 1
+        if entries.updateValue(Entry(validated), forKey: key) != nil { return }
+        if ring.count < capacity {
+            ring.append(key)
+            return
         }
-        compactOrder()
-    }
-
-    /// Keeps `order` from growing without bound: drops the consumed prefix and keys no longer cached.
-    private func compactOrder() {
-        guard order.count - head > 2 * capacity || head > capacity else { return }
-        order = order[head...].filter { entries[$0] != nil }
-        head = 0
+        entries[ring[next]] = nil
+        ring[next] = key
+        next = next + 1 == capacity ? 0 : next + 1
     }
 
     static func key(_ token: String) -> SHA256Digest {
