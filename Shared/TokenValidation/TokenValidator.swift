@@ -16,6 +16,8 @@ public struct TokenValidator: Sendable {
     private let headers = RecentHeaders()
     /// The claims the checks read: ``Claim``'s, then the role claims, then the scope claims of the settings.
     private let claimNames: JSONReader.MemberNames
+    /// `[audience]` for each configured audience: the `audiences` of a token with just that one, shared.
+    private let singleAudiences: [[String]]
 
     /// - Parameter cache: when given, a token seen before (and not yet past its `exp`) is answered from it without
     ///   parsing or a signature check. Use one cache per validator.
@@ -24,6 +26,7 @@ public struct TokenValidator: Sendable {
         self.keys = keys
         self.cache = cache
         self.claimNames = JSONReader.MemberNames(Claim.allCases.map(\.name) + settings.roleClaims + settings.scopeClaims)
+        self.singleAudiences = settings.audiences.map { [$0] }
         let (seconds, attoseconds) = settings.leeway.components
         self.leeway = Double(seconds) + Double(attoseconds) / 1e18
     }
@@ -301,8 +304,12 @@ public struct TokenValidator: Sendable {
                     + "set \(SettingName.issuer) to the IdP's issuer (with \(SettingName.identityType)=MICROSOFT the "
                     + "tenant's v1 and v2 issuers are both accepted)")
         }
-        let audiences = (claims[.aud]?.stringValues ?? []).map { sent in
-            settings.audiences.first { $0 == sent } ?? sent
+        let sentAudiences = claims[.aud]?.stringValues ?? []
+        let audiences: [String]
+        if sentAudiences.count == 1, let index = settings.audiences.firstIndex(of: sentAudiences[0]) {
+            audiences = singleAudiences[index]
+        } else {
+            audiences = sentAudiences.map { sent in settings.audiences.first { $0 == sent } ?? sent }
         }
         guard audiences.contains(where: settings.audiences.contains) else {
             let sent = audiences.isEmpty ? "token has no 'aud' claim" : "token audience \(quotedList(audiences)) is not accepted"
