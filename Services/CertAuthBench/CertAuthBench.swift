@@ -16,7 +16,8 @@ import _CryptoExtras
 ///     certauth-bench mint DIR COUNT ISS AUD        COUNT distinct RS256 access tokens signed with DIR/signing.pem → DIR/tokens.txt
 ///     certauth-bench assertion-sign BITS SECONDS   client assertions signed per second with an RSA-BITS credential
 ///     certauth-bench jwt-verify DIR SECONDS        RS256 access tokens (DIR/tokens.txt) validated per second, no cache
-///     certauth-bench cache-memory COUNT            bytes per entry of a VerifiedTokenCache filled with COUNT Entra-like tokens
+///     certauth-bench cache-memory COUNT [DIR]      bytes per entry of a VerifiedTokenCache filled with COUNT Entra-like
+///                                                  tokens (or the first COUNT of DIR/tokens.txt)
 ///     certauth-bench seed-roles DB RULES           a roles SQLite database with RULES mapping rules (claim rules over 'groups')
 ///
 /// Measurements print one JSON object per line: {"name", "rps", "p50_ms", "p99_ms", "count", "seconds"}. jwt-verify
@@ -35,7 +36,8 @@ enum CertAuthBench {
             case ("assertion-sign", 2):
                 try assertionSign(bits: integer(arguments[0], "BITS"), seconds: integer(arguments[1], "SECONDS"))
             case ("jwt-verify", 2): try await jwtVerify(directory: arguments[0], seconds: integer(arguments[1], "SECONDS"))
-            case ("cache-memory", 1): try await cacheMemory(count: integer(arguments[0], "COUNT"))
+            case ("cache-memory", 1): try await cacheMemory(count: integer(arguments[0], "COUNT"), directory: nil)
+            case ("cache-memory", 2): try await cacheMemory(count: integer(arguments[0], "COUNT"), directory: arguments[1])
             case ("seed-roles", 2): try await seedRoles(path: arguments[0], rules: integer(arguments[1], "RULES"))
             default: fail(usage)
             }
@@ -45,7 +47,7 @@ enum CertAuthBench {
     }
 
     static let usage = """
-        usage: certauth-bench jwks DIR | mint DIR COUNT ISS AUD | assertion-sign BITS SECONDS | jwt-verify DIR SECONDS | cache-memory COUNT | seed-roles DB RULES
+        usage: certauth-bench jwks DIR | mint DIR COUNT ISS AUD | assertion-sign BITS SECONDS | jwt-verify DIR SECONDS | cache-memory COUNT [DIR] | seed-roles DB RULES
         """
 
     static func fail(_ message: String) -> Never {
@@ -171,18 +173,9 @@ enum CertAuthBench {
 
     /// TokenValidator (as authn runs it, without the verified-token cache) over distinct tokens.
     static func jwtVerify(directory: String, seconds: Int) async throws {
-        let jwks = Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/jwks.json")))
-        // Split as bytes: String.split walks Characters and took seconds over 15,000 tokens (and the profile with it).
-        let tokens = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/tokens.txt"))
-            .split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
-        guard let first = tokens.first else { fail("\(directory)/tokens.txt holds no tokens; run 'certauth-bench mint' first") }
-        let claims = try CompactJWS(parsing: first).claims(as: [String: JSONValue].self)
-        guard let issuer = claims["iss"]?.stringValue, let audience = claims["aud"]?.stringValue else {
-            fail("the first token has no string iss/aud")
-        }
-        let keys = KeySetCache(logger: Logger(label: "bench"), fetch: { jwks })
-        try await keys.refresh()
-        let validator = TokenValidator(settings: TokenValidationSettings(issuers: [issuer], audiences: [audience]), keys: keys)
+        let bench = try await BenchTokens(directory: directory)
+        let tokens = bench.tokens
+        let validator = TokenValidator(settings: bench.settings, keys: bench.keys)
         // Warm-up, then timed; validate is async (the key lookup may wait for the JWKS), so this loop is async too.
         // The clock is read once per batch of 64, so the loop costs next to nothing beside the validations.
         let clock = ContinuousClock()
@@ -213,12 +206,64 @@ enum CertAuthBench {
         report("jwt_verify", samples: samples, count: samples.count * batch, elapsed: last - start)
     }
 
+    /// DIR/tokens.txt and DIR/jwks.json (made by `jwks` and `mint`), with settings accepting them.
+    struct BenchTokens {
+        var tokens: [String]
+        var keys: KeySetCache
+        var settings: TokenValidationSettings
+
+        init(directory: String) async throws {
+            let jwks = Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/jwks.json")))
+            // Split as bytes: String.split walks Characters and took seconds over 15,000 tokens (and the profile
+            // with it).
+            tokens = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/tokens.txt"))
+                .split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
+            guard let first = tokens.first else { fail("\(directory)/tokens.txt holds no tokens; run 'certauth-bench mint' first") }
+            let claims = try CompactJWS(parsing: first).claims(as: [String: JSONValue].self)
+            guard let issuer = claims["iss"]?.stringValue, let audience = claims["aud"]?.stringValue else {
+                fail("the first token has no string iss/aud")
+            }
+            keys = KeySetCache(logger: Logger(label: "bench"), fetch: { jwks })
+            try await keys.refresh()
+            settings = TokenValidationSettings(issuers: [issuer], audiences: [audience])
+        }
+    }
+
     // MARK: - Memory
 
-    /// Fills a `VerifiedTokenCache` (through the validator, as authn does) with COUNT distinct Entra-like access
-    /// tokens (21 claims, ES256 so that minting is quick) and prints the RSS growth per entry. The tokens are minted
-    /// before the first reading, so only what the cache keeps (and the allocator's overhead for it) is counted.
-    static func cacheMemory(count: Int) async throws {
+    /// Fills a `VerifiedTokenCache` (through the validator, as authn does) with COUNT distinct access tokens and
+    /// prints the RSS growth per entry: Entra-like tokens (21 claims, ES256 so that minting is quick), or the first
+    /// COUNT tokens of DIR (what `make bench` sends authn). The tokens are made or read before the first reading, so
+    /// only what the cache keeps (and the allocator's overhead for it) is counted.
+    static func cacheMemory(count: Int, directory: String?) async throws {
+        let tokens: [String]
+        let keys: KeySetCache
+        let settings: TokenValidationSettings
+        if let directory {
+            let bench = try await BenchTokens(directory: directory)
+            guard bench.tokens.count >= count else { fail("\(directory)/tokens.txt holds fewer than \(count) tokens") }
+            tokens = Array(bench.tokens.prefix(count))
+            keys = bench.keys
+            settings = bench.settings
+        } else {
+            (tokens, keys, settings) = try await entraLikeTokens(count: count)
+        }
+        let cache = VerifiedTokenCache(capacity: count)
+        let validator = TokenValidator(settings: settings, keys: keys, cache: cache)
+        // One validation first, so that lazily created state (the key, metadata caches) is not counted.
+        _ = try await TokenValidator(settings: settings, keys: keys).validate(tokens[0])
+        trimHeap()
+        let before = residentBytes()
+        for token in tokens { _ = try await validator.validate(token) }
+        let after = residentBytes()
+        let entries = await cache.count
+        guard entries == count else { fail("the cache holds \(entries) entries, expected \(count)") }
+        let payload = tokens[0].split(separator: ".")[1].utf8.count * 3 / 4
+        print(#"{"name":"verified_cache_memory","entries":\#(entries),"payload_bytes":\#(payload),"rss_bytes_per_entry":\#((after - before) / entries),"rss_mb":\#(round(Double(after) / 1e5) / 10)}"#)
+    }
+
+    /// COUNT distinct Entra v2-like access tokens (21 claims), the key set that verifies them and settings accepting them.
+    static func entraLikeTokens(count: Int) async throws -> ([String], KeySetCache, TokenValidationSettings) {
         let key = P256.Signing.PrivateKey()
         let point = Array(key.publicKey.x963Representation)
         let jwks = Array("""
@@ -250,18 +295,17 @@ enum CertAuthBench {
         }
         let keys = KeySetCache(logger: Logger(label: "bench"), fetch: { jwks })
         try await keys.refresh()
-        let cache = VerifiedTokenCache(capacity: count)
-        let validator = TokenValidator(settings: TokenValidationSettings(issuers: [issuer], audiences: [api]),
-                                       keys: keys, cache: cache)
-        // One validation first, so that lazily created state (the key, metadata caches) is not counted.
-        _ = try await TokenValidator(settings: validator.settings, keys: keys).validate(tokens[0])
-        let before = residentBytes()
-        for token in tokens { _ = try await validator.validate(token) }
-        let after = residentBytes()
-        let entries = await cache.count
-        guard entries == count else { fail("the cache holds \(entries) entries, expected \(count)") }
-        let payload = tokens[0].split(separator: ".")[1].utf8.count * 3 / 4
-        print(#"{"name":"verified_cache_memory","entries":\#(entries),"payload_bytes":\#(payload),"rss_bytes_per_entry":\#((after - before) / entries),"rss_mb":\#(round(Double(after) / 1e5) / 10)}"#)
+        return (tokens, keys, TokenValidationSettings(issuers: [issuer], audiences: [api]))
+    }
+
+    /// Gives free heap memory back to the system (glibc's `malloc_trim`, looked up at run time), so that the RSS
+    /// growth that follows is memory allocated, not freed memory reused (tokens were made or read just before).
+    static func trimHeap() {
+        #if os(Linux)
+        guard let symbol = dlsym(nil, "malloc_trim") else { return }
+        typealias Trim = @convention(c) (Int) -> Int32
+        _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        #endif
     }
 
     /// The resident set size (`VmRSS` of /proc/self/status; 0 where there is none).

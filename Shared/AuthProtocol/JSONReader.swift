@@ -74,6 +74,75 @@ public enum JSONReader {
     }
 }
 
+// MARK: - Selected members
+
+extension JSONReader {
+    /// Member names to pick out of JSON objects with ``members(_:named:)``, prepared once (the claims a token
+    /// validator reads, say).
+    public struct MemberNames: Sendable {
+        /// The names, in the order ``JSONReader/members(_:named:)`` answers; a name may repeat.
+        public let names: [String]
+        /// For each name, the index of its first occurrence.
+        let first: [Int]
+        /// For each ASCII name: its length and its first 8 bytes packed (little-endian), for matching raw member
+        /// names without making strings; nil for the others.
+        let keys: [(count: Int, packed: UInt64)?]
+        let hasNonASCII: Bool
+
+        public init(_ names: [String]) {
+            self.names = names
+            first = names.indices.map { index in names.firstIndex(of: names[index]) ?? index }
+            keys = names.map { name in
+                let bytes = Array(name.utf8)
+                guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+                return bytes.withUnsafeBufferPointer { (bytes.count, MemberNames.pack($0)) }
+            }
+            hasNonASCII = keys.contains { $0 == nil }
+        }
+
+        static func pack(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+            var packed: UInt64 = 0
+            for index in 0..<min(8, bytes.count) {
+                packed |= UInt64(bytes[index]) << (8 &* UInt64(index))
+            }
+            return packed
+        }
+
+        /// The index of the name spelled by `raw` (bytes of an ASCII member name without escapes), if any.
+        func index(ascii raw: UnsafeBufferPointer<UInt8>) -> Int? {
+            let packed = Self.pack(raw)
+            for index in keys.indices where first[index] == index {
+                guard let key = keys[index], key.count == raw.count, key.packed == packed else { continue }
+                if raw.count <= 8 || names[index].utf8.elementsEqual(raw) { return index }
+            }
+            // A non-ASCII name can still equal an ASCII one as a String (canonical equivalence, e.g. U+037E and ";").
+            return hasNonASCII ? index(String(decoding: raw, as: UTF8.self)) : nil
+        }
+
+        /// The index of `name`, compared as `Dictionary` keys compare.
+        func index(_ name: String) -> Int? {
+            names.indices.first { first[$0] == $0 && names[$0] == name }
+        }
+    }
+
+    /// The values of `names` in the JSON object in `bytes` (nil where a name is absent), or nil when `bytes` is not a
+    /// JSON object. Accepts exactly the documents ``object(_:)`` accepts (duplicate names anywhere, depth, text,
+    /// numbers), but makes only the selected values: the other members are checked and skipped, and no dictionary
+    /// is built. A token's checks read a dozen claims; building the dictionary of all of them cost as much as
+    /// reading the JSON.
+    public static func members(_ bytes: UnsafeRawBufferPointer, named names: MemberNames) -> [JSONValue?]? {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return nil }
+        var reader = Reader(base: base.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+        return try? reader.selectedMembers(names)
+    }
+
+    /// The values of `names` in the JSON object in `bytes` (nil where absent), or nil when `bytes` is not a JSON
+    /// object; as the variant over a raw buffer.
+    public static func members(_ bytes: [UInt8], named names: MemberNames) -> [JSONValue?]? {
+        bytes.withUnsafeBytes { members($0, named: names) }
+    }
+}
+
 // MARK: - Reader
 
 extension JSONReader {
@@ -214,6 +283,101 @@ extension JSONReader {
                 default:
                     throw .syntax(at: index)
                 }
+            }
+        }
+
+        // MARK: Selected members
+
+        /// The whole document, an object, with only the members in `names` made into values.
+        mutating func selectedMembers(_ names: MemberNames) throws(Failure) -> [JSONValue?] {
+            skipWhitespace()
+            guard peek() == UInt8(ascii: "{") else { throw .syntax(at: index) }
+            depth = 1
+            index += 1
+            var values = [JSONValue?](repeating: nil, count: names.names.count)
+            /// Names not selected, kept only to refuse duplicates among them.
+            var others: [String] = []
+            skipWhitespace()
+            if peek() == UInt8(ascii: "}") {
+                index += 1
+            } else {
+                while true {
+                    skipWhitespace()
+                    guard peek() == UInt8(ascii: "\"") else { throw .syntax(at: index) }
+                    let slot: Int?
+                    if let raw = plainName() {
+                        slot = names.index(ascii: raw)
+                        if slot == nil { others.append(String(decoding: raw, as: UTF8.self)) }
+                    } else {
+                        let name = try string()
+                        slot = names.index(name)
+                        if slot == nil { others.append(name) }
+                    }
+                    skipWhitespace()
+                    guard peek() == UInt8(ascii: ":") else { throw .syntax(at: index) }
+                    index += 1
+                    if let slot {
+                        guard values[slot] == nil else { throw .duplicateMember(names.names[slot]) }
+                        values[slot] = try value()
+                    } else {
+                        try skipValue()
+                    }
+                    skipWhitespace()
+                    let separator = peek()
+                    index += 1
+                    if separator == UInt8(ascii: "}") { break }
+                    guard separator == UInt8(ascii: ",") else { throw .syntax(at: index - 1) }
+                }
+            }
+            skipWhitespace()
+            guard index == count else { throw .syntax(at: index) }
+            if let duplicate = Self.firstDuplicate(others) { throw .duplicateMember(duplicate) }
+            for slot in values.indices where names.first[slot] != slot {
+                values[slot] = values[names.first[slot]]
+            }
+            return values
+        }
+
+        /// A name that needs no unescaping or validation (printable ASCII, no backslash): its bytes, with `index` moved
+        /// past its closing quote; nil (and `index` unchanged, at the opening quote) otherwise.
+        mutating func plainName() -> UnsafeBufferPointer<UInt8>? {
+            var end = index + 1
+            while end < count {
+                let byte = base[end]
+                if byte == UInt8(ascii: "\"") {
+                    let name = UnsafeBufferPointer(start: base + index + 1, count: end - index - 1)
+                    index = end + 1
+                    return name
+                }
+                if byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { return nil }
+                end += 1
+            }
+            return nil
+        }
+
+        /// The first name that occurs twice, compared as `Dictionary` keys compare.
+        static func firstDuplicate(_ names: [String]) -> String? {
+            if names.count <= 16 {
+                for index in names.indices.dropFirst() where names[..<index].contains(names[index]) {
+                    return names[index]
+                }
+                return nil
+            }
+            var seen = Set<String>(minimumCapacity: names.count)
+            return names.first { !seen.insert($0).inserted }
+        }
+
+        /// Reads a value as `value()` would, accepting and refusing the same text, without making it when that
+        /// can be avoided (plain strings, numbers, literals).
+        mutating func skipValue() throws(Failure) {
+            skipWhitespace()
+            switch peek() {
+            case UInt8(ascii: "\""):
+                if plainName() == nil { _ = try string() }
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                _ = try number()
+            default:
+                _ = try value()  // objects, arrays, literals, and errors
             }
         }
 

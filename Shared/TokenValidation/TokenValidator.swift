@@ -14,6 +14,10 @@ public struct TokenValidator: Sendable {
     private let cache: VerifiedTokenCache?
     private let leeway: Double
     private let headers = RecentHeaders()
+    /// The claims the checks read: ``Claim``'s, then the role claims, then the scope claims of the settings.
+    private let claimNames: JSONReader.MemberNames
+    /// `[audience]` for each configured audience: the `audiences` of a token with just that one, shared.
+    private let singleAudiences: [[String]]
 
     /// - Parameter cache: when given, a token seen before (and not yet past its `exp`) is answered from it without
     ///   parsing or a signature check. Use one cache per validator.
@@ -21,6 +25,8 @@ public struct TokenValidator: Sendable {
         self.settings = settings
         self.keys = keys
         self.cache = cache
+        self.claimNames = JSONReader.MemberNames(Claim.allCases.map(\.name) + settings.roleClaims + settings.scopeClaims)
+        self.singleAudiences = settings.audiences.map { [$0] }
         let (seconds, attoseconds) = settings.leeway.components
         self.leeway = Double(seconds) + Double(attoseconds) / 1e18
     }
@@ -80,7 +86,7 @@ public struct TokenValidator: Sendable {
                 "token signature does not verify with key \(quoted(kid)) (\(algorithm.rawValue)); the token was altered "
                     + "or not signed by the IdP — get a new token from the configured IdP")
         }
-        let claims = try Self.decodeClaims(segments.payload)
+        let claims = try decodeClaims(segments.payload)
         let validated = try check(claims, payload: segments.payload, key: key, algorithm: algorithm, now: now)
         if let cache, let cacheKey, now < validated.expiresAt {
             await cache.store(key: cacheKey, validated)
@@ -240,21 +246,53 @@ public struct TokenValidator: Sendable {
 
     // MARK: - Claims
 
-    private static func decodeClaims(_ payload: [UInt8]) throws(TokenValidationError) -> [String: JSONValue] {
-        guard let claims = JSONReader.object(payload) else {
+    /// The claims the checks read (one name per case; `clientID` is `client_id`).
+    private enum Claim: Int, CaseIterable {
+        case iss, aud, exp, nbf, iat, sub, azp, appid, clientID, tid, jti, uti, cnf
+
+        var name: String {
+            switch self {
+            case .iss: "iss"
+            case .aud: "aud"
+            case .exp: "exp"
+            case .nbf: "nbf"
+            case .iat: "iat"
+            case .sub: "sub"
+            case .azp: "azp"
+            case .appid: "appid"
+            case .clientID: "client_id"
+            case .tid: "tid"
+            case .jti: "jti"
+            case .uti: "uti"
+            case .cnf: "cnf"
+            }
+        }
+    }
+
+    /// The values of `claimNames` in a payload.
+    private struct Claims {
+        var values: [JSONValue?]
+
+        subscript(_ claim: Claim) -> JSONValue? { values[claim.rawValue] }
+    }
+
+    /// The claims the checks read, picked out of the payload by ``JSONReader/members(_:named:)`` (which refuses what
+    /// `JSONReader.object` refuses, so ``ValidatedToken/claims`` can always read the payload back).
+    private func decodeClaims(_ payload: [UInt8]) throws(TokenValidationError) -> Claims {
+        guard let values = JSONReader.members(payload, named: claimNames) else {
             throw TokenValidationError(
                 .malformed,
                 "token payload is not a JSON object of claims; the IdP issued something other than a JWT access token")
         }
-        return claims
+        return Claims(values: values)
     }
 
     /// The claims checked, as a ``ValidatedToken`` that keeps `payload` (not the dictionary). Strings equal to a
     /// configured issuer or audience, and the kid, are the configured (or JWKS) instances, so the 10,000 tokens of a
     /// full `VerifiedTokenCache` share one copy of each.
-    private func check(_ claims: [String: JSONValue], payload: [UInt8], key: JSONWebKey, algorithm: JWSAlgorithm,
+    private func check(_ claims: Claims, payload: [UInt8], key: JSONWebKey, algorithm: JWSAlgorithm,
                        now: Date) throws(TokenValidationError) -> ValidatedToken {
-        guard let issuer = claims["iss"]?.stringValue else {
+        guard let issuer = claims[.iss]?.stringValue else {
             throw TokenValidationError(
                 .invalidIssuer,
                 "token has no string 'iss' claim; only tokens from \(quotedList(settings.issuers)) are accepted")
@@ -266,8 +304,12 @@ public struct TokenValidator: Sendable {
                     + "set \(SettingName.issuer) to the IdP's issuer (with \(SettingName.identityType)=MICROSOFT the "
                     + "tenant's v1 and v2 issuers are both accepted)")
         }
-        let audiences = (claims["aud"]?.stringValues ?? []).map { sent in
-            settings.audiences.first { $0 == sent } ?? sent
+        let sentAudiences = claims[.aud]?.stringValues ?? []
+        let audiences: [String]
+        if sentAudiences.count == 1, let index = settings.audiences.firstIndex(of: sentAudiences[0]) {
+            audiences = singleAudiences[index]
+        } else {
+            audiences = sentAudiences.map { sent in settings.audiences.first { $0 == sent } ?? sent }
         }
         guard audiences.contains(where: settings.audiences.contains) else {
             let sent = audiences.isEmpty ? "token has no 'aud' claim" : "token audience \(quotedList(audiences)) is not accepted"
@@ -278,7 +320,7 @@ public struct TokenValidator: Sendable {
                     + "(scope '<api client id>/.default')")
         }
         let current = now.timeIntervalSince1970
-        guard let expiryValue = claims["exp"] else {
+        guard let expiryValue = claims[.exp] else {
             throw TokenValidationError(
                 .missingExpiry,
                 "token has no 'exp' claim; tokens without an expiry are never accepted — the IdP must set exp")
@@ -295,34 +337,34 @@ public struct TokenValidator: Sendable {
                     + "\(Self.wholeSeconds(leeway)) s leeway); the client must get a new token — if it just did, check the clocks of "
                     + "the client, the IdP and this server")
         }
-        let nbf = try numericDate(claims, "nbf")
+        let nbf = try numericDate(claims[.nbf], "nbf")
         if let nbf, nbf - leeway > current {
             throw TokenValidationError(
                 .notYetValid,
                 "token is not valid before \(Self.rfc3339(nbf)), \(Self.wholeSeconds(nbf - current)) s from now (more than the "
                     + "\(Self.wholeSeconds(leeway)) s leeway); check the clocks of the IdP and this server")
         }
-        if let iat = try numericDate(claims, "iat"), iat - leeway > current {
+        if let iat = try numericDate(claims[.iat], "iat"), iat - leeway > current {
             throw TokenValidationError(
                 .notYetValid,
                 "token was issued in the future (iat \(Self.rfc3339(iat)), \(Self.wholeSeconds(iat - current)) s from now, more than "
                     + "the \(Self.wholeSeconds(leeway)) s leeway); check the clocks of the IdP and this server")
         }
         return ValidatedToken(
-            payload: payload, issuer: settings.issuers[issuerIndex], subject: claims["sub"]?.stringValue,
+            payload: payload, issuer: settings.issuers[issuerIndex], subject: claims[.sub]?.stringValue,
             audiences: audiences,
-            clientID: (claims["azp"] ?? claims["appid"] ?? claims["client_id"])?.stringValue,
-            tenantID: claims["tid"]?.stringValue,
-            tokenID: (claims["jti"] ?? claims["uti"])?.stringValue,
+            clientID: (claims[.azp] ?? claims[.appid] ?? claims[.clientID])?.stringValue,
+            tenantID: claims[.tid]?.stringValue,
+            tokenID: (claims[.jti] ?? claims[.uti])?.stringValue,
             keyID: key.keyID, algorithm: algorithm,
             expiresAt: Date(timeIntervalSince1970: exp), notBefore: nbf.map(Date.init(timeIntervalSince1970:)),
-            roles: Self.collect(claims, settings.roleClaims, splitSpaces: false),
-            scopes: Self.collect(claims, settings.scopeClaims, splitSpaces: true),
-            confirmationThumbprint: claims["cnf"]?.member("x5t#S256")?.stringValue)
+            roles: Self.collect(claims.values[roleClaimSlots], splitSpaces: false),
+            scopes: Self.collect(claims.values[scopeClaimSlots], splitSpaces: true),
+            confirmationThumbprint: claims[.cnf]?.member("x5t#S256")?.stringValue)
     }
 
-    private func numericDate(_ claims: [String: JSONValue], _ name: String) throws(TokenValidationError) -> Double? {
-        guard let value = claims[name] else { return nil }
+    private func numericDate(_ value: JSONValue?, _ name: String) throws(TokenValidationError) -> Double? {
+        guard let value else { return nil }
         guard let number = value.numberValue, number.isFinite else {
             throw TokenValidationError(
                 .malformed,
@@ -331,8 +373,18 @@ public struct TokenValidator: Sendable {
         return number
     }
 
-    /// Values of `names` in order, deduplicated; strings are split at spaces when `splitSpaces` (OAuth scopes).
-    private static func collect(_ claims: [String: JSONValue], _ names: [String], splitSpaces: Bool) -> [String] {
+    /// Where the role and the scope claims are in `claimNames`.
+    private var roleClaimSlots: Range<Int> {
+        Claim.allCases.count..<(Claim.allCases.count + settings.roleClaims.count)
+    }
+
+    private var scopeClaimSlots: Range<Int> {
+        roleClaimSlots.upperBound..<(roleClaimSlots.upperBound + settings.scopeClaims.count)
+    }
+
+    /// The string values of `claims` in order, deduplicated; strings are split at spaces when `splitSpaces` (OAuth
+    /// scopes).
+    private static func collect(_ claims: ArraySlice<JSONValue?>, splitSpaces: Bool) -> [String] {
         var values: [String] = []
         // A token carries a handful of roles or scopes: a linear search, and a set only past 16 values (a set for
         // each token cost more than the search).
@@ -348,8 +400,8 @@ public struct TokenValidator: Sendable {
                 if values.count == 16 { seen = Set(values) }
             }
         }
-        for name in names {
-            switch claims[name] {
+        for claim in claims {
+            switch claim {
             case .string(let text)?:
                 if splitSpaces {
                     for part in text.split(separator: " ") { add(String(part)) }

@@ -213,6 +213,7 @@ import Testing
                 bytes = (0..<(random.next() % 24)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
             }
             let ours = JSONReader.parseDetailed(bytes)
+            Self.expectMembersAgree(bytes)
             let theirs = (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]))
                 .map(JSONValue.fromJSONSerialization)
             switch (ours, theirs) {
@@ -230,6 +231,18 @@ import Testing
         }
         // The loop must have exercised every outcome, not only refusals.
         #expect(agreed > 500 && bothRefused > 500 && documented > 50, "agreed \(agreed), both refused \(bothRefused), documented \(documented)")
+    }
+
+    /// Names the fuzz picks with `members(_:named:)`: some in the seeds, one repeated, one absent, one non-ASCII.
+    static let fuzzNames = JSONReader.MemberNames(["alg", "aud", "iss", "roles", "a", "d", "alg", "absent", "caf\u{e9}"])
+
+    /// `members(_:named:)` accepts exactly what `object(_:)` accepts, with the same values.
+    static func expectMembersAgree(_ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+        let object = JSONReader.object(bytes)
+        let members = JSONReader.members(bytes, named: fuzzNames)
+        #expect((object == nil) == (members == nil), "\(describe(bytes))", sourceLocation: sourceLocation)
+        guard let object, let members else { return }
+        #expect(members == fuzzNames.names.map { object[$0] }, "\(describe(bytes))", sourceLocation: sourceLocation)
     }
 
     /// Where `JSONSerialization` accepts more than RFC 8259 (see ``JSONReader``'s documentation).
@@ -265,6 +278,45 @@ import Testing
 
     static func describe(_ bytes: [UInt8]) -> String {
         String(decoding: bytes, as: UTF8.self).debugDescription + " \(bytes.prefix(40))"
+    }
+
+    // MARK: - Selected members
+
+    @Test func membersPicksTheNamedValuesAndChecksTheRest() throws {
+        let names = JSONReader.MemberNames(["iss", "roles", "absent", "iss", "cnf"])
+        let document = #"{"iss":"https://idp","roles":["a","b"],"other":{"x":[1,2,{"y":null}]},"n":1e5,"s":"caf\u00e9","cnf":{"k":"v"}}"#
+        let values = try #require(JSONReader.members(Array(document.utf8), named: names))
+        #expect(values == [.string("https://idp"), .array([.string("a"), .string("b")]), nil, .string("https://idp"),
+                           .object(["k": .string("v")])])
+        #expect(JSONReader.members(Array("{}".utf8), named: names) == [nil, nil, nil, nil, nil])
+        for refused in [
+            "[]", #""iss""#, "", "{", #"{"iss":1,"iss":2}"#, #"{"iss":1,"\u0069ss":2}"#, #"{"x":1,"x":2}"#,
+            #"{"x":1,"\u0078":2}"#, #"{"x":{"y":1,"y":2}}"#, #"{"x":"\ud800"}"#, #"{"x":1e400}"#, #"{"x":1,}"#,
+            #"{"x":1} x"#, #"{"x":tru}"#, "{\"x\":\"a\tb\"}",
+        ] {
+            #expect(JSONReader.members(Array(refused.utf8), named: names) == nil, "\(refused)")
+            #expect(JSONReader.object(Array(refused.utf8)) == nil, "\(refused)")
+        }
+        #expect(JSONReader.members([0x7B, 0x22, 0x78, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D], named: names) == nil)
+    }
+
+    @Test func membersComparesNamesAsDictionaryKeysDo() throws {
+        // U+037E GREEK QUESTION MARK is canonically equivalent to ";": one key for a Dictionary, so here too.
+        let names = JSONReader.MemberNames([";", "\u{e9}"])
+        let picked = try #require(JSONReader.members(Array("{\"\u{37e}\":1,\"e\u{301}\":2}".utf8), named: names))
+        #expect(picked == [.number(1), .number(2)])
+        #expect(JSONReader.members(Array("{\";\":1,\"\u{37e}\":2}".utf8), named: names) == nil)
+        #expect(JSONReader.members(Array("{\"a\u{37e}\":1,\"a;\":2}".utf8), named: names) == nil)
+        #expect(JSONReader.object(Array("{\"a\u{37e}\":1,\"a;\":2}".utf8)) == nil)
+        let reversed = JSONReader.MemberNames(["\u{37e}"])
+        #expect(try #require(JSONReader.members(Array(#"{";":3}"#.utf8), named: reversed)) == [.number(3)])
+        let long = JSONReader.MemberNames(["preferred_username", "preferred_usernamf"])
+        #expect(JSONReader.members(Array(#"{"preferred_usernamf":1}"#.utf8), named: long) == [nil, .number(1)])
+    }
+
+    @Test func membersAgreesWithObjectOnEveryPrefix() {
+        let bytes = Array(Self.entraPayload.utf8)
+        for length in 0...bytes.count { Self.expectMembersAgree(Array(bytes[..<length])) }
     }
 
     // MARK: - JSONValue.fromJSON

@@ -31,6 +31,38 @@ import TokenValidation
         #expect(await idp.refusal(token)?.code == .malformed)
     }
 
+    /// The validator reads a dozen claims and skips the others, but refuses what `JSONReader.object` refuses anywhere
+    /// in the payload, so that `ValidatedToken.claims` can always read it back.
+    @Test func claimsTheChecksDoNotReadAreStillChecked() async throws {
+        let idp = try await Harness()
+        var payload = try Fixture.json(Fixture.v2Claims())
+        payload.removeLast()
+        for tail in [
+            #","xms_a":1,"xms_a":2}"#, #","xms_a":"\ud800"}"#, #","xms_a":1e400}"#, #","xms_a":[1,]}"#,
+            #","xms_a":{"b":1,"b":1}}"#, #","xms_\u0061":1,"xms_a":2}"#,
+        ] {
+            let token = try Fixture.handToken(header: #"{"alg":"ES256","kid":"ec-key-1"}"#, payload: payload + tail,
+                                              key: idp.ec, algorithm: .es256)
+            #expect(await idp.refusal(token)?.code == .malformed, "\(tail)")
+        }
+        let good = try Fixture.handToken(header: #"{"alg":"ES256","kid":"ec-key-1"}"#,
+                                         payload: payload + #","xms_a":{"b":[1,"\u00e9"]},"xms_b":"x"}"#,
+                                         key: idp.ec, algorithm: .es256)
+        let validated = try await idp.validator.validate(good, now: Fixture.now)
+        #expect(validated.claims["xms_a"] == .object(["b": .array([.number(1), .string("\u{e9}")])]))
+    }
+
+    @Test func roleAndScopeClaimsMayNameAnyClaim() async throws {
+        let settings = TokenValidationSettings(issuers: Fixture.settings.issuers, audiences: Fixture.settings.audiences,
+                                               roleClaims: ["roles", "azp", "roles"], scopeClaims: ["scp", "sub"])
+        let idp = try await Harness(settings: settings)
+        let claims = Fixture.v2Claims(["scp": .string("read write")])
+        let validated = try await idp.validator.validate(try Fixture.token(claims, key: idp.rsa), now: Fixture.now)
+        #expect(validated.roles == ["Admin", "Reader", Fixture.client])
+        #expect(validated.scopes == ["read", "write", "b7ce1f4d-6c0b-4b1f-9c3c-1d2e0f0a1b2c"])
+        #expect(validated.clientID == Fixture.client)
+    }
+
     @Test func deeplyNestedHeaderIsRefused() async throws {
         let idp = try await Harness()
         let payload = try Fixture.json(Fixture.v2Claims())
