@@ -1,6 +1,7 @@
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOSSL
 
 /// Runs a connection's request handling on the connection's own event loop.
 ///
@@ -20,13 +21,16 @@ struct EventLoopBoundChildChannel<Inner: ServerChildChannel>: ServerChildChannel
     let inner: Inner
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let value = inner.setup(channel: channel, logger: logger)
         do {
-            // First in the pipeline, so between the socket and TLS: it coalesces the socket writes of all streams.
-            try channel.pipeline.syncOperations.addHandler(CoalescingFlushHandler())
+            // Right above TLS (the inner setup added the TLS handler synchronously; HTTP/2 comes after the handshake):
+            // application flushes of all streams are coalesced, the handshake's own flushes are not delayed.
+            let tls = try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+            try channel.pipeline.syncOperations.addHandler(CoalescingFlushHandler(), position: .after(tls))
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
-        return inner.setup(channel: channel, logger: logger)
+        return value
     }
 
     func handle(value: Value, logger: Logger) async {
