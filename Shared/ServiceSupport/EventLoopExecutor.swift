@@ -16,9 +16,14 @@ import NIOSSL
 /// Handlers must therefore not block: CPU work of a request (an RSA signature check, a few hundred µs at most) is
 /// fine, as it is in nginx's workers; blocking calls are not (none of the services' routes make one: SQLite runs on
 /// GRDB's own queue, files are read at start-up and on reload in detached tasks).
+///
+/// `SERVER_HANDLERS_ON_EVENT_LOOP=false` turns the binding off (`bindToEventLoop`): then the event loops do only I/O.
+/// That suits a process hosting several services on the same loops, like the in-process tests, where debug builds'
+/// handler work on the loops was seen to hold back other connections' connects for over 10 s.
 struct EventLoopBoundChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
+    let bindToEventLoop: Bool
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let value = inner.setup(channel: channel, logger: logger)
@@ -34,6 +39,10 @@ struct EventLoopBoundChildChannel<Inner: ServerChildChannel>: ServerChildChannel
     }
 
     func handle(value: Value, logger: Logger) async {
+        guard bindToEventLoop else {
+            await inner.handle(value: value, logger: logger)
+            return
+        }
         await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: value.channel.eventLoop)) {
             await inner.handle(value: value, logger: logger)
         }
@@ -90,13 +99,14 @@ final class CoalescingFlushHandler: ChannelDuplexHandler, RemovableChannelHandle
 }
 
 extension HTTPServerBuilder {
-    /// `inner`'s child channel (Hummingbird's HTTP/2-with-HTTP/1.1 server), with request handling bound to the event
-    /// loop of each connection (see ``EventLoopBoundChildChannel``).
-    static func eventLoopBound(
+    /// `inner`'s child channel (Hummingbird's HTTP/2-with-HTTP/1.1 server) with flushes coalesced per loop tick and,
+    /// when `handlersOnEventLoop`, request handling bound to each connection's event loop (``EventLoopBoundChildChannel``).
+    static func coalescingFlushes(
+        handlersOnEventLoop: Bool,
         _ make: @escaping @Sendable (@escaping HTTPChannelHandler.Responder) throws -> some ServerChildChannel
     ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            EventLoopBoundChildChannel(inner: try make(responder))
+            EventLoopBoundChildChannel(inner: try make(responder), bindToEventLoop: handlersOnEventLoop)
         }
     }
 }

@@ -67,6 +67,9 @@ public struct ListenerSettings: Sendable {
     public var keystore: KeystoreSource?
     public var clientAuth: ClientAuthMode
     public var trustStore: TrustStoreSource?
+    /// `SERVER_HANDLERS_ON_EVENT_LOOP`: requests handled on their connection's event loop (the default, fastest), or on
+    /// Swift's global executor with the event loops left to I/O (see `EventLoopBoundChildChannel`).
+    public var handlersOnEventLoop: Bool = true
 
     public init(address: String = "127.0.0.1", port: Int, managementPort: Int, sslEnabled: Bool = true,
                 keystore: KeystoreSource?, clientAuth: ClientAuthMode, trustStore: TrustStoreSource?) {
@@ -123,6 +126,7 @@ public struct ListenerSettings: Sendable {
         }
         self.init(address: address, port: port, managementPort: managementPort, sslEnabled: sslEnabled,
                   keystore: keystore, clientAuth: sslEnabled ? clientAuth : .none, trustStore: trustStore)
+        self.handlersOnEventLoop = try env.bool("SERVER_HANDLERS_ON_EVENT_LOOP", default: true)
     }
 }
 

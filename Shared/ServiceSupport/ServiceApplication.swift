@@ -13,9 +13,10 @@ extension ListenerSettings {
         let address = self.address
         let configured = self.port
         let clientAuth = self.clientAuth.rawValue
+        let handlersOnEventLoop = self.handlersOnEventLoop
         return Application(
             router: router,
-            server: .eventLoopBound { responder in
+            server: .coalescingFlushes(handlersOnEventLoop: handlersOnEventLoop) { responder in
                 try HTTP2UpgradeChannel(tlsChannelConfiguration: tls, responder: responder)
             },
             configuration: .init(address: .hostname(address, port: configured), serverName: nil),

@@ -43,6 +43,7 @@ enum AuthnFixtures {
             "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_ENABLED": "true",
             "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTEDCERTIFICATES": pki.path("truststore.pem"),
             "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_DEFAULT_ROLES": "ROLE_USER",
+            "SERVER_HANDLERS_ON_EVENT_LOOP": TestPKI.handlersOnEventLoop,
         ].merging(extra) { $1 }
     }
 

@@ -19,6 +19,11 @@ struct ProcessTests {
         process.executableURL = URL(fileURLWithPath: "\(binDir)/\(binary)")
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
+        // The fixtures turn this off for services built in the test process; a service in its own process runs the
+        // production default (handlers on the event loops), unless a test sets it explicitly.
+        if environment["SERVER_HANDLERS_ON_EVENT_LOOP"] == TestPKI.handlersOnEventLoop {
+            env["SERVER_HANDLERS_ON_EVENT_LOOP"] = nil
+        }
         process.environment = env
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

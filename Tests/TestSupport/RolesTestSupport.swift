@@ -74,6 +74,7 @@ extension TestPKI {
             "SERVER_PORT": "0", "MANAGEMENT_SERVER_PORT": "0",
             "SERVER_SSL_KEY_STORE": path("roles.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": Self.password,
             "SERVER_SSL_CLIENT_AUTH": "need", "SERVER_SSL_TRUST_STORE": path("truststore.pem"),
+            "SERVER_HANDLERS_ON_EVENT_LOOP": Self.handlersOnEventLoop,
         ].merging(database) { $1 }.merging(extra) { $1 }
     }
 }

@@ -31,6 +31,12 @@ public struct TestPKI: Sendable {
         try Data(apps.utf8).write(to: URL(fileURLWithPath: path("apps.json")))
     }
 
+    /// `SERVER_HANDLERS_ON_EVENT_LOOP` for services built in the test process: false, since every in-process service
+    /// and client of the whole parallel test run shares the same two event loops (with handlers on them, a debug build
+    /// once held back a connect for over 10 s). `ProcessTests.start` removes it: a service in its own process runs the
+    /// production default.
+    public static let handlersOnEventLoop = "false"
+
     public func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
     /// The seed's environment block for token-issuer against the emulator on `emulatorPort`, listeners on port 0.
@@ -51,6 +57,7 @@ public struct TestPKI: Sendable {
             "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD": Self.password,
             "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH": path("truststore.pem"),
             "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_RETRIES": "1",
+            "SERVER_HANDLERS_ON_EVENT_LOOP": Self.handlersOnEventLoop,
         ].merging(extra) { $1 }
     }
 
