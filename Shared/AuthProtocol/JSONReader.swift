@@ -2,7 +2,8 @@
 
 /// Reads one JSON text (RFC 8259) from UTF-8 bytes straight into a ``JSONValue``: no `JSONSerialization`, no
 /// `NSNumber`, no `Any`. It reads untrusted input (a JWS header is read before its signature is checked), so it never
-/// traps, never recurses deeper than ``maximumDepth``, and allocates only what the values it returns hold.
+/// traps, never recurses deeper than ``maximumDepth``, and allocates only the values it returns and a few scratch
+/// buffers, all bounded by the input's length.
 ///
 /// What it accepts, exactly:
 /// - RFC 8259 grammar only: no trailing commas, comments, `NaN`/`Infinity`, single quotes, leading zeros or `+`;
@@ -15,9 +16,10 @@
 /// - Numbers become `Double`, correctly rounded (integers up to 19 digits exactly through `UInt64`, short decimals
 ///   through an exact product or quotient, the rest through the standard library's locale-independent parser); a
 ///   number too large for a `Double` (`1e400`) is refused, one too small becomes 0 or a subnormal.
-/// - Duplicate member names in one object are refused. RFC 7515 §4 lets a JWS parser either refuse them or keep the
-///   last; refusing means no two readers (ours, the IdP's, a gateway's) can disagree on which `alg`, `kid`, `iss`
-///   or `aud` a token carries.
+/// - Duplicate member names in one object are refused (names compare as `Dictionary` keys do: escapes resolved,
+///   canonically equivalent strings equal). RFC 7515 §4 lets a JWS parser either refuse them or keep the last;
+///   refusing means no two readers (ours, the IdP's, a gateway's) can disagree on which `alg`, `kid`, `iss` or `aud`
+///   a token carries.
 /// - Objects and arrays nest at most ``maximumDepth`` levels.
 ///
 /// `JSONSerialization` differs on: trailing commas (it accepts them), a byte order mark and UTF-16/32 input (it

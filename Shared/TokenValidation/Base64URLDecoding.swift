@@ -35,12 +35,15 @@ enum Base64URLDecoding {
         return valid ? output : nil
     }
 
-    /// The decoded bytes as `Data` (what swift-crypto's signature types hold), or nil as for `decode(_:)`.
+    /// The decoded bytes as `Data` (what swift-crypto's signature types hold), or nil as for `decode(_:)`. Decoded on
+    /// the stack and copied once: writing into a `Data` in place cost more (zeroing, and its storage's checks).
     static func decodeData(_ input: UnsafeBufferPointer<UInt8>) -> Data? {
         guard let count = decodedCount(input.count) else { return nil }
-        var output = Data(count: count)
-        let valid = output.withUnsafeMutableBytes { decode(input, into: $0.bindMemory(to: UInt8.self)) }
-        return valid ? output : nil
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer -> Data? in
+            guard decode(input, into: buffer) else { return nil }
+            guard let base = buffer.baseAddress else { return Data() }
+            return Data(bytes: base, count: count)
+        }
     }
 
     /// Decodes `input` into `output`, which holds exactly `decodedCount(input.count)` bytes; false when `input` is
