@@ -2,9 +2,10 @@ import AuthProtocol
 import Foundation
 
 extension ResolveRequest {
-    /// Reads a `/v1/resolve` body as `JSONDecoder` would (`claims`: object or null or absent; `certificate_subject`:
-    /// string or null or absent; other members ignored), through ``JSONValue/fromJSON(_:)``. Nil when the body is not
-    /// such an object.
+    /// Reads a `/v1/resolve` body with the shapes `JSONDecoder` accepts (`claims`: object or null or absent;
+    /// `certificate_subject`: string or null or absent; other members ignored), through ``JSONValue/fromJSON(_:)``, which
+    /// is stricter than `JSONDecoder` in one respect: a member name twice in one object is refused, not resolved. Nil
+    /// when the body is not such an object.
     init?(json data: Data) {
         guard case .object(let members)? = JSONValue.fromJSON(data) else { return nil }
         let claims: [String: JSONValue]?
