@@ -16,6 +16,8 @@ import _CryptoExtras
 ///     certauth-bench mint DIR COUNT ISS AUD        COUNT distinct RS256 access tokens signed with DIR/signing.pem → DIR/tokens.txt
 ///     certauth-bench assertion-sign BITS SECONDS   client assertions signed per second with an RSA-BITS credential
 ///     certauth-bench jwt-verify DIR SECONDS        RS256 access tokens (DIR/tokens.txt) validated per second, no cache
+///     certauth-bench rsa-verify DIR SECONDS        the floor under jwt-verify: the same tokens' RS256 signatures checked
+///                                                  per second with the JWKS key and nothing else (digests made beforehand)
 ///     certauth-bench cache-memory COUNT [DIR]      bytes per entry of a VerifiedTokenCache filled with COUNT Entra-like
 ///                                                  tokens (or the first COUNT of DIR/tokens.txt)
 ///     certauth-bench seed-roles DB RULES           a roles SQLite database with RULES mapping rules (claim rules over 'groups')
@@ -36,6 +38,7 @@ enum CertAuthBench {
             case ("assertion-sign", 2):
                 try assertionSign(bits: integer(arguments[0], "BITS"), seconds: integer(arguments[1], "SECONDS"))
             case ("jwt-verify", 2): try await jwtVerify(directory: arguments[0], seconds: integer(arguments[1], "SECONDS"))
+            case ("rsa-verify", 2): try await rsaVerify(directory: arguments[0], seconds: integer(arguments[1], "SECONDS"))
             case ("cache-memory", 1): try await cacheMemory(count: integer(arguments[0], "COUNT"), directory: nil)
             case ("cache-memory", 2): try await cacheMemory(count: integer(arguments[0], "COUNT"), directory: arguments[1])
             case ("seed-roles", 2): try await seedRoles(path: arguments[0], rules: integer(arguments[1], "RULES"))
@@ -47,7 +50,7 @@ enum CertAuthBench {
     }
 
     static let usage = """
-        usage: certauth-bench jwks DIR | mint DIR COUNT ISS AUD | assertion-sign BITS SECONDS | jwt-verify DIR SECONDS | cache-memory COUNT [DIR] | seed-roles DB RULES
+        usage: certauth-bench jwks DIR | mint DIR COUNT ISS AUD | assertion-sign BITS SECONDS | jwt-verify DIR SECONDS | rsa-verify DIR SECONDS | cache-memory COUNT [DIR] | seed-roles DB RULES
         """
 
     static func fail(_ message: String) -> Never {
@@ -204,6 +207,44 @@ enum CertAuthBench {
             last = now
         }
         report("jwt_verify", samples: samples, count: samples.count * batch, elapsed: last - start)
+    }
+
+    /// Bare RSA verification of the tokens' signatures (digests computed beforehand): what `jwt_verify` would reach if
+    /// everything but the signature check were free. Compare the two rates to see what the rest of validation costs.
+    static func rsaVerify(directory: String, seconds: Int) async throws {
+        let pem = try String(contentsOfFile: "\(directory)/signing.pem", encoding: .utf8)
+        let key = try _RSA.Signing.PrivateKey(pemRepresentation: pem).publicKey
+        let bench = try await BenchTokens(directory: directory)
+        var inputs: [(signature: _RSA.Signing.RSASignature, digest: SHA256.Digest)] = []
+        for token in bench.tokens.prefix(1_000) {
+            guard let dot = token.utf8.lastIndex(of: UInt8(ascii: ".")),
+                  let signature = Base64URL.decode(String(token[token.index(after: dot)...]))
+            else { fail("a token in \(directory)/tokens.txt is not a compact JWS") }
+            inputs.append((_RSA.Signing.RSASignature(rawRepresentation: signature), SHA256.hash(data: Array(token.utf8[..<dot]))))
+        }
+        let clock = ContinuousClock()
+        let batch = 64
+        var index = 0
+        var failures = 0
+        var samples: [Double] = []
+        samples.reserveCapacity(1 << 18)
+        let start = clock.now
+        let end = start.advanced(by: .seconds(seconds))
+        var last = start
+        while last < end {
+            for _ in 0..<batch {
+                if !key.isValidSignature(inputs[index].signature, for: inputs[index].digest, padding: .insecurePKCS1v1_5) {
+                    failures += 1
+                }
+                index = index + 1 == inputs.count ? 0 : index + 1
+            }
+            let now = clock.now
+            let step = now - last
+            samples.append((Double(step.components.seconds) * 1000 + Double(step.components.attoseconds) / 1e15) / Double(batch))
+            last = now
+        }
+        if failures > 0 { fail("\(failures) signatures did not verify with \(directory)/signing.pem") }
+        report("rsa_verify_floor", samples: samples, count: samples.count * batch, elapsed: last - start)
     }
 
     /// DIR/tokens.txt and DIR/jwks.json (made by `jwks` and `mint`), with settings accepting them.
