@@ -181,32 +181,15 @@ enum CertAuthBench {
         let validator = TokenValidator(settings: bench.settings, keys: bench.keys)
         // Warm-up, then timed; validate is async (the key lookup may wait for the JWKS), so this loop is async too.
         // The clock is read once per batch of 64, so the loop costs next to nothing beside the validations.
-        let clock = ContinuousClock()
         let batch = 64
         var index = 0
-        let warmEnd = clock.now.advanced(by: .milliseconds(seconds * 100))
-        while clock.now < warmEnd {
-            for _ in 0..<batch {
-                _ = try await validator.validate(tokens[index])
-                index = index + 1 == tokens.count ? 0 : index + 1
-            }
+        func validateNext() async throws {
+            _ = try await validator.validate(tokens[index])
+            index = index + 1 == tokens.count ? 0 : index + 1
         }
-        var samples: [Double] = []
-        samples.reserveCapacity(1 << 18)
-        let start = clock.now
-        let end = start.advanced(by: .seconds(seconds))
-        var last = start
-        while last < end {
-            for _ in 0..<batch {
-                _ = try await validator.validate(tokens[index])
-                index = index + 1 == tokens.count ? 0 : index + 1
-            }
-            let now = clock.now
-            let step = now - last
-            samples.append((Double(step.components.seconds) * 1000 + Double(step.components.attoseconds) / 1e15) / Double(batch))
-            last = now
-        }
-        report("jwt_verify", samples: samples, count: samples.count * batch, elapsed: last - start)
+        _ = try await timedBatches(of: batch, for: .milliseconds(seconds * 100), validateNext)
+        let (samples, elapsed) = try await timedBatches(of: batch, for: .seconds(seconds), validateNext)
+        report("jwt_verify", samples: samples, count: samples.count * batch, elapsed: elapsed)
     }
 
     /// Bare RSA verification of the tokens' signatures (digests computed beforehand): what `jwt_verify` would reach if
@@ -222,29 +205,38 @@ enum CertAuthBench {
             else { fail("a token in \(directory)/tokens.txt is not a compact JWS") }
             inputs.append((_RSA.Signing.RSASignature(rawRepresentation: signature), SHA256.hash(data: Array(token.utf8[..<dot]))))
         }
-        let clock = ContinuousClock()
         let batch = 64
         var index = 0
         var failures = 0
+        let (samples, elapsed) = await timedBatches(of: batch, for: .seconds(seconds)) {
+            if !key.isValidSignature(inputs[index].signature, for: inputs[index].digest, padding: .insecurePKCS1v1_5) {
+                failures += 1
+            }
+            index = index + 1 == inputs.count ? 0 : index + 1
+        }
+        if failures > 0 { fail("\(failures) signatures did not verify with \(directory)/signing.pem") }
+        report("rsa_verify_floor", samples: samples, count: samples.count * batch, elapsed: elapsed)
+    }
+
+    /// Runs `body` in batches of `batch` for `duration`, reading the clock once per batch: per-operation milliseconds of
+    /// each batch (its mean), and the time taken.
+    static func timedBatches(
+        of batch: Int, for duration: Duration, _ body: () async throws -> Void
+    ) async rethrows -> (samples: [Double], elapsed: Duration) {
+        let clock = ContinuousClock()
         var samples: [Double] = []
         samples.reserveCapacity(1 << 18)
         let start = clock.now
-        let end = start.advanced(by: .seconds(seconds))
+        let end = start.advanced(by: duration)
         var last = start
         while last < end {
-            for _ in 0..<batch {
-                if !key.isValidSignature(inputs[index].signature, for: inputs[index].digest, padding: .insecurePKCS1v1_5) {
-                    failures += 1
-                }
-                index = index + 1 == inputs.count ? 0 : index + 1
-            }
+            for _ in 0..<batch { try await body() }
             let now = clock.now
             let step = now - last
             samples.append((Double(step.components.seconds) * 1000 + Double(step.components.attoseconds) / 1e15) / Double(batch))
             last = now
         }
-        if failures > 0 { fail("\(failures) signatures did not verify with \(directory)/signing.pem") }
-        report("rsa_verify_floor", samples: samples, count: samples.count * batch, elapsed: last - start)
+        return (samples, last - start)
     }
 
     /// DIR/tokens.txt and DIR/jwks.json (made by `jwks` and `mint`), with settings accepting them.
