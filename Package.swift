@@ -38,7 +38,7 @@ let package = Package(
             path: "Shared/CPKCS12",
             linkerSettings: [.linkedLibrary("crypto")]
         ),
-        .target(name: "CMallocTuning", path: "Shared/CMallocTuning"),
+        .target(name: "CPlatform", path: "Shared/CPlatform"),
         .target(
             name: "Keystore",
             dependencies: [
@@ -74,7 +74,7 @@ let package = Package(
             name: "ServiceSupport",
             dependencies: [
                 "AuthProtocol",
-                "CMallocTuning",
+                "CPlatform",
                 "Keystore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -57,8 +57,18 @@ actor AdminGrantAudit {
         self.logger = logger
     }
 
+    /// Whether `authentication` grants a role `note` looks at: checked before calling the actor, so the common
+    /// request (no admin role) does not hop to it.
+    nonisolated static func concerns(_ authentication: Authentication) -> Bool {
+        authentication.principal.roles.contains(where: isAdminLike)
+    }
+
+    private nonisolated static func isAdminLike(_ role: String) -> Bool {
+        role.uppercased().contains("ADMIN")
+    }
+
     func note(_ authentication: Authentication) {
-        for role in authentication.principal.roles where role.uppercased().contains("ADMIN") {
+        for role in authentication.principal.roles where Self.isAdminLike(role) {
             let key = "\(authentication.principal.authenticationMethod.rawValue)|\(authentication.principal.principal)|\(role)"
             guard !seen.contains(key) else { continue }
             if seen.count >= 10_000 { seen.removeAll(keepingCapacity: true) }
@@ -131,12 +141,14 @@ struct Authenticator: Sendable {
                 principal: principal, authenticationMethod: .oidc, clientID: validated.clientID, tenantID: validated.tenantID,
                 roles: granted, authorities: merge(granted, validated.scopes), expiresAt: RFC3339.string(validated.expiresAt)),
             expiresAt: validated.expiresAt, credential: credential)
-        await audit.note(authentication)
+        if AdminGrantAudit.concerns(authentication) { await audit.note(authentication) }
         return authentication
     }
 
     /// Validates a client certificate chain and resolves the subject's roles.
-    func authenticate(leaf: Certificate, presented: [Certificate], trace: TraceContext?) async throws(AuthenticationFailure) -> Authentication {
+    func authenticate(
+        leaf: Certificate, presented: [Certificate], leafSHA256: [UInt8]? = nil, trace: TraceContext?
+    ) async throws(AuthenticationFailure) -> Authentication {
         guard let certificates else {
             throw AuthenticationFailure(
                 .unauthorized,
@@ -144,7 +156,7 @@ struct Authenticator: Sendable {
         }
         let validated: ValidatedCertificate
         do {
-            validated = try await certificates.validate(leaf: leaf, presented: presented)
+            validated = try await certificates.validate(leaf: leaf, presented: presented, leafSHA256: leafSHA256)
         } catch {
             throw AuthenticationFailure(.unauthorized, "client certificate refused: \(error.message)")
         }
@@ -162,7 +174,7 @@ struct Authenticator: Sendable {
                 principal: principal, authenticationMethod: .mtls, roles: granted, authorities: granted,
                 expiresAt: RFC3339.string(validated.notValidAfter)),
             expiresAt: validated.notValidAfter, credential: "x5t#S256=\(validated.thumbprintSHA256)")
-        await audit.note(authentication)
+        if AdminGrantAudit.concerns(authentication) { await audit.note(authentication) }
         return authentication
     }
 

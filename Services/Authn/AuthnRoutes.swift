@@ -63,7 +63,8 @@ struct AuthnRoutes: Sendable {
             return CallerOutcome(authentication: try await authenticator.authenticate(
                 token: token, presentation: presentation, trace: context.trace))
         }
-        let peer = await context.peerCertificate()
+        let verifiedPeer = await context.verifiedPeer()
+        let peer = verifiedPeer?.certificate
         let certificates = authenticator.certificates
         let peerIsProxy = peer.map { certificates?.isTrustedProxy($0) ?? false } ?? false
         if let forwarded = request.headers[.sslClientCert], !forwarded.isEmpty {
@@ -94,7 +95,8 @@ struct AuthnRoutes: Sendable {
             }
         }
         if let peer, !peerIsProxy, certificates != nil {
-            return CallerOutcome(authentication: try await authenticator.authenticate(leaf: peer, presented: [], trace: context.trace))
+            return CallerOutcome(authentication: try await authenticator.authenticate(
+                leaf: peer, presented: [], leafSHA256: verifiedPeer?.sha256, trace: context.trace))
         }
         if let serviceAccount {
             let authentication = try await serviceAccount.signIn(trace: context.trace)

@@ -152,7 +152,7 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
     private var lastStreamID: HTTP2StreamID = .rootStream
     private var quiescing = false
     /// The connection's client certificate, read once at the first request (`.some(nil)`: none was presented).
-    private var peerCertificate: Certificate??
+    private var peerCertificate: PeerCertificate??
     /// swift-nio-http2 has sent GOAWAY with an error: the connection is over.
     private var connectionFailed = false
     /// Inbound flow control to hand back at the end of the read: connection level, and per stream still receiving.
@@ -331,13 +331,13 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
 
     /// The TLS handshake's client certificate: a connection keeps the one it was established with, so it is read and
     /// parsed once rather than per request (it was 3-4 % of an mTLS request, perf).
-    private func connectionPeerCertificate() -> Certificate? {
+    private func connectionPeerCertificate() -> PeerCertificate? {
         if let known = peerCertificate { return known }
-        var certificate: Certificate?
+        var certificate: PeerCertificate?
         if let tls = try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
             let presented = tls.peerCertificate, let der = try? presented.toDERBytes()
         {
-            certificate = PeerCertificateCache.shared.certificate(der: der)
+            certificate = PeerCertificateCache.shared.peer(der: der)
         }
         peerCertificate = .some(certificate)
         return certificate
@@ -351,10 +351,10 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
     }
 
     /// The router's answer, as Hummingbird's `Application` would make it: an error it does not turn into a response
-    /// becomes a bare 500.
-    private static func respond(to request: Request, channel: any Channel, peer: Certificate?, shared: Shared) async -> Answer {
-        var logger = shared.logger
-        logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
+    /// becomes a bare 500. (Hummingbird also adds an `hb.request.id` to the request's logger; here the `trace_id` and
+    /// `span_id` that ``TracingMiddleware`` adds identify the request.)
+    private static func respond(to request: Request, channel: any Channel, peer: PeerCertificate?, shared: Shared) async -> Answer {
+        let logger = shared.logger
         var context = ServiceRequestContext(source: .init(channel: channel, logger: logger))
         context.connectionPeerCertificate = .some(peer)
         do {

@@ -1,5 +1,5 @@
 import Foundation
-import CMallocTuning
+import CPlatform
 import Keystore
 import Logging
 import Metrics

@@ -1,4 +1,5 @@
 import AuthProtocol
+import Crypto
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -18,7 +19,7 @@ public struct ServiceRequestContext: RequestContext {
     public var trace: TraceContext
     /// The client certificate of the connection, when the server has read it already (``HTTP2RequestHandler`` does,
     /// once per connection); `.some(nil)`: the connection has none.
-    var connectionPeerCertificate: Certificate??
+    var connectionPeerCertificate: PeerCertificate??
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -33,6 +34,11 @@ public struct ServiceRequestContext: RequestContext {
     /// The client certificate the TLS handshake verified, if any. On HTTP/2 the TLS handler sits on the
     /// connection channel, the parent of the stream channel.
     public func peerCertificate() async -> Certificate? {
+        await verifiedPeer()?.certificate
+    }
+
+    /// The client certificate the TLS handshake verified, with its SHA-256 thumbprint (computed once per certificate).
+    public func verifiedPeer() async -> PeerCertificate? {
         if let known = connectionPeerCertificate { return known }
         // The parent first: on HTTP/2 (the common case) the stream channel has no TLS handler, and asking it costs a
         // failed round trip to the event loop on every request.
@@ -45,7 +51,7 @@ public struct ServiceRequestContext: RequestContext {
             }
             guard let certificate = presented else { return nil }
             guard let der = try? certificate.toDERBytes() else { return nil }
-            return PeerCertificateCache.shared.certificate(der: der)
+            return PeerCertificateCache.shared.peer(der: der)
         }
         return nil
     }
@@ -92,17 +98,31 @@ extension HTTPField.Name {
     public static let clientRequestID = Self("client-request-id")!
 }
 
+/// A client certificate as the TLS handshake presented it: parsed, with the SHA-256 of its DER (a stable key for
+/// per-certificate caches, so they need not re-serialise the certificate on every request).
+/// A class: request contexts are copied several times per request, and `Certificate` is a large value.
+public final class PeerCertificate: Sendable {
+    public let certificate: Certificate
+    public let sha256: [UInt8]
+
+    init(certificate: Certificate, sha256: [UInt8]) {
+        self.certificate = certificate
+        self.sha256 = sha256
+    }
+}
+
 /// Parsed peer certificates by DER. A kept-alive mTLS connection presents the same certificate on every request, and
 /// parsing it was the largest cost of a request after TLS itself (perf, `make bench`). Bounded: emptied when full.
 final class PeerCertificateCache: Sendable {
     static let shared = PeerCertificateCache()
     private static let capacity = 1024
-    private let entries = Mutex<[DERKey: Certificate]>([:])
+    private let entries = Mutex<[DERKey: PeerCertificate]>([:])
 
-    func certificate(der: [UInt8]) -> Certificate? {
+    func peer(der: [UInt8]) -> PeerCertificate? {
         let key = DERKey(bytes: der)
         if let hit = entries.withLock({ $0[key] }) { return hit }
-        guard let parsed = try? Certificate(derEncoded: der) else { return nil }
+        guard let certificate = try? Certificate(derEncoded: der) else { return nil }
+        let parsed = PeerCertificate(certificate: certificate, sha256: Array(SHA256.hash(data: der)))
         entries.withLock { entries in
             if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
             entries[key] = parsed

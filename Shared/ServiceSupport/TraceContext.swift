@@ -1,3 +1,4 @@
+import CPlatform
 import Foundation
 
 /// A W3C Trace Context (`traceparent`): `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
@@ -12,9 +13,10 @@ public struct TraceContext: Sendable, Equatable, CustomStringConvertible {
         self.flags = flags
     }
 
-    /// A new trace with a random trace id and span id.
+    /// A new trace with a random trace id and span id (one `getrandom` call for both).
     public static func random() -> TraceContext {
-        TraceContext(traceID: randomHex(bytes: 16), spanID: randomHex(bytes: 8))
+        let hex = randomHex(bytes: 24)
+        return TraceContext(traceID: String(hex.prefix(32)), spanID: String(hex.suffix(16)))
     }
 
     /// Parses a `traceparent` header; nil for a malformed one (which is then replaced, as the spec asks).
@@ -42,21 +44,25 @@ public struct TraceContext: Sendable, Equatable, CustomStringConvertible {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     static func randomHex(bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
+        var random = [UInt8](repeating: 0, count: bytes)
+        fillRandom(&random)
         let digits = hexDigits
         var out = [UInt8]()
         out.reserveCapacity(bytes * 2)
-        var remaining = bytes
-        while remaining > 0 {
-            var word = generator.next()
-            for _ in 0..<min(8, remaining) {
-                let byte = UInt8(truncatingIfNeeded: word)
-                out.append(digits[Int(byte >> 4)])
-                out.append(digits[Int(byte & 0x0f)])
-                word >>= 8
-            }
-            remaining -= 8
+        for byte in random {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// One `getrandom(2)` for the whole buffer (Swift's generator makes one per 8 bytes); the system generator when
+    /// that call is unavailable or short.
+    private static func fillRandom(_ buffer: inout [UInt8]) {
+        let count = buffer.count
+        let filled = buffer.withUnsafeMutableBytes { certauth_random_bytes($0.baseAddress, count) }
+        guard filled != count else { return }
+        var generator = SystemRandomNumberGenerator()
+        for index in buffer.indices { buffer[index] = generator.next() }
     }
 }

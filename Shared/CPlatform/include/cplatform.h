@@ -1,0 +1,15 @@
+#ifndef CPLATFORM_H
+#define CPLATFORM_H
+
+#include <stddef.h>
+
+/// Caps the number of glibc malloc arenas (mallopt M_ARENA_MAX). Returns 1 on success, 0 when refused or when the C
+/// library is not glibc (then it does nothing).
+int certauth_limit_malloc_arenas(int arenas);
+
+/// Fills `buffer` with `length` bytes from the kernel's CSPRNG in one getrandom(2) call. Returns the number of bytes
+/// written, or -1 (errno set) when the call is unavailable: Swift's Glibc module does not expose getrandom, and
+/// SystemRandomNumberGenerator makes one call per 8 bytes.
+long certauth_random_bytes(void *buffer, size_t length);
+
+#endif
