@@ -117,7 +117,8 @@ struct ServiceServerChannel: ServerChildChannel {
 /// `maximumBodySize` is answered 413 at once; answers are gathered whole before they are sent.
 ///
 /// On `ChannelShouldQuiesceEvent` (graceful shutdown) it sends GOAWAY naming the last stream it accepted, finishes the
-/// requests in flight and closes the connection.
+/// requests in flight and closes the connection; a client that leaves a request unfinished gets
+/// `gracefulCloseTimeout` before the connection is closed anyway.
 final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
     typealias InboundIn = HTTP2Frame
     typealias OutboundIn = Never
@@ -125,6 +126,8 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
 
     /// SETTINGS sent to clients: swift-nio-http2's defaults (100 concurrent streams, 16 KiB of header list).
     static let settings = nioDefaultSettings
+    /// How long a quiescing connection waits for its open streams.
+    static let gracefulCloseTimeout = TimeAmount.seconds(20)
 
     /// What every connection of a listener shares.
     struct Shared: Sendable {
@@ -268,6 +271,8 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
                 wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))),
                 promise: nil)
             closeIfQuiescedAndIdle(context: context)
+            let target = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: Self.gracefulCloseTimeout) { target.value.close(promise: nil) }
         default:
             context.fireUserInboundEventTriggered(event)
         }

@@ -317,3 +317,25 @@ def test_connection_error_is_goaway_and_close(roles, pki):
     client.wait(lambda: client.closed, timeout=15)
     assert client.goaway is not None and client.goaway.error_code == 1, client.goaway  # PROTOCOL_ERROR
     print(f"zero WINDOW_UPDATE on stream 0: GOAWAY({client.goaway.error_code!r}), connection closed by the server")
+
+
+def test_graceful_shutdown_does_not_wait_forever_for_an_unfinished_request(pki):
+    proc, port = start_roles(pki["tmp"], pki["pki"])
+    try:
+        client = Client(port, pki)
+        stream = client.headers("POST", RESOLVE, [("content-type", "application/json")])  # body never finished
+        client.conn.send_data(stream, b'{"claims":')
+        client.flush()
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        client.wait(lambda: client.goaway is not None, timeout=30)
+        assert client.goaway.last_stream_id == stream
+        client.sock.settimeout(40)
+        client.wait(lambda: client.closed, timeout=40)
+        assert proc.wait(timeout=30) == 0
+        elapsed = time.monotonic() - started
+        assert elapsed < 35, elapsed
+        print(f"SIGTERM with a request left unfinished: GOAWAY, connection closed and exit 0 after {elapsed:.1f} s")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
