@@ -126,7 +126,7 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
 
     /// SETTINGS sent to clients: swift-nio-http2's defaults (100 concurrent streams, 16 KiB of header list).
     static let settings = nioDefaultSettings
-    /// How long a quiescing connection waits for its open streams.
+    /// How long a quiescing or half-closed connection waits for its open streams.
     static let gracefulCloseTimeout = TimeAmount.seconds(20)
 
     /// What every connection of a listener shares.
@@ -154,6 +154,11 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
     private var streams: [HTTP2StreamID: Stream] = [:]
     private var lastStreamID: HTTP2StreamID = .rootStream
     private var quiescing = false
+    /// The client has closed its side of the connection.
+    private var inputClosed = false
+    /// The close at the end of `gracefulCloseTimeout`; cancelled when the connection closes first (it holds the
+    /// connection's memory until it runs).
+    private var drainTimer: Scheduled<Void>?
     /// The connection's client certificate, read once at the first request (`.some(nil)`: none was presented).
     private var peerCertificate: PeerCertificate??
     /// swift-nio-http2 has sent GOAWAY with an error: the connection is over.
@@ -235,7 +240,7 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
             }
         case .rstStream:
             streams[streamID] = nil
-            closeIfQuiescedAndIdle(context: context)
+            closeIfDrainedAndIdle(context: context)
         default:
             break  // SETTINGS, PING, GOAWAY, WINDOW_UPDATE, PRIORITY: NIOHTTP2Handler's business
         }
@@ -263,16 +268,22 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
         switch event {
         case let closed as StreamClosedEvent:
             streams[closed.streamID] = nil
-            closeIfQuiescedAndIdle(context: context)
+            closeIfDrainedAndIdle(context: context)
         case is ChannelShouldQuiesceEvent:
             guard !quiescing else { return }
             quiescing = true
             context.writeAndFlush(
                 wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))),
                 promise: nil)
-            closeIfQuiescedAndIdle(context: context)
-            let target = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.eventLoop.scheduleTask(in: Self.gracefulCloseTimeout) { target.value.close(promise: nil) }
+            startDraining(context: context)
+        case ChannelEvent.inputClosed:
+            // The client closed its side (Hummingbird's server allows half-closure, so the channel stays open): nothing
+            // more will arrive. Requests it did not finish never will; the others are answered, then the connection
+            // is closed. (Without this a client's FIN left the connection, and its ~90 KB, open for good.)
+            guard !inputClosed else { return }
+            inputClosed = true
+            streams = streams.filter { $0.value.requestEnded }
+            startDraining(context: context)
         default:
             context.fireUserInboundEventTriggered(event)
         }
@@ -285,6 +296,12 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .uncleanShutdown? = error as? NIOSSLError {
+            // The client closed TCP without TLS close_notify; `ChannelEvent.inputClosed` follows and drains the
+            // connection (the answers in flight still go out).
+            shared.logger.debug("client closed the connection without TLS close_notify")
+            return
+        }
         if !connectionFailed, error is any NIOHTTP2Error {
             // A stream error: that stream is reset (its StreamClosedEvent follows); the connection goes on.
             shared.logger.debug("HTTP/2 stream reset", metadata: ["error": "\(error)"])
@@ -296,11 +313,22 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
 
     func channelInactive(context: ChannelHandlerContext) {
         streams.removeAll()
+        drainTimer?.cancel()
+        drainTimer = nil
         context.fireChannelInactive()
     }
 
-    private func closeIfQuiescedAndIdle(context: ChannelHandlerContext) {
-        if quiescing, streams.isEmpty { context.close(promise: nil) }
+    /// Shutting down or the client is done: close once the streams in flight are over, and after
+    /// `gracefulCloseTimeout` at the latest.
+    private func startDraining(context: ChannelHandlerContext) {
+        closeIfDrainedAndIdle(context: context)
+        guard drainTimer == nil, context.channel.isActive else { return }
+        let target = NIOLoopBound(context, eventLoop: context.eventLoop)
+        drainTimer = context.eventLoop.scheduleTask(in: Self.gracefulCloseTimeout) { target.value.close(promise: nil) }
+    }
+
+    private func closeIfDrainedAndIdle(context: ChannelHandlerContext) {
+        if quiescing || inputClosed, streams.isEmpty { context.close(promise: nil) }
     }
 
     // MARK: answering
