@@ -13,7 +13,8 @@ import X509
 /// (for the client certificate) and the request's trace context.
 public struct ServiceRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The stream channel (HTTP/2) or connection channel (HTTP/1.1) the request arrived on.
+    /// The connection channel the request arrived on (the stream channel under Hummingbird's own HTTP/2 server, which
+    /// the entra-emulator still uses).
     public let channel: any Channel
     /// Set by ``TracingMiddleware``.
     public var trace: TraceContext
@@ -31,8 +32,7 @@ public struct ServiceRequestContext: RequestContext {
     public var maxUploadSize: Int { Self.maximumBodySize }
     static let maximumBodySize = 64 * 1024
 
-    /// The client certificate the TLS handshake verified, if any. On HTTP/2 the TLS handler sits on the
-    /// connection channel, the parent of the stream channel.
+    /// The client certificate the TLS handshake verified, if any.
     public func peerCertificate() async -> Certificate? {
         await verifiedPeer()?.certificate
     }
@@ -40,8 +40,8 @@ public struct ServiceRequestContext: RequestContext {
     /// The client certificate the TLS handshake verified, with its SHA-256 thumbprint (computed once per certificate).
     public func verifiedPeer() async -> PeerCertificate? {
         if let known = connectionPeerCertificate { return known }
-        // The parent first: on HTTP/2 (the common case) the stream channel has no TLS handler, and asking it costs a
-        // failed round trip to the event loop on every request.
+        // The parent first: under Hummingbird's HTTP/2 server (the emulator) the stream channel has no TLS handler, and
+        // asking it costs a failed round trip to the event loop on every request.
         for candidate in [channel.parent, channel].compactMap({ $0 }) {
             let presented: NIOSSLCertificate?
             do {
