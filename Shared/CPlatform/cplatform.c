@@ -18,6 +18,14 @@ int certauth_limit_malloc_arenas(int arenas) {
 #endif
 }
 
+int certauth_trim_heap(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}
+
 long certauth_random_bytes(void *buffer, size_t length) {
 #if defined(__linux__)
     return (long)getrandom(buffer, length, 0);

@@ -7,6 +7,10 @@
 /// library is not glibc (then it does nothing).
 int certauth_limit_malloc_arenas(int arenas);
 
+/// Returns the free memory inside glibc's heaps to the system (malloc_trim(0)): glibc itself gives back only the top
+/// of the main heap. Returns 1 when memory was released, 0 otherwise or when the C library is not glibc.
+int certauth_trim_heap(void);
+
 /// Fills `buffer` with `length` bytes from the kernel's CSPRNG in one getrandom(2) call. Returns the number of bytes
 /// written, or -1 (errno set) when the call is unavailable: Swift's Glibc module does not expose getrandom, and
 /// SystemRandomNumberGenerator makes one call per 8 bytes.
