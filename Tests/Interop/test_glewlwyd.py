@@ -31,6 +31,7 @@ import uuid
 
 import jwt
 import pytest
+from interop_support import free_port
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -51,12 +52,6 @@ TLS_CLIENT = "certauth-tls"
 IDENTITY_DN = "CN=identity,O=CertAuth dev"  # RFC 4514 form of the dev PKI's identity certificate subject
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 START_TIMEOUT = 30.0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def session(ca):

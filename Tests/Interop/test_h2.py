@@ -15,24 +15,18 @@ import ssl
 import subprocess
 import tempfile
 import time
-import urllib.request
 
 import h2.config
 import h2.connection
 import h2.events
 import h2.settings
 import pytest
+from interop_support import free_port, start_healthy
 
 BIN = os.environ.get("CERTAUTH_BIN_DIR", ".build/debug")
 PASSWORD = "interop-pw"
 RESOLVE = "/v1/resolve"
 LIMIT = 64 * 1024
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pem_files(pki):
@@ -55,21 +49,7 @@ def start_roles(tmp, pki):
                SERVER_SSL_CLIENT_AUTH="need", SERVER_SSL_TRUST_STORE=os.path.join(pki, "truststore.pem"),
                CAMUNDA_DATABASE_TYPE="sqlite", CAMUNDA_DATABASE_URL=os.path.join(tmp, f"roles-{port}.sqlite"),
                INITIAL_CLAIM_NAME="azp", INITIAL_CLAIM_VALUE="interop-admin", LOG_FORMAT="text")
-    log_path = os.path.join(tmp, f"roles-{port}.log")
-    log = open(log_path, "w")
-    proc = subprocess.Popen([f"{BIN}/roles"], env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{mport}/actuator/health", timeout=1)
-            break
-        except Exception:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.flush()
-                with open(log_path) as f:
-                    pytest.fail(f"roles did not become healthy: {f.read()[-1500:]}")
-            time.sleep(0.1)
+    proc = start_healthy(f"{BIN}/roles", env, os.path.join(tmp, f"roles-{port}.log"), mport)
     return proc, port
 
 

@@ -6,28 +6,19 @@ exactly as Entra does; and must refuse a certificate that is not registered with
 """
 import json
 import os
-import socket
 import subprocess
 import tempfile
-import time
-import urllib.request
-import ssl
 import base64
 
 import msal
 import pytest
+from interop_support import free_port, start_healthy
 
 BIN = os.environ.get("CERTAUTH_BIN_DIR", ".build/debug")
 PASSWORD = "interop-pw"
 TENANT = "ea952511-6a7f-40b8-af71-6c1be6f0dade"
 CLIENT = "6fe432f2-7dc3-4e13-b1b4-4cc8480c80b7"
 API = "2622078b-0164-41ee-8794-3ff8d9f8e402"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,21 +37,7 @@ def emulator():
     env = dict(os.environ, SERVER_PORT=str(port), MANAGEMENT_SERVER_PORT=str(mport),
                SERVER_SSL_KEY_STORE=os.path.join(pki, "entra-emulator.p12"),
                SERVER_SSL_KEY_STORE_PASSWORD=PASSWORD, ENTRA_EMULATOR_APPS=os.path.join(pki, "apps.json"))
-    log = open(os.path.join(tmp, "emulator.log"), "w")
-    proc = subprocess.Popen([f"{BIN}/entra-emulator"], env=env, stdout=log, stderr=log)
-    # A loaded CI machine can take a while to start it; never carry on with an emulator that is not up.
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{mport}/actuator/health", timeout=1)
-            break
-        except Exception:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.flush()
-                with open(os.path.join(tmp, "emulator.log")) as f:
-                    pytest.fail(f"entra-emulator did not become healthy: {f.read()[-1500:]}")
-            time.sleep(0.1)
+    proc = start_healthy(f"{BIN}/entra-emulator", env, os.path.join(tmp, "emulator.log"), mport)
     yield {"port": port, "pki": pki, "log": os.path.join(tmp, "emulator.log")}
     proc.terminate()
     proc.wait(timeout=10)
