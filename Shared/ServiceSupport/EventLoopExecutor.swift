@@ -1,7 +1,4 @@
-import HummingbirdCore
-import Logging
 import NIOCore
-import NIOSSL
 
 /// A NIO event loop as a Swift task executor: jobs run on the loop's thread, in the order they are enqueued.
 final class EventLoopTaskExecutor: TaskExecutor, Sendable {
