@@ -399,7 +399,9 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
             let collector = BodyCollector()
             try await response.body.write(collector)
             var head = response.head
-            if head.headerFields[.contentLength] == nil, request.method != .head {
+            if head.status == .noContent || head.status.kind == .informational {
+                head.headerFields[.contentLength] = nil  // RFC 9110 section 8.6: never on 1xx and 204
+            } else if head.headerFields[.contentLength] == nil, request.method != .head {
                 head.headerFields[.contentLength] = String(collector.body.readableBytes)
             }
             return Answer(head: head, body: collector.body, trailers: collector.trailers)

@@ -187,6 +187,20 @@ def test_resolve_in_several_data_frames_and_with_trailers(roles, pki):
     client.close()
 
 
+def test_no_content_answer_has_no_content_length(roles, pki):
+    client = Client(roles, pki)
+    body = json.dumps({"mappingRuleId": "h2-interop", "name": "h2 interop", "claimName": "azp",
+                       "claimValue": "h2-interop-client"}).encode()
+    admin = [("x-auth-principal", "h2-interop-admin"), ("x-auth-roles", "admin"), ("x-auth-method", "oidc")]
+    created = client.request("POST", "/v2/mapping-rules", body, extra=admin)
+    assert created["status"] in (200, 201), created
+    deleted = client.request("DELETE", "/v2/mapping-rules/h2-interop", extra=admin)
+    assert deleted["status"] == 204, deleted
+    assert "content-length" not in deleted["headers"] and deleted["body"] == b""
+    print("DELETE /v2/mapping-rules/…: 204 without content-length (RFC 9110 section 8.6)")
+    client.close()
+
+
 def test_body_of_exactly_the_limit_needs_and_gets_window_updates(roles, pki):
     client = Client(roles, pki)
     body = resolve_body(pad=LIMIT - len(resolve_body()))
