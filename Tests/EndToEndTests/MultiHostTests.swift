@@ -127,7 +127,11 @@ struct MultiHostTests {
         step("5. 15 credential-less calls through authn: /v1/token calls per replica \(served.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
 
         // 6. One replica dies: clients keep getting tokens.
-        kill(try #require(issuers["ti1"]), SIGKILL)
+        let killed = try #require(issuers["ti1"])
+        kill(killed, SIGKILL)
+        // SIGKILL is asynchronous: until the process is gone its listening socket still completes TCP handshakes, and
+        // such a connection is reset during TLS (curl exit 35), which curl does not retry on the next address.
+        try network.waitForExit(killed, seconds: 10)
         step("6. kill -9 token-issuer on 10.77.0.11")
         var direct = 0, throughAuthn = 0
         for _ in 0..<10 {
@@ -184,7 +188,7 @@ struct Curl {
         _ url: String, method: String = "GET", body: String? = nil, certificate: Bool = false, headers: [String] = [],
         cookieJar: String? = nil, cookieFile: String? = nil
     ) throws -> Answer {
-        var arguments = ["-s", "--http2", "--max-time", "20", "--cacert", pki.path("truststore.pem"), "-X", method, "-o", "-", "-w", "\n%{http_code}"]
+        var arguments = ["-sS", "--http2", "--max-time", "20", "--cacert", pki.path("truststore.pem"), "-X", method, "-o", "-", "-w", "\n%{http_code}"]
         if certificate { arguments += ["--cert", pki.path("client.crt"), "--key", pki.path("client.key")] }
         if let body { arguments += ["-H", "content-type: application/json", "--data", body] }
         for header in headers { arguments += ["-H", header] }
