@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AuthProtocol
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -223,7 +224,9 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
                 streams[streamID] = stream
                 answer(
                     Self.problem(
-                        .contentTooLarge, "the request body is over \(shared.maximumBodySize) bytes, the limit of this protocol"),
+                        .contentTooLarge,
+                        "the request body is over \(shared.maximumBodySize) bytes, the limit of this protocol; "
+                            + "send a smaller JSON document (split a bulk change into several requests)"),
                     streamID: streamID, context: context)
                 return
             }
@@ -421,9 +424,7 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
         var headers = HPACKHeaders()
         headers.reserveCapacity(answer.head.headerFields.count + 2)
         headers.add(name: ":status", value: Self.statusText(answer.head.status.code))
-        for field in answer.head.headerFields where !Self.isConnectionSpecific(field.name) {
-            headers.add(name: field.name.canonicalName, value: field.value)
-        }
+        Self.append(answer.head.headerFields, to: &headers)
         if answer.head.headerFields[.date] == nil { headers.add(name: "date", value: HTTPDate.now()) }
         let sendsBody = !isHead && answer.body.readableBytes > 0
         context.write(
@@ -436,9 +437,7 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
         }
         if let trailers = answer.trailers {
             var block = HPACKHeaders()
-            for field in trailers where !Self.isConnectionSpecific(field.name) {
-                block.add(name: field.name.canonicalName, value: field.value)
-            }
+            Self.append(trailers, to: &block)
             context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: block, endStream: true)))), promise: nil)
         }
         // Answered before the whole request arrived (413, a malformed head): ask the client to stop sending (RFC 9113
@@ -451,12 +450,10 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
         context.flush()
     }
 
-    /// A small JSON problem answer (`{"error", "error_description"}`, the protocol's error shape).
+    /// A small JSON problem answer in the protocol's error shape (`OAuthErrorResponse`, as `JSONResponse` writes it).
     private static func problem(_ status: HTTPResponse.Status, _ description: String) -> Answer {
         let error = status == .contentTooLarge ? "request_too_large" : "invalid_request"
-        let json = #"{"error":"\#(error)","error_description":"\#(description)"}"#
-        var buffer = ByteBuffer()
-        buffer.writeString(json)
+        let buffer = JSONResponse.encoded(OAuthErrorResponse(error: error, errorDescription: description))
         return Answer(
             head: HTTPResponse(
                 status: status,
@@ -490,6 +487,13 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
         }
         guard let method, let path, !path.isEmpty else { return nil }
         return HTTPRequest(method: method, scheme: scheme, authority: authority, path: path, headerFields: fields)
+    }
+
+    /// `fields` as HTTP/2 header lines: lower-case names, connection-specific fields (forbidden in HTTP/2) left out.
+    private static func append(_ fields: HTTPFields, to block: inout HPACKHeaders) {
+        for field in fields where !isConnectionSpecific(field.name) {
+            block.add(name: field.name.canonicalName, value: field.value)
+        }
     }
 
     private static func isConnectionSpecific(_ name: HTTPField.Name) -> Bool {

@@ -8,10 +8,15 @@ import NIOCore
 public enum JSONResponse {
     /// `value` encoded as JSON with `status`.
     public static func make(_ status: HTTPResponse.Status, _ value: some Encodable, headers: HTTPFields = [:]) -> Response {
+        body(status, encoded(value), headers: headers)
+    }
+
+    /// `value` as the suite's JSON (sorted keys, slashes unescaped), for answers built outside a `Response`.
+    static func encoded(_ value: some Encodable) -> ByteBuffer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = (try? encoder.encode(value)) ?? Data(#"{"error":"server_error"}"#.utf8)
-        return body(status, ByteBuffer(bytes: data), headers: headers)
+        return ByteBuffer(bytes: data)
     }
 
     /// The hot answers (see ``DirectJSONEncodable``): the same bytes as the `Encodable` path, without `JSONEncoder`.
