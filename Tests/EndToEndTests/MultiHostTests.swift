@@ -129,8 +129,9 @@ struct MultiHostTests {
         // 6. One replica dies: clients keep getting tokens.
         let killed = try #require(issuers["ti1"])
         kill(killed, SIGKILL)
-        // SIGKILL is asynchronous: until the process is gone its listening socket still completes TCP handshakes, and
-        // such a connection is reset during TLS (curl exit 35), which curl does not retry on the next address.
+        // SIGKILL is asynchronous: until every thread of the process is gone its listening socket still completes TCP
+        // handshakes, and such a connection is reset during TLS (curl exit 35), which curl does not retry on the next
+        // address.
         try network.waitForExit(killed, seconds: 10)
         step("6. kill -9 token-issuer on 10.77.0.11")
         var direct = 0, throughAuthn = 0

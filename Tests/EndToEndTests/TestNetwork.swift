@@ -110,12 +110,15 @@ final class TestNetwork: Sendable {
         try Self.command("/usr/sbin/ip", ["netns", "exec", namespace(short), executable] + arguments, environment: environment)
     }
 
-    /// Waits until `pid` has exited.
+    /// Waits until `pid` has exited, all its threads included: a killed thread-group leader shows as a zombie while
+    /// its other threads are still dying, and until the last one exits the process's sockets stay open (its listening
+    /// socket still completes TCP handshakes, then resets them).
     func waitForExit(_ pid: Int32, seconds: Int) throws {
         let deadline = Date().addingTimeInterval(TimeInterval(seconds))
         while Date() < deadline {
             let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            if stat.isEmpty || stat.contains(") Z ") { return }
+            let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"))?.count ?? 0
+            if stat.isEmpty || (stat.contains(") Z ") && threads <= 1) { return }
             Thread.sleep(forTimeInterval: 0.1)
         }
         throw CommandError("process \(pid) did not exit within \(seconds) s")
