@@ -164,6 +164,8 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
     /// The close at the end of `gracefulCloseTimeout`; cancelled when the connection closes first (it holds the
     /// connection's memory until it runs).
     private var drainTimer: Scheduled<Void>?
+    /// The drained connection's close is queued.
+    private var closing = false
     /// The connection's client certificate, read once at the first request (`.some(nil)`: none was presented).
     private var peerCertificate: PeerCertificate??
     /// swift-nio-http2 has sent GOAWAY with an error: the connection is over.
@@ -335,7 +337,15 @@ final class HTTP2RequestHandler: ChannelDuplexHandler, NIOHTTP2FrameDelegate {
     }
 
     private func closeIfDrainedAndIdle(context: ChannelHandlerContext) {
-        if quiescing || inputClosed, streams.isEmpty { context.close(promise: nil) }
+        guard quiescing || inputClosed, streams.isEmpty, !closing else { return }
+        closing = true
+        // Not from inside swift-nio-http2's callout: the StreamClosedEvent of the last stream comes while its final
+        // frame is still on its way down the pipeline, and closing there dropped that answer.
+        let target = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            target.value.flush()
+            target.value.close(promise: nil)
+        }
     }
 
     // MARK: answering
