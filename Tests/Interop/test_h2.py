@@ -88,6 +88,7 @@ class Client:
         self.flush()
         self.responses = {}  # stream id -> {"status", "headers", "body", "ended", "reset"}
         self.goaway = None
+        self.ping_acks = set()
         self.closed = False
 
     def flush(self):
@@ -119,6 +120,8 @@ class Client:
                 self.responses.setdefault(stream, {"body": b"", "ended": False})["reset"] = event.error_code
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self.goaway = event
+            elif isinstance(event, h2.events.PingAckReceived):
+                self.ping_acks.add(event.ping_data)
         self.flush()
 
     def wait(self, done, timeout=15):
@@ -158,6 +161,13 @@ class Client:
             self.send_body(stream, body)
         self.wait(lambda: self.responses.get(stream, {}).get("ended") or self.responses.get(stream, {}).get("reset"))
         return self.responses[stream]
+
+    def sync(self, opaque=b"syncsync"):
+        """PING and wait for its ACK: the server has then read every frame sent before it (frames are handled in
+        order), so a signal sent next cannot overtake them."""
+        self.conn.ping(opaque)
+        self.flush()
+        self.wait(lambda: opaque in self.ping_acks)
 
     def close(self):
         self.sock.close()
@@ -328,6 +338,7 @@ def test_graceful_shutdown_does_not_wait_forever_for_an_unfinished_request(pki):
         stream = client.headers("POST", RESOLVE, [("content-type", "application/json")])  # body never finished
         client.conn.send_data(stream, b'{"claims":')
         client.flush()
+        client.sync()  # without it, a loaded server could read SIGTERM before the HEADERS: GOAWAY(last stream 0)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         client.wait(lambda: client.goaway is not None, timeout=30)
