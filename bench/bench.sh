@@ -4,7 +4,8 @@
 # measurements of certauth-bench, and `openssl speed` — all in one run, so the ratios compare like with like.
 # Writes a table on stdout and bench/out/results.json. Environment: BENCH_SECONDS (default 10), BENCH_WARMUP (2),
 # BENCH_ONLY (an extended regex: only the measurements whose names match run, e.g. 'roles|jwt'; for profiling),
-# BENCH_PERF (non-empty: `perf record -g` our service during each of its h2load scenarios, into bench/out/perf/).
+# BENCH_PERF (non-empty: `perf record -g` our service during each of its h2load scenarios, into bench/out/perf/),
+# BENCH_BIN (a folder of release binaries to measure instead of building this checkout: A/B runs of two commits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -47,9 +48,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # --- 2. Release build, PKI, keys, tokens ----------------------------------------------------------------------------
-log "swift build -c release"
-swift build -c release >/dev/null
-BIN=$(swift build -c release --show-bin-path)
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN=$(cd "$BENCH_BIN" && pwd)   # binaries built elsewhere (an A/B comparison of two commits)
+  log "binaries from $BIN (BENCH_BIN; not rebuilt)"
+else
+  log "swift build -c release"
+  swift build -c release >/dev/null
+  BIN=$(swift build -c release --show-bin-path)
+fi
 mkdir -p "$OUT"
 PIDS=()
 cleanup() {

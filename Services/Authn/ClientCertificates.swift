@@ -5,17 +5,21 @@ import Keystore
 import NIOCore
 import NIOSSL
 import SwiftASN1
+import Synchronization
 import X509
 
 /// Successful chain validations by leaf (SHA-256 of the DER), reused until the chain's earliest expiry or for at most
 /// five minutes, so a kept-alive client costs one validation. Failures are not kept.
-actor CertificateVerdictCache {
+///
+/// A `Mutex`, not an actor: every mTLS request looks its leaf up, a dictionary probe that as an actor cost a hop there
+/// and back (two task switches, perf). Nothing is awaited while the lock is held.
+final class CertificateVerdictCache: Sendable {
     private struct Entry {
         var validated: ValidatedCertificate
         var until: Date
     }
 
-    private var entries: [[UInt8]: Entry] = [:]
+    private let entries = Mutex<[[UInt8]: Entry]>([:])
     private let capacity: Int
     private let maximumAge: TimeInterval
 
@@ -25,20 +29,26 @@ actor CertificateVerdictCache {
     }
 
     func lookup(_ key: [UInt8], now: Date) -> ValidatedCertificate? {
-        guard let entry = entries[key] else { return nil }
-        guard entry.until > now else {
-            entries[key] = nil
-            return nil
+        entries.withLock { entries in
+            guard let entry = entries[key] else { return nil }
+            guard entry.until > now else {
+                entries[key] = nil
+                return nil
+            }
+            return entry.validated
         }
-        return entry.validated
     }
 
     func store(_ key: [UInt8], _ validated: ValidatedCertificate, now: Date) {
-        if entries.count >= capacity {
-            entries = entries.filter { $0.value.until > now }
-            if entries.count >= capacity, let victim = entries.keys.first { entries[victim] = nil }
+        let entry = Entry(validated: validated, until: min(validated.notValidAfter, now.addingTimeInterval(maximumAge)))
+        let capacity = self.capacity
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                entries = entries.filter { $0.value.until > now }
+                if entries.count >= capacity, let victim = entries.keys.first { entries[victim] = nil }
+            }
+            entries[key] = entry
         }
-        entries[key] = Entry(validated: validated, until: min(validated.notValidAfter, now.addingTimeInterval(maximumAge)))
     }
 }
 
@@ -59,10 +69,10 @@ struct ClientCertificateAuthenticator: Sendable {
         leaf: Certificate, presented: [Certificate], leafSHA256: [UInt8]? = nil, now: Date = Date()
     ) async throws(CertificateValidationError) -> ValidatedCertificate {
         let key = leafSHA256 ?? Array(SHA256.hash(data: leaf.derBytes))
-        if let hit = await cache.lookup(key, now: now) { return hit }
+        if let hit = cache.lookup(key, now: now) { return hit }
         let pool = await intermediates.all()
         let validated = try await validator.validate(leaf: leaf, intermediates: presented + pool, at: now)
-        await cache.store(key, validated, now: now)
+        cache.store(key, validated, now: now)
         return validated
     }
 

@@ -289,7 +289,7 @@ enum CertAuthBench {
         let before = residentBytes()
         for token in tokens { _ = try await validator.validate(token) }
         let after = residentBytes()
-        let entries = await cache.count
+        let entries = cache.count
         guard entries == count else { fail("the cache holds \(entries) entries, expected \(count)") }
         let payload = tokens[0].split(separator: ".")[1].utf8.count * 3 / 4
         print(#"{"name":"verified_cache_memory","entries":\#(entries),"payload_bytes":\#(payload),"rss_bytes_per_entry":\#((after - before) / entries),"rss_mb":\#(round(Double(after) / 1e5) / 10)}"#)

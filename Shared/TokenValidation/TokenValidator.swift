@@ -41,7 +41,7 @@ public struct TokenValidator: Sendable {
                     + "send the access token alone in 'Authorization: Bearer'")
         }
         let cacheKey = cache.map { _ in VerifiedTokenCache.key(token) }
-        if let cache, let cacheKey, let hit = await cache.lookup(key: cacheKey, now: now) {
+        if let cache, let cacheKey, let hit = cache.lookup(key: cacheKey, now: now) {
             return hit
         }
         let segments = try Self.split(token, headers: headers)
@@ -89,7 +89,7 @@ public struct TokenValidator: Sendable {
         let claims = try decodeClaims(segments.payload)
         let validated = try check(claims, payload: segments.payload, key: key, algorithm: algorithm, now: now)
         if let cache, let cacheKey, now < validated.expiresAt {
-            await cache.store(key: cacheKey, validated)
+            cache.store(key: cacheKey, validated)
         }
         return validated
     }

@@ -1,10 +1,15 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// Tokens that passed validation, so a repeated token costs no signature check. Keyed by the SHA-256 of the token
 /// (the token itself is never stored); an entry ends at the token's `exp`. Holds at most `capacity` entries, dropping
 /// the oldest first. Use one cache per validator: an entry means "valid under that validator's settings".
-public actor VerifiedTokenCache {
+///
+/// A `Mutex`, not an actor: every bearer request looks a token up (and every new token is stored), and the lookup is a
+/// dictionary probe; as an actor each was a hop there and back (two task switches, `swift_task_switch` with its
+/// executor-preference lock, perf). Nothing is awaited while the lock is held.
+public final class VerifiedTokenCache: Sendable {
     /// One cached token, boxed: the table's buckets (a third of them empty) then hold a reference, not the
     /// ~200-byte token.
     private final class Entry: Sendable {
@@ -15,12 +20,16 @@ public actor VerifiedTokenCache {
         }
     }
 
+    private struct State {
+        var entries: [SHA256Digest: Entry] = [:]
+        /// Keys in insertion order, a ring of at most `capacity` slots; `next` is the oldest once the ring is full.
+        /// Storing a new key into a full ring evicts the key in its slot (unless that one was dropped already).
+        var ring: [SHA256Digest] = []
+        var next = 0
+    }
+
     private let capacity: Int
-    private var entries: [SHA256Digest: Entry] = [:]
-    /// Keys in insertion order, a ring of at most `capacity` slots; `next` is the oldest once the ring is full.
-    /// Storing a new key into a full ring evicts the key in its slot (unless that one was dropped already).
-    private var ring: [SHA256Digest] = []
-    private var next = 0
+    private let state = Mutex(State())
 
     public init(capacity: Int = 10_000) {
         self.capacity = max(1, capacity)
@@ -37,28 +46,34 @@ public actor VerifiedTokenCache {
     }
 
     /// Entries held now (expired ones count until looked up or evicted).
-    public var count: Int { entries.count }
+    public var count: Int { state.withLock { $0.entries.count } }
 
     // MARK: - By digest (the validator hashes each token once)
 
     func lookup(key: SHA256Digest, now: Date) -> ValidatedToken? {
-        guard let entry = entries[key] else { return nil }
-        guard now < entry.token.expiresAt else {
-            entries[key] = nil
-            return nil
+        state.withLock { state in
+            guard let entry = state.entries[key] else { return nil }
+            guard now < entry.token.expiresAt else {
+                state.entries[key] = nil
+                return nil
+            }
+            return entry.token
         }
-        return entry.token
     }
 
     func store(key: SHA256Digest, _ validated: ValidatedToken) {
-        if entries.updateValue(Entry(validated), forKey: key) != nil { return }
-        if ring.count < capacity {
-            ring.append(key)
-            return
+        let entry = Entry(validated)
+        let capacity = self.capacity
+        state.withLock { state in
+            if state.entries.updateValue(entry, forKey: key) != nil { return }
+            if state.ring.count < capacity {
+                state.ring.append(key)
+                return
+            }
+            state.entries[state.ring[state.next]] = nil
+            state.ring[state.next] = key
+            state.next = state.next + 1 == capacity ? 0 : state.next + 1
         }
-        entries[ring[next]] = nil
-        ring[next] = key
-        next = next + 1 == capacity ? 0 : next + 1
     }
 
     static func key(_ token: String) -> SHA256Digest {

@@ -246,7 +246,7 @@ enum CapturedLogsLogger {
         let idp = try await Harness(verifiedCache: cache)
         let token = try Fixture.token(Fixture.v2Claims(), key: idp.rsa)
         let first = try await idp.validator.validate(token, now: Fixture.now)
-        #expect(await cache.count == 1)
+        #expect(cache.count == 1)
         // A validator sharing the cache but with no keys at all (and an IdP that fails) still answers: from the cache.
         let empty = FakeJWKSEndpoint(document: [])
         empty.set(.fail)
@@ -263,11 +263,11 @@ enum CapturedLogsLogger {
         let idp = try await Harness(verifiedCache: cache)
         let token = try Fixture.token(Fixture.v2Claims(["exp": .number(Fixture.nowSeconds + 100)]), key: idp.rsa)
         _ = try await idp.validator.validate(token, now: Fixture.now)
-        #expect(await cache.lookup(token, now: Fixture.now.addingTimeInterval(99)) != nil)
-        #expect(await cache.lookup(token, now: Fixture.now.addingTimeInterval(100)) == nil)
+        #expect(cache.lookup(token, now: Fixture.now.addingTimeInterval(99)) != nil)
+        #expect(cache.lookup(token, now: Fixture.now.addingTimeInterval(100)) == nil)
         let error = await idp.refusal(token, now: Fixture.now.addingTimeInterval(200))
         #expect(error?.code == .expired)
-        #expect(await cache.count == 0)
+        #expect(cache.count == 0)
     }
 
     @Test func capacityIsRespectedOldestFirst() async throws {
@@ -278,12 +278,12 @@ enum CapturedLogsLogger {
             let token = try Fixture.token(Fixture.v2Claims(["jti": .string("t\(index)")]), key: idp.rsa)
             tokens.append(token)
             _ = try await idp.validator.validate(token, now: Fixture.now)
-            #expect(await cache.count <= 3)
+            #expect(cache.count <= 3)
         }
-        #expect(await cache.count == 3)
-        #expect(await cache.lookup(tokens[0], now: Fixture.now) == nil)
-        #expect(await cache.lookup(tokens[1], now: Fixture.now) == nil)
-        #expect(await cache.lookup(tokens[4], now: Fixture.now)?.tokenID == "t4")
+        #expect(cache.count == 3)
+        #expect(cache.lookup(tokens[0], now: Fixture.now) == nil)
+        #expect(cache.lookup(tokens[1], now: Fixture.now) == nil)
+        #expect(cache.lookup(tokens[4], now: Fixture.now)?.tokenID == "t4")
     }
 
     @Test func manyInsertionsStayBounded() async throws {
@@ -291,11 +291,11 @@ enum CapturedLogsLogger {
         let idp = try await Harness()
         let validated = try await idp.validator.validate(try Fixture.token(Fixture.v2Claims(), key: idp.rsa), now: Fixture.now)
         for index in 0..<1_000 {
-            await cache.store("token-\(index)", validated)
+            cache.store("token-\(index)", validated)
         }
-        #expect(await cache.count == 10)
-        #expect(await cache.lookup("token-999", now: Fixture.now) != nil)
-        #expect(await cache.lookup("token-989", now: Fixture.now) == nil)
+        #expect(cache.count == 10)
+        #expect(cache.lookup("token-999", now: Fixture.now) != nil)
+        #expect(cache.lookup("token-989", now: Fixture.now) == nil)
     }
 }
 
