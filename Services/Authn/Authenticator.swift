@@ -63,8 +63,20 @@ actor AdminGrantAudit {
         authentication.principal.roles.contains(where: isAdminLike)
     }
 
-    private nonisolated static func isAdminLike(_ role: String) -> Bool {
-        role.uppercased().contains("ADMIN")
+    /// Whether `role` contains "admin" in any case (ASCII), on its UTF-8 bytes: `uppercased().contains("ADMIN")` went
+    /// through Foundation's `NSString` search, 1.5 % of every authenticated request (perf).
+    nonisolated static func isAdminLike(_ role: String) -> Bool {
+        var role = role
+        return role.withUTF8 { bytes in
+            let pattern: StaticString = "admin"
+            let length = pattern.utf8CodeUnitCount
+            guard bytes.count >= length else { return false }
+            return pattern.withUTF8Buffer { pattern in
+                (0...(bytes.count - length)).contains { start in
+                    (0..<length).allSatisfy { bytes[start + $0] | 0x20 == pattern[$0] }
+                }
+            }
+        }
     }
 
     func note(_ authentication: Authentication) {
