@@ -8,6 +8,8 @@ import Testing
     static let awkward = [
         "", "plain", "quote \" and backslash \\", "slash / stays", "tab\tnew\nline\rcr", "\u{08}\u{0C}\u{00}\u{1F}\u{7F}",
         "ünïcødé 東京 🙂", "emoji 👩‍💻 joined", "</script>", "\u{2028}\u{2029}",
+        // Escapes at the ends of the unescaped runs the writer copies whole.
+        "\"leading", "trailing\\", "\n", "a\u{01}b\u{1F}c\"d\\\\e", String(repeating: "eyJhbGciOi", count: 200),
     ]
 
     func encoder(_ value: some Encodable) throws -> [UInt8] {
