@@ -57,7 +57,7 @@ public enum ClientAssertionBuilder {
             alg: settings.algorithm.rawValue, typ: "JWT", kid: credential.x5tS256,
             x5t: credential.x5t, x5tS256: credential.x5tS256,
             x5c: settings.sendX5C ? credential.chainDER.map { Data($0).base64EncodedString() } : nil)
-        let token = try JWS.sign(header: header, claims: claims, key: credential.privateKey)
+        let token = try JWS.sign(header: header, claims: claims, key: credential.privateKey, rsaSigner: credential.rsaSigner)
         return SignedAssertion(token: token, jti: jti, expiresAt: Date(timeIntervalSince1970: TimeInterval(issuedAt + lifetime)))
     }
 }

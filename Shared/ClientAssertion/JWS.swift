@@ -100,8 +100,9 @@ public enum VerificationKey: Sendable {
 /// Signing and verifying compact JWS with swift-crypto.
 public enum JWS {
     /// Signs `claims` under `header` with `key`; the header's `alg` picks the padding (RS256: PKCS#1 v1.5, PS256: PSS).
+    /// `rsaSigner`, when given (``Credential/rsaSigner``), signs RS256 and PS256 in place of swift-crypto.
     public static func sign<Claims: Encodable>(
-        header: JOSEHeader, claims: Claims, key: SigningKey
+        header: JOSEHeader, claims: Claims, key: SigningKey, rsaSigner: OpenSSLRSASigner? = nil
     ) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -111,13 +112,20 @@ public enum JWS {
         guard let algorithm = JWSAlgorithm(rawValue: header.alg) else {
             throw JWSError("algorithm \(header.alg) is not supported for signing; use RS256, PS256 or ES256")
         }
-        let signature = try signature(for: input, algorithm: algorithm, key: key)
+        let signature = try signature(for: input, algorithm: algorithm, key: key, rsaSigner: rsaSigner)
         return "\(headerPart).\(payloadPart).\(Base64URL.encode(signature))"
     }
 
     /// The raw signature over `input`.
-    public static func signature(for input: [UInt8], algorithm: JWSAlgorithm, key: SigningKey) throws -> [UInt8] {
+    public static func signature(
+        for input: [UInt8], algorithm: JWSAlgorithm, key: SigningKey, rsaSigner: OpenSSLRSASigner? = nil
+    ) throws -> [UInt8] {
         let digest = SHA256.hash(data: input)
+        if let rsaSigner, case .rsa = key, algorithm == .rs256 || algorithm == .ps256,
+            let signature = rsaSigner.signature(forSHA256: Array(digest), padding: algorithm == .ps256 ? .pss : .pkcs1v15)
+        {
+            return signature
+        }
         switch (algorithm, key) {
         case (.rs256, .rsa(let rsa)):
             return Array(try rsa.signature(for: digest, padding: .insecurePKCS1v1_5).rawRepresentation)

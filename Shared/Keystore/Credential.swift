@@ -13,6 +13,9 @@ public struct Credential: Sendable {
     /// Same order as `chain`.
     public let chainDER: [[UInt8]]
     public let privateKey: SigningKey
+    /// The RSA key as OpenSSL holds it, for signing (see ``OpenSSLRSASigner``); nil for EC keys, or if OpenSSL could
+    /// not take the key (swift-crypto signs then).
+    public let rsaSigner: OpenSSLRSASigner?
 
     public init(
         alias: String,
@@ -28,6 +31,13 @@ public struct Credential: Sendable {
         self.chain = chain
         self.chainDER = chainDER
         self.privateKey = privateKey
+        if case .rsa = privateKey {
+            var der = privateKey.derRepresentation
+            self.rsaSigner = OpenSSLRSASigner(der: der)
+            for index in der.indices { der[index] = 0 }  // best effort: the copy of the key material is not left behind
+        } else {
+            self.rsaSigner = nil
+        }
     }
 
     /// SHA-1 of the leaf certificate DER.

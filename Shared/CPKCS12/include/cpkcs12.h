@@ -10,6 +10,7 @@
  */
 
 #include <stddef.h>
+#include "crsasign.h" /* RSA signing with the same libcrypto */
 
 #ifdef __cplusplus
 extern "C" {
