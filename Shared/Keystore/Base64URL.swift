@@ -2,19 +2,34 @@ import Foundation
 
 /// Base64url without padding (RFC 4648 §5), as used by JOSE (`x5t`, `x5t#S256`, JWT segments).
 public enum Base64URL {
+    /// Base64url without padding (RFC 7515 section 2), from a table, straight into UTF-8: the Foundation base64 then a
+    /// `Character` map this replaced was 14 % of signing a client assertion (perf).
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        var text = Data(bytes).base64EncodedString()
-        while text.hasSuffix("=") {
-            text.removeLast()
-        }
-        return String(text.map { character -> Character in
-            switch character {
-            case "+": return "-"
-            case "/": return "_"
-            default: return character
+        let input = Array(bytes)
+        var output = [UInt8]()
+        output.reserveCapacity((input.count * 4 + 2) / 3)
+        alphabet.withUnsafeBufferPointer { table in
+            var index = 0
+            while index + 3 <= input.count {
+                let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+                output.append(table[Int(chunk >> 18 & 63)])
+                output.append(table[Int(chunk >> 12 & 63)])
+                output.append(table[Int(chunk >> 6 & 63)])
+                output.append(table[Int(chunk & 63)])
+                index += 3
             }
-        })
+            let rest = input.count - index
+            if rest > 0 {
+                let chunk = UInt32(input[index]) << 16 | (rest == 2 ? UInt32(input[index + 1]) << 8 : 0)
+                output.append(table[Int(chunk >> 18 & 63)])
+                output.append(table[Int(chunk >> 12 & 63)])
+                if rest == 2 { output.append(table[Int(chunk >> 6 & 63)]) }
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
     }
+
+    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     /// Decodes base64url with or without padding; returns nil for invalid input
     /// (including standard-alphabet `+` and `/`).

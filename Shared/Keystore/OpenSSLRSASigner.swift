@@ -7,8 +7,9 @@ import Synchronization
 /// RSA-2048 private-key operations with IFMA code that BoringSSL lacks, 2.4 × faster (`make bench`,
 /// `assertion_sign`); elsewhere the two are within a few percent. Verification stays with swift-crypto.
 ///
-/// The key handle sits in a `Mutex`, which makes the class `Sendable` without unchecked claims; signing holds it, so
-/// one key signs on one thread at a time (an assertion is signed per token fetch or `/v1/client-assertion` call).
+/// The key handle (with its reusable OpenSSL signing contexts) sits in a `Mutex`, which makes the class `Sendable`
+/// without unchecked claims; signing holds it, so one key signs on one thread at a time, as the C side requires (an
+/// assertion is signed per token fetch or `/v1/client-assertion` call).
 public final class OpenSSLRSASigner: Sendable {
     private let key: Mutex<OpaquePointer>
     /// The length of every signature (the modulus size in bytes).

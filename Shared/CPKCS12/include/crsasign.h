@@ -7,9 +7,9 @@
  * Why not only swift-crypto: on CPUs with AVX-512 IFMA, OpenSSL 3 computes RSA-2048 private-key operations with
  * IFMA code that BoringSSL does not have, 2.4 times faster (measured by `make bench`, bench/README.md).
  *
- * The key is parsed once; a key object may be used by several threads at a time (OpenSSL 3 EVP_PKEY is safe for
- * concurrent signing, each call has its own context). Private-key bytes passed in are not kept or copied beyond
- * OpenSSL's own key structure, which OpenSSL clears when the key is freed.
+ * The key is parsed once and keeps its signing contexts, so one key must not sign on two threads at once: callers
+ * serialise (the Swift wrapper, OpenSSLRSASigner, holds a lock). Private-key bytes passed in are not kept or copied
+ * beyond OpenSSL's own key structure, which OpenSSL clears when the key is freed.
  */
 
 #include <stddef.h>
@@ -32,7 +32,7 @@ size_t crsasign_key_size(const crsasign_key *key);
 /* Signs a SHA-256 digest (32 bytes): PKCS#1 v1.5 when pss is 0 (RS256), else RSASSA-PSS with MGF1-SHA-256 and a
  * 32-byte salt (PS256). out must hold crsasign_key_size(key) bytes; *out_len receives the signature's length.
  * Returns 1 on success, 0 on failure. */
-int crsasign_sign_sha256(const crsasign_key *key, int pss, const unsigned char *digest, size_t digest_len,
+int crsasign_sign_sha256(crsasign_key *key, int pss, const unsigned char *digest, size_t digest_len,
                          unsigned char *out, size_t *out_len);
 
 #ifdef __cplusplus
