@@ -47,18 +47,11 @@ public enum RFC3339 {
             let digits = String(value)
             text += String(repeating: "0", count: max(0, width - digits.count)) + digits
         }
-        pad(time.year, 4)
-        text += "-"
-        pad(time.month, 2)
-        text += "-"
-        pad(time.day, 2)
-        text += "T"
-        pad(time.hour, 2)
-        text += ":"
-        pad(time.minute, 2)
-        text += ":"
-        pad(time.second, 2)
-        text += "Z"
+        let parts = [(time.year, 4, "-"), (time.month, 2, "-"), (time.day, 2, "T"), (time.hour, 2, ":"), (time.minute, 2, ":"), (time.second, 2, "Z")]
+        for (value, width, separator) in parts {
+            pad(value, width)
+            text += separator
+        }
         return text
     }
 
