@@ -97,7 +97,7 @@ public enum VerificationKey: Sendable {
     case p256(P256.Signing.PublicKey)
 }
 
-/// Signing and verifying compact JWS with swift-crypto.
+/// Signing and verifying compact JWS: swift-crypto, except RSA signatures when an `OpenSSLRSASigner` is given.
 public enum JWS {
     /// Signs `claims` under `header` with `key`; the header's `alg` picks the padding (RS256: PKCS#1 v1.5, PS256: PSS).
     /// `rsaSigner`, when given (``Credential/rsaSigner``), signs RS256 and PS256 in place of swift-crypto.
