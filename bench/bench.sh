@@ -275,6 +275,23 @@ record() { echo "$1" >> "$RAW"; }
 peak_rss() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo null; }
 
 selected() { [[ -z "${BENCH_ONLY:-}" || "$1" =~ ${BENCH_ONLY} ]]; }
+CLK_TCK=$(getconf CLK_TCK)
+cpu_pids() { # name, pid-or-"": the processes whose CPU time a scenario charges (a peer's master and workers)
+  if [ -n "$2" ]; then echo "$2"; return; fi
+  case $1 in
+    nginx*) pgrep -x nginx ;;
+    haproxy*) pgrep -x haproxy ;;
+    apache*) pgrep -x apache2 ;;
+  esac
+}
+cpu_ticks() { # user + system clock ticks of the given processes, all their threads (fields 14 and 15 of stat)
+  local total=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    total=$(( total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}') ))
+  done
+  echo "$total"
+}
 h2() { # name, pid-or-"", then h2load arguments (the shim reads BENCH_* from the environment)
   local name=$1 pid=$2; shift 2
   selected "$name" || return 0
@@ -286,11 +303,21 @@ h2() { # name, pid-or-"", then h2load arguments (the shim reads BENCH_* from the
       >/dev/null 2>&1 &
     perf_pid=$!
   fi
+  # CPU time the server spends during the measured part (after the warm-up), whoever else shares the machine:
+  # steadier than req/s on this shared VM, where the load generator and other tenants take CPU too.
+  local pids cpu_file=$OUT/h2load/$name.cpu
+  pids=$(cpu_pids "$name" "$pid" | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  (sleep "$WARMUP"; a=$(cpu_ticks $pids); sleep "$SECONDS_PER"; b=$(cpu_ticks $pids); echo $((b - a)) > "$cpu_file") &
+  local cpu_pid=$!
   LD_PRELOAD="$OUT/h2load-shim.so" h2load -t 1 -c 4 -m 16 -D "$SECONDS_PER" --warm-up-time "$WARMUP" \
     --log-file "$logf" "$@" > "$OUT/h2load/$name.txt" 2>&1 || true
   [ -n "$perf_pid" ] && { wait "$perf_pid" || true; log "profile: perf report -i $OUT/perf/$name.data"; }
+  wait "$cpu_pid" || true
   local rss=null; [ -n "$pid" ] && rss=$(peak_rss "$pid")
-  record "$(python3 bench/report.py h2load "$name" "$OUT/h2load/$name.txt" "$logf" "$rss")"
+  local cpu_seconds
+  cpu_seconds=$(awk -v t="$(cat "$cpu_file" 2>/dev/null)" -v hz="$CLK_TCK" 'BEGIN { if (t == "") print "null"; else print t / hz }')
+  record "$(python3 bench/report.py h2load "$name" "$OUT/h2load/$name.txt" "$logf" "$rss" "$cpu_seconds" "$SECONDS_PER")"
 }
 handshakes() { # name, pid-or-"", URL: a new TLS connection (full handshake with the client certificate) per request.
   # h2load opens CONNS connections at once, sends one request on each and closes them; repeated for the duration.

@@ -16,9 +16,10 @@ def number(text):
     return None if text in (None, "", "null") else float(text)
 
 
-def h2load(name, txt_path, log_path, rss):
+def h2load(name, txt_path, log_path, rss, cpu_seconds=None, seconds=None):
     text = open(txt_path, encoding="utf-8", errors="replace").read()
     result = {"name": name, "rps": None, "p50_ms": None, "p99_ms": None, "rss_mb": number(rss)}
+    cpu, window = number(cpu_seconds), number(seconds)
     finished = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", text)
     requests = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", text)
     codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
@@ -30,6 +31,9 @@ def h2load(name, txt_path, log_path, rss):
     if succeeded == 0 or not2xx or failed or errored:
         result["error"] = f"{succeeded} succeeded, {failed} failed, {errored} errored, {not2xx} answers not 2xx"
     result["rps"] = round(float(finished.group(2)), 1)
+    if cpu is not None and window and result["rps"]:
+        # The server's CPU time over the measured window, per request answered in it.
+        result["cpu_us_per_req"] = round(cpu * 1e6 / (result["rps"] * window), 1)
     latencies = []
     try:
         with open(log_path, encoding="utf-8") as log:
@@ -139,8 +143,19 @@ def summarize(raw_path, out_path):
             peer = {"name": peer_label, "rps": peer_rps}
         rps = None if ours.get("error") else ours.get("rps")
         ratio = round(rps / peer_rps, 3) if rps and peer_rps else None
-        scenarios.append({"name": name, "rps": rps, "p50_ms": ours.get("p50_ms"), "p99_ms": ours.get("p99_ms"),
-                          "rss_mb": ours.get("rss_mb"), "peer": peer, "ratio": ratio})
+        entry = {"name": name, "rps": rps, "p50_ms": ours.get("p50_ms"), "p99_ms": ours.get("p99_ms"),
+                 "rss_mb": ours.get("rss_mb"), "peer": peer, "ratio": ratio}
+        ours_cpu = None if ours.get("error") else ours.get("cpu_us_per_req")
+        if ours_cpu is not None:
+            entry["cpu_us_per_req"] = ours_cpu
+            peer_cpu = None
+            if peer_key and not peer_key.startswith("openssl:") and not runs.get(peer_key, {}).get("error"):
+                peer_cpu = runs.get(peer_key, {}).get("cpu_us_per_req")
+            if peer is not None:
+                peer["cpu_us_per_req"] = peer_cpu
+            if peer_cpu:
+                entry["cpu_ratio"] = round(peer_cpu / ours_cpu, 3)
+        scenarios.append(entry)
         met = "" if target is None else ("-" if ratio is None else ("yes" if ratio >= target else "NO"))
         rows.append((name, rps, ours.get("p50_ms", ours.get("mean_ms")), ours.get("p99_ms"), ours.get("rss_mb"),
                      peer_label or "", peer_rps, ratio, f">= {target}" if target else "", met, ours.get("error", "")))
@@ -164,6 +179,17 @@ def summarize(raw_path, out_path):
         if index == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     print()
+    cpu_rows = [s for s in scenarios if s.get("cpu_us_per_req") is not None]
+    if cpu_rows:
+        print("Server CPU per request (user + system time of the server's processes over the measured window, per")
+        print("request; steadier than req/s on a shared machine; cpu ratio = peer / ours, >= 1: we spend less):")
+        for s in cpu_rows:
+            peer_cpu = (s.get("peer") or {}).get("cpu_us_per_req")
+            line = f"  {s['name']}: {s['cpu_us_per_req']:,.1f} us"
+            if peer_cpu:
+                line += f" vs {s['peer']['name']} {peer_cpu:,.1f} us, cpu ratio {s['cpu_ratio']:.2f}"
+            print(line)
+        print()
     print("Peers measured alone (same load generator, same run):")
     for key in ("nginx_static_mtls", "nginx_mtls_keepalive", "nginx_mtls_handshakes", "haproxy_jwt_unique",
                 "haproxy_jwt_repeat", "apache_openidc_unique", "apache_openidc_repeat"):
@@ -183,7 +209,7 @@ def summarize(raw_path, out_path):
 def main(argv):
     mode = argv[1]
     if mode == "h2load":
-        print(json.dumps(h2load(argv[2], argv[3], argv[4], argv[5])))
+        print(json.dumps(h2load(*argv[2:8])))
     elif mode == "handshakes":
         print(json.dumps(handshakes(argv[2], argv[3], argv[4], argv[5], argv[6])))
     elif mode == "openssl":
