@@ -107,7 +107,7 @@ public enum AuthnApplication {
                 mapper: mapper, intermediates: recorded, cache: CertificateVerdictCache(),
                 trustedProxies: Set(proxies.map(ClientCertificateAuthenticator.thumbprint)))
             anchorsForCANames += trusted
-            for role in mtls.defaultRoles where role.uppercased().contains("ADMIN") {
+            for role in mtls.defaultRoles where AdminGrantAudit.isAdminLike(role) {
                 logger.warning("Security audit: every valid client certificate is granted an admin role by configuration", metadata: [
                     "audit": "admin_role_default", "role": .string(role), "setting": .string(AuthnSetting.mtlsDefaultRoles),
                 ])
