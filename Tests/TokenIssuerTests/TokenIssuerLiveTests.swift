@@ -57,7 +57,7 @@ struct TokenIssuerLiveTests {
             let issuer = try await Fixtures.issuer(pki: pki, logs: logs, emulatorPort: emulatorPort)
             try await withServices(issuer.services, logger: logs.logger("group")) {
                 let port = await issuer.port.port()
-                let client = try pki.client()
+                let client = try pki.workloadClient()
                 try await TestPKI.using(client) {
                     let url = "https://localhost:\(port)/v1/token"
                     let results = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -151,7 +151,7 @@ struct TokenIssuerLiveTests {
         let issuer = try await Fixtures.issuer(pki: pki, logs: logs, emulatorPort: emulatorPort)
         try await withServices(issuer.services, logger: logs.logger("group")) {
             let port = await issuer.port.port()
-            let client = try pki.client()
+            let client = try pki.workloadClient()
             let url = "https://localhost:\(port)/v1/token"
             let second = try await Fixtures.emulator(pki: pki, logs: logs, port: emulatorPort, tokenLifetime: 4)
             let token: String = try await withServices(second.services, logger: logs.logger("group")) {
@@ -197,7 +197,7 @@ struct TokenIssuerLiveTests {
                 pki: pki, logs: logs, emulatorPort: emulatorPort, extra: ["CAMUNDA_IDENTITY_CLIENT_ID": "00000000-0000-0000-0000-000000000001"])
             try await withServices(issuer.services, logger: logs.logger("group")) {
                 let port = await issuer.port.port()
-                let client = try pki.client()
+                let client = try pki.workloadClient()
                 let url = "https://localhost:\(port)/v1/token"
                 let answer = try await post(client, url)
                 #expect(answer.status == 502)
@@ -215,7 +215,7 @@ struct TokenIssuerLiveTests {
             let issuer2 = try await Fixtures.issuer(pki: pki, logs: logs, emulatorPort: emulatorPort)
             try await withServices(issuer2.services, logger: logs.logger("group")) {
                 let port = await issuer2.port.port()
-                let client = try pki.client()
+                let client = try pki.workloadClient()
                 let url = "https://localhost:\(port)/v1/token"
                 await emulator.control.inject(.init(status: 503, count: 1, retryAfter: 1, error: nil, errorCodes: nil, delay: nil))
                 let retried = try await post(client, url)
