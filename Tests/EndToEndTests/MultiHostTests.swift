@@ -19,12 +19,13 @@ struct MultiHostTests {
             .init(namespace: "ti2", name: "token-issuer", address: "10.77.0.12"),
             .init(namespace: "ti3", name: "token-issuer", address: "10.77.0.13"),
             .init(namespace: "roles", name: "roles", address: "10.77.0.20"),
+            .init(namespace: "roles2", name: "roles", address: "10.77.0.21"),
             .init(namespace: "db", name: "postgres", address: "10.77.0.30"),
             .init(namespace: "authn", name: "authn", address: "10.77.0.40"),
             .init(namespace: "client", name: "client", address: "10.77.0.50"),
         ])
         defer { network.tearDown() }
-        step("network: 8 namespaces on a private bridge; token-issuer resolves to 10.77.0.11, .12 and .13 everywhere")
+        step("network: 9 namespaces on a private bridge; token-issuer resolves to 10.77.0.11, .12 and .13, roles to .20 and .21")
 
         // PostgreSQL on its own host.
         let databaseURL = try await network.startPostgres(namespace: "db", address: "10.77.0.30", directory: pki.path("pg"))
@@ -63,12 +64,15 @@ struct MultiHostTests {
         for (namespace, address) in [("ti1", "10.77.0.11"), ("ti2", "10.77.0.12"), ("ti3", "10.77.0.13")] {
             issuers[namespace] = try network.start(namespace, "token-issuer", log: pki.path("\(namespace).log"), environment: issuerEnvironment(address))
         }
-        try network.start("roles", "roles", log: pki.path("roles.log"), environment: listener(
-            "roles", "10.77.0.20", port: 8445, management: 9082
-        ).merging([
-            "SERVER_SSL_CLIENT_AUTH": "need", "CAMUNDA_DATABASE_TYPE": "postgresql", "CAMUNDA_DATABASE_URL": databaseURL,
-            "INITIAL_CLAIM_NAME": "azp", "INITIAL_CLAIM_VALUE": TestPKI.clientID,
-        ]) { $1 })
+        var rolesReplicas: [String: Int32] = [:]
+        for (namespace, address) in [("roles", "10.77.0.20"), ("roles2", "10.77.0.21")] {
+            rolesReplicas[namespace] = try network.start(namespace, "roles", log: pki.path("\(namespace).log"), environment: listener(
+                "roles", address, port: 8445, management: 9082
+            ).merging([
+                "SERVER_SSL_CLIENT_AUTH": "need", "CAMUNDA_DATABASE_TYPE": "postgresql", "CAMUNDA_DATABASE_URL": databaseURL,
+                "INITIAL_CLAIM_NAME": "azp", "INITIAL_CLAIM_VALUE": TestPKI.clientID,
+            ]) { $1 })
+        }
         let authnEnvironment = listener("authn", "10.77.0.40", port: 8443, management: 9080).merging([
             "SERVER_SSL_CLIENT_AUTH": "want",
             "CAMUNDA_IDENTITY_TYPE": "MICROSOFT",
@@ -81,13 +85,16 @@ struct MultiHostTests {
             "CAMUNDA_DATABASE_TYPE": "postgresql", "CAMUNDA_DATABASE_URL": databaseURL,
             "CAMUNDA_ROLES_URL": "https://roles:8445",
             "CAMUNDA_TOKEN_ISSUER_URL": "https://token-issuer:8444",
+            // Every bearer request asks roles (no reuse of answers), so its calls show on both replicas.
+            "CAMUNDA_AUTHN_RESOLVE_CACHE_TTL": "0",
         ]) { $1 }
         var authn = try network.start("authn", "authn", log: pki.path("authn.log"), environment: authnEnvironment)
 
         let client = Curl(network: network, namespace: "client", pki: pki)
         for (name, address, port) in [
             ("entra-emulator", "10.77.0.2", 9083), ("token-issuer 1", "10.77.0.11", 9081), ("token-issuer 2", "10.77.0.12", 9081),
-            ("token-issuer 3", "10.77.0.13", 9081), ("roles", "10.77.0.20", 9082), ("authn", "10.77.0.40", 9080),
+            ("token-issuer 3", "10.77.0.13", 9081), ("roles 1", "10.77.0.20", 9082), ("roles 2", "10.77.0.21", 9082),
+            ("authn", "10.77.0.40", 9080),
         ] {
             try await client.waitHealthy("http://\(address):\(port)/actuator/health", service: name, logs: pki.directory)
         }
@@ -146,6 +153,27 @@ struct MultiHostTests {
         }
         #expect(direct == 10 && throughAuthn == 10)
         step("   after the kill: 10/10 tokens straight from token-issuer (curl moves to the next address), 10/10 anonymous calls through authn")
+
+        // 6b. authn spreads its calls to roles over both replicas (one PostgreSQL), and moves off one that dies.
+        for _ in 0..<12 {
+            #expect(try client.call("https://authn:8443/v2/authentication/me", headers: ["Authorization: Bearer \(accessToken)"]).status == 200)
+        }
+        var resolved: [String: Int] = [:]
+        for (namespace, address) in [("roles", "10.77.0.20"), ("roles2", "10.77.0.21")] {
+            resolved[namespace] = Self.counter("certauth_roles_resolutions_total", in: try client.call("http://\(address):9082/metrics").body)
+        }
+        #expect(resolved.values.allSatisfy { $0 > 0 }, "both roles replicas resolved some calls: \(resolved)")
+        let deadRoles = try #require(rolesReplicas["roles"])
+        kill(deadRoles, SIGKILL)
+        try network.waitForExit(deadRoles, seconds: 10)
+        var afterRolesKill = 0
+        for _ in 0..<10 {
+            if try client.call("https://authn:8443/v2/authentication/me", headers: ["Authorization: Bearer \(accessToken)"]).status == 200 { afterRolesKill += 1 }
+        }
+        #expect(afterRolesKill == 10)
+        let authnLog = (try? String(contentsOfFile: pki.path("authn.log"), encoding: .utf8)) ?? ""
+        #expect(authnLog.contains("does not answer") && authnLog.contains("10.77.0.20"), "authn says which replica it moved off")
+        step("6b. bearer calls through authn: /v1/resolve per roles replica \(resolved.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")); after kill -9 of roles on 10.77.0.20: 10/10, authn's pool moved off it")
 
         // 7. authn restarts: the shared sign-in made before survives (persistent sessions in PostgreSQL).
         kill(authn, SIGTERM)
