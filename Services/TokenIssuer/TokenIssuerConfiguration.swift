@@ -32,6 +32,8 @@ public struct TokenIssuerConfiguration: Sendable {
     public var keystoreReloadInterval: Duration
     /// Service names allowed to call; empty means any service with a certificate from the internal CA.
     public var allowedCallers: [String]
+    /// Plain `http://` to the IdP beyond loopback (discovery, token endpoint) is allowed (a lab without TLS).
+    public var allowInsecureHTTP: Bool = false
 
     public init(
         listener: ListenerSettings, identityType: IdentityProviderType, issuerBackendURL: URL?, tokenURI: URL?,
@@ -87,6 +89,7 @@ public enum TokenIssuerSetting {
     public static let allowedCallers = "CAMUNDA_TOKEN_ISSUER_ALLOWED_CALLERS"
     public static let clientAuthenticationMethod = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD"
     public static let clientSecret = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_SECRET"
+    public static let allowInsecureHTTP = IdPTransport.allowInsecureHTTPSetting
 }
 
 /// How token-issuer authenticates at the token endpoint (`CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD`).
@@ -127,8 +130,18 @@ extension TokenIssuerConfiguration {
         let typeRaw = try env.choice(S.identityType, default: "MICROSOFT", allowed: ["MICROSOFT", "GENERIC", "KEYCLOAK"])
         let identityType = IdentityProviderType(rawValue: typeRaw) ?? .microsoft
         var issuerBackend = try env.url(S.issuerBackendURL, allowHTTP: true)
-        if issuerBackend == nil { issuerBackend = try env.url(S.issuer, allowHTTP: true) }
+        var issuerVariable = S.issuerBackendURL
+        if issuerBackend == nil {
+            issuerBackend = try env.url(S.issuer, allowHTTP: true)
+            issuerVariable = S.issuer
+        }
         let tokenURI = try env.url(S.tokenURI, allowHTTP: true)
+        let allowInsecure = try env.bool(S.allowInsecureHTTP, default: false)
+        if let tokenURI {
+            try IdPTransport.check(tokenURI, variable: S.tokenURI, allowInsecure: allowInsecure, expected: "the token endpoint (it receives the client's credentials and returns tokens)")
+        } else if let issuerBackend {
+            try IdPTransport.check(issuerBackend, variable: issuerVariable, allowInsecure: allowInsecure, expected: "the discovery document (which names the token endpoint)")
+        }
         guard issuerBackend != nil || tokenURI != nil else {
             throw ConfigurationError(
                 variable: S.issuerBackendURL,
@@ -186,6 +199,7 @@ extension TokenIssuerConfiguration {
             maxRetries: try env.int(S.maxRetries, default: 2, range: 0...10),
             keystoreReloadInterval: .seconds(try env.int(S.keystoreReloadInterval, default: 60, range: 0...86_400)),
             allowedCallers: env.list(S.allowedCallers))
+        self.allowInsecureHTTP = allowInsecure
     }
 
     /// The client authentication method, checked against `CAMUNDA_SECURITY_CERT_AUTH_ENABLED` and the IdP type.
