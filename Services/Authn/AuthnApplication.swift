@@ -71,7 +71,14 @@ public enum AuthnApplication {
                     timeout: .init(connect: .seconds(5), read: .seconds(10))),
                 backgroundActivityLogger: logger)
             services.append(HTTPClientService(client: idpHTTP))
-            let source = JWKSSource(http: idpHTTP, jwkSetURI: oidc.jwkSetURI, issuer: oidc.issuer, timeout: oidc.jwksFetchTimeout)
+            let source = JWKSSource(
+                http: idpHTTP, jwkSetURI: oidc.jwkSetURI, issuer: oidc.issuer, timeout: oidc.jwksFetchTimeout,
+                allowInsecureHTTP: oidc.allowInsecureHTTP, multiTenant: !oidc.allowedTenants.isEmpty)
+            if oidc.allowInsecureHTTP {
+                logger.warning("\(AuthnSetting.allowInsecureHTTP)=true: the IdP's discovery document and signing keys may be fetched over plain http beyond loopback, where anyone on the path can replace them and forge tokens; use it in a lab only", metadata: [
+                    "source": .string(source.description),
+                ])
+            }
             let cache = KeySetCache(
                 settings: KeySetCacheSettings(
                     refreshInterval: oidc.jwksRefreshInterval, minimumRefreshGap: oidc.jwksMinimumRefreshGap,
@@ -82,7 +89,8 @@ public enum AuthnApplication {
             tokens = TokenValidator(
                 settings: TokenValidationSettings(
                     issuers: oidc.issuers, audiences: oidc.audiences, leeway: oidc.leeway, maxTokenLength: oidc.maxTokenLength,
-                    roleClaims: oidc.roleClaims, scopeClaims: oidc.scopeClaims),
+                    roleClaims: oidc.roleClaims, scopeClaims: oidc.scopeClaims, maxTokenLifetime: oidc.maxTokenLifetime,
+                    allowedTenants: oidc.allowedTenants),
                 keys: cache, cache: VerifiedTokenCache())
             health.degraded("jwks", details: ["status": "not loaded yet"])
             services.append(KeySetRefresher(keys: cache, health: health, logger: logger, source: source.description))
@@ -204,6 +212,10 @@ struct JWKSSource: Sendable, CustomStringConvertible {
     let jwkSetURI: URL?
     let issuer: String?
     let timeout: Duration
+    /// Plain http beyond loopback allowed for the `jwks_uri` a discovery document names.
+    var allowInsecureHTTP = false
+    /// An allowed tenant list is configured: a discovery document naming a multi-tenant issuer is fine.
+    var multiTenant = false
 
     var description: String {
         jwkSetURI?.absoluteString ?? "\(issuer ?? "")/.well-known/openid-configuration"
@@ -216,9 +228,19 @@ struct JWKSSource: Sendable, CustomStringConvertible {
         } else if let issuer {
             let discovery = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
             let document = try await get("\(discovery)/.well-known/openid-configuration", what: "the discovery document")
-            struct Discovery: Decodable { let jwks_uri: String }
+            struct Discovery: Decodable {
+                let jwks_uri: String
+                let issuer: String?
+            }
+            let address = "\(discovery)/.well-known/openid-configuration"
             guard let parsed = try? JSONDecoder().decode(Discovery.self, from: Data(document)) else {
-                throw JWKSSourceError(message: "the discovery document at \(discovery)/.well-known/openid-configuration has no jwks_uri; set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI")
+                throw JWKSSourceError(message: "the discovery document at \(address) has no jwks_uri; set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI")
+            }
+            if let refusal = IdPTransport.refusal(parsed.jwks_uri, field: "jwks_uri", document: address, allowInsecure: allowInsecureHTTP) {
+                throw JWKSSourceError(message: refusal)
+            }
+            if !multiTenant, let named = parsed.issuer, TokenValidationSettings.tenantPlaceholder(in: named) != nil {
+                throw JWKSSourceError(message: "the discovery document at \(address) names the multi-tenant issuer '\(named.prefix(200))', which no token carries; set \(AuthnSetting.allowedTenants) to the tenant ids whose tokens are accepted, or \(AuthnSetting.issuer) to one tenant's issuer")
             }
             url = parsed.jwks_uri
         } else {

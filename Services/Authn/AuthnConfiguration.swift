@@ -29,12 +29,19 @@ public struct OIDCSettings: Sendable {
     /// Extra CA certificates for HTTPS to the IdP (discovery, JWKS), on top of the system roots.
     public var idpTrustStore: TrustStoreSource?
     public var maxTokenLength: Int
+    /// Tokens whose `exp` is further than this from now (or from `iat`) are refused.
+    public var maxTokenLifetime: Duration
+    /// Multi-tenant issuer (`{tenantid}`, `common`, `organizations`): the tenants whose tokens are accepted.
+    public var allowedTenants: [String]
+    /// Plain `http://` to the IdP beyond loopback (discovery, JWKS) is allowed (a lab without TLS).
+    public var allowInsecureHTTP: Bool
 
     public init(issuers: [String], issuer: String?, jwkSetURI: URL?, audiences: [String],
                 roleClaims: [String] = ["roles", "app_roles"], scopeClaims: [String] = ["scp"], principalClaim: String? = nil,
                 leeway: Duration = .seconds(60), jwksRefreshInterval: Duration = .seconds(86_400),
                 jwksMinimumRefreshGap: Duration = .seconds(10), jwksFetchTimeout: Duration = .seconds(5),
-                idpTrustStore: TrustStoreSource? = nil, maxTokenLength: Int = 16 * 1024) {
+                idpTrustStore: TrustStoreSource? = nil, maxTokenLength: Int = 16 * 1024,
+                maxTokenLifetime: Duration = .seconds(86_400), allowedTenants: [String] = [], allowInsecureHTTP: Bool = false) {
         self.issuers = issuers
         self.issuer = issuer
         self.jwkSetURI = jwkSetURI
@@ -48,6 +55,9 @@ public struct OIDCSettings: Sendable {
         self.jwksFetchTimeout = jwksFetchTimeout
         self.idpTrustStore = idpTrustStore
         self.maxTokenLength = maxTokenLength
+        self.maxTokenLifetime = maxTokenLifetime
+        self.allowedTenants = allowedTenants
+        self.allowInsecureHTTP = allowInsecureHTTP
     }
 }
 
@@ -195,6 +205,9 @@ public enum AuthnSetting {
     public static let sessionCreationRate = "CAMUNDA_SECURITY_AUTHENTICATION_SESSION_CREATION_RATE"
     public static let allowedCallers = "CAMUNDA_AUTHN_ALLOWED_CALLERS"
     public static let resolveCacheTTL = "CAMUNDA_AUTHN_RESOLVE_CACHE_TTL"
+    public static let allowInsecureHTTP = IdPTransport.allowInsecureHTTPSetting
+    public static let maxTokenLifetime = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_TOKEN_LIFETIME"
+    public static let allowedTenants = "CAMUNDA_IDENTITY_ALLOWED_TENANTS"
 }
 
 extension AuthnConfiguration {
@@ -224,7 +237,17 @@ extension AuthnConfiguration {
                     variable: S.audience,
                     message: "is not set; expected the API's client id (the `aud` of the tokens authn accepts, comma list), e.g. 2622078b-0164-41ee-8794-3ff8d9f8e402. Without it any token of the tenant would be accepted.")
             }
-            let issuers = try Self.acceptedIssuers(issuer: issuer, jwkSetURI: jwkSetURI, type: identityType)
+            let allowInsecure = try env.bool(S.allowInsecureHTTP, default: false)
+            try Self.checkTransport(issuer: issuer, jwkSetURI: jwkSetURI, allowInsecure: allowInsecure)
+            let allowedTenants = env.list(S.allowedTenants)
+            var issuers = try Self.acceptedIssuers(issuer: issuer, jwkSetURI: jwkSetURI, type: identityType)
+            if let template = Self.multiTenantTemplate(issuer: issuer, jwkSetURI: jwkSetURI) {
+                issuers = try Self.multiTenantIssuers(template: template, tenants: allowedTenants, type: identityType)
+            } else if !allowedTenants.isEmpty {
+                throw ConfigurationError(
+                    variable: S.allowedTenants,
+                    message: "is set but \(S.issuer) names one tenant; the allowed tenant list is for multi-tenant issuers only (https://login.microsoftonline.com/organizations/v2.0, …/common/v2.0 or …/{tenantid}/v2.0) — unset it, or configure the multi-tenant issuer.")
+            }
             var trust: TrustStoreSource?
             if let path = env.string(S.trustStorePath) {
                 trust = TrustStoreSource(path: path, password: env.secret(S.trustStorePassword), type: nil, setting: S.trustStorePath)
@@ -240,7 +263,9 @@ extension AuthnConfiguration {
                 jwksRefreshInterval: .seconds(try env.int(S.jwksRefreshInterval, default: 86_400, range: 60...86_400)),
                 jwksMinimumRefreshGap: .seconds(try env.int(S.jwksMinimumRefreshGap, default: 10, range: 0...3600)),
                 idpTrustStore: trust,
-                maxTokenLength: try env.int(S.maxTokenLength, default: 16 * 1024, range: 1024...(256 * 1024)))
+                maxTokenLength: try env.int(S.maxTokenLength, default: 16 * 1024, range: 1024...(256 * 1024)),
+                maxTokenLifetime: .seconds(try env.int(S.maxTokenLifetime, default: 86_400, range: 60...(30 * 86_400))),
+                allowedTenants: allowedTenants, allowInsecureHTTP: allowInsecure)
         } else if method == .oidc, env.string(S.audience) != nil {
             throw ConfigurationError(
                 variable: S.issuer,
@@ -369,6 +394,47 @@ extension AuthnConfiguration {
             }
         }
         return roles
+    }
+
+    /// Where authn fetches key material from must be https (or loopback, or the explicit opt-in): the JWK set URI,
+    /// else the issuer (whose discovery document names the JWKS). The issuer is only compared with `iss` when a JWK
+    /// set URI is set, so then it is not a transport.
+    static func checkTransport(issuer: String?, jwkSetURI: URL?, allowInsecure: Bool) throws(ConfigurationError) {
+        if let jwkSetURI {
+            try IdPTransport.check(jwkSetURI, variable: AuthnSetting.jwkSetURI, allowInsecure: allowInsecure, expected: "the IdP's signing keys (JWKS)")
+        } else if let issuer, let url = URL(string: issuer) {
+            try IdPTransport.check(url, variable: AuthnSetting.issuer, allowInsecure: allowInsecure, expected: "the discovery document (which names the JWKS)")
+        }
+    }
+
+    /// The configured issuer when it is a multi-tenant one (`{tenantid}`, `common`, `organizations` as its tenant), or
+    /// with only a JWK set URI on login.microsoftonline.com, the v2 issuer of the tenant segment of that URI.
+    static func multiTenantTemplate(issuer: String?, jwkSetURI: URL?) -> String? {
+        if let issuer {
+            return TokenValidationSettings.tenantPlaceholder(in: issuer) == nil ? nil : issuer
+        }
+        if let jwkSetURI, jwkSetURI.host == "login.microsoftonline.com",
+           let tenant = jwkSetURI.pathComponents.dropFirst().first,
+           TokenValidationSettings.tenantPlaceholders.contains(tenant.lowercased()) {
+            return "https://login.microsoftonline.com/\(tenant)/v2.0"
+        }
+        return nil
+    }
+
+    /// The accepted issuers of a multi-tenant `template`: refused without an allowed tenant list (no token would ever
+    /// match, or, worse, any tenant's would).
+    static func multiTenantIssuers(template: String, tenants: [String], type: IdentityProviderType) throws(ConfigurationError) -> [String] {
+        guard !tenants.isEmpty else {
+            throw ConfigurationError(
+                variable: AuthnSetting.allowedTenants,
+                message: "is not set but the issuer '\(template)' is multi-tenant (no token carries that iss); set it to the tenant ids whose tokens are accepted (comma list), e.g. \(AuthnSetting.allowedTenants)=ea952511-6a7f-40b8-af71-6c1be6f0dade, or set \(AuthnSetting.issuer) to one tenant's issuer.")
+        }
+        for tenant in tenants where tenant.contains("/") || tenant.contains("{") || TokenValidationSettings.tenantPlaceholders.contains(tenant.lowercased()) {
+            throw ConfigurationError(
+                variable: AuthnSetting.allowedTenants,
+                message: "'\(tenant)' is not a tenant id; expected tenant ids (GUIDs) as in the tokens' tid claim, comma list.")
+        }
+        return TokenValidationSettings.multiTenantIssuers(template: template, tenants: tenants, microsoft: type == .microsoft)
     }
 
     static func httpsURL(_ value: String, variable: String) throws(ConfigurationError) -> URL {

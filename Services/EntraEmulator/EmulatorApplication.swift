@@ -84,7 +84,8 @@ public enum EmulatorApplication {
         let managementPort = PortHandle()
         let management = ManagementServer.build(
             address: configuration.listener.address, port: configuration.listener.managementPort,
-            health: health, metrics: metrics, logger: logger, onRunning: managementPort)
+            health: health, metrics: metrics, logger: logger, onRunning: managementPort,
+            routes: { EmulatorRoutes.registerTestHooks(on: $0, control: control, keys: keys) })
         return EmulatorInstance(services: [app, management], port: port, managementPort: managementPort, control: control, keys: keys)
     }
 }
@@ -121,6 +122,11 @@ struct EmulatorRoutes: Sendable {
                 try await token(request: request, context: context, mtlsAlias: true)
             }
         }
+    }
+
+    /// The test hooks: on the management port only (plain HTTP, not published), never on the public HTTPS
+    /// listener, where any caller could reset counters, inject faults or rotate the signing key.
+    static func registerTestHooks(on router: Router<BasicRequestContext>, control: EmulatorControl, keys: SigningKeys) {
         router.get("/_emulator/stats") { _, _ in
             JSONResponse.make(.ok, await control.snapshot())
         }

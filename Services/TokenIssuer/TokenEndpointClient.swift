@@ -101,6 +101,21 @@ public actor TokenEndpointClient {
                     errorDescription: "OIDC discovery at \(url) answered HTTP \(status) without a token_endpoint",
                     hint: "Check CAMUNDA_IDENTITY_ISSUER_BACKEND_URL: it must be the issuer (for Entra https://login.microsoftonline.com/<tenant-id>/v2.0), whose /.well-known/openid-configuration names the token endpoint; or set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TOKEN_URI."))
         }
+        var named = [("token_endpoint", discovery.tokenEndpoint)]
+        if let alias = discovery.mtlsEndpointAliases?.tokenEndpoint, !alias.isEmpty {
+            named.append(("mtls_endpoint_aliases.token_endpoint", alias))
+        }
+        for (field, value) in named {
+            if let refusal = IdPTransport.refusal(value, field: field, document: url, allowInsecure: configuration.allowInsecureHTTP) {
+                health?.degraded("idp", details: ["reason": refusal, "url": url])
+                logger.error("Token endpoint refused", metadata: ["reason": .string(refusal)])
+                throw TokenIssuanceError(
+                    status: 502,
+                    body: OAuthErrorResponse(
+                        error: "server_error", errorDescription: refusal,
+                        hint: "The IdP's discovery document must name https endpoints; or set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TOKEN_URI to the https token endpoint."))
+            }
+        }
         var metadata: Logger.Metadata = ["oidc.token_endpoint": .string(discovery.tokenEndpoint)]
         if let alias = discovery.mtlsEndpointAliases?.tokenEndpoint, !alias.isEmpty {
             metadata["oidc.mtls_token_endpoint"] = .string(alias)

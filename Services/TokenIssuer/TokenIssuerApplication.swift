@@ -44,6 +44,11 @@ public enum TokenIssuerApplication {
             ])
         }
 
+        if configuration.allowInsecureHTTP {
+            logger.warning("\(TokenIssuerSetting.allowInsecureHTTP)=true: the discovery document and the token endpoint may be reached over plain http beyond loopback, where anyone on the path can read the client's credentials and the tokens; use it in a lab only", metadata: [
+                "idp": .string((configuration.tokenURI ?? configuration.issuerBackendURL)?.absoluteString ?? ""),
+            ])
+        }
         let serverTLS = try configuration.listener.tlsConfiguration()
 
         let idpTrust = try configuration.idpTrustStore?.load() ?? []

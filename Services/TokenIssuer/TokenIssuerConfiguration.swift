@@ -37,6 +37,8 @@ public struct TokenIssuerConfiguration: Sendable {
     public var assertionCallers: [String]
     /// Per caller, the scopes it may ask for; a caller without an entry may ask for any scope.
     public var callerScopes: [String: Set<String>]
+    /// Plain `http://` to the IdP beyond loopback (discovery, token endpoint) is allowed (a lab without TLS).
+    public var allowInsecureHTTP: Bool = false
 
     public init(
         listener: ListenerSettings, identityType: IdentityProviderType, issuerBackendURL: URL?, tokenURI: URL?,
@@ -100,6 +102,7 @@ public enum TokenIssuerSetting {
     public static let defaultAllowedCaller = "authn"
     public static let clientAuthenticationMethod = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD"
     public static let clientSecret = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_SECRET"
+    public static let allowInsecureHTTP = IdPTransport.allowInsecureHTTPSetting
 }
 
 /// How token-issuer authenticates at the token endpoint (`CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD`).
@@ -140,8 +143,18 @@ extension TokenIssuerConfiguration {
         let typeRaw = try env.choice(S.identityType, default: "MICROSOFT", allowed: ["MICROSOFT", "GENERIC", "KEYCLOAK"])
         let identityType = IdentityProviderType(rawValue: typeRaw) ?? .microsoft
         var issuerBackend = try env.url(S.issuerBackendURL, allowHTTP: true)
-        if issuerBackend == nil { issuerBackend = try env.url(S.issuer, allowHTTP: true) }
+        var issuerVariable = S.issuerBackendURL
+        if issuerBackend == nil {
+            issuerBackend = try env.url(S.issuer, allowHTTP: true)
+            issuerVariable = S.issuer
+        }
         let tokenURI = try env.url(S.tokenURI, allowHTTP: true)
+        let allowInsecure = try env.bool(S.allowInsecureHTTP, default: false)
+        if let tokenURI {
+            try IdPTransport.check(tokenURI, variable: S.tokenURI, allowInsecure: allowInsecure, expected: "the token endpoint (it receives the client's credentials and returns tokens)")
+        } else if let issuerBackend {
+            try IdPTransport.check(issuerBackend, variable: issuerVariable, allowInsecure: allowInsecure, expected: "the discovery document (which names the token endpoint)")
+        }
         guard issuerBackend != nil || tokenURI != nil else {
             throw ConfigurationError(
                 variable: S.issuerBackendURL,
@@ -201,6 +214,7 @@ extension TokenIssuerConfiguration {
             allowedCallers: try Self.callers(env, S.allowedCallers, default: [S.defaultAllowedCaller]),
             assertionCallers: try Self.callers(env, S.assertionCallers, default: []),
             callerScopes: try Self.callerScopes(env, identityType: identityType))
+        self.allowInsecureHTTP = allowInsecure
     }
 
     /// A comma list of service names (the `<service>` of `spiffe://<trust domain>/<service>`); unset: `fallback`.

@@ -192,9 +192,8 @@ public enum DevPKI {
         var files: [String] = []
         func write(_ name: String, _ bytes: [UInt8], secret: Bool) throws {
             let path = (directory as NSString).appendingPathComponent(name)
-            let url = URL(fileURLWithPath: path)
-            try Data(bytes).write(to: url, options: .atomic)
-            try fileManager.setAttributes([.posixPermissions: secret ? 0o600 : 0o644], ofItemAtPath: path)
+            // Keys and keystores are 0600 from their first byte (no write-then-chmod window).
+            try SecureFile.write(bytes, to: path, mode: secret ? SecureFile.privateMode : SecureFile.publicMode)
             files.append(name)
         }
         let ca = try makeCA(now: now)

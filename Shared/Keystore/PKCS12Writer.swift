@@ -24,6 +24,12 @@ public enum PKCS12Writer {
     /// - Parameters:
     ///   - password: the store password (MAC and certificate encryption).
     ///   - keyPassword: encrypts the private keys; nil means "same as `password`".
+    /// Writes the keystore to `path`, created with mode 0600 from its first byte (see ``SecureFile``) and replaced
+    /// atomically.
+    public static func write(entries: [PKCS12Entry], password: String, keyPassword: String? = nil, toFile path: String) throws {
+        try SecureFile.write(try write(entries: entries, password: password, keyPassword: keyPassword), to: path, mode: SecureFile.privateMode)
+    }
+
     public static func write(entries: [PKCS12Entry], password: String, keyPassword: String? = nil) throws(KeystoreError) -> [UInt8] {
         guard !entries.isEmpty else {
             throw KeystoreError(code: .invalidCertificate, message: "Cannot write a PKCS#12 keystore without entries; pass at least one certificate.")

@@ -9,12 +9,14 @@ import Synchronization
 
 /// The plain-HTTP management listener: `GET /actuator/health` and `GET /metrics` (Prometheus text).
 public enum ManagementServer {
-    /// Builds the management application on `address:port`.
+    /// Builds the management application on `address:port`; `routes` adds a service's own operator-only endpoints
+    /// (the emulator's test hooks), which then answer here and nowhere else.
     public static func build(
         address: String, port: Int, health: HealthRegistry, metrics: PrometheusCollectorRegistry,
-        logger: Logger, onRunning: PortHandle? = nil
+        logger: Logger, onRunning: PortHandle? = nil, routes: (Router<BasicRequestContext>) -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
+        routes(router)
         router.get("/actuator/health") { _, _ -> Response in
             let snapshot = health.snapshot()
             let body = (try? JSONEncoder().encode(snapshot)) ?? Data(#"{"status":"DOWN"}"#.utf8)

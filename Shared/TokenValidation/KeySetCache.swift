@@ -54,6 +54,8 @@ public actor KeySetCache {
     private var skipped: [String: String] = [:]
     private var loggedSkips: [String] = []
     private var lastError: String?
+    /// Told the kids that a refresh removed (the verified-token cache drops their tokens).
+    private let removalObservers = Mutex<[@Sendable (Set<String>) -> Void]>([])
 
     /// - Parameters:
     ///   - fetch: returns the JWKS document (e.g. a GET of the JWK set URI). Its errors are reported by
@@ -71,6 +73,12 @@ public actor KeySetCache {
         self.logger = logger
         self.now = now
         self.fetch = fetch
+    }
+
+    /// Calls `observer` with the kids each successful refresh removed (right after the new set is installed, before
+    /// any caller sees the new set's answer).
+    public nonisolated func onKeysRemoved(_ observer: @escaping @Sendable (Set<String>) -> Void) {
+        removalObservers.withLock { $0.append(observer) }
     }
 
     /// The key for `kid` if it is loaded; nil otherwise (then `key(id:)` refreshes). Synchronous, no actor hop.
@@ -196,6 +204,10 @@ public actor KeySetCache {
             let added = fresh.keys.filter { keys[$0] == nil }.sorted()
             let removed = keys.keys.filter { fresh[$0] == nil }.sorted()
             keys = fresh
+            if !removed.isEmpty {
+                let gone = Set(removed)
+                for observer in removalObservers.withLock({ $0 }) { observer(gone) }
+            }
             lastSuccess = Date()
             lastError = nil
             logger.info("JWKS refreshed", metadata: [

@@ -5,7 +5,13 @@ public struct TokenValidationError: Error, Sendable, Equatable, CustomStringConv
     public enum Code: String, Sendable {
         case malformed, tooLarge, unsupportedAlgorithm, missingKeyID, unknownKeyID, algorithmKeyMismatch,
              invalidSignature, criticalHeader, invalidIssuer, invalidAudience, expired, missingExpiry,
-             notYetValid, keysUnavailable
+             notYetValid, keysUnavailable,
+             /// `exp` further from now (or from `iat`) than the maximum token lifetime.
+             lifetimeTooLong,
+             /// A `typ` header that is not an access token's, or an ID token (by its claims).
+             wrongTokenType,
+             /// Multi-tenant issuer: `tid` missing, not allowed, or not the tenant of `iss`.
+             invalidTenant
     }
 
     public var code: Code
@@ -25,6 +31,8 @@ enum SettingName {
     static let audience = "CAMUNDA_IDENTITY_AUDIENCE"
     static let jwkSetURI = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI"
     static let identityType = "CAMUNDA_IDENTITY_TYPE"
+    static let maxTokenLifetime = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_TOKEN_LIFETIME"
+    static let allowedTenants = "CAMUNDA_IDENTITY_ALLOWED_TENANTS"
 }
 
 /// Quoted, length-capped rendering of a claim value for messages (claims come from the caller: keep them short).

@@ -18,6 +18,8 @@ public struct TokenValidator: Sendable {
     private let claimNames: JSONReader.MemberNames
     /// `[audience]` for each configured audience: the `audiences` of a token with just that one, shared.
     private let singleAudiences: [[String]]
+    /// `settings.maxTokenLifetime` in seconds.
+    private let maxLifetime: Double
 
     /// - Parameter cache: when given, a token seen before (and not yet past its `exp`) is answered from it without
     ///   parsing or a signature check. Use one cache per validator.
@@ -29,6 +31,12 @@ public struct TokenValidator: Sendable {
         self.singleAudiences = settings.audiences.map { [$0] }
         let (seconds, attoseconds) = settings.leeway.components
         self.leeway = Double(seconds) + Double(attoseconds) / 1e18
+        let (lifetimeSeconds, lifetimeAttoseconds) = settings.maxTokenLifetime.components
+        self.maxLifetime = Double(lifetimeSeconds) + Double(lifetimeAttoseconds) / 1e18
+        if let cache {
+            // A verdict is only as good as the key behind it: when a refresh drops a kid, so does the cache.
+            keys.onKeysRemoved { removed in cache.remove(keyIDs: removed) }
+        }
     }
 
     /// The token's claims and what they mean, if every check passes; otherwise the first failed check.
@@ -61,6 +69,12 @@ public struct TokenValidator: Sendable {
                 "token header marks \(crit) as critical ('crit'); no critical header extensions are supported, so the "
                     + "token is refused — the IdP must not require extensions for access tokens")
         }
+        if let typ = header.typ, !Self.accessTokenTypes.contains(typ.lowercased()) {
+            throw TokenValidationError(
+                .wrongTokenType,
+                "token header 'typ' is \(quoted(typ)), not an access token's (JWT, at+jwt or application/at+jwt); "
+                    + "the value sent is another kind of JWT — send the access token from the IdP's token response")
+        }
         guard let kid = header.kid, !kid.isEmpty else {
             throw TokenValidationError(
                 .missingKeyID,
@@ -90,6 +104,9 @@ public struct TokenValidator: Sendable {
         let validated = try check(claims, payload: segments.payload, key: key, algorithm: algorithm, now: now)
         if let cache, let cacheKey, now < validated.expiresAt {
             cache.store(key: cacheKey, validated)
+            // A refresh that removed the key while this token was being checked has already swept the cache; take
+            // back what was stored after the sweep.
+            if keys.loadedKey(id: validated.keyID) == nil { cache.remove(key: cacheKey) }
         }
         return validated
     }
@@ -120,10 +137,16 @@ public struct TokenValidator: Sendable {
                 + "access tokens with one of them")
     }
 
+    /// Accepted header `typ` values, lowercased: RFC 7519 `JWT` (with RFC 7515's optional `application/` prefix),
+    /// and RFC 9068 `at+jwt`.
+    private static let accessTokenTypes: Set<String> = ["jwt", "application/jwt", "at+jwt", "application/at+jwt"]
+
     /// The header members the validator reads. `jku`, `x5u`, `jwk` and `x5c` are deliberately not read.
     fileprivate struct Header {
         var alg: String
         var kid: String?
+        /// `typ`, when present; a non-string `typ` is kept as a placeholder that no accepted type matches.
+        var typ: String?
         /// The names listed in `crit`, or a placeholder when `crit` is present in another shape.
         var crit: String?
     }
@@ -142,6 +165,11 @@ public struct TokenValidator: Sendable {
         case nil, .null?: header.kid = nil
         case .string(let kid)?: header.kid = kid
         default: throw malformed
+        }
+        switch members["typ"] {
+        case nil, .null?: header.typ = nil
+        case .string(let typ)?: header.typ = typ
+        default: header.typ = "(not a string)"
         }
         if let crit = members["crit"] {
             var names: [String] = []
@@ -249,6 +277,8 @@ public struct TokenValidator: Sendable {
     /// The claims the checks read (one name per case; `clientID` is `client_id`).
     private enum Claim: Int, CaseIterable {
         case iss, aud, exp, nbf, iat, sub, azp, appid, clientID, tid, jti, uti, cnf
+        /// ID-token claims (OpenID Connect Core §2, §3.1.3.6, §3.3.2.11) and Keycloak's token kind (`typ`).
+        case nonce, atHash, cHash, typ
 
         var name: String {
             switch self {
@@ -265,6 +295,10 @@ public struct TokenValidator: Sendable {
             case .jti: "jti"
             case .uti: "uti"
             case .cnf: "cnf"
+            case .nonce: "nonce"
+            case .atHash: "at_hash"
+            case .cHash: "c_hash"
+            case .typ: "typ"
             }
         }
     }
@@ -292,6 +326,7 @@ public struct TokenValidator: Sendable {
     /// full `VerifiedTokenCache` share one copy of each.
     private func check(_ claims: Claims, payload: [UInt8], key: JSONWebKey, algorithm: JWSAlgorithm,
                        now: Date) throws(TokenValidationError) -> ValidatedToken {
+        try checkNotIDToken(claims)
         guard let issuer = claims[.iss]?.stringValue else {
             throw TokenValidationError(
                 .invalidIssuer,
@@ -303,6 +338,9 @@ public struct TokenValidator: Sendable {
                 "token issuer \(quoted(issuer)) is not accepted; expected one of \(quotedList(settings.issuers)) — "
                     + "set \(SettingName.issuer) to the IdP's issuer (with \(SettingName.identityType)=MICROSOFT the "
                     + "tenant's v1 and v2 issuers are both accepted)")
+        }
+        if !settings.allowedTenants.isEmpty {
+            try checkTenant(claims[.tid], issuer: issuer)
         }
         let sentAudiences = claims[.aud]?.stringValues ?? []
         let audiences: [String]
@@ -337,6 +375,21 @@ public struct TokenValidator: Sendable {
                     + "\(Self.wholeSeconds(leeway)) s leeway); the client must get a new token — if it just did, check the clocks of "
                     + "the client, the IdP and this server")
         }
+        let iat = try numericDate(claims[.iat], "iat")
+        if exp - current > maxLifetime + leeway {
+            throw TokenValidationError(
+                .lifetimeTooLong,
+                "token expires at \(Self.rfc3339(exp)), \(Self.wholeSeconds(exp - current)) s from now, more than the maximum "
+                    + "token lifetime of \(Self.wholeSeconds(maxLifetime)) s; the token is refused — the IdP must issue "
+                    + "shorter-lived access tokens (or raise \(SettingName.maxTokenLifetime))")
+        }
+        if let iat, exp - iat > maxLifetime + leeway {
+            throw TokenValidationError(
+                .lifetimeTooLong,
+                "token lives \(Self.wholeSeconds(exp - iat)) s from iat \(Self.rfc3339(iat)) to exp \(Self.rfc3339(exp)), more "
+                    + "than the maximum token lifetime of \(Self.wholeSeconds(maxLifetime)) s; the token is refused — the IdP "
+                    + "must issue shorter-lived access tokens (or raise \(SettingName.maxTokenLifetime))")
+        }
         let nbf = try numericDate(claims[.nbf], "nbf")
         if let nbf, nbf - leeway > current {
             throw TokenValidationError(
@@ -344,7 +397,7 @@ public struct TokenValidator: Sendable {
                 "token is not valid before \(Self.rfc3339(nbf)), \(Self.wholeSeconds(nbf - current)) s from now (more than the "
                     + "\(Self.wholeSeconds(leeway)) s leeway); check the clocks of the IdP and this server")
         }
-        if let iat = try numericDate(claims[.iat], "iat"), iat - leeway > current {
+        if let iat, iat - leeway > current {
             throw TokenValidationError(
                 .notYetValid,
                 "token was issued in the future (iat \(Self.rfc3339(iat)), \(Self.wholeSeconds(iat - current)) s from now, more than "
@@ -361,6 +414,51 @@ public struct TokenValidator: Sendable {
             roles: Self.collect(claims.values[roleClaimSlots], splitSpaces: false),
             scopes: Self.collect(claims.values[scopeClaimSlots], splitSpaces: true),
             confirmationThumbprint: claims[.cnf]?.member("x5t#S256")?.stringValue)
+    }
+
+    /// ID tokens are for the client that signed a user in, never for an API: refused by their shape (OpenID Connect
+    /// ID-token claims), whatever their `aud`. A Keycloak access token says `typ` "Bearer" (and Keycloak before 25
+    /// copied the login's `nonce` into it), so `nonce` alone does not condemn a token that says so.
+    private func checkNotIDToken(_ claims: Claims) throws(TokenValidationError) {
+        let kind = claims[.typ]?.stringValue
+        var evidence: String?
+        if let kind, kind.lowercased() == "id" {
+            evidence = "claim 'typ' is 'ID'"
+        } else if claims[.atHash] != nil {
+            evidence = "it carries 'at_hash'"
+        } else if claims[.cHash] != nil {
+            evidence = "it carries 'c_hash'"
+        } else if claims[.nonce] != nil, kind?.lowercased() != "bearer" {
+            evidence = "it carries 'nonce'"
+        }
+        if let evidence {
+            throw TokenValidationError(
+                .wrongTokenType,
+                "token is an OpenID Connect ID token (\(evidence)); an ID token is not an access token and is never "
+                    + "accepted by an API — send the access token from the IdP's token response")
+        }
+    }
+
+    /// Multi-tenant issuers: `tid` must be an allowed tenant, and `iss` that tenant's issuer.
+    private func checkTenant(_ value: JSONValue?, issuer: String) throws(TokenValidationError) {
+        let allowed = quotedList(settings.allowedTenants)
+        guard let tid = value?.stringValue, !tid.isEmpty else {
+            throw TokenValidationError(
+                .invalidTenant,
+                "token has no string 'tid' claim; with a multi-tenant issuer only tokens of the tenants \(allowed) "
+                    + "(\(SettingName.allowedTenants)) are accepted")
+        }
+        guard settings.allowedTenants.contains(where: { $0.caseInsensitiveCompare(tid) == .orderedSame }) else {
+            throw TokenValidationError(
+                .invalidTenant,
+                "token tenant \(quoted(tid)) is not allowed; expected one of \(allowed) — add the tenant to "
+                    + "\(SettingName.allowedTenants) if its tokens are meant to be accepted")
+        }
+        guard issuer.range(of: tid, options: .caseInsensitive) != nil else {
+            throw TokenValidationError(
+                .invalidTenant,
+                "token issuer \(quoted(issuer)) is not the issuer of its tenant \(quoted(tid)); the token is refused")
+        }
     }
 
     private func numericDate(_ value: JSONValue?, _ name: String) throws(TokenValidationError) -> Double? {

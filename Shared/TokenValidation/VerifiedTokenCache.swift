@@ -76,6 +76,18 @@ public final class VerifiedTokenCache: Sendable {
         }
     }
 
+    /// Drops every entry verified with one of `keyIDs` (keys that left the JWKS: their tokens are no longer valid).
+    public func remove(keyIDs: Set<String>) {
+        guard !keyIDs.isEmpty else { return }
+        state.withLock { state in
+            state.entries = state.entries.filter { !keyIDs.contains($0.value.token.keyID) }
+        }
+    }
+
+    func remove(key: SHA256Digest) {
+        _ = state.withLock { $0.entries.removeValue(forKey: key) }
+    }
+
     static func key(_ token: String) -> SHA256Digest {
         var token = token
         return token.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
