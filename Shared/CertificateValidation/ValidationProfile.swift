@@ -45,7 +45,9 @@ public enum StrictProfile {
         }
     }
 
-    /// Serial numbers positive and at most 20 octets (RFC 5280 § 4.1.2.2).
+    /// Serial numbers positive and at most 20 octets (RFC 5280 § 4.1.2.2), not counting the sign octet DER adds when
+    /// the high bit is set (as pyca/cryptography counts; swift-certificates' own random serials are 20 octets). A
+    /// negative serial does not get this far: swift-certificates reads serials as unsigned.
     public struct SerialNumberPolicy: VerifierPolicy, Sendable {
         public let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = []
         public init() {}
@@ -55,8 +57,8 @@ public enum StrictProfile {
                 if bytes.count > 20 {
                     return .failsToMeetPolicy(reason: "\(label(index, chain)) has a serial number of \(bytes.count) octets, over the 20 that RFC 5280 allows; reissue it with a shorter serial number")
                 }
-                if (bytes.first ?? 0) & 0x80 != 0 || bytes.allSatisfy({ $0 == 0 }) {
-                    return .failsToMeetPolicy(reason: "\(label(index, chain)) has a serial number that is zero or negative; RFC 5280 requires a positive one: reissue it")
+                if bytes.allSatisfy({ $0 == 0 }) {
+                    return .failsToMeetPolicy(reason: "\(label(index, chain)) has the serial number zero; RFC 5280 requires a positive one: reissue it")
                 }
             }
             return .meetsPolicy

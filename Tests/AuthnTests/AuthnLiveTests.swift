@@ -215,6 +215,9 @@ struct AuthnLiveTests {
             return [
                 "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTEDCERTIFICATES": "\(pki.path("truststore.pem")),\(pki.path("seed-root.pem"))",
                 "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES": pki.path("nginx.pem"),
+                // nginx forwards only the leaf: the operator configures the intermediary (a client's own chain helps
+                // only its own connection).
+                "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_INTERMEDIATECERTIFICATES": pki.path("seed-intermediary.pem"),
             ]
         }) { pki, _, ports in
             let url = "https://localhost:\(ports.authn)/v2/authentication/me"

@@ -49,7 +49,7 @@ import X509
         let (leaf, cluster, anchor) = try loopLeaf(keys: 11)
         let checker = validator(trusting: [anchor.certificate])
         let outcome = await within(.seconds(1)) { () -> Result<ValidatedCertificate, CertificateValidationError> in
-            do {
+            do throws(CertificateValidationError) {
                 return .success(try await checker.validate(leaf: leaf, intermediates: cluster))
             } catch {
                 return .failure(error)
@@ -68,7 +68,7 @@ import X509
         // no chain was found; with a budget of 5 candidates the same search gives up.
         let (leaf, cluster, anchor) = try loopLeaf(keys: 3)
         var settings = CertificateValidationSettings(trustedCertificates: [anchor.certificate])
-        await expectRefusal(.untrusted, mentioning: ["'CN=Loop CA, O=CertAuth Test'", "not among the 1 trusted certificates"]) {
+        await expectRefusal(.untrusted, mentioning: ["'CN=Loop CA, O=CertAuth Test'", "1 trusted certificates"]) {
             try await ClientCertificateValidator(settings: settings).validate(leaf: leaf, intermediates: cluster)
         }
         settings.budget.maximumCandidates = 5
@@ -83,7 +83,7 @@ import X509
             subtrees: 4000, names: 1000, issuer: root.certificate, issuerKey: .init(root.key))
         let checker = validator(trusting: [root.certificate])
         let outcome = await within(.seconds(1)) { () -> Result<ValidatedCertificate, CertificateValidationError> in
-            do {
+            do throws(CertificateValidationError) {
                 return .success(try await checker.validate(leaf: heavy.leaf, intermediates: [heavy.ca]))
             } catch {
                 return .failure(error)

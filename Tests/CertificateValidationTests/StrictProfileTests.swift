@@ -30,7 +30,7 @@ import X509
 
     /// The extensions of a good client certificate under `issuer`, with `extra` appended.
     static func leafExtensions(
-        issuer: TestCertificate, eku: Certificate.Extension? = nil, @ExtensionsBuilder extra: () throws -> Certificate.Extensions = { Certificate.Extensions() }
+        issuer: TestCertificate, eku: Certificate.Extension? = nil, extra: [Certificate.Extension] = []
     ) throws -> Certificate.Extensions {
         var extensions = try Certificate.Extensions {
             Critical(BasicConstraints.notCertificateAuthority)
@@ -38,7 +38,7 @@ import X509
             AuthorityKeyIdentifier(keyIdentifier: try issuer.certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
         }
         try extensions.append(eku ?? Certificate.Extension(ExtendedKeyUsage([.clientAuth]), critical: false))
-        for ext in try extra() { try extensions.append(ext) }
+        for ext in extra { try extensions.append(ext) }
         return extensions
     }
 
@@ -77,7 +77,7 @@ import X509
     @Test func serialNumbersPositiveAndAtMost20Octets() async throws {
         let root = try Self.root()
         let zero = try TestCertificate.make("zero", issuer: root, serialNumber: .init(bytes: [0]), extensions: try Self.leafExtensions(issuer: root))
-        await onlyStrictRefuses(zero, root: root, "serial number that is zero or negative")
+        await onlyStrictRefuses(zero, root: root, "has the serial number zero")
         let long = try TestCertificate.make(
             "long", issuer: root, serialNumber: .init(bytes: [0x01] + Array(repeating: 0x22, count: 20)), extensions: try Self.leafExtensions(issuer: root))
         await onlyStrictRefuses(long, root: root, "serial number of 21 octets")
@@ -150,12 +150,11 @@ import X509
 
     @Test func constraintPlacement() async throws {
         let root = try Self.root()
-        let constrainedLeaf = try TestCertificate.make("ncleaf", issuer: root, extensions: try Self.leafExtensions(issuer: root) {
-            Critical(NameConstraints(permittedDNSDomains: ["example.test"]))
-        })
+        let constrainedLeaf = try TestCertificate.make("ncleaf", issuer: root, extensions: try Self.leafExtensions(
+            issuer: root, extra: [try Certificate.Extension(NameConstraints(permittedDNSDomains: ["example.test"]), critical: true)]))
         await onlyStrictRefuses(constrainedLeaf, root: root, "carries nameConstraints but is not a CA")
         let policyConstraints = Certificate.Extension(oid: [2, 5, 29, 36], critical: false, value: [0x30, 0x03, 0x80, 0x01, 0x00])
-        let loose = try TestCertificate.make("pc", issuer: root, extensions: try Self.leafExtensions(issuer: root) { policyConstraints })
+        let loose = try TestCertificate.make("pc", issuer: root, extensions: try Self.leafExtensions(issuer: root, extra: [policyConstraints]))
         await onlyStrictRefuses(loose, root: root, "has policyConstraints that are not marked critical")
         // Non-critical name constraints in a CA.
         let key = P256.Signing.PrivateKey()
@@ -165,9 +164,8 @@ import X509
             SubjectKeyIdentifier(hash: .init(key.publicKey))
             NameConstraints(permittedDNSDomains: ["example.test"])
         })
-        let leaf = try TestCertificate.make("inside", issuer: looseRoot, extensions: try Self.leafExtensions(issuer: looseRoot) {
-            SubjectAlternativeNames([.dnsName("a.example.test")])
-        })
+        let leaf = try TestCertificate.make("inside", issuer: looseRoot, extensions: try Self.leafExtensions(
+            issuer: looseRoot, extra: [try Certificate.Extension(SubjectAlternativeNames([.dnsName("a.example.test")]), critical: false)]))
         await onlyStrictRefuses(leaf, root: looseRoot, "has nameConstraints that are not marked critical")
     }
 
@@ -190,7 +188,7 @@ import X509
         await onlyStrictRefuses(leaf, root: ekuRoot, "is a root with extendedKeyUsage")
     }
 
-    @Test func rsaKeysBelow2048BitsAreStrictOnly() async throws {
+    @Test func rsaKeysBelow2048BitsAreRefusedWhenRead() throws {
         // openssl makes the 1024-bit key (swift-crypto will not), with the seed's own two-step commands.
         let directory = try TemporaryDirectory()
         func run(_ arguments: [String]) throws {
@@ -201,13 +199,13 @@ import X509
         try run(["req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", "small.key", "-out", "small.csr", "-subj", "/CN=small"])
         try directory.write("small.ext", "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
         try run(["x509", "-req", "-in", "small.csr", "-CA", "root.crt", "-CAkey", "root.key", "-CAcreateserial", "-out", "small.crt", "-days", "30", "-extfile", "small.ext"])
-        let root = try CertificatePEM.load(files: [directory.file("root.crt")], setting: "root")
-        let leaf = try CertificatePEM.load(files: [directory.file("small.crt")], setting: "leaf")[0]
-        var settings = CertificateValidationSettings(trustedCertificates: root)
-        _ = try await ClientCertificateValidator(settings: settings).validate(leaf: leaf, intermediates: [])
-        settings.profile = .strict
-        await expectRefusal(.other, mentioning: ["has a 1024-bit RSA key; the strict profile requires at least 2048 bits"]) {
-            try await ClientCertificateValidator(settings: settings).validate(leaf: leaf, intermediates: [])
+        // swift-certificates does not load RSA keys under 2048 bits at all, so both profiles refuse the certificate
+        // when it is read (KeySizePolicy states the rule, and guards it should that ever change). openssl verify
+        // accepts it: one of the places where even `compatible` is stricter (docs/authn.md says so).
+        expectError(.malformed, mentioning: ["small.crt"]) {
+            try CertificatePEM.load(files: [directory.file("small.crt")], setting: "leaf")
         }
+        let openssl = try runProcess("/usr/bin/openssl", ["verify", "-CAfile", directory.file("root.crt"), directory.file("small.crt")])
+        #expect(openssl.status == 0, "\(openssl.output)")
     }
 }

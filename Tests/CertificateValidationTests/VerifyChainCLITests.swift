@@ -1,6 +1,8 @@
 import CertificateValidation
 import Foundation
+import SwiftASN1
 import Testing
+import X509
 
 /// `certauth verify-chain` as a process (the binary that `swift build` puts in `.build/debug`, or `$CERTAUTH_BIN_DIR`).
 @Suite struct VerifyChainCLITests {
