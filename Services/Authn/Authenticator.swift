@@ -202,7 +202,7 @@ struct Authenticator: Sendable {
 
     /// Validates a client certificate chain and resolves the subject's roles.
     func authenticate(
-        leaf: Certificate, presented: [Certificate], leafSHA256: [UInt8]? = nil, trace: TraceContext?
+        leaf: Certificate, presented: PresentedIntermediates, leafSHA256: [UInt8]? = nil, trace: TraceContext?
     ) async throws(AuthenticationFailure) -> Authentication {
         guard let certificates else {
             throw AuthenticationFailure(

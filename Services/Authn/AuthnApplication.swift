@@ -98,7 +98,6 @@ public enum AuthnApplication {
 
         // Client certificates.
         var certificates: ClientCertificateAuthenticator?
-        var pool: IntermediatePool?
         var anchorsForCANames = internalTrust
         if let mtls = configuration.mtls {
             let trusted = try CertificatePEM.load(files: mtls.trustedCertificateFiles, setting: AuthnSetting.mtlsTrusted)
@@ -107,12 +106,21 @@ public enum AuthnApplication {
             let proxies = mtls.trustedProxyFiles.isEmpty ? []
                 : try CertificatePEM.load(files: mtls.trustedProxyFiles, setting: AuthnSetting.mtlsTrustedProxies)
             let mapper = try SubjectPrincipalMapper(pattern: mtls.subjectPattern, setting: AuthnSetting.mtlsSubjectPattern)
-            let recorded = IntermediatePool(fixed: intermediates)
-            pool = recorded
+            var settings = CertificateValidationSettings(
+                trustedCertificates: trusted, requireValidChain: mtls.requireValidChain, purpose: .client)
+            settings.acceptsCertificateAuthorityLeaf = false  // issue 15: a CA's key signs, it does not authenticate
+            settings.profile = mtls.profile
+            let cache = CertificateVerdictCache()
+            if mtls.revocation != .off {
+                let store = try CRLStore(paths: mtls.crlPaths, setting: AuthnSetting.mtlsCRLPaths)
+                settings.revocation = RevocationSettings(mode: mtls.revocation, failure: mtls.revocationFailure, crls: store)
+                services.append(CRLReloader(
+                    store: store, cache: cache, health: health, interval: mtls.crlReloadInterval, failure: mtls.revocationFailure,
+                    logger: logger))
+            }
             certificates = ClientCertificateAuthenticator(
-                validator: ClientCertificateValidator(settings: CertificateValidationSettings(
-                    trustedCertificates: trusted, requireValidChain: mtls.requireValidChain, purpose: .client)),
-                mapper: mapper, intermediates: recorded, cache: CertificateVerdictCache(),
+                validator: ClientCertificateValidator(settings: settings),
+                mapper: mapper, configuredIntermediates: intermediates, cache: cache,
                 trustedProxies: Set(proxies.map(ClientCertificateAuthenticator.thumbprint)))
             anchorsForCANames += trusted
             for role in mtls.defaultRoles where AdminGrantAudit.isAdminLike(role) {
@@ -178,14 +186,11 @@ public enum AuthnApplication {
             roles: rolesClient, internalCallers: internalCallers, logger: logger
         ).register(on: router)
 
-        // The listener: client certificates are accepted at the TLS layer and validated per request (see
-        // `recordingVerificationCallback`), so a refused certificate gets a 401 with the reason.
+        // The listener: client certificates are accepted at the TLS layer, kept with their connection and validated
+        // per request (see `PresentedChain`), so a refused certificate gets a 401 with the reason.
         let serverTLS = try ServerTLS.configuration(
             credential: credential, clientAuth: configuration.listener.clientAuth, trustRoots: anchorsForCANames)
-        let recordingPool = pool ?? IntermediatePool(fixed: [])
-        let tlsChannel = HummingbirdHTTP2.TLSChannelConfiguration(
-            tlsConfiguration: serverTLS,
-            customVerificationCallback: configuration.listener.clientAuth == .none ? nil : recordingVerificationCallback(pool: recordingPool))
+        let tlsChannel = HummingbirdHTTP2.TLSChannelConfiguration(tlsConfiguration: serverTLS)
         let port = PortHandle()
         let app = try configuration.listener.application(
             name: "authn", router: router, tls: tlsChannel, port: port, logger: logger,
@@ -193,7 +198,8 @@ public enum AuthnApplication {
                 "bearer": .stringConvertible(configuration.oidc != nil), "mtls": .stringConvertible(configuration.mtls != nil),
                 "roles": .string(configuration.rolesURL?.absoluteString ?? "off"),
                 "sessions": .string(configuration.sessions.persistent ? "persistent" : "memory"),
-            ])
+            ],
+            clientChainCallback: configuration.listener.clientAuth == .none ? nil : PresentedChain.verificationCallback)
         health.up("listener")
 
         let managementPort = PortHandle()

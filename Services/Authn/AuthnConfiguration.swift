@@ -1,4 +1,5 @@
 import AuthProtocol
+import CertificateValidation
 import Foundation
 import ServiceSupport
 import Storage
@@ -73,6 +74,16 @@ public struct MTLSSettings: Sendable {
     public var subjectPattern: String?
     /// PEM files of the proxies (e.g. nginx) whose forwarded `X-SSL-Client-Cert` is honoured.
     public var trustedProxyFiles: [String]
+    /// `…_MTLS_PROFILE`: `compatible` (openssl verify's verdict, the default) or `strict` (RFC 5280 and the web PKI).
+    public var profile: ValidationProfile = .compatible
+    /// `…_MTLS_REVOCATION`: `off` (default) or `crl`.
+    public var revocation: RevocationMode = .off
+    /// `…_MTLS_REVOCATION_FAILURE`: `closed` (default) refuses a certificate whose status is unknown, `open` accepts it.
+    public var revocationFailure: RevocationFailurePolicy = .closed
+    /// `…_MTLS_CRL_PATHS`: PEM or DER CRL files, reloaded when their content changes.
+    public var crlPaths: [String] = []
+    /// `…_MTLS_CRL_RELOAD_INTERVAL` (seconds): how often the CRL files are checked for changes.
+    public var crlReloadInterval: Duration = .seconds(30)
 
     public init(trustedCertificateFiles: [String], intermediateCertificateFiles: [String] = [], requireValidChain: Bool = true,
                 defaultRoles: [String] = [], subjectPattern: String? = nil, trustedProxyFiles: [String] = []) {
@@ -191,6 +202,11 @@ public enum AuthnSetting {
     public static let mtlsDefaultRoles = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_DEFAULT_ROLES"
     public static let mtlsSubjectPattern = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_PATTERN"
     public static let mtlsTrustedProxies = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES"
+    public static let mtlsProfile = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PROFILE"
+    public static let mtlsRevocation = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION"
+    public static let mtlsRevocationFailure = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_FAILURE"
+    public static let mtlsCRLPaths = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS"
+    public static let mtlsCRLReloadInterval = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_RELOAD_INTERVAL"
     public static let unprotectedAPI = "CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI"
     public static let certAuthEnabled = "CAMUNDA_SECURITY_CERT_AUTH_ENABLED"
     public static let serviceAccountScope = "CAMUNDA_SECURITY_AUTHENTICATION_SERVICE_ACCOUNT_SCOPE"
@@ -293,6 +309,14 @@ extension AuthnConfiguration {
                 defaultRoles: try Self.roleList(env, S.mtlsDefaultRoles),
                 subjectPattern: env.string(S.mtlsSubjectPattern),
                 trustedProxyFiles: env.list(S.mtlsTrustedProxies))
+            if let text = env.string(S.mtlsProfile) {
+                guard let profile = ValidationProfile(rawValue: text.lowercased()) else {
+                    throw ConfigurationError(
+                        variable: S.mtlsProfile, message: "'\(text)' is not a validation profile; expected compatible (the default, what openssl verify accepts) or strict (RFC 5280 and the web PKI profile).")
+                }
+                mtls?.profile = profile
+            }
+            try Self.readRevocation(env, into: &mtls)
         } else if env.string(S.mtlsTrustedProxies) != nil {
             throw ConfigurationError(
                 variable: S.mtlsTrustedProxies,
@@ -443,5 +467,46 @@ extension AuthnConfiguration {
             throw ConfigurationError(variable: variable, message: "is '\(value)', which is not an http(s) URL; expected e.g. https://login.microsoftonline.com/<tenant-id>/v2.0.")
         }
         return url
+    }
+}
+
+extension AuthnConfiguration {
+    /// `…_MTLS_REVOCATION`, `…_REVOCATION_FAILURE`, `…_CRL_PATHS`, `…_CRL_RELOAD_INTERVAL`.
+    static func readRevocation(_ env: EnvironmentReader, into mtls: inout MTLSSettings?) throws(ConfigurationError) {
+        typealias S = AuthnSetting
+        let paths = env.list(S.mtlsCRLPaths)
+        if let text = env.string(S.mtlsRevocation) {
+            switch text.lowercased() {
+            case "off": mtls?.revocation = .off
+            case "crl": mtls?.revocation = .crl
+            case "ocsp", "crl+ocsp":
+                throw ConfigurationError(
+                    variable: S.mtlsRevocation,
+                    message: "'\(text)': OCSP is not supported by this version; use crl (with \(S.mtlsCRLPaths)) or off.")
+            default:
+                throw ConfigurationError(
+                    variable: S.mtlsRevocation, message: "'\(text)' is not a revocation mode; expected off (the default) or crl.")
+            }
+        }
+        if let text = env.string(S.mtlsRevocationFailure) {
+            guard let failure = RevocationFailurePolicy(rawValue: text.lowercased()) else {
+                throw ConfigurationError(
+                    variable: S.mtlsRevocationFailure,
+                    message: "'\(text)' is not a failure policy; expected closed (the default: refuse a certificate whose revocation status is unknown) or open (accept it).")
+            }
+            mtls?.revocationFailure = failure
+        }
+        mtls?.crlPaths = paths
+        mtls?.crlReloadInterval = .seconds(try env.int(S.mtlsCRLReloadInterval, default: 30, range: 1...86_400))
+        if mtls?.revocation == .crl, paths.isEmpty {
+            throw ConfigurationError(
+                variable: S.mtlsCRLPaths,
+                message: "is not set but \(S.mtlsRevocation)=crl; list the CRL files of the CAs in \(S.mtlsTrusted) (comma list, PEM or DER, e.g. from openssl ca -gencrl).")
+        }
+        if mtls?.revocation == .off, !paths.isEmpty {
+            throw ConfigurationError(
+                variable: S.mtlsCRLPaths,
+                message: "is set but \(S.mtlsRevocation) is off, so the CRLs would not be checked; set \(S.mtlsRevocation)=crl.")
+        }
     }
 }

@@ -85,7 +85,7 @@ struct AuthnRoutes: Sendable {
                 throw AuthenticationFailure(.unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) holds no certificate")
             }
             return CallerOutcome(authentication: try await authenticator.authenticate(
-                leaf: leaf, presented: Array(chain.dropFirst()), trace: context.trace))
+                leaf: leaf, presented: .list(Array(chain.dropFirst())), trace: context.trace))
         }
         if let cookie = Self.cookie(named: sessions.cookieName, in: request.headers) {
             do {
@@ -98,7 +98,7 @@ struct AuthnRoutes: Sendable {
         }
         if let peer, !peerIsProxy, certificates != nil {
             return CallerOutcome(authentication: try await authenticator.authenticate(
-                leaf: peer, presented: [], leafSHA256: verifiedPeer?.sha256, trace: context.trace))
+                leaf: peer, presented: .connection(context.channel), leafSHA256: verifiedPeer?.sha256, trace: context.trace))
         }
         if let anonymous {
             return CallerOutcome(authentication: try await anonymous.authentication(trace: context.trace))
@@ -224,7 +224,7 @@ struct AuthnRoutes: Sendable {
                 guard let leaf = chain.first else {
                     throw AuthenticationFailure(.unauthorized, "certificate_chain_pem holds no certificate")
                 }
-                authentication = try await authenticator.authenticate(leaf: leaf, presented: Array(chain.dropFirst()), trace: context.trace)
+                authentication = try await authenticator.authenticate(leaf: leaf, presented: .list(Array(chain.dropFirst())), trace: context.trace)
             default:
                 return JSONResponse.oauthError(.badRequest, OAuthErrorResponse(
                     error: "invalid_request",

@@ -11,11 +11,18 @@ import X509
 /// Successful chain validations by leaf (SHA-256 of the DER), reused until the chain's earliest expiry or for at most
 /// five minutes, so a kept-alive client costs one validation. Failures are not kept.
 ///
+/// A verdict that needed intermediates the client presented holds only for a client that presents them too: each
+/// entry keeps those intermediates, and a hit is used only when the caller's own chain includes them (the chain
+/// belongs to the connection, issue 16 item 4). A verdict from the anchors and the operator's intermediates alone holds
+/// for every holder of the leaf's key.
+///
 /// A `Mutex`, not an actor: every mTLS request looks its leaf up, a dictionary probe that as an actor cost a hop there
 /// and back (two task switches, perf). Nothing is awaited while the lock is held.
 final class CertificateVerdictCache: Sendable {
-    private struct Entry {
+    struct Entry: Sendable {
         var validated: ValidatedCertificate
+        /// The intermediates of the validated chain that the client presented (not configured by the operator).
+        var presentedIntermediates: [Certificate]
         var until: Date
     }
 
@@ -28,19 +35,26 @@ final class CertificateVerdictCache: Sendable {
         self.maximumAge = maximumAge
     }
 
-    func lookup(_ key: [UInt8], now: Date) -> ValidatedCertificate? {
+    /// Forgets every verdict (the CRLs changed).
+    func removeAll() {
+        entries.withLock { $0.removeAll() }
+    }
+
+    func lookup(_ key: [UInt8], now: Date) -> Entry? {
         entries.withLock { entries in
             guard let entry = entries[key] else { return nil }
             guard entry.until > now else {
                 entries[key] = nil
                 return nil
             }
-            return entry.validated
+            return entry
         }
     }
 
-    func store(_ key: [UInt8], _ validated: ValidatedCertificate, now: Date) {
-        let entry = Entry(validated: validated, until: min(validated.notValidAfter, now.addingTimeInterval(maximumAge)))
+    func store(_ key: [UInt8], _ validated: ValidatedCertificate, presentedIntermediates: [Certificate], now: Date) {
+        let entry = Entry(
+            validated: validated, presentedIntermediates: presentedIntermediates,
+            until: min(validated.notValidAfter, validated.revocationCheckedUntil ?? .distantFuture, now.addingTimeInterval(maximumAge)))
         let capacity = self.capacity
         entries.withLock { entries in
             if entries.count >= capacity {
@@ -57,22 +71,28 @@ final class CertificateVerdictCache: Sendable {
 struct ClientCertificateAuthenticator: Sendable {
     let validator: ClientCertificateValidator
     let mapper: SubjectPrincipalMapper
-    let intermediates: IntermediatePool
+    /// The operator's intermediates (`…_MTLS_INTERMEDIATECERTIFICATES`), offered to every chain.
+    let configuredIntermediates: [Certificate]
     let cache: CertificateVerdictCache
     /// SHA-256 thumbprints (hex) of the proxies allowed to forward `X-SSL-Client-Cert`.
     let trustedProxies: Set<String>
 
+    /// `presented`: the intermediates that came with this leaf (its connection's, or forwarded with it), read only on a
+    /// cache miss or when the cached verdict needed presented intermediates.
     /// `leafSHA256`: the leaf's thumbprint when the caller has it (the TLS connection's certificate, see
     /// `ServiceRequestContext.verifiedPeer()`); else it is computed, re-serialising the certificate (6-7 % of an mTLS
     /// request, perf).
     func validate(
-        leaf: Certificate, presented: [Certificate], leafSHA256: [UInt8]? = nil, now: Date = Date()
+        leaf: Certificate, presented: PresentedIntermediates, leafSHA256: [UInt8]? = nil, now: Date = Date()
     ) async throws(CertificateValidationError) -> ValidatedCertificate {
         let key = leafSHA256 ?? Array(SHA256.hash(data: leaf.derBytes))
-        if let hit = cache.lookup(key, now: now) { return hit }
-        let pool = await intermediates.all()
-        let validated = try await validator.validate(leaf: leaf, intermediates: presented + pool, at: now)
-        cache.store(key, validated, now: now)
+        let hit = cache.lookup(key, now: now)
+        if let hit, hit.presentedIntermediates.isEmpty { return hit.validated }
+        let mine = await presented.certificates()
+        if let hit, hit.presentedIntermediates.allSatisfy(mine.contains) { return hit.validated }
+        let validated = try await validator.validate(leaf: leaf, intermediates: mine + configuredIntermediates, at: now)
+        let used = validated.chain.dropFirst().dropLast().filter { !configuredIntermediates.contains($0) }
+        cache.store(key, validated, presentedIntermediates: Array(used), now: now)
         return validated
     }
 

@@ -11,7 +11,8 @@ struct VerifyChain: AsyncParsableCommand {
         discussion: """
             LEAF.pem may hold the whole chain (client certificate first); --intermediates adds more untrusted \
             certificates. Every --trusted certificate is a trust anchor. Exit status: 0 valid, 1 invalid, \
-            2 usage or file error.
+            2 usage or file error. Path building has a budget (100 candidate issuers, name-constraint comparisons): \
+            a chain built to exhaust it is refused with "path building gave up after N candidates".
             """)
 
     @Option(name: .long, help: "PEM file of trusted CA certificates (repeatable; a comma list works too, as in CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTEDCERTIFICATES). Required.")
@@ -31,6 +32,21 @@ struct VerifyChain: AsyncParsableCommand {
 
     @Option(name: .customLong("require-valid-chain"), help: "true (default): build the chain to a trusted CA; false: accept only a leaf that is itself listed with --trusted.")
     var requireValidChain: String = "true"
+
+    @Option(name: .long, help: "Validation profile: compatible (default; what openssl verify -purpose sslclient accepts) or strict (RFC 5280 and the web PKI profile, as pyca/cryptography and Go).")
+    var profile: String = ValidationProfile.compatible.rawValue
+
+    @Option(name: .long, help: "The leaf must be issued for this DNS name (wildcards as RFC 6125/9525) or IP address, by subjectAltName.")
+    var host: String?
+
+    @Option(name: .long, help: "CRL file (PEM or DER, e.g. from openssl ca -gencrl) to check every certificate below the trusted CA against (repeatable). With --crl, a certificate whose issuer has no current CRL among them is refused (see --revocation-failure).")
+    var crl: [String] = []
+
+    @Option(name: .customLong("revocation-failure"), help: "With --crl: closed (default) refuses a certificate whose revocation status is unknown (no CRL of its issuer, or a stale one); open accepts it.")
+    var revocationFailure: String = RevocationFailurePolicy.closed.rawValue
+
+    @Option(name: .customLong("max-depth"), help: "Intermediate CA certificates allowed between the leaf and a trusted CA (default \(PathBuildingBudget.standard.maximumIntermediates), like openssl verify -verify_depth).")
+    var maxDepth: Int?
 
     @Flag(name: .long, help: "Print one JSON object: valid, reason, code, chain [{subject, issuer, not_after, x5t#S256}], principal.")
     var json = false
@@ -80,6 +96,12 @@ struct VerifyChain: AsyncParsableCommand {
         default: throw usage("--require-valid-chain must be true or false (got '\(self.requireValidChain)')")
         }
         guard let time = validationTime(at) else { throw usage(badValidationTime(at)) }
+        guard let profile = ValidationProfile(rawValue: profile.lowercased()) else {
+            throw usage("--profile must be compatible or strict (got '\(profile)')")
+        }
+        if let host, host.isEmpty || host.contains(where: \.isWhitespace) {
+            throw usage("--host must be a DNS name or an IP address (got '\(host)')")
+        }
         let anchors = try CertificatePEM.load(files: trustedFiles, setting: "--trusted")
         let presented = try certificates(in: leafPath, option: "--leaf")
         var extra: [Certificate] = []
@@ -90,6 +112,23 @@ struct VerifyChain: AsyncParsableCommand {
             trustedCertificates: anchors, requireValidChain: requireValidChain, purpose: purpose)
         settings.trustedCertificatesSetting = "--trusted"
         settings.requireValidChainSetting = "--require-valid-chain"
+        settings.profile = profile
+        settings.host = host
+        guard let failure = RevocationFailurePolicy(rawValue: revocationFailure.lowercased()) else {
+            throw usage("--revocation-failure must be closed or open (got '\(revocationFailure)')")
+        }
+        if !crl.isEmpty {
+            let store = try CRLStore(paths: crl, setting: "--crl")
+            settings.revocation = RevocationSettings(
+                mode: .crl, failure: failure, crls: store, modeSetting: "--crl", failureSetting: "--revocation-failure")
+        }
+        if let maxDepth {
+            guard maxDepth >= 0 else { throw usage("--max-depth must be 0 or more (got \(maxDepth))") }
+            settings.budget.maximumIntermediates = maxDepth
+            settings.maximumDepthSetting = "--max-depth \(maxDepth)"
+        } else {
+            settings.maximumDepthSetting = "--max-depth, default \(settings.budget.maximumIntermediates)"
+        }
         return Request(
             validator: ClientCertificateValidator(settings: settings), leaf: presented[0],
             intermediates: Array(presented.dropFirst()) + extra, time: time)

@@ -9,27 +9,27 @@ import X509
 
 /// Checks client certificates presented to the emulator's token endpoint against `ENTRA_EMULATOR_CLIENT_CA`.
 ///
-/// TLS hands a request handler only the leaf, so the listener's verification callback records the intermediates
-/// clients present (as authn's listener does, `Services/Authn/ClientCertificates.swift`); the chain is then built
-/// from the leaf through them to a configured CA with the shared ``ClientCertificateValidator`` (dates, basic
-/// constraints, EKU clientAuth). The recorded intermediates are untrusted input: they only help build a path.
+/// The listener keeps each client's presented chain with its connection (`PresentedChain`, as authn's listener
+/// does); the chain is built from the leaf through the intermediates of that connection only to a configured CA with
+/// the shared ``ClientCertificateValidator`` (dates, basic constraints, EKU clientAuth, path-building budget). The
+/// presented intermediates are untrusted input: they only help build a path. A CA certificate as the leaf is accepted
+/// (the second seed's Option 1 uses its intermediary certificate as the credential at the IdP, and Keycloak accepts
+/// it), unlike at authn.
 struct ClientCertificateCheck: Sendable {
     let validator: ClientCertificateValidator
-    let intermediates: IntermediatePool
 
     init(anchors: [Certificate]) {
         var settings = CertificateValidationSettings(trustedCertificates: anchors, purpose: .client)
         settings.trustedCertificatesSetting = "ENTRA_EMULATOR_CLIENT_CA"
+        settings.acceptsCertificateAuthorityLeaf = true
         validator = ClientCertificateValidator(settings: settings)
-        intermediates = IntermediatePool(fixed: [], capacity: 256)
     }
 
     /// The presented leaf with its verified chain, or the reason it was not accepted.
-    func check(leaf: Certificate, now: Date = Date()) async -> PresentedCertificate {
-        let pool = await intermediates.all()
+    func check(leaf: Certificate, presented: PresentedIntermediates, now: Date = Date()) async -> PresentedCertificate {
         let verification: PresentedCertificate.Verification
         do {
-            let validated = try await validator.validate(leaf: leaf, intermediates: pool, at: now)
+            let validated = try await validator.validate(leaf: leaf, intermediates: await presented.certificates(), at: now)
             verification = .trusted(chain: validated.chain)
         } catch {
             verification = .untrusted(reason: error.message)
@@ -48,9 +48,4 @@ struct ClientCertificateCheck: Sendable {
         return Base64URL.encode(Array(SHA256.hash(data: serializer.serializedBytes)))
     }
 
-    /// Accepts every chain at the TLS layer (the handshake still proves the client holds the leaf's key) and records
-    /// the presented intermediates for the request handler (shared with authn's listener).
-    func verificationCallback() -> @Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResult>) -> Void {
-        recordingVerificationCallback(pool: intermediates)
-    }
 }

@@ -19,6 +19,11 @@ public struct CertificateValidationError: Error, Sendable, Equatable, CustomStri
         case wrongPurpose
         /// A certificate that issues another one is not a usable CA (basicConstraints, keyUsage, path length).
         case invalidCA
+        /// A certificate of the chain is on its issuer's CRL.
+        case revoked
+        /// Revocation checking is on and the status could not be established (no CRL, a stale CRL), with failure
+        /// policy `closed`.
+        case revocationUnknown
         /// Anything else (unsupported critical extension, policy failure reported by the verifier).
         case other
     }

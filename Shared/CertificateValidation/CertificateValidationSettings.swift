@@ -27,6 +27,23 @@ public struct CertificateValidationSettings: Sendable {
     /// The setting that holds `requireValidChain`, named in error messages.
     public var requireValidChainSetting: String
 
+    /// `compatible` (openssl verify's verdict) or `strict` (RFC 5280 and the web PKI profile, ``StrictProfile``).
+    public var profile: ValidationProfile = .compatible
+    /// When set, the leaf must be issued for this DNS name (RFC 6125/9525 wildcard rules) or IP address, by its
+    /// subjectAltName (`certauth verify-chain --host`).
+    public var host: String?
+    /// Revocation checking of every certificate below the anchor (off by default).
+    public var revocation: RevocationSettings = .off
+    /// Limits of path building (candidates, depth, name-constraint comparisons).
+    public var budget: PathBuildingBudget = .standard
+    /// The setting that holds `budget.maximumIntermediates`, named in error messages (the CLI names `--max-depth`).
+    public var maximumDepthSetting = "at most \(PathBuildingBudget.standard.maximumIntermediates) are followed"
+    /// Whether a leaf with basicConstraints CA:TRUE may authenticate. true (the default) agrees with `openssl verify`,
+    /// which accepts it, and the emulator's `tls_client_auth` keeps it (the second seed's Option 1 uses its
+    /// intermediary certificate as a credential at the IdP, and Keycloak accepts that); authn sets false (issue 15): a
+    /// CA's key should sign certificates, not authenticate callers.
+    public var acceptsCertificateAuthorityLeaf = true
+
     /// The environment variable that lists the trusted certificates.
     public static let trustedCertificatesVariable = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTEDCERTIFICATES"
     /// The environment variable that switches chain validation.
@@ -53,6 +70,8 @@ public struct ValidatedCertificate: Sendable {
     public var thumbprintSHA256: String
     /// The earliest notValidAfter along the chain: when this validation stops holding.
     public var notValidAfter: Date
+    /// With revocation checking, the earliest nextUpdate of the CRLs consulted: a cached verdict must not outlive it.
+    public var revocationCheckedUntil: Date?
 
     public init(leaf: Certificate, chain: [Certificate], subject: String, thumbprintSHA256: String, notValidAfter: Date) {
         self.leaf = leaf

@@ -33,7 +33,13 @@ struct ChainDiagnosis {
         let trusted = settings.trustedCertificates
         var current = leaf
         var path = [leaf]
+        var signatureChecks = 0
         while true {
+            if path.count - 1 > settings.budget.maximumIntermediates {
+                return CertificateValidationError(
+                    code: .untrusted,
+                    message: "the chain from \(ChainRules.name(leaf)) has more than \(settings.budget.maximumIntermediates) intermediate CA certificates before a trusted one (\(settings.maximumDepthSetting)); trust a CA closer to the client certificate, or raise the limit")
+            }
             let role: ChainRules.Role = path.count == 1 ? .leaf : .intermediate
             if let problem = ChainRules.criticalExtensionProblem(current, role: role) {
                 return problem
@@ -51,6 +57,14 @@ struct ChainDiagnosis {
                     message: "the chain \(chain) was refused by the certificate verifier; check it with certauth verify-chain and openssl verify")
             }
             let presented = intermediates.filter { $0.subject == current.issuer && !path.contains($0) }
+            // Bounded like path building: the search already stayed within the budget, so this walk along one of its
+            // paths does too; the counter keeps it so if the two ever differ.
+            signatureChecks += presented.count
+            guard signatureChecks <= settings.budget.maximumCandidates else {
+                return CertificateValidationError(
+                    code: .untrusted,
+                    message: "path building gave up after \(settings.budget.maximumCandidates) candidates: no chain from \(ChainRules.name(leaf)) to a trusted certificate was found within the budget; send only the chain from the client certificate to its CA")
+            }
             if let next = presented.first(where: { $0.publicKey.isValidSignature(current.signature, for: current) }) {
                 path.append(next)
                 current = next

@@ -69,7 +69,17 @@ enum ChainRules {
         in chain: [Certificate], at time: Date, purpose: CertificatePurpose, trustSetting: String
     ) -> CertificateValidationError? {
         structureProblem(in: chain) ?? dateProblem(in: chain, at: time, trustSetting: trustSetting) ?? caProblem(in: chain)
-            ?? purposeProblem(in: chain, purpose: purpose)
+            ?? purposeProblem(in: chain, purpose: purpose) ?? NameConstraintRules.problem(in: chain)
+    }
+
+    // MARK: Leaf
+
+    /// A leaf that is a CA (basicConstraints CA:TRUE), refused as a client certificate where the settings say so.
+    static func certificateAuthorityLeafProblem(_ leaf: Certificate) -> CertificateValidationError? {
+        guard case .isCertificateAuthority? = try? leaf.extensions.basicConstraints else { return nil }
+        return CertificateValidationError(
+            code: .wrongPurpose,
+            message: "certificate \(name(leaf)) is a CA certificate (basicConstraints CA:TRUE), which is not accepted as a client certificate; issue the client its own certificate with basicConstraints=CA:FALSE (or none) and extendedKeyUsage=clientAuth, signed by that CA")
     }
 
     // MARK: Structure

@@ -1,7 +1,7 @@
 import SwiftASN1
 import X509
 
-/// A `VerifierPolicy` with OpenSSL's purpose and CA rules, used next to `RFC5280Policy` (which checks dates, basic
+/// A `VerifierPolicy` with OpenSSL's purpose and CA rules, used next to ``ChainPolicy`` (which checks dates, basic
 /// and name constraints but neither key usage nor extended key usage). See ``ChainRules`` for the rules.
 public struct PurposePolicy: VerifierPolicy, Sendable {
     /// The purpose the leaf must be good for.

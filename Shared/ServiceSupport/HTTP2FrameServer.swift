@@ -40,14 +40,20 @@ struct ServiceServerChannel: ServerChildChannel {
 
     let sslContext: NIOSSLContext
     let customVerificationCallback: TLSChannelConfiguration.CustomVerificationCallback?
+    /// Replaces `customVerificationCallback` when set: keeps the client's presented chain with the connection.
+    let clientChainCallback: ClientChainCallback?
     let http1: HTTP1Channel
     let http2: HTTP2RequestHandler.Shared
 
-    init(tls: TLSChannelConfiguration, http1Responder: @escaping HTTPChannelHandler.Responder, http2: HTTP2RequestHandler.Shared) throws {
+    init(
+        tls: TLSChannelConfiguration, clientChainCallback: ClientChainCallback? = nil,
+        http1Responder: @escaping HTTPChannelHandler.Responder, http2: HTTP2RequestHandler.Shared
+    ) throws {
         var configuration = tls.tlsConfiguration
         configuration.applicationProtocols = ["h2", "http/1.1"]
         self.sslContext = try NIOSSLContext(configuration: configuration)
         self.customVerificationCallback = tls.customVerificationCallback
+        self.clientChainCallback = clientChainCallback
         self.http1 = HTTP1Channel(responder: http1Responder)
         self.http2 = http2
     }
@@ -57,9 +63,15 @@ struct ServiceServerChannel: ServerChildChannel {
         let http2 = self.http2
         do {
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(
-                NIOSSLServerHandler(
-                    context: sslContext, customVerificationCallback: customVerificationCallback, configuration: .init()))
+            if let clientChainCallback {
+                try pipeline.addHandler(
+                    NIOSSLServerHandler(
+                        context: sslContext, configuration: .init(), customVerificationCallbackWithMetadata: clientChainCallback))
+            } else {
+                try pipeline.addHandler(
+                    NIOSSLServerHandler(
+                        context: sslContext, customVerificationCallback: customVerificationCallback, configuration: .init()))
+            }
             // Right above TLS: the writes of one event-loop tick leave in one TLS record batch and one `writev`;
             // the handshake's own flushes (below this handler) are not delayed.
             try pipeline.addHandler(CoalescingFlushHandler())

@@ -3,14 +3,21 @@ import HummingbirdCore
 import HummingbirdHTTP2
 import Logging
 import NIOCore
+import NIOSSL
+
+/// A TLS verification callback with metadata (NIOSSL's `NIOSSLCustomVerificationCallbackWithMetadata`, sendable).
+public typealias ClientChainCallback = @Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResultWithMetadata>) -> Void
 
 extension ListenerSettings {
     /// The HTTPS application of a service on this listener: HTTP/2 through ALPN with HTTP/1.1 fallback over `tls`
     /// (``ServiceServerChannel``).
     /// Fulfils `port` once bound and logs "`name` listening" with the address, port, client-auth mode and `metadata`.
+    /// `clientChainCallback`, when set, replaces `tls.customVerificationCallback`: a verification callback that keeps
+    /// the client's presented chain with its connection (CertificateValidation's `PresentedChain`).
     public func application(
         name: String, router: Router<ServiceRequestContext>, tls: HummingbirdHTTP2.TLSChannelConfiguration,
-        port: PortHandle, logger: Logger, metadata: Logger.Metadata = [:]
+        port: PortHandle, logger: Logger, metadata: Logger.Metadata = [:],
+        clientChainCallback: ClientChainCallback? = nil
     ) throws -> Application<RouterResponder<ServiceRequestContext>> {
         let address = self.address
         let configured = self.port
@@ -23,7 +30,8 @@ extension ListenerSettings {
         return Application(
             responder: responder,
             server: HTTPServerBuilder { http1Responder in
-                try ServiceServerChannel(tls: tls, http1Responder: http1Responder, http2: http2)
+                try ServiceServerChannel(
+                    tls: tls, clientChainCallback: clientChainCallback, http1Responder: http1Responder, http2: http2)
             },
             configuration: .init(address: .hostname(address, port: configured), serverName: nil),
             onServerRunning: { channel in

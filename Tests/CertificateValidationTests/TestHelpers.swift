@@ -24,15 +24,16 @@ struct TestCertificate: Sendable {
     static func make(
         _ commonName: String, issuer: TestCertificate? = nil, version: Certificate.Version = .v3,
         notValidBefore: Date = Date().addingTimeInterval(-3600), notValidAfter: Date = Date().addingTimeInterval(86_400),
+        serialNumber: Certificate.SerialNumber = .init(), subject: DistinguishedName? = nil,
+        key: P256.Signing.PrivateKey = P256.Signing.PrivateKey(),
         extensions: Certificate.Extensions = Certificate.Extensions()
     ) throws -> TestCertificate {
-        let key = P256.Signing.PrivateKey()
-        let subject = try DistinguishedName {
+        let subject = try subject ?? DistinguishedName {
             OrganizationName("CertAuth Test")
             CommonName(commonName)
         }
         let certificate = try Certificate(
-            version: version, serialNumber: .init(), publicKey: .init(key.publicKey),
+            version: version, serialNumber: serialNumber, publicKey: .init(key.publicKey),
             notValidBefore: notValidBefore, notValidAfter: notValidAfter,
             issuer: issuer?.certificate.subject ?? subject, subject: subject,
             signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions,

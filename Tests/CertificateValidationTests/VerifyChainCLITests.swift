@@ -1,6 +1,8 @@
 import CertificateValidation
 import Foundation
+import SwiftASN1
 import Testing
+import X509
 
 /// `certauth verify-chain` as a process (the binary that `swift build` puts in `.build/debug`, or `$CERTAUTH_BIN_DIR`).
 @Suite struct VerifyChainCLITests {
@@ -135,5 +137,78 @@ import Testing
         #expect(result.status == 2, "\(result.output)")
         #expect(result.output.contains(expected), "\(result.output)")
         #expect(!result.output.contains("PRIVATE KEY"))
+    }
+
+    /// Issue 17 item 3: a chain built to exhaust path building (same-subject CAs that cross-sign each other) is refused
+    /// with the reason within a second, and `--max-depth` bounds the chain length.
+    @Test func pathologicalChainIsRefusedWithinOneSecondAndMaxDepthApplies() async throws {
+        let directory = try TemporaryDirectory()
+        let (leaf, cluster, anchor) = try PathBudgetTests().loopLeaf(keys: 11)
+        let chain = try directory.write("loop.pem", try ([leaf] + cluster).map { try $0.serializeAsPEM().pemString + "\n" }.joined())
+        let trusted = try directory.write("anchor.pem", try anchor.pem)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try certauth(["--trusted", trusted, "--leaf", chain, "--json"])
+        let elapsed = clock.now - start
+        #expect(result.status == 1, "\(result.output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect((object["reason"] as? String)?.hasPrefix("path building gave up after 100 candidates") == true, "\(result.output)")
+        #expect(elapsed < .seconds(1), "certauth verify-chain took \(elapsed)")
+
+        let pki = try SeedPKI.get()
+        let viaZIC = ["--trusted", pki.path("rootCA.crt"), "--intermediates", pki.path("zic.crt"), "--leaf", pki.path("tasklist.crt")]
+        #expect(try certauth(viaZIC + ["--max-depth", "1"]).status == 0)
+        let tooDeep = try certauth(viaZIC + ["--max-depth", "0"])
+        #expect(tooDeep.status == 1)
+        #expect(tooDeep.output.contains("has more than 0 intermediate CA certificates before a trusted one (--max-depth 0)"), "\(tooDeep.output)")
+        #expect(try certauth(viaZIC + ["--max-depth=-1"]).status == 2)
+    }
+
+    /// `--profile`: the seed's version 1 leaves pass `compatible` (openssl verify's verdict) and fail `strict`; `--host`
+    /// matches subjectAltNames only.
+    @Test func profilesAndHost() throws {
+        let pki = try SeedPKI.get()
+        let operate = ["--trusted", pki.path("rootCA.crt"), "--leaf", pki.path("operate.crt")]
+        #expect(try certauth(operate).status == 0)
+        #expect(try certauth(operate + ["--profile", "compatible"]).status == 0)
+        let strict = try certauth(operate + ["--profile", "strict", "--json"])
+        #expect(strict.status == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(strict.output.utf8)) as? [String: Any])
+        #expect((object["reason"] as? String)?.contains("is a version 1 certificate; the strict profile accepts version 3 only") == true, "\(strict.output)")
+        let badProfile = try certauth(operate + ["--profile", "paranoid"])
+        #expect(badProfile.status == 2)
+        #expect(badProfile.output.contains("--profile must be compatible or strict (got 'paranoid')"))
+
+        let critsan = ["--trusted", pki.path("rootCA.crt"), "--leaf", pki.path("critsan.crt")]
+        #expect(try certauth(critsan + ["--host", "critsan.camunda.test"]).status == 0)
+        let wrongHost = try certauth(critsan + ["--host", "other.camunda.test"])
+        #expect(wrongHost.status == 1)
+        #expect(wrongHost.output.contains("is not issued for other.camunda.test: its subjectAltNames are DNS:critsan.camunda.test"), "\(wrongHost.output)")
+        let noSAN = try certauth(operate + ["--host", "operate"])
+        #expect(noSAN.output.contains("has no subjectAltName, so it names no host"), "\(noSAN.output)")
+    }
+
+    /// `--crl`: CRLs from `openssl ca -gencrl`; a revoked client certificate exits 1 with the reason.
+    @Test func revocationFromCRLFiles() throws {
+        let ca = try OpenSSLCA()
+        _ = try ca.issue("good")
+        _ = try ca.issue("bad")
+        try ca.revoke("bad")
+        let crl = try ca.crl()
+        let trusted = ca.directory.file("ca.crt")
+        #expect(try certauth(["--trusted", trusted, "--leaf", ca.directory.file("good.crt"), "--crl", crl]).status == 0)
+        let revoked = try certauth(["--trusted", trusted, "--leaf", ca.directory.file("bad.crt"), "--crl", crl, "--json"])
+        #expect(revoked.status == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(revoked.output.utf8)) as? [String: Any])
+        #expect(object["code"] as? String == "revoked")
+        #expect((object["reason"] as? String)?.contains("certificate 'CN=bad'") == true, "\(revoked.output)")
+        // Without --crl nothing is checked; with another CA's CRL the status is unknown.
+        #expect(try certauth(["--trusted", trusted, "--leaf", ca.directory.file("bad.crt")]).status == 0)
+        let other = try OpenSSLCA(name: "Other CA")
+        let unknown = try certauth(["--trusted", trusted, "--leaf", ca.directory.file("good.crt"), "--crl", try other.crl()])
+        #expect(unknown.status == 1)
+        #expect(unknown.output.contains("is unknown: no CRL of 'CN=CRL Test CA' is in --crl"), "\(unknown.output)")
+        #expect(try certauth(["--trusted", trusted, "--leaf", ca.directory.file("good.crt"), "--crl", try other.crl(), "--revocation-failure", "open"]).status == 0)
+        #expect(try certauth(["--trusted", trusted, "--leaf", ca.directory.file("good.crt"), "--crl", ca.directory.file("missing.pem")]).status == 2)
     }
 }

@@ -1,0 +1,185 @@
+import Crypto
+import Foundation
+import Synchronization
+import X509
+
+/// Which revocation sources are consulted (`CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION`).
+public enum RevocationMode: String, Sendable, CaseIterable {
+    case off
+    /// Certificate revocation lists from files (`…_MTLS_CRL_PATHS`, `certauth verify-chain --crl`).
+    case crl
+}
+
+/// What an unknown status does (`…_MTLS_REVOCATION_FAILURE`): `closed` refuses the certificate, `open` accepts it.
+public enum RevocationFailurePolicy: String, Sendable, CaseIterable {
+    case closed
+    case open
+}
+
+/// CRLs read from files, reloaded when a file's content changes. A file that cannot be read or parsed keeps the
+/// CRLs it held before (and says why in ``status``), so a botched copy does not turn revocation off.
+///
+/// A `Mutex`, not an actor: validations read the lists on the request path (on a cache miss) and must not hop.
+public final class CRLStore: Sendable {
+    public struct FileStatus: Sendable {
+        public var path: String
+        /// The CRLs' issuers, thisUpdate and nextUpdate (of the last good read).
+        public var lists: [RevocationList]
+        /// Why the last read failed, nil when it worked.
+        public var error: String?
+        var digest: [UInt8]
+    }
+
+    private struct State {
+        var files: [FileStatus]
+    }
+
+    public let paths: [String]
+    /// The setting that lists the files, named in messages.
+    public let setting: String
+    private let state: Mutex<State>
+
+    /// Reads every file; a file that fails at start is an error (the operator's configuration is wrong).
+    public init(paths: [String], setting: String) throws(CertificateValidationError) {
+        self.paths = paths
+        self.setting = setting
+        var files: [FileStatus] = []
+        for path in paths {
+            let read = Self.read(path)
+            if let error = read.error {
+                throw CertificateValidationError(code: .malformed, message: "\(setting): \(error)")
+            }
+            files.append(read)
+        }
+        state = Mutex(State(files: files))
+    }
+
+    /// Re-reads the files whose content changed; returns true when any CRL changed.
+    @discardableResult
+    public func reloadIfChanged() -> Bool {
+        let current = state.withLock { $0.files }
+        var changed = false
+        var updated: [FileStatus] = []
+        for old in current {
+            let read = Self.read(old.path)
+            if read.error != nil {
+                var kept = old
+                kept.error = read.error
+                updated.append(kept)
+            } else {
+                if read.digest != old.digest { changed = true }
+                updated.append(read)
+            }
+        }
+        state.withLock { $0.files = updated }
+        return changed
+    }
+
+    public var status: [FileStatus] {
+        state.withLock { $0.files }
+    }
+
+    public var lists: [RevocationList] {
+        state.withLock { $0.files.flatMap(\.lists) }
+    }
+
+    static func read(_ path: String) -> FileStatus {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return FileStatus(path: path, lists: [], error: "\(path): file not found or unreadable", digest: [])
+        }
+        let bytes = [UInt8](data)
+        do {
+            let lists = try RevocationList.parse(bytes)
+            guard !lists.isEmpty else {
+                return FileStatus(path: path, lists: [], error: "\(path) holds no CRL (expected PEM 'X509 CRL' blocks or one DER CRL)", digest: [])
+            }
+            return FileStatus(path: path, lists: lists, error: nil, digest: Array(SHA256.hash(data: bytes)))
+        } catch {
+            return FileStatus(path: path, lists: [], error: "\(path) is not a readable CRL (\(error)); write it as PEM (openssl ca -gencrl) or DER", digest: [])
+        }
+    }
+}
+
+/// How revocation is checked: the mode, the failure policy and where the CRLs come from.
+public struct RevocationSettings: Sendable {
+    public var mode: RevocationMode
+    public var failure: RevocationFailurePolicy
+    public var crls: CRLStore?
+    /// Settings named in messages.
+    public var modeSetting: String
+    public var failureSetting: String
+
+    public init(mode: RevocationMode, failure: RevocationFailurePolicy = .closed, crls: CRLStore? = nil,
+                modeSetting: String = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION",
+                failureSetting: String = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_FAILURE") {
+        self.mode = mode
+        self.failure = failure
+        self.crls = crls
+        self.modeSetting = modeSetting
+        self.failureSetting = failureSetting
+    }
+
+    public static let off = RevocationSettings(mode: .off)
+}
+
+enum RevocationCheck {
+    /// The revocation problem of a validated chain (leaf first, anchor last): every certificate below the anchor is
+    /// looked up in a current CRL of its issuer, signed by the issuer's key.
+    /// `freshUntil`: the earliest nextUpdate of the CRLs consulted, after which the verdict must be made again.
+    static func evaluate(
+        chain: [Certificate], at time: Date, settings: RevocationSettings
+    ) -> (problem: CertificateValidationError?, freshUntil: Date?) {
+        var freshUntil: Date?
+        let problem = problem(chain: chain, at: time, settings: settings) { next in
+            freshUntil = min(freshUntil ?? next, next)
+        }
+        return (problem, freshUntil)
+    }
+
+    static func problem(
+        chain: [Certificate], at time: Date, settings: RevocationSettings, consulted: (Date) -> Void = { _ in }
+    ) -> CertificateValidationError? {
+        guard settings.mode != .off, chain.count > 1 else { return nil }
+        let lists = settings.crls?.lists ?? []
+        let filesSetting = settings.crls?.setting ?? "the CRL files"
+        for index in chain.indices.dropLast() {
+            let certificate = chain[index]
+            let issuer = chain[index + 1]
+            let role = ChainRules.role(of: index, in: chain)
+            let keyUsage: KeyUsage? = try? issuer.extensions.keyUsage
+            let mayIssueCRLs = keyUsage?.cRLSign ?? true
+            let candidates = lists.filter { $0.issuer == certificate.issuer && mayIssueCRLs && $0.isSigned(by: issuer) }
+            guard let list = candidates.max(by: { $0.thisUpdate < $1.thisUpdate }) else {
+                let reason = lists.contains(where: { $0.issuer == certificate.issuer })
+                    ? "the CRLs named '\(DistinguishedNameFormat.string(certificate.issuer))' in \(filesSetting) are not signed by \(ChainRules.name(issuer))\(mayIssueCRLs ? "" : " (its keyUsage lacks cRLSign)")"
+                    : "no CRL of \(ChainRules.name(issuer)) is in \(filesSetting)"
+                if let problem = unknown(role.noun, certificate, reason, "add the current CRL of \(ChainRules.name(issuer)) to \(filesSetting)", settings) {
+                    return problem
+                }
+                continue
+            }
+            if let revokedAt = list.isRevoked(certificate), revokedAt <= time {
+                return CertificateValidationError(
+                    code: .revoked,
+                    message: "\(role.noun) \(ChainRules.name(certificate)) (serial \(certificate.serialNumber)) was revoked at \(ChainRules.timestamp(revokedAt)) by \(ChainRules.name(issuer)) (CRL of \(ChainRules.timestamp(list.thisUpdate))); issue the client a new certificate")
+            }
+            if let nextUpdate = list.nextUpdate { consulted(nextUpdate) }
+            if let nextUpdate = list.nextUpdate, nextUpdate < time {
+                let reason = "the newest CRL of \(ChainRules.name(issuer)) in \(filesSetting) is stale: its next update was due at \(ChainRules.timestamp(nextUpdate))"
+                if let problem = unknown(role.noun, certificate, reason, "publish a new CRL (openssl ca -gencrl) to \(filesSetting)", settings) {
+                    return problem
+                }
+            }
+        }
+        return nil
+    }
+
+    private static func unknown(
+        _ noun: String, _ certificate: Certificate, _ reason: String, _ fix: String, _ settings: RevocationSettings
+    ) -> CertificateValidationError? {
+        guard settings.failure == .closed else { return nil }
+        return CertificateValidationError(
+            code: .revocationUnknown,
+            message: "the revocation status of \(noun) \(ChainRules.name(certificate)) is unknown: \(reason); \(fix), or set \(settings.failureSetting)=open to accept certificates whose status is unknown")
+    }
+}
