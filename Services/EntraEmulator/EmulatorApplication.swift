@@ -34,15 +34,17 @@ public enum EmulatorApplication {
         let registry = try AppRegistry.load(path: configuration.appsPath)
         var tls = try configuration.listener.tlsConfiguration()
         var clientCertificates: ClientCertificateCheck?
+        var verificationCallback: HummingbirdHTTP2.TLSChannelConfiguration.CustomVerificationCallback?
         if let clientCAPath = configuration.clientCAPath {
             let anchors = try CertificatePEM.load(files: [clientCAPath], setting: "ENTRA_EMULATOR_CLIENT_CA")
             let check = ClientCertificateCheck(anchors: anchors)
             clientCertificates = check
-            // Ask for client certificates without requiring them; accept any chain at the TLS layer (keeping it with
-            // its connection) and check it per request, so that a refusal is an OAuth error that says why.
+            // Ask for client certificates without requiring them; accept any chain at the TLS layer (recording the
+            // intermediates) and check it per request, so that a refusal is an OAuth error that says why.
             tls.certificateVerification = .optionalVerification
             tls.trustRoots = .certificates(try anchors.map { try NIOSSLCertificate(bytes: try CertificateThumbprint.derBytes($0), format: .der) })
             tls.sendCANameList = true
+            verificationCallback = check.verificationCallback()
         }
         for app in registry.apps.values where (app.tlsClientAuth != nil || app.certificateBoundTokens) && clientCertificates == nil {
             let feature = app.tlsClientAuth != nil ? "uses tls_client_auth" : "asks for certificate-bound tokens"
@@ -50,7 +52,7 @@ public enum EmulatorApplication {
         }
         let keys = try SigningKeys()
         let control = EmulatorControl()
-        let port = PortHandle()
+        let base = Mutex<String?>(configuration.baseURL)
         let health = HealthRegistry()
 
         let router = Router(context: ServiceRequestContext.self)
@@ -59,16 +61,25 @@ public enum EmulatorApplication {
         router.add(middleware: ErrorLoggingMiddleware())
         let routes = EmulatorRoutes(
             registry: registry, configuration: configuration, keys: keys, control: control, clientCertificates: clientCertificates,
-            baseURL: { configuration.baseURL ?? "https://localhost:\(port.bound ?? configuration.listener.port)" })
+            baseURL: { base.withLock { $0 } ?? "https://localhost:\(configuration.listener.port)" })
         routes.register(on: router)
 
-        // The suite's listener (HTTP/2 and HTTP/1.1): with ENTRA_EMULATOR_CLIENT_CA it keeps each client's presented
-        // chain with its connection (`PresentedChain`), checked per request by `ClientCertificateCheck`.
-        let app = try configuration.listener.application(
-            name: "entra-emulator", router: router, tls: HummingbirdHTTP2.TLSChannelConfiguration(tlsConfiguration: tls),
-            port: port, logger: logger,
-            metadata: ["tenant_id": .string(registry.tenantID), "apps": .stringConvertible(registry.apps.count)],
-            clientChainCallback: clientCertificates == nil ? nil : PresentedChain.verificationCallback)
+        let port = PortHandle()
+        let app = Application(
+            router: router,
+            server: try .http2Upgrade(tlsChannelConfiguration: .init(tlsConfiguration: tls, customVerificationCallback: verificationCallback)),
+            configuration: .init(address: .hostname(configuration.listener.address, port: configuration.listener.port), serverName: nil),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? configuration.listener.port
+                base.withLock { if $0 == nil { $0 = "https://localhost:\(bound)" } }
+                port.fulfil(bound)
+                logger.info("entra-emulator listening", metadata: [
+                    "port": .stringConvertible(bound), "tenant_id": .string(registry.tenantID),
+                    "issuer": .string("\(base.withLock { $0 } ?? "")/\(registry.tenantID)/v2.0"),
+                    "apps": .stringConvertible(registry.apps.count),
+                ])
+            },
+            logger: logger)
         health.up("listener", details: ["tenant_id": registry.tenantID])
         let managementPort = PortHandle()
         let management = ManagementServer.build(
@@ -213,7 +224,7 @@ struct EmulatorRoutes: Sendable {
         do {
             var presented: PresentedCertificate?
             if let leaf = await context.peerCertificate() {
-                presented = await clientCertificates?.check(leaf: leaf, presented: .connection(context.channel))
+                presented = await clientCertificates?.check(leaf: leaf)
                     ?? PresentedCertificate(
                         leaf: leaf, thumbprint: ClientCertificateCheck.thumbprint(leaf),
                         verification: .untrusted(reason: "the emulator has no ENTRA_EMULATOR_CLIENT_CA to check client certificates with"))

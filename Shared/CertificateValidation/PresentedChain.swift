@@ -16,9 +16,10 @@ import X509
 /// path to a configured anchor) and nothing trusts it because TLS accepted it. The handshake still proves that the
 /// client holds the leaf's key. Nothing else in the suite reads that slot.
 public enum PresentedChain {
-    /// The TLS verification callback of a listener that validates client chains per request (authn, the emulator's
-    /// `tls_client_auth`): accepts every presented chain at the TLS layer, so that the request handler can refuse a bad
-    /// one with an answer that says why (a TLS alert says nothing), and keeps the chain with the connection.
+    /// The TLS verification callback of a listener that validates client chains per request (authn's): accepts every
+    /// presented chain at the TLS layer, so that the request handler can refuse a bad one with an answer that says why
+    /// (a TLS alert says nothing), and keeps the chain with the connection. (The emulator, still on Hummingbird's own
+    /// server, keys chains by leaf instead: `ClientCertificateCheck`.)
     public static let verificationCallback: @Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResultWithMetadata>) -> Void = { certificates, promise in
         guard !certificates.isEmpty else {
             promise.succeed(.certificateVerified(VerificationMetadata(nil)))

@@ -56,11 +56,6 @@ public final class PortHandle: Sendable {
         for waiter in waiters { waiter.resume(returning: port) }
     }
 
-    /// The bound port, nil until the listener is bound.
-    public var bound: Int? {
-        state.withLock { $0.port }
-    }
-
     /// Waits until the listener is bound and returns its port.
     public func port() async -> Int {
         await withCheckedContinuation { continuation in

