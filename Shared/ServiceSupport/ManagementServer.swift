@@ -4,24 +4,36 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import Prometheus
 import Synchronization
 
-/// The plain-HTTP management listener: `GET /actuator/health` and `GET /metrics` (Prometheus text).
+/// The plain-HTTP management listener: `GET /actuator/health` (every component), the probes
+/// `GET /actuator/health/liveness` and `GET /actuator/health/readiness` (Spring Boot's paths, which Kubernetes
+/// charts wire), and `GET /metrics` (Prometheus text).
 public enum ManagementServer {
-    /// Builds the management application on `address:port`.
+    /// How long every event loop has to answer the liveness probe.
+    public static let livenessTimeout: Duration = .seconds(2)
+
+    /// Builds the management application on `address:port`. `eventLoops`: the group the service's listeners run
+    /// on (Hummingbird's default, the NIO singleton), which liveness checks.
     public static func build(
         address: String, port: Int, health: HealthRegistry, metrics: PrometheusCollectorRegistry,
-        logger: Logger, onRunning: PortHandle? = nil
+        logger: Logger, onRunning: PortHandle? = nil,
+        eventLoops: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) -> some ApplicationProtocol {
         let router = Router()
         router.get("/actuator/health") { _, _ -> Response in
-            let snapshot = health.snapshot()
-            let body = (try? JSONEncoder().encode(snapshot)) ?? Data(#"{"status":"DOWN"}"#.utf8)
-            return Response(
-                status: snapshot.status == "UP" ? .ok : .serviceUnavailable,
-                headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            answer(health.snapshot())
+        }
+        // Liveness: the process and its event loops answer. Never the IdP, roles or the database: restarting a
+        // pod does not bring those back.
+        router.get("/actuator/health/liveness") { _, _ -> Response in
+            await answer(liveness(eventLoops: eventLoops, timeout: livenessTimeout))
+        }
+        // Readiness: able to serve (keys loaded, required components up, certificate not expired).
+        router.get("/actuator/health/readiness") { _, _ -> Response in
+            answer(health.readiness())
         }
         router.get("/metrics") { _, _ -> Response in
             Response(
@@ -35,6 +47,70 @@ public enum ManagementServer {
             configuration: .init(address: .hostname(address, port: port), serverName: nil),
             onServerRunning: { channel in onRunning?.fulfil(channel.localAddress?.port ?? port) },
             logger: managementLogger)
+    }
+}
+
+extension ManagementServer {
+    static func answer(_ health: HealthResponse) -> Response {
+        let body = (try? JSONEncoder().encode(health)) ?? Data(#"{"status":"DOWN"}"#.utf8)
+        return Response(
+            status: health.status == "UP" ? .ok : .serviceUnavailable,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// UP when every event loop of `eventLoops` runs a task within `timeout`; DOWN naming how many did not (a loop
+    /// blocked by a long computation or a deadlock). Answers within `timeout` even when a loop never does.
+    public static func liveness(eventLoops: any EventLoopGroup, timeout: Duration) async -> HealthResponse {
+        let loops = Array(eventLoops.makeIterator())
+        let answered = await withTaskGroup(of: Bool.self) { group in
+            for loop in loops {
+                group.addTask { await answers(loop, within: timeout) }
+            }
+            var count = 0
+            for await ok in group where ok { count += 1 }
+            return count
+        }
+        var details = ["event_loops": String(loops.count)]
+        if answered < loops.count {
+            details["reason"] = "\(loops.count - answered) of \(loops.count) event loops did not answer within \(timeout); the service is stuck, restart it"
+        }
+        return HealthResponse(
+            status: answered == loops.count ? "UP" : "DOWN",
+            components: ["eventLoops": .init(status: answered == loops.count ? "UP" : "DOWN", details: details)])
+    }
+
+    /// Whether `loop` runs a task within `timeout`. Returns after `timeout` at the latest: the wait is not on the
+    /// loop's future (which a blocked loop never completes) but on whichever of the two comes first.
+    private static func answers(_ loop: any EventLoop, within timeout: Duration) async -> Bool {
+        let once = OnceResult()
+        return await withCheckedContinuation { continuation in
+            once.set(continuation)
+            loop.execute { once.finish(true) }
+            Task {
+                try? await Task.sleep(for: timeout)
+                once.finish(false)
+            }
+        }
+    }
+}
+
+/// Resumes a continuation once, with whichever result arrives first (the event loop's answer or the deadline).
+private final class OnceResult: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<Bool, Never>?, done: Bool)>((nil, false))
+
+    func set(_ continuation: CheckedContinuation<Bool, Never>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    func finish(_ value: Bool) {
+        let continuation = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard !state.done else { return nil }
+            state.done = true
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume(returning: value)
     }
 }
 
