@@ -21,7 +21,8 @@ BINARIES=(token-issuer authn roles entra-emulator certauth)
 RUNTIME_PACKAGES=libssl3,libsqlite3-0,zlib1g,libstdc++6,ca-certificates
 POSTGRES_PACKAGES=postgresql-15
 mkdir -p "$WORK"
-step() { printf '[images] %s\n' "$*"; }
+STARTED=$SECONDS
+step() { printf '[images +%ss] %s\n' "$((SECONDS - STARTED))" "$*"; }
 
 if ! "$DOCKER" version >/dev/null 2>&1; then
   echo "make images: no Docker engine answers ($DOCKER version failed). Start dockerd (docs/deployment.md) or set DOCKER_HOST." >&2
@@ -41,8 +42,12 @@ BIN=$(swift build "${SWIFT_ARGS[@]}" --show-bin-path)
 CONTEXT="$WORK/context-$BUILD"
 rm -rf "$CONTEXT"
 mkdir -p "$CONTEXT/bin" "$CONTEXT/lib"
+# Without their debug information (BUILD=debug: without symbols too, the test image's size halves); the host's
+# build keeps everything.
+if [ "$BUILD" = debug ]; then STRIP=(--strip-all); else STRIP=(--strip-debug); fi
 for binary in "${BINARIES[@]}"; do
   cp "$BIN/$binary" "$CONTEXT/bin/"
+  strip "${STRIP[@]}" "$CONTEXT/bin/$binary"
 done
 TOOLCHAIN_LIBS=$(for binary in "${BINARIES[@]}"; do ldd "$BIN/$binary"; done \
   | awk '$3 ~ /\/usr\/lib\/swift\// {print $3}' | sort -u)
@@ -60,8 +65,10 @@ mmdebstrap_base() {  # name packages [setup-hook]
   local name=$1 packages=$2 hook=${3:-}
   local tarball="$WORK/${name//[:\/]/-}.tar"
   if [ ! -s "$tarball" ]; then
-    mmdebstrap --quiet --variant=minbase --include="$packages" ${hook:+--setup-hook="$hook"} bookworm "$tarball.part"
-    mv "$tarball.part" "$tarball"
+    # mmdebstrap picks the output format from the name: keep ".tar" at the end of the temporary one.
+    rm -rf "${tarball%.tar}.part.tar"
+    mmdebstrap --quiet --variant=minbase --include="$packages" ${hook:+--setup-hook="$hook"} bookworm "${tarball%.tar}.part.tar"
+    mv "${tarball%.tar}.part.tar" "$tarball"
   fi
   "$DOCKER" import "$tarball" "$name" >/dev/null
 }
@@ -84,7 +91,8 @@ else
     runtime_job=$!
     mmdebstrap_base "$POSTGRES_BASE" "$POSTGRES_PACKAGES" "$NO_MAIN_CLUSTER" &
     postgres_job=$!
-    wait "$runtime_job" && wait "$postgres_job"
+    wait "$runtime_job"
+    wait "$postgres_job"
   fi
 fi
 
