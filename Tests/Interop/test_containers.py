@@ -278,6 +278,25 @@ def test_compose_deployment_runs_as_documented(deployment):
     assert len(spread) == 3 and all(n > 0 for n in spread) and sum(spread) == 30, spread
     step(f"30 token requests spread over the 3 replicas: {spread}")
 
+    # /metrics of every service: Prometheus names with a HELP line each, and the expiry of every certificate held.
+    management = {"authn": 9080, "token-issuer": 9081, "roles": 9082, "entra-emulator": 9083}
+    for service, port in management.items():
+        cid = containers(state, service)[0]
+        ip = next(iter(inspect(state, cid)["NetworkSettings"]["Networks"].values()))["IPAddress"]
+        text = client(state, f"curl -sf http://{ip}:{port}/metrics", mounts=False).stdout
+        lines = text.splitlines()
+        typed = {line.split()[2] for line in lines if line.startswith("# TYPE ")}
+        helped = {line.split()[2] for line in lines if line.startswith("# HELP ")}
+        assert typed and typed == helped, f"{service}: metrics without HELP: {typed - helped}"
+        assert 'certauth_certificate_expiration_timestamp_seconds{role="server"' in text, f"{service}: {text[:2000]}"
+        if service == "token-issuer":
+            assert 'role="client_credential"' in text
+        if service == "authn":
+            assert "certauth_jwks_last_success_timestamp_seconds " in text
+        assert not any(line.startswith("hb_") for line in lines), f"{service}: Hummingbird names not mapped"
+    step("every service's /metrics: a HELP line per metric, the expiry of its certificates "
+         "(authn also the JWKS refresh time)")
+
     # A killed replica (SIGKILL, as a crash) costs no request, and the restart policy brings it back.
     victim = containers(state, "token-issuer")[0]
     pid = inspect(state, victim)["State"]["Pid"]
