@@ -1,4 +1,5 @@
 import AuthProtocol
+import Dispatch
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -62,55 +63,52 @@ extension ManagementServer {
     /// UP when every event loop of `eventLoops` runs a task within `timeout`; DOWN naming how many did not (a loop
     /// blocked by a long computation or a deadlock). Answers within `timeout` even when a loop never does.
     public static func liveness(eventLoops: any EventLoopGroup, timeout: Duration) async -> HealthResponse {
-        let loops = Array(eventLoops.makeIterator())
-        let answered = await withTaskGroup(of: Bool.self) { group in
-            for loop in loops {
-                group.addTask { await answers(loop, within: timeout) }
-            }
-            var count = 0
-            for await ok in group where ok { count += 1 }
-            return count
-        }
-        var details = ["event_loops": String(loops.count)]
-        if answered < loops.count {
-            details["reason"] = "\(loops.count - answered) of \(loops.count) event loops did not answer within \(timeout); the service is stuck, restart it"
+        // Every probe starts here, synchronously: its task is on the loop and its deadline on a Dispatch timer
+        // before anything waits, so neither depends on when Swift's thread pool gets to run what follows.
+        let probes = eventLoops.makeIterator().map { LoopProbe(loop: $0, timeout: timeout) }
+        var answered = 0
+        for probe in probes where await probe.answered() { answered += 1 }
+        var details = ["event_loops": String(probes.count)]
+        if answered < probes.count {
+            details["reason"] = "\(probes.count - answered) of \(probes.count) event loops did not answer within \(timeout); the service is stuck, restart it"
         }
         return HealthResponse(
-            status: answered == loops.count ? "UP" : "DOWN",
-            components: ["eventLoops": .init(status: answered == loops.count ? "UP" : "DOWN", details: details)])
-    }
-
-    /// Whether `loop` runs a task within `timeout`. Returns after `timeout` at the latest: the wait is not on the
-    /// loop's future (which a blocked loop never completes) but on whichever of the two comes first.
-    private static func answers(_ loop: any EventLoop, within timeout: Duration) async -> Bool {
-        let once = OnceResult()
-        return await withCheckedContinuation { continuation in
-            once.set(continuation)
-            loop.execute { once.finish(true) }
-            Task {
-                try? await Task.sleep(for: timeout)
-                once.finish(false)
-            }
-        }
+            status: answered == probes.count ? "UP" : "DOWN",
+            components: ["eventLoops": .init(status: answered == probes.count ? "UP" : "DOWN", details: details)])
     }
 }
 
-/// Resumes a continuation once, with whichever result arrives first (the event loop's answer or the deadline).
-private final class OnceResult: Sendable {
-    private let state = Mutex<(continuation: CheckedContinuation<Bool, Never>?, done: Bool)>((nil, false))
+/// Whether one event loop runs a task before a deadline: whichever comes first, the loop's answer or the Dispatch
+/// timer, decides (a blocked loop's own future would never complete).
+private final class LoopProbe: Sendable {
+    private let state = Mutex<(result: Bool?, waiter: CheckedContinuation<Bool, Never>?)>((nil, nil))
 
-    func set(_ continuation: CheckedContinuation<Bool, Never>) {
-        state.withLock { $0.continuation = continuation }
+    init(loop: any EventLoop, timeout: Duration) {
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        loop.execute { self.finish(true) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { self.finish(false) }
     }
 
-    func finish(_ value: Bool) {
-        let continuation = state.withLock { state -> CheckedContinuation<Bool, Never>? in
-            guard !state.done else { return nil }
-            state.done = true
-            defer { state.continuation = nil }
-            return state.continuation
+    private func finish(_ value: Bool) {
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard state.result == nil else { return nil }
+            state.result = value
+            defer { state.waiter = nil }
+            return state.waiter
         }
-        continuation?.resume(returning: value)
+        waiter?.resume(returning: value)
+    }
+
+    func answered() async -> Bool {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool? in
+                if let result = state.result { return result }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 }
 
