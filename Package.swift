@@ -286,6 +286,17 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(
+            name: "ServiceSupportTests",
+            dependencies: [
+                "ServiceSupport", "AuthProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Tests/ServiceSupportTests"
+        ),
+        .testTarget(
             name: "AuthProtocolTests",
             dependencies: ["AuthProtocol"],
             path: "Tests/AuthProtocolTests"

@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdHTTP2
 import Keystore
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -93,6 +94,7 @@ public enum AuthnApplication {
                     allowedTenants: oidc.allowedTenants),
                 keys: cache, cache: VerifiedTokenCache())
             health.degraded("jwks", details: ["status": "not loaded yet"])
+            health.requireForReadiness("jwks")   // no token can be validated without the IdP's keys
             services.append(KeySetRefresher(keys: cache, health: health, logger: logger, source: source.description))
         }
 
@@ -201,6 +203,7 @@ public enum AuthnApplication {
             ],
             clientChainCallback: configuration.listener.clientAuth == .none ? nil : PresentedChain.verificationCallback)
         health.up("listener")
+        health.requireForReadiness("listener")
 
         let managementPort = PortHandle()
         let management = ManagementServer.build(
@@ -312,7 +315,10 @@ struct KeySetRefresher: Service {
     private func report() async {
         let status = await keys.status
         var details = ["source": source, "keys": String(status.keyCount)]
-        if let success = status.lastSuccess { details["last_refresh"] = RFC3339.string(success) }
+        if let success = status.lastSuccess {
+            details["last_refresh"] = RFC3339.string(success)
+            Gauge(label: "certauth_jwks_last_success_timestamp_seconds").record(success.timeIntervalSince1970)
+        }
         if let error = status.lastError { details["last_error"] = error }
         if status.keyCount > 0 {
             health.up("jwks", details: details)

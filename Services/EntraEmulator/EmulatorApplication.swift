@@ -81,6 +81,7 @@ public enum EmulatorApplication {
             },
             logger: logger)
         health.up("listener", details: ["tenant_id": registry.tenantID])
+        health.requireForReadiness("listener")
         let managementPort = PortHandle()
         let management = ManagementServer.build(
             address: configuration.listener.address, port: configuration.listener.managementPort,

@@ -79,6 +79,8 @@ public enum RolesApplication {
             ])
         }
         health.up("listener")
+        health.requireForReadiness("listener")
+        health.requireForReadiness("storage")   // rules loaded and the database reachable (polled)
 
         let managementPort = PortHandle()
         let management = ManagementServer.build(

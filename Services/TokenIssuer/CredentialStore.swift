@@ -99,6 +99,7 @@ public actor CredentialStore {
             data: Array(bytes), path: source.path, password: source.password, alias: source.alias,
             keyPassword: source.keyPassword, settings: source.settings)
         let credential = loaded.credential
+        CertificateMetrics.recordExpiration(role: CertificateMetrics.role(of: source.settings), certificate: credential.certificate)
         // Both seed lines are written once the load succeeded, so a failed start prints only its one error line.
         logger.info("Loading certificate from keystore: \(source.path)", metadata: ["keystore.path": .string(source.path)])
         logger.info("Certificate loaded successfully with alias: \(credential.alias)", metadata: [

@@ -79,6 +79,11 @@ public enum TokenIssuerApplication {
         let app = try configuration.listener.application(
             name: "token-issuer", router: router, tls: .init(tlsConfiguration: serverTLS), port: port, logger: logger)
         health.up("listener")
+        health.requireForReadiness("listener")
+        if credentials != nil {
+            // The client credential loaded; DEGRADED (a reload failed, the previous one still signs) still serves.
+            health.requireForReadiness("keystore", allowDegraded: true)
+        }
 
         let managementPort = PortHandle()
         let management = ManagementServer.build(

@@ -44,13 +44,20 @@ public enum KeystoreLoader {
             settings: settings, now: now
         )
         var warnings: [String] = []
-        if let mode = KeystoreFile.permissions(path: path), mode & 0o077 != 0 {
-            warnings.append(
-                "Keystore \(path) is readable by group or others (mode \(KeystoreFile.octal(mode))); restrict it with chmod 600 (or 400)"
-            )
+        // Group-readable is how containers read a key they do not own (compose/init.sh: group 10001, mode 0640;
+        // Kubernetes: fsGroup with defaultMode 0440), so only "others" bits are worth a warning.
+        if let mode = KeystoreFile.permissions(path: path), mode & 0o007 != 0 {
+            warnings.append(permissionAdvice(path: path, mode: mode))
         }
         warnings.append(contentsOf: loaded.warnings)
         return LoadedKeystore(credential: loaded.credential, aliases: loaded.aliases, warnings: warnings)
+    }
+
+    /// The warning for a keystore that every user on the machine can read, with fixes for hosts and containers.
+    static func permissionAdvice(path: String, mode: Int) -> String {
+        "Keystore \(path) is readable by every user (mode \(KeystoreFile.octal(mode))); restrict it to the service: "
+            + "chmod 600 when the service's user owns the file, or chgrp it to the service's group and chmod 640 "
+            + "(containers run as uid/gid 10001: compose/init.sh does chgrp 10001; Kubernetes: fsGroup 10001 with defaultMode 0440)"
     }
 
     /// Loads keystore bytes; `path` is only used in messages.

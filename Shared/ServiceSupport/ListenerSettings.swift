@@ -31,7 +31,9 @@ public struct KeystoreSource: Sendable {
 
     /// Opens the keystore and selects the entry.
     public func load(now: Date = Date()) throws(KeystoreError) -> LoadedKeystore {
-        try KeystoreLoader.load(path: path, password: password, alias: alias, keyPassword: keyPassword, settings: settings, now: now)
+        let loaded = try KeystoreLoader.load(path: path, password: password, alias: alias, keyPassword: keyPassword, settings: settings, now: now)
+        CertificateMetrics.recordExpiration(role: CertificateMetrics.role(of: settings), certificate: loaded.credential.certificate)
+        return loaded
     }
 }
 
@@ -54,7 +56,9 @@ public struct TrustStoreSource: Sendable {
 extension TrustStoreSource {
     /// Reads the certificates (PEM bundle or PKCS#12).
     public func load() throws(KeystoreError) -> [Certificate] {
-        try TrustStoreLoader.load(path: path, password: password, type: type, setting: setting)
+        let certificates = try TrustStoreLoader.load(path: path, password: password, type: type, setting: setting)
+        for certificate in certificates { CertificateMetrics.recordExpiration(role: "trusted_ca", certificate: certificate) }
+        return certificates
     }
 }
 

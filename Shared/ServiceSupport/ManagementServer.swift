@@ -1,29 +1,43 @@
 import AuthProtocol
+import Dispatch
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import Prometheus
 import Synchronization
 
-/// The plain-HTTP management listener: `GET /actuator/health` and `GET /metrics` (Prometheus text).
+/// The plain-HTTP management listener: `GET /actuator/health` (every component), the probes
+/// `GET /actuator/health/liveness` and `GET /actuator/health/readiness` (Spring Boot's paths, which Kubernetes
+/// charts wire), and `GET /metrics` (Prometheus text).
 public enum ManagementServer {
-    /// Builds the management application on `address:port`; `routes` adds a service's own operator-only endpoints
-    /// (the emulator's test hooks), which then answer here and nowhere else.
+    /// How long every event loop has to answer the liveness probe.
+    public static let livenessTimeout: Duration = .seconds(2)
+
+    /// Builds the management application on `address:port`. `eventLoops`: the group the service's listeners run
+    /// on (Hummingbird's default, the NIO singleton), which liveness checks. `routes` adds a service's own
+    /// operator-only endpoints (the emulator's test hooks), which then answer here and nowhere else.
     public static func build(
         address: String, port: Int, health: HealthRegistry, metrics: PrometheusCollectorRegistry,
-        logger: Logger, onRunning: PortHandle? = nil, routes: (Router<BasicRequestContext>) -> Void = { _ in }
+        logger: Logger, onRunning: PortHandle? = nil,
+        eventLoops: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        routes: (Router<BasicRequestContext>) -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
         routes(router)
         router.get("/actuator/health") { _, _ -> Response in
-            let snapshot = health.snapshot()
-            let body = (try? JSONEncoder().encode(snapshot)) ?? Data(#"{"status":"DOWN"}"#.utf8)
-            return Response(
-                status: snapshot.status == "UP" ? .ok : .serviceUnavailable,
-                headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            answer(health.snapshot())
+        }
+        // Liveness: the process and its event loops answer. Never the IdP, roles or the database: restarting a
+        // pod does not bring those back.
+        router.get("/actuator/health/liveness") { _, _ -> Response in
+            await answer(liveness(eventLoops: eventLoops, timeout: livenessTimeout))
+        }
+        // Readiness: able to serve (keys loaded, required components up, certificate not expired).
+        router.get("/actuator/health/readiness") { _, _ -> Response in
+            answer(health.readiness())
         }
         router.get("/metrics") { _, _ -> Response in
             Response(
@@ -37,6 +51,67 @@ public enum ManagementServer {
             configuration: .init(address: .hostname(address, port: port), serverName: nil),
             onServerRunning: { channel in onRunning?.fulfil(channel.localAddress?.port ?? port) },
             logger: managementLogger)
+    }
+}
+
+extension ManagementServer {
+    static func answer(_ health: HealthResponse) -> Response {
+        let body = (try? JSONEncoder().encode(health)) ?? Data(#"{"status":"DOWN"}"#.utf8)
+        return Response(
+            status: health.status == "UP" ? .ok : .serviceUnavailable,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// UP when every event loop of `eventLoops` runs a task within `timeout`; DOWN naming how many did not (a loop
+    /// blocked by a long computation or a deadlock). Answers within `timeout` even when a loop never does.
+    public static func liveness(eventLoops: any EventLoopGroup, timeout: Duration) async -> HealthResponse {
+        // Every probe starts here, synchronously: its task is on the loop and its deadline on a Dispatch timer
+        // before anything waits, so neither depends on when Swift's thread pool gets to run what follows.
+        let probes = eventLoops.makeIterator().map { LoopProbe(loop: $0, timeout: timeout) }
+        var answered = 0
+        for probe in probes where await probe.answered() { answered += 1 }
+        var details = ["event_loops": String(probes.count)]
+        if answered < probes.count {
+            details["reason"] = "\(probes.count - answered) of \(probes.count) event loops did not answer within \(timeout); the service is stuck, restart it"
+        }
+        return HealthResponse(
+            status: answered == probes.count ? "UP" : "DOWN",
+            components: ["eventLoops": .init(status: answered == probes.count ? "UP" : "DOWN", details: details)])
+    }
+}
+
+/// Whether one event loop runs a task before a deadline: whichever comes first, the loop's answer or the Dispatch
+/// timer, decides (a blocked loop's own future would never complete).
+private final class LoopProbe: Sendable {
+    private let state = Mutex<(result: Bool?, waiter: CheckedContinuation<Bool, Never>?)>((nil, nil))
+
+    init(loop: any EventLoop, timeout: Duration) {
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        loop.execute { self.finish(true) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { self.finish(false) }
+    }
+
+    private func finish(_ value: Bool) {
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard state.result == nil else { return nil }
+            state.result = value
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: value)
+    }
+
+    func answered() async -> Bool {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool? in
+                if let result = state.result { return result }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 }
 

@@ -31,7 +31,7 @@ public enum ServiceMain {
         }
         logSettings.bootstrap()
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(CertAuthMetricsFactory(registry: registry))
         let logger = Logger(label: name)
         do {
             let services = try await build(Environment(reader: reader, logger: logger, metrics: registry))

@@ -310,9 +310,12 @@ import X509
         let path = try seedFile()
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
         let open = try KeystoreLoader.load(path: path, password: "pw", alias: nil, keyPassword: nil, settings: settings)
-        #expect(open.warnings == ["Keystore \(path) is readable by group or others (mode 0644); restrict it with chmod 600 (or 400)"])
+        #expect(open.warnings.count == 1)
+        #expect(open.warnings.first?.hasPrefix("Keystore \(path) is readable by every user (mode 0644); restrict it to the service: chmod 600") == true)
+        #expect(open.warnings.first?.contains("chgrp") == true)
 
-        for mode in [0o600, 0o400] {
+        // Group-readable is the container layout (a key the service's group may read): no warning, as for 0600.
+        for mode in [0o600, 0o400, 0o640, 0o440] {
             try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
             let restricted = try KeystoreLoader.load(path: path, password: "pw", alias: nil, keyPassword: nil, settings: settings)
             #expect(restricted.warnings.isEmpty)

@@ -395,6 +395,21 @@ import TestSupport
         }
     }
 
+    @Test func probesOnTheManagementPort() async throws {
+        try await RolesHarness.run(.sqlite) { roles in
+            let port = await roles.instance.managementPort.port()
+            for (path, component) in [("liveness", "eventLoops"), ("readiness", "storage")] {
+                let response = try await HTTPClient.shared.execute(
+                    HTTPClientRequest(url: "http://127.0.0.1:\(port)/actuator/health/\(path)"), timeout: .seconds(10))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                #expect(response.status == .ok, "\(path)")
+                let health = try JSONDecoder().decode(HealthResponse.self, from: Data(body.readableBytesView))
+                #expect(health.status == "UP", "\(path)")
+                #expect(health.components[component]?.status == "UP", "\(path): \(health.components)")
+            }
+        }
+    }
+
     @Test func twoReplicasOnOnePostgresSeeEachOthersWrites() async throws {
         let pki = try TestPKI.shared()
         let database = try await TestDatabase.postgresql.freshEnvironment(directory: NSTemporaryDirectory())

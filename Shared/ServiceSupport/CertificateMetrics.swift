@@ -1,0 +1,28 @@
+import Crypto
+import Foundation
+import Keystore
+import Metrics
+import SwiftASN1
+import X509
+
+/// `certauth_certificate_expiration_timestamp_seconds{role, x5t_s256}`: when each certificate a service holds or
+/// trusts stops being valid (Unix seconds), recorded whenever a keystore or trust store is loaded, so alerts can
+/// fire before it happens (deploy/kubernetes PrometheusRule: under 14 days).
+public enum CertificateMetrics {
+    public static let expirationName = "certauth_certificate_expiration_timestamp_seconds"
+
+    /// Records one certificate. `role`: `server` (the listener's own), `client_credential` (token-issuer's
+    /// identity), `trusted_ca` (a trust store entry).
+    public static func recordExpiration(role: String, certificate: Certificate) {
+        var serializer = DER.Serializer()
+        guard (try? serializer.serialize(certificate)) != nil else { return }
+        let thumbprint = Base64URL.encode(Array(SHA256.hash(data: serializer.serializedBytes)))
+        Gauge(label: expirationName, dimensions: [("role", role), ("x5t_s256", thumbprint)])
+            .record(certificate.notValidAfter.timeIntervalSince1970)
+    }
+
+    /// The role of a keystore by the settings it was configured with.
+    public static func role(of settings: KeystoreSettingNames) -> String {
+        settings.path == KeystoreSettingNames.serverSSL.path ? "server" : "client_credential"
+    }
+}

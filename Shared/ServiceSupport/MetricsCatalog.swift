@@ -1,0 +1,154 @@
+import CoreMetrics
+import Prometheus
+
+/// Every metric the services export, with its Prometheus name, label names and HELP text. swift-metrics users (our
+/// counters, Hummingbird's MetricsMiddleware) record under their own labels; ``CertAuthMetricsFactory`` renames them
+/// here, so `/metrics` follows Prometheus' conventions (`_total` counters, `_seconds` durations, a HELP line each).
+public enum MetricsCatalog {
+    public struct Entry: Sendable {
+        public var name: String
+        public var help: String
+        /// swift-metrics dimension -> Prometheus label.
+        public var labels: [String: String]
+    }
+
+    static let http = ["http.route": "route", "http.request.method": "method", "http.response.status_code": "status"]
+
+    public static let entries: [String: Entry] = [
+        // Hummingbird's MetricsMiddleware.
+        "hb.requests": Entry(
+            name: "http_server_requests_total",
+            help: "HTTP requests answered, by route, method and status code.", labels: http),
+        "http.server.request.duration": Entry(
+            name: "http_server_request_duration_seconds",
+            help: "Time from receiving a request to sending its response, by route, method and status code.", labels: http),
+        "hb.request.errors": Entry(
+            name: "http_server_request_errors_total",
+            help: "HTTP requests answered with an error, by route, method and status code.",
+            labels: ["http.route": "route", "http.request.method": "method", "error.type": "status"]),
+        "http.server.active_requests": Entry(
+            name: "http_server_active_requests",
+            help: "HTTP requests in progress, by method.", labels: ["http.request.method": "method"]),
+        // The suite's own.
+        CertificateMetrics.expirationName: Entry(
+            name: CertificateMetrics.expirationName,
+            help: "When a certificate this service holds (server, client_credential) or trusts (trusted_ca) expires, in Unix seconds, by role and x5t#S256 thumbprint.",
+            labels: ["role": "role", "x5t_s256": "x5t_s256"]),
+        "certauth_jwks_last_success_timestamp_seconds": Entry(
+            name: "certauth_jwks_last_success_timestamp_seconds",
+            help: "When authn last fetched the IdP's signing keys (JWKS) successfully, in Unix seconds.", labels: [:]),
+        "certauth_token_exchanges_total": Entry(
+            name: "certauth_token_exchanges_total",
+            help: "Token exchanges token-issuer made at the IdP (client credentials with a signed client assertion).", labels: [:]),
+        "certauth_token_exchange_failures_total": Entry(
+            name: "certauth_token_exchange_failures_total",
+            help: "Token exchanges at the IdP that failed (network, TLS, or an AADSTS error).", labels: [:]),
+        "certauth_token_cache_hits_total": Entry(
+            name: "certauth_token_cache_hits_total",
+            help: "Token requests token-issuer answered from its cache.", labels: [:]),
+        "certauth_token_cache_misses_total": Entry(
+            name: "certauth_token_cache_misses_total",
+            help: "Token requests that needed a token exchange at the IdP.", labels: [:]),
+        "certauth_roles_resolutions_total": Entry(
+            name: "certauth_roles_resolutions_total",
+            help: "Role resolutions roles answered.", labels: [:]),
+        "certauth_roles_admin_grants_total": Entry(
+            name: "certauth_roles_admin_grants_total",
+            help: "Role resolutions that granted an admin role.", labels: [:]),
+        "certauth_roles_writes_total": Entry(
+            name: "certauth_roles_writes_total",
+            help: "Changes to mapping rules, roles and assignments.", labels: [:]),
+    ]
+
+    /// The Prometheus name, labels and HELP text for a swift-metrics label and its dimensions. A label missing from
+    /// the catalog still exports (its characters made valid) with a HELP line saying so.
+    public static func resolve(_ label: String, _ dimensions: [(String, String)]) -> Resolved {
+        guard let entry = entries[label] else {
+            return Resolved(
+                name: sanitize(label), labels: dimensions.map { (sanitize($0.0), $0.1) },
+                help: "\(label) (not described in MetricsCatalog)")
+        }
+        return Resolved(name: entry.name, labels: dimensions.map { (entry.labels[$0.0] ?? sanitize($0.0), $0.1) }, help: entry.help)
+    }
+
+    /// A metric as the registry gets it.
+    public struct Resolved {
+        public var name: String
+        public var labels: [(String, String)]
+        public var help: String
+
+        var descriptor: MetricNameDescriptor {
+            MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+        }
+    }
+
+    static func sanitize(_ name: String) -> String {
+        String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") ? $0 : "_" })
+    }
+}
+
+/// swift-metrics onto a Prometheus registry with the names, labels and HELP texts of ``MetricsCatalog``.
+public struct CertAuthMetricsFactory: MetricsFactory {
+    let registry: PrometheusCollectorRegistry
+    let durationBuckets: [Duration]
+    let valueBuckets: [Double]
+
+    public init(registry: PrometheusCollectorRegistry) {
+        let defaults = PrometheusMetricsFactory(registry: registry)
+        self.registry = registry
+        self.durationBuckets = defaults.defaultDurationHistogramBuckets
+        self.valueBuckets = defaults.defaultValueHistogramBuckets
+    }
+
+    public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        let metric = MetricsCatalog.resolve(label, dimensions)
+        return registry.makeCounter(descriptor: metric.descriptor, labels: metric.labels)
+    }
+
+    public func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
+        let metric = MetricsCatalog.resolve(label, dimensions)
+        return registry.makeCounter(descriptor: metric.descriptor, labels: metric.labels)
+    }
+
+    public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        let metric = MetricsCatalog.resolve(label, dimensions)
+        guard aggregate else {
+            return registry.makeGauge(descriptor: metric.descriptor, labels: metric.labels)
+        }
+        return registry.makeValueHistogram(descriptor: metric.descriptor, labels: metric.labels, buckets: valueBuckets)
+    }
+
+    public func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
+        let metric = MetricsCatalog.resolve(label, dimensions)
+        return registry.makeGauge(descriptor: metric.descriptor, labels: metric.labels)
+    }
+
+    public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        let metric = MetricsCatalog.resolve(label, dimensions)
+        return registry.makeDurationHistogram(descriptor: metric.descriptor, labels: metric.labels, buckets: durationBuckets)
+    }
+
+    public func destroyCounter(_ handler: any CounterHandler) {
+        if let counter = handler as? Prometheus.Counter { registry.unregisterCounter(counter) }
+    }
+
+    public func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) {
+        if let counter = handler as? Prometheus.Counter { registry.unregisterCounter(counter) }
+    }
+
+    public func destroyRecorder(_ handler: any RecorderHandler) {
+        switch handler {
+        case let gauge as Prometheus.Gauge: registry.unregisterGauge(gauge)
+        case let histogram as Histogram<Double>: registry.unregisterValueHistogram(histogram)
+        default: break
+        }
+    }
+
+    public func destroyMeter(_ handler: any MeterHandler) {
+        if let gauge = handler as? Prometheus.Gauge { registry.unregisterGauge(gauge) }
+    }
+
+    public func destroyTimer(_ handler: any TimerHandler) {
+        if let histogram = handler as? Histogram<Duration> { registry.unregisterDurationHistogram(histogram) }
+    }
+}
