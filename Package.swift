@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-http-structured-headers.git", from: "1.7.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
@@ -32,7 +33,11 @@ let package = Package(
     ],
     targets: [
         // MARK: Shared libraries
-        .target(name: "AuthProtocol", path: "Shared/AuthProtocol"),
+        .target(
+            name: "AuthProtocol",
+            dependencies: [.product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
+            path: "Shared/AuthProtocol"
+        ),
         .target(
             name: "CPKCS12",
             path: "Shared/CPKCS12",
@@ -269,6 +274,8 @@ let package = Package(
                 "DevPKI", "Keystore", "ServiceSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -129,7 +129,8 @@ start token-issuer token-issuer SERVER_PORT=$P_ISSUER MANAGEMENT_SERVER_PORT=$M_
   CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD=$PASSWORD \
   CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS=identity \
   CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD=$PASSWORD \
-  CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH="$PKI/truststore.pem"
+  CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH="$PKI/truststore.pem" \
+  CAMUNDA_TOKEN_ISSUER_ALLOWED_CALLERS=app
 start roles roles SERVER_PORT=$P_ROLES MANAGEMENT_SERVER_PORT=$M_ROLES \
   SERVER_SSL_KEY_STORE="$PKI/roles.p12" SERVER_SSL_KEY_STORE_PASSWORD=$PASSWORD \
   SERVER_SSL_CLIENT_AUTH=need SERVER_SSL_TRUST_STORE="$PKI/truststore.pem" \
@@ -244,12 +245,13 @@ for port in $M_EMU $M_ISSUER $M_ROLES $M_AUTHN; do
 done
 CURL=(curl -fsS --http2 --cacert "$PKI/truststore.pem")
 MTLS=(--cert "$PKI/client.crt" --key "$PKI/client.key")
+APP_MTLS=(--cert "$PKI/app.crt" --key "$PKI/app.key")  # a service identity: token-issuer serves services only
 check() { # what, then curl arguments: the scenario's request must answer 2xx before it is measured
   local what=$1; shift
   "${CURL[@]}" -o /dev/null "$@" || die "$what: the request the scenario measures fails (see $OUT/logs/)"
 }
-for _ in $(seq 1 100); do "${CURL[@]}" -o /dev/null "${MTLS[@]}" -d '{}' "https://localhost:$P_ISSUER/v1/token" 2>/dev/null && break; sleep 0.2; done
-check issuer_cached "${MTLS[@]}" -H 'content-type: application/json' -d '{}' "https://localhost:$P_ISSUER/v1/token"
+for _ in $(seq 1 100); do "${CURL[@]}" -o /dev/null "${APP_MTLS[@]}" -d '{}' "https://localhost:$P_ISSUER/v1/token" 2>/dev/null && break; sleep 0.2; done
+check issuer_cached "${APP_MTLS[@]}" -H 'content-type: application/json' -d '{}' "https://localhost:$P_ISSUER/v1/token"
 check authn_bearer -H "Authorization: Bearer $ONE_TOKEN" "https://localhost:$P_AUTHN/v2/authentication/me"
 check authn_mtls "${MTLS[@]}" "https://localhost:$P_AUTHN/v2/authentication/me"
 check nginx_mtls "${MTLS[@]}" "https://localhost:$P_NGINX/v2/authentication/me"
@@ -341,9 +343,10 @@ handshakes() { # name, pid-or-"", URL: a new TLS connection (full handshake with
   record "$(python3 bench/report.py handshakes "$name" "$OUT/h2load/$name" "$i" "$wall" "$rss")"
 }
 
-export BENCH_CLIENT_CERT="$PKI/client.crt" BENCH_CLIENT_KEY="$PKI/client.key"
+export BENCH_CLIENT_CERT="$PKI/app.crt" BENCH_CLIENT_KEY="$PKI/app.key"
 h2 issuer_cached "$PID_token_issuer" -H 'content-type: application/json' -d "$OUT/empty.json" "https://127.0.0.1:$P_ISSUER/v1/token"
 h2 nginx_static_mtls "" -d "$OUT/empty.json" "https://127.0.0.1:$P_NGINX/v1/token"
+export BENCH_CLIENT_CERT="$PKI/client.crt" BENCH_CLIENT_KEY="$PKI/client.key"
 h2 authn_mtls_keepalive "$PID_authn" "https://127.0.0.1:$P_AUTHN/v2/authentication/me"
 h2 nginx_mtls_keepalive "" "https://127.0.0.1:$P_NGINX/v2/authentication/me"
 unset BENCH_CLIENT_CERT BENCH_CLIENT_KEY

@@ -54,7 +54,8 @@ start token-issuer \
   CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD="$PASSWORD" \
   CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS=identity \
   CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD="$PASSWORD" \
-  CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH="$PKI/truststore.pem"
+  CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH="$PKI/truststore.pem" \
+  CAMUNDA_TOKEN_ISSUER_ALLOWED_CALLERS=authn,app
 
 mkdir -p compose/data
 start roles \
@@ -99,8 +100,8 @@ CertAuth is running (logs below; Ctrl-C or 'make stop' stops it):
   roles           https://localhost:8445                (health http://127.0.0.1:9082/actuator/health; reached through authn's /v2)
   authn           https://localhost:8443                (health http://127.0.0.1:9080/actuator/health)
 
-Get an access token (HTTP/2, mutual TLS with the dev client certificate):
-  curl --http2 --cacert $PKI/truststore.pem --cert $PKI/client.crt --key $PKI/client.key \\
+Get an access token (HTTP/2, mutual TLS with the dev workload certificate app.crt, service identity spiffe://certauth/app):
+  curl --http2 --cacert $PKI/truststore.pem --cert $PKI/app.crt --key $PKI/app.key \\
        -H 'content-type: application/json' -d '{}' https://localhost:8444/v1/token
 
 Who is calling? With the dev client certificate (mTLS):
@@ -108,7 +109,7 @@ Who is calling? With the dev client certificate (mTLS):
        https://localhost:8443/v2/authentication/me
 
 With a bearer token from token-issuer:
-  TOKEN=\$(curl -s --cacert $PKI/truststore.pem --cert $PKI/client.crt --key $PKI/client.key -d '{}' \\
+  TOKEN=\$(curl -s --cacert $PKI/truststore.pem --cert $PKI/app.crt --key $PKI/app.key -d '{}' \\
        https://localhost:8444/v1/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   curl --cacert $PKI/truststore.pem -H "Authorization: Bearer \$TOKEN" https://localhost:8443/v2/authentication/me
 
@@ -117,7 +118,7 @@ The dev app is admin (INITIAL_CLAIM_NAME=azp): list mapping rules through authn,
        -d '{}' https://localhost:8443/v2/mapping-rules/search
 
 Decode it (roles granted to the app):
-  curl -s --cacert $PKI/truststore.pem --cert $PKI/client.crt --key $PKI/client.key -d '{}' \\
+  curl -s --cacert $PKI/truststore.pem --cert $PKI/app.crt --key $PKI/app.key -d '{}' \\
        https://localhost:8444/v1/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])' \\
        | $BIN/certauth decode-token -
 

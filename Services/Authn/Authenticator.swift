@@ -105,11 +105,46 @@ struct Authenticator: Sendable {
     let roles: RolesResolver?
     let audit: AdminGrantAudit
     let adminRoles: Set<String>
+    var readerRoles: Set<String> = []
+    var logger = Logger(label: "authn")
 
     /// Whether the caller holds one of the admin roles (exact names: an IdP app role `Admin` is not `admin` unless
-    /// `CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES` lists it, the same rule roles applies).
+    /// `CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES` lists it; the one case rule of authn, roles and forward-auth). An
+    /// anonymous caller is never an admin.
     func isAdmin(_ authentication: Authentication) -> Bool {
-        authentication.principal.roles.contains { adminRoles.contains($0) }
+        authentication.principal.authenticationMethod != .anonymous
+            && authentication.principal.roles.contains { adminRoles.contains($0) }
+    }
+
+    /// Whether the caller may read roles and mapping rules: one of `CAMUNDA_SECURITY_AUTHORIZATION_READER_ROLES`.
+    func isReader(_ authentication: Authentication) -> Bool {
+        authentication.principal.roles.contains { readerRoles.contains($0) }
+    }
+
+    /// `roles` without the values that cannot be one role in every encoding (``RoleName``: a `,`, white space or a
+    /// control character), each refusal logged with where it came from: `Reader,admin` from a token is not two roles,
+    /// and not one either.
+    func acceptedRoles(_ roles: [String], source: @autoclosure () -> String) -> [String] {
+        guard roles.contains(where: { RoleName.problem($0) != nil }) else { return roles }
+        return roles.filter { role in
+            guard let problem = RoleName.problem(role) else { return true }
+            logger.warning("Role value refused", metadata: [
+                "role": .string(RoleName.shown(role)), "reason": .string(problem), "source": .string(source()),
+            ])
+            return false
+        }
+    }
+
+    /// The configured role claims of `validated` that hold `role` (for the log line of a refused role).
+    private func claimsHolding(_ role: String, in validated: ValidatedToken) -> String {
+        let names = (oidc?.roleClaims ?? []).filter { name in
+            switch validated.claims[name] {
+            case .string(let text)?: return text == role
+            case .array(let items)?: return items.contains { $0.stringValue == role }
+            default: return false
+            }
+        }
+        return "token claim \(names.isEmpty ? "(role claims)" : names.joined(separator: ", "))"
     }
 
     /// Validates a bearer token and resolves its roles.
@@ -143,8 +178,16 @@ struct Authenticator: Sendable {
             throw AuthenticationFailure(.unauthorized, "token has none of the claims azp, appid, client_id or sub, so it names no caller")
         }
         var granted = validated.roles
+        if granted.contains(where: { RoleName.problem($0) != nil }) {
+            granted = granted.filter { role in
+                guard RoleName.problem(role) != nil else { return true }
+                _ = acceptedRoles([role], source: claimsHolding(role, in: validated))
+                return false
+            }
+        }
         if let roles {
-            granted = merge(granted, try await resolve(roles, ResolveRequest(claims: validated.claims), trace: trace))
+            granted = merge(granted, acceptedRoles(
+                try await resolve(roles, ResolveRequest(claims: validated.claims), trace: trace), source: "roles service (/v1/resolve)"))
         }
         var credential = "kid=\(validated.keyID)"
         if let jti = validated.tokenID { credential = "jti=\(jti); " + credential }
@@ -179,7 +222,8 @@ struct Authenticator: Sendable {
         }
         var granted = defaultRoles
         if let roles {
-            granted = merge(granted, try await resolve(roles, ResolveRequest(certificateSubject: validated.subject), trace: trace))
+            granted = merge(granted, acceptedRoles(
+                try await resolve(roles, ResolveRequest(certificateSubject: validated.subject), trace: trace), source: "roles service (/v1/resolve)"))
         }
         let authentication = Authentication(
             principal: PrincipalResponse(

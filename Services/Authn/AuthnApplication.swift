@@ -141,7 +141,7 @@ public enum AuthnApplication {
         let authenticator = Authenticator(
             oidc: configuration.oidc, tokens: tokens, certificates: certificates,
             defaultRoles: configuration.mtls?.defaultRoles ?? [], roles: resolver, audit: AdminGrantAudit(logger: logger),
-            adminRoles: Set(configuration.adminRoles))
+            adminRoles: Set(configuration.adminRoles), readerRoles: Set(configuration.readerRoles), logger: logger)
 
         // Sessions.
         var store: (any SessionStore)?
@@ -153,13 +153,16 @@ public enum AuthnApplication {
         let sessions = SessionManager(store: store, settings: configuration.sessions, logger: logger)
         services.append(SessionPurger(sessions: sessions))
 
-        var serviceAccount: ServiceAccountFlow?
+        var anonymous: AnonymousAccess?
         if configuration.serviceAccountFlow, let url = configuration.tokenIssuerURL {
-            serviceAccount = ServiceAccountFlow(
+            let flow = ServiceAccountFlow(
                 tokenIssuer: try peer(ServiceName.tokenIssuer, url),
                 scope: configuration.serviceAccountScope, authenticator: authenticator, health: health)
-            logger.warning("CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI=true: requests without credentials are signed in as the suite's own service identity (token from token-issuer) and get a session cookie", metadata: [
+            anonymous = AnonymousAccess(flow: flow, roles: configuration.anonymousRoles, sessions: sessions, logger: logger)
+            let granted = configuration.anonymousRoles.isEmpty ? "no roles" : "the roles \(configuration.anonymousRoles.joined(separator: ", "))"
+            logger.warning("\(AuthnSetting.unprotectedAPI)=true: requests without credentials are let in as anonymous callers with \(granted) (\(AuthnSetting.anonymousRoles)); the suite's service identity signs in for them once (token from token-issuer), and its own roles are never handed to them", metadata: [
                 "token_issuer": .string(url.absoluteString),
+                "anonymous_roles": .string(configuration.anonymousRoles.joined(separator: ",")),
             ])
         }
 
@@ -171,7 +174,7 @@ public enum AuthnApplication {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
         AuthnRoutes(
-            configuration: configuration, authenticator: authenticator, sessions: sessions, serviceAccount: serviceAccount,
+            configuration: configuration, authenticator: authenticator, sessions: sessions, anonymous: anonymous,
             roles: rolesClient, internalCallers: internalCallers, logger: logger
         ).register(on: router)
 

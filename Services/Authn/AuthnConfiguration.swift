@@ -1,3 +1,4 @@
+import AuthProtocol
 import Foundation
 import ServiceSupport
 import Storage
@@ -94,14 +95,24 @@ public struct SessionSettings: Sendable {
     public var cookieName: String
     /// `Secure` attribute on the cookie (true whenever the listener is HTTPS).
     public var secureCookie: Bool
+    /// Most sessions held in memory; the oldest is evicted beyond (`CAMUNDA_SECURITY_AUTHENTICATION_SESSION_MAX_COUNT`).
+    public var maximumCount: Int
+    /// New sessions per second, sustained (`CAMUNDA_SECURITY_AUTHENTICATION_SESSION_CREATION_RATE`), with bursts of
+    /// `creationBurst`.
+    public var creationRate: Double
+    public var creationBurst: Int
 
     public init(persistent: Bool = false, database: DatabaseSettings? = nil, maximumLifetime: Duration = .seconds(1800),
-                cookieName: String = "CERTAUTH_SESSION", secureCookie: Bool = true) {
+                cookieName: String = "CERTAUTH_SESSION", secureCookie: Bool = true, maximumCount: Int = 10_000,
+                creationRate: Double = 10, creationBurst: Int = 50) {
         self.persistent = persistent
         self.database = database
         self.maximumLifetime = maximumLifetime
         self.cookieName = cookieName
         self.secureCookie = secureCookie
+        self.maximumCount = maximumCount
+        self.creationRate = creationRate
+        self.creationBurst = creationBurst
     }
 }
 
@@ -120,8 +131,12 @@ public struct AuthnConfiguration: Sendable {
     /// Scope authn asks token-issuer for in the service-account flow; nil: token-issuer's default scope.
     public var serviceAccountScope: String?
     public var sessions: SessionSettings
-    /// Roles that may write through `/v2/**` (exact names).
+    /// Roles that may write through `/v2/**` and read the audit log (exact names).
     public var adminRoles: [String]
+    /// Roles that may read roles and mapping rules through `/v2/**` besides the admin roles (exact names; none by default).
+    public var readerRoles: [String]
+    /// Roles a caller without credentials gets in the unprotected-API flow (none by default; never an admin role).
+    public var anonymousRoles: [String]
     /// Service names allowed to call `POST /v1/authenticate`; empty: any service with a certificate from the internal CA.
     public var allowedCallers: [String]
     /// How long a `/v1/resolve` answer is reused for the same claims or subject.
@@ -132,6 +147,7 @@ public struct AuthnConfiguration: Sendable {
                 method: AuthenticationMethodSetting = .oidc, oidc: OIDCSettings?, mtls: MTLSSettings?,
                 serviceAccountFlow: Bool = false, rolesURL: URL? = nil, tokenIssuerURL: URL? = nil,
                 serviceAccountScope: String? = nil, sessions: SessionSettings = .init(), adminRoles: [String] = ["admin"],
+                readerRoles: [String] = [], anonymousRoles: [String] = [],
                 allowedCallers: [String] = [], resolveCacheTTL: Duration = .seconds(10), peerTimeout: Duration = .seconds(5)) {
         self.listener = listener
         self.identityType = identityType
@@ -144,6 +160,8 @@ public struct AuthnConfiguration: Sendable {
         self.serviceAccountScope = serviceAccountScope
         self.sessions = sessions
         self.adminRoles = adminRoles
+        self.readerRoles = readerRoles
+        self.anonymousRoles = anonymousRoles
         self.allowedCallers = allowedCallers
         self.resolveCacheTTL = resolveCacheTTL
         self.peerTimeout = peerTimeout
@@ -181,6 +199,10 @@ public enum AuthnSetting {
     public static let rolesURL = "CAMUNDA_ROLES_URL"
     public static let tokenIssuerURL = "CAMUNDA_TOKEN_ISSUER_URL"
     public static let adminRoles = "CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES"
+    public static let readerRoles = "CAMUNDA_SECURITY_AUTHORIZATION_READER_ROLES"
+    public static let anonymousRoles = "CAMUNDA_SECURITY_AUTHENTICATION_ANONYMOUS_ROLES"
+    public static let sessionMaxCount = "CAMUNDA_SECURITY_AUTHENTICATION_SESSION_MAX_COUNT"
+    public static let sessionCreationRate = "CAMUNDA_SECURITY_AUTHENTICATION_SESSION_CREATION_RATE"
     public static let allowedCallers = "CAMUNDA_AUTHN_ALLOWED_CALLERS"
     public static let resolveCacheTTL = "CAMUNDA_AUTHN_RESOLVE_CACHE_TTL"
     public static let allowInsecureHTTP = IdPTransport.allowInsecureHTTPSetting
@@ -268,7 +290,7 @@ extension AuthnConfiguration {
                 trustedCertificateFiles: trusted,
                 intermediateCertificateFiles: env.list(S.mtlsIntermediates),
                 requireValidChain: try env.bool(S.mtlsRequireValidChain, default: true),
-                defaultRoles: env.list(S.mtlsDefaultRoles),
+                defaultRoles: try Self.roleList(env, S.mtlsDefaultRoles),
                 subjectPattern: env.string(S.mtlsSubjectPattern),
                 trustedProxyFiles: env.list(S.mtlsTrustedProxies))
         } else if env.string(S.mtlsTrustedProxies) != nil {
@@ -315,16 +337,32 @@ extension AuthnConfiguration {
 
         let persistent = try env.bool(S.persistentSessions, default: false)
         let database = persistent ? try DatabaseSettings.from(env, defaultSQLitePath: "data/authn-sessions.sqlite") : nil
+        let creationRate = try env.int(S.sessionCreationRate, default: 10, range: 1...10_000)
         let sessions = SessionSettings(
             persistent: persistent, database: database,
             maximumLifetime: .seconds(try env.int(S.sessionTimeout, default: 1800, range: 60...86_400)),
-            secureCookie: listener.sslEnabled)
-        let adminRoles = env.list(S.adminRoles)
+            secureCookie: listener.sslEnabled,
+            maximumCount: try env.int(S.sessionMaxCount, default: 10_000, range: 10...10_000_000),
+            creationRate: Double(creationRate), creationBurst: max(creationRate * 5, 10))
+        let adminRoles = try Self.roleList(env, S.adminRoles)
+        let readerRoles = try Self.roleList(env, S.readerRoles)
+        let anonymousRoles = try Self.roleList(env, S.anonymousRoles)
+        let effectiveAdminRoles = adminRoles.isEmpty ? ["admin"] : adminRoles
+        if let admin = anonymousRoles.first(where: { effectiveAdminRoles.contains($0) }) {
+            throw ConfigurationError(
+                variable: S.anonymousRoles,
+                message: "grants callers without credentials the admin role '\(admin)' (an admin role by \(S.adminRoles)); anonymous callers must never administer roles. Remove it, or turn \(S.unprotectedAPI) off.")
+        }
+        if !anonymousRoles.isEmpty, !serviceAccountFlow {
+            throw ConfigurationError(
+                variable: S.anonymousRoles,
+                message: "is set but callers without credentials are refused (\(S.unprotectedAPI) and \(S.certAuthEnabled) are not both true); remove it or enable the unprotected-API flow.")
+        }
         self.init(
             listener: listener, identityType: identityType, method: method, oidc: oidc, mtls: mtls,
             serviceAccountFlow: serviceAccountFlow, rolesURL: rolesURL, tokenIssuerURL: tokenIssuerURL,
             serviceAccountScope: env.string(S.serviceAccountScope), sessions: sessions,
-            adminRoles: adminRoles.isEmpty ? ["admin"] : adminRoles,
+            adminRoles: effectiveAdminRoles, readerRoles: readerRoles, anonymousRoles: anonymousRoles,
             allowedCallers: env.list(S.allowedCallers),
             resolveCacheTTL: .seconds(try env.int(S.resolveCacheTTL, default: 10, range: 0...3600)))
     }
@@ -343,6 +381,19 @@ extension AuthnConfiguration {
         throw ConfigurationError(
             variable: AuthnSetting.issuer,
             message: "is not set; authn checks every token's `iss` against it. Expected e.g. https://login.microsoftonline.com/<tenant-id>/v2.0 (Entra) or the realm URL (Keycloak).")
+    }
+
+    /// A comma list of role names, each checked by ``RoleName`` (no `,`, white space or control characters).
+    static func roleList(_ env: EnvironmentReader, _ variable: String) throws(ConfigurationError) -> [String] {
+        let roles = env.list(variable)
+        for role in roles {
+            if let problem = RoleName.problem(role) {
+                throw ConfigurationError(
+                    variable: variable,
+                    message: "holds the role '\(RoleName.shown(role))', which \(problem); expected a comma list of role names, e.g. admin,operator.")
+            }
+        }
+        return roles
     }
 
     /// Where authn fetches key material from must be https (or loopback, or the explicit opt-in): the JWK set URI,

@@ -20,7 +20,9 @@ struct AuthnRoutes: Sendable {
     let configuration: AuthnConfiguration
     let authenticator: Authenticator
     let sessions: SessionManager
-    let serviceAccount: ServiceAccountFlow?
+    /// The unprotected-API flow (`CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI`): one shared sign-in for every caller
+    /// without credentials, with the anonymous roles only.
+    let anonymous: AnonymousAccess?
     let roles: InternalClient?
     /// Validates the certificates of internal callers (`POST /v1/authenticate`) against the listener's trust store.
     let internalCallers: ClientCertificateValidator?
@@ -98,19 +100,8 @@ struct AuthnRoutes: Sendable {
             return CallerOutcome(authentication: try await authenticator.authenticate(
                 leaf: peer, presented: [], leafSHA256: verifiedPeer?.sha256, trace: context.trace))
         }
-        if let serviceAccount {
-            let authentication = try await serviceAccount.signIn(trace: context.trace)
-            do {
-                let (cookie, expiresAt) = try await sessions.create(authentication)
-                var setCookie = "\(sessions.cookieName)=\(cookie); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(max(0, Int(expiresAt.timeIntervalSinceNow)))"
-                if sessions.secureCookie { setCookie += "; Secure" }
-                var result = authentication
-                result.principal.expiresAt = RFC3339.string(expiresAt)
-                result.expiresAt = expiresAt
-                return CallerOutcome(authentication: result, setCookie: setCookie)
-            } catch {
-                throw AuthenticationFailure(.unavailable, "the session store is unavailable: \(error)")
-            }
+        if let anonymous {
+            return CallerOutcome(authentication: try await anonymous.authentication(trace: context.trace))
         }
         var ways = ["'Authorization: Bearer <access token>'"]
         if certificates != nil { ways.append("a client certificate") }
@@ -158,28 +149,42 @@ struct AuthnRoutes: Sendable {
     }
 
     /// nginx `auth_request` / Traefik ForwardAuth. `X-Auth-Require-Role` (comma list, any of) lets the proxy ask for
-    /// a role per location: 403 when the caller holds none of them.
+    /// a role per location: 403 when the caller holds none of them (role names compare exactly, as everywhere).
+    /// The caller goes back in the structured fields of DESIGN.md §3: `X-Auth-Principal` (Item), `X-Auth-Roles`
+    /// (List of Strings), `X-Auth-Admin: ?1` for admins.
     func forwardAuth(_ request: Request, context: ServiceRequestContext) async -> Response {
         do throws(AuthenticationFailure) {
             let outcome = try await caller(request, context: context)
             let principal = outcome.authentication.principal
             if let required = request.headers[.authRequireRole] {
-                let wanted = Set(required.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
-                guard principal.roles.contains(where: { wanted.contains($0.lowercased()) }) else {
-                    throw AuthenticationFailure(.forbidden, "'\(principal.principal)' holds none of the roles this location requires (\(required))")
+                let wanted = Set(required.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+                guard principal.roles.contains(where: { wanted.contains($0) }) else {
+                    throw AuthenticationFailure(.forbidden, "'\(principal.principal)' holds none of the roles this location requires (\(required)); role names compare exactly, case included")
                 }
             }
-            var headers: HTTPFields = [:]
-            headers[.authPrincipal] = principal.principal
-            headers[.authRoles] = principal.roles.joined(separator: ",")
-            headers[.authMethod] = principal.authenticationMethod.rawValue
-            headers[.authCredential] = outcome.authentication.credential
+            var headers = try callerHeaders(outcome.authentication)
             if let cookie = outcome.setCookie { headers[.setCookie] = cookie }
             headers[.cacheControl] = "no-store"
             return Response(status: .ok, headers: headers)
         } catch {
             return failureResponse(error, context: context, problem: false)
         }
+    }
+
+    /// The `X-Auth-*` fields for `authentication` (DESIGN.md §3), or a refusal when a value cannot be carried without
+    /// ambiguity (it was checked when read, so this means a bug or a role from an unchecked source).
+    func callerHeaders(_ authentication: Authentication) throws(AuthenticationFailure) -> HTTPFields {
+        var headers: HTTPFields = [:]
+        do throws(AuthHeaders.Problem) {
+            headers[.authPrincipal] = try AuthHeaders.encodePrincipal(authentication.principal.principal)
+            headers[.authRoles] = try AuthHeaders.encodeRoles(authentication.principal.roles)
+        } catch {
+            throw AuthenticationFailure(.unauthorized, "the caller cannot be passed on unambiguously: \(error.message)")
+        }
+        if authenticator.isAdmin(authentication) { headers[.authAdmin] = AuthHeaders.adminTrue }
+        headers[.authMethod] = authentication.principal.authenticationMethod.rawValue
+        headers[.authCredential] = authentication.credential
+        return headers
     }
 
     /// Internal: another service asks authn to check a token or a certificate chain it received.
@@ -232,8 +237,22 @@ struct AuthnRoutes: Sendable {
         }
     }
 
-    /// `/v2/**`: authenticated callers only; writes need an admin role. Forwarded to roles with the caller in headers.
+    /// `/v2/**`: the target is checked (400 for anything that could be read two ways), the route decides what it
+    /// needs (read: a reader or admin role; write and the audit log: an admin role; no such route: 404), and exactly
+    /// the checked target is forwarded to roles with the caller in the structured `X-Auth-*` fields.
     func forwardToRoles(_ request: Request, context: ServiceRequestContext) async -> Response {
+        let path: String
+        let query: String?
+        switch ManagementAPI.checkTarget(request.uri.string) {
+        case .success(let target):
+            (path, query) = target
+        case .failure(let problem):
+            context.logger.info("Management request refused", metadata: ["reason": .string(problem.reason)])
+            return self.problem(.badRequest, "Bad request target", "\(problem.reason); send the path as roles' API names it (DESIGN.md §4)", context: context)
+        }
+        guard let access = ManagementAPI.access(method: request.method, path: path) else {
+            return problem(.notFound, "Not Found", "no management route \(request.method.rawValue) \(path); see DESIGN.md §4 for the /v2 routes", context: context)
+        }
         let outcome: CallerOutcome
         do {
             outcome = try await caller(request, context: context)
@@ -241,13 +260,18 @@ struct AuthnRoutes: Sendable {
             return failureResponse(error, context: context, problem: true)
         }
         let authentication = outcome.authentication
-        let path = request.uri.path
-        let isRead = request.method == .get || (request.method == .post && path.hasSuffix("/search"))
         let isAdmin = authenticator.isAdmin(authentication)
-        if !isRead && !isAdmin {
+        switch access {
+        case .read where !isAdmin && !authenticator.isReader(authentication):
             return problem(.forbidden, "Forbidden",
-                           "'\(authentication.principal.principal)' may read but not change \(path): writes need one of the roles \(configuration.adminRoles.joined(separator: ", ")) (CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES)",
+                           "'\(authentication.principal.principal)' may not read \(path): reading roles and mapping rules needs one of the roles \((configuration.readerRoles + configuration.adminRoles).joined(separator: ", ")) (CAMUNDA_SECURITY_AUTHORIZATION_READER_ROLES, CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES)",
                            context: context)
+        case .write where !isAdmin, .audit where !isAdmin:
+            return problem(.forbidden, "Forbidden",
+                           "'\(authentication.principal.principal)' may not \(access == .audit ? "read the audit log" : "change \(path)"): that needs one of the roles \(configuration.adminRoles.joined(separator: ", ")) (CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES)",
+                           context: context)
+        default:
+            break
         }
         guard let roles else {
             return problem(.serviceUnavailable, "Roles service not configured",
@@ -259,16 +283,17 @@ struct AuthnRoutes: Sendable {
         } catch {
             return problem(.contentTooLarge, "Request too large", "the request body is larger than \(context.maxUploadSize) bytes", context: context)
         }
-        var granted = authentication.principal.roles
-        if isAdmin && !granted.contains("admin") { granted.append("admin") }
+        let fields: HTTPFields
+        do {
+            fields = try callerHeaders(authentication)
+        } catch {
+            return failureResponse(error, context: context, problem: true)
+        }
         var headers = HTTPHeaders()
-        headers.add(name: ProtocolHeader.authPrincipal, value: authentication.principal.principal)
-        headers.add(name: ProtocolHeader.authRoles, value: granted.joined(separator: ","))
-        headers.add(name: ProtocolHeader.authMethod, value: authentication.principal.authenticationMethod.rawValue)
-        headers.add(name: ProtocolHeader.authCredential, value: authentication.credential)
+        for field in fields { headers.add(name: field.name.canonicalName, value: field.value) }
         if let contentType = request.headers[.contentType] { headers.add(name: "content-type", value: contentType) }
         headers.add(name: "accept", value: "application/json")
-        let target = request.uri.query.map { "\(path)?\($0)" } ?? path
+        let target = query.map { "\(path)?\($0)" } ?? path
         do {
             let answer = try await roles.send(
                 method: HTTPMethod(rawValue: request.method.rawValue), path: target, headers: headers,
@@ -307,7 +332,12 @@ struct AuthnRoutes: Sendable {
                 errorDescription: "POST /v1/authenticate needs a client certificate from the internal CA: \(error.message)",
                 traceID: context.trace.traceID))
         }
-        let identity = ServiceIdentity.name(of: peer) ?? "unknown"
+        guard let identity = ServiceIdentity.name(of: peer, trustDomain: configuration.listener.serviceTrustDomain) else {
+            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
+                error: "access_denied",
+                errorDescription: "POST /v1/authenticate is for services of the suite: the client certificate carries no service identity spiffe://\(configuration.listener.serviceTrustDomain)/<service> (certauth pki init issues service certificates with one)",
+                traceID: context.trace.traceID))
+        }
         if !configuration.allowedCallers.isEmpty && !configuration.allowedCallers.contains(identity) {
             return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
                 error: "access_denied",
@@ -376,4 +406,6 @@ extension HTTPField.Name {
     static let authCredential = Self(ProtocolHeader.authCredential)!
     /// Roles a proxy location requires (any of; comma list).
     static let authRequireRole = Self("X-Auth-Require-Role")!
+    /// `?1` when authn decided the caller is an admin.
+    static let authAdmin = Self(ProtocolHeader.authAdmin)!
 }

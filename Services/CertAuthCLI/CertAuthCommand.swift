@@ -5,6 +5,7 @@ import Crypto
 import DevPKI
 import Foundation
 import Keystore
+import ServiceSupport
 import SwiftASN1
 import X509
 
@@ -23,7 +24,7 @@ struct PKI: AsyncParsableCommand {
 
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create an internal CA, one certificate + PKCS#12 per service, identity.p12/identity.cer, truststore.pem and client.crt/client.key.")
+            abstract: "Create an internal CA, one certificate + PKCS#12 per service, identity.p12/identity.cer, truststore.pem, client.crt/client.key (an end user) and app.crt/app.key (a workload that may ask token-issuer for tokens). Service certificates carry the identity spiffe://<trust domain>/<service>.")
 
         @Option(name: .long, help: "Directory to write into (created when missing).")
         var out: String
@@ -39,6 +40,11 @@ struct PKI: AsyncParsableCommand {
             valueName: "flat|intermediary"))
         var scheme: String = DevPKI.Scheme.flat.rawValue
 
+        @Option(name: .long, help: ArgumentHelp(
+            "SPIFFE trust domain of the service identities (spiffe://<trust domain>/<service>); services read it from CAMUNDA_SERVICE_TRUST_DOMAIN.",
+            valueName: "name"))
+        var trustDomain: String = DevPKI.defaultTrustDomain
+
         func run() async throws {
             let password = password ?? ProcessInfo.processInfo.environment["CERTAUTH_PKI_PASSWORD"] ?? "changeit"
             let marker = (out as NSString).appendingPathComponent("ca.crt")
@@ -48,7 +54,10 @@ struct PKI: AsyncParsableCommand {
             guard let layout = DevPKI.Scheme(rawValue: scheme.lowercased()) else {
                 throw ValidationError("--scheme '\(scheme)' is not supported; expected flat or intermediary.")
             }
-            let summary = try DevPKI.initialize(directory: out, password: password, scheme: layout)
+            guard ServiceIdentity.isValidTrustDomain(trustDomain) else {
+                throw ValidationError("--trust-domain '\(trustDomain)' is not a SPIFFE trust domain; use lower-case letters, digits, '.', '-' or '_'.")
+            }
+            let summary = try DevPKI.initialize(directory: out, password: password, scheme: layout, trustDomain: trustDomain)
             print("Wrote \(summary.files.count) files to \(summary.directory):")
             for file in summary.files { print("  \(file)") }
             print("")

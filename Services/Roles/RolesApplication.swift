@@ -53,8 +53,10 @@ public enum RolesApplication {
         router.add(middleware: TracingMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
-        router.add(middleware: CallerCheckMiddleware(allowed: Set(configuration.allowedCallers)))
-        RolesRoutes(state: state, store: store, logger: logger).register(on: router)
+        router.add(middleware: CallerCheckMiddleware(
+            allowed: Set(configuration.allowedCallers), trustDomain: configuration.listener.serviceTrustDomain))
+        RolesRoutes(state: state, store: store, trustDomain: configuration.listener.serviceTrustDomain, logger: logger)
+            .register(on: router)
 
         let port = PortHandle()
         var app = try configuration.listener.application(

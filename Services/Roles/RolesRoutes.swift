@@ -8,42 +8,52 @@ import NIOCore
 import ServiceSupport
 import Storage
 
-/// The end user authn forwards with a `/v2` request (`X-Auth-*` headers, trusted only from allowed callers).
+/// The end user authn forwards with a `/v2` request (`X-Auth-*` headers, trusted only from allowed callers). The
+/// principal and roles are RFC 8941 structured fields, and whether the caller is an admin is authn's decision, sent
+/// as `X-Auth-Admin: ?1` (DESIGN.md §3): roles never re-derives it from a role string.
 struct ForwardedUser: Sendable {
     var principal: String
-    var roles: Set<String>
+    var roles: [String]
     var method: String
     var credential: String
-
-    var isAdmin: Bool { roles.contains(RolesSetting.adminRoleID) }
+    var isAdmin: Bool
 
     static let maxHeaderLength = 1024
     static let credentialField = HTTPField.Name(ProtocolHeader.authCredential)
+    static let adminField = HTTPField.Name(ProtocolHeader.authAdmin)
 
-    init(principal: String, roles: Set<String>, method: String, credential: String) {
+    init(principal: String, roles: [String], method: String, credential: String, isAdmin: Bool) {
         self.principal = principal
         self.roles = roles
         self.method = method
         self.credential = credential
+        self.isAdmin = isAdmin
     }
 
-    /// Reads the headers; a request without `X-Auth-Principal` did not come through authn's authentication.
+    /// Reads the headers; a request without `X-Auth-Principal` did not come through authn's authentication. A header
+    /// that is not the structured field DESIGN.md §3 pins is refused (400), never guessed at.
     init(_ request: Request) throws(ProblemDetails) {
-        guard let principal = request.headers[.authPrincipal]?.trimmingCharacters(in: .whitespaces), !principal.isEmpty else {
+        guard let rawPrincipal = request.headers[.authPrincipal], !rawPrincipal.isEmpty else {
             throw .forbidden("The request carries no \(ProtocolHeader.authPrincipal); roles answers /v2 requests only as forwarded by authn after it authenticated the caller.")
         }
-        let roles = request.headers[.authRoles] ?? ""
+        let rawRoles = request.headers[.authRoles] ?? ""
         let method = request.headers[.authMethod] ?? "unknown"
         let credential = Self.credentialField.flatMap { request.headers[$0] } ?? ""
-        for (name, value) in [(ProtocolHeader.authPrincipal, principal), (ProtocolHeader.authRoles, roles),
+        let rawAdmin = Self.adminField.flatMap { request.headers[$0] }
+        for (name, value) in [(ProtocolHeader.authPrincipal, rawPrincipal), (ProtocolHeader.authRoles, rawRoles),
                               (ProtocolHeader.authMethod, method), (ProtocolHeader.authCredential, credential)]
-        where value.count > Self.maxHeaderLength {
-            throw .badRequest("\(name) is longer than \(Self.maxHeaderLength) characters.", field: name)
+        where value.utf8.count > Self.maxHeaderLength {
+            throw .badRequest("\(name) is longer than \(Self.maxHeaderLength) bytes.", field: name)
         }
-        self.init(
-            principal: principal,
-            roles: Set(roles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }),
-            method: method, credential: credential)
+        do throws(AuthHeaders.Problem) {
+            self.init(
+                principal: try AuthHeaders.decodePrincipal(rawPrincipal),
+                roles: try AuthHeaders.decodeRoles(rawRoles),
+                method: method, credential: credential,
+                isAdmin: try AuthHeaders.decodeAdmin(rawAdmin))
+        } catch {
+            throw .badRequest("\(error.message).")
+        }
     }
 }
 
@@ -51,14 +61,17 @@ struct ForwardedUser: Sendable {
 struct RolesRoutes: Sendable {
     let state: RolesState
     let store: any RolesStore
+    /// The SPIFFE trust domain of service identities (for the audit trail's caller).
+    let trustDomain: String
     let logger: Logger
     private let resolutions = Counter(label: "certauth_roles_resolutions_total")
     private let adminGrants = Counter(label: "certauth_roles_admin_grants_total")
     private let writes = Counter(label: "certauth_roles_writes_total")
 
-    init(state: RolesState, store: any RolesStore, logger: Logger) {
+    init(state: RolesState, store: any RolesStore, trustDomain: String = ServiceIdentity.defaultTrustDomain, logger: Logger) {
         self.state = state
         self.store = store
+        self.trustDomain = trustDomain
         self.logger = logger
     }
 
@@ -383,14 +396,14 @@ struct RolesRoutes: Sendable {
 
     private func requireAdmin(_ user: ForwardedUser) throws(ProblemDetails) {
         guard user.isAdmin else {
-            throw .forbidden("'\(user.principal)' lacks the role '\(RolesSetting.adminRoleID)' needed to change roles and mapping rules or read the audit log.")
+            throw .forbidden("'\(user.principal)' is not an admin (authn sends \(ProtocolHeader.authAdmin): ?1 for callers holding one of CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES); changing roles and mapping rules and reading the audit log need it.")
         }
     }
 
     /// Commits a change with its audit entries, brings this replica's view up to date before answering, and logs
     /// admin grants as security warnings.
     private func write(_ mutation: RolesMutation, user: ForwardedUser, _ context: ServiceRequestContext) async throws {
-        let caller = await context.callerIdentity() ?? "unknown"
+        let caller = await context.callerIdentity(trustDomain: trustDomain) ?? "unknown"
         let actor = AuditActor(caller: caller, principal: user.principal, method: user.method, credential: user.credential)
         let result = try await store.apply(mutation, by: actor, at: Date())
         writes.increment()

@@ -356,12 +356,24 @@ public actor TokenEndpointClient {
     }
 
     /// A fresh assertion for internal callers (`POST /v1/client-assertion`).
+    /// A client assertion for the configured token endpoint or its RFC 8705 mTLS alias, and for no other audience:
+    /// an assertion signed for a name the caller picks would let it use the application's identity elsewhere.
     public func assertion(audience requested: String?) async throws(TokenIssuanceError) -> SignedAssertion {
+        let endpoint = try await tokenEndpoint()
         let audience: String
         if let requested, !requested.isEmpty {
+            let allowed = [endpoint, discoveredMTLSEndpoint].compactMap { $0 }
+            guard allowed.contains(requested) else {
+                throw TokenIssuanceError(
+                    status: 400,
+                    body: OAuthErrorResponse(
+                        error: "invalid_request",
+                        errorDescription: "token-issuer signs client assertions only for its token endpoint (\(allowed.joined(separator: " or "))), not for '\(requested.prefix(200))'",
+                        hint: "Leave 'audience' out (the token endpoint is the default), or ask for the token endpoint token-issuer is configured with."))
+            }
             audience = requested
         } else {
-            audience = try await tokenEndpoint()
+            audience = endpoint
         }
         guard let credentials else {
             throw TokenIssuanceError(

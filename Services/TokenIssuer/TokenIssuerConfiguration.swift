@@ -30,8 +30,13 @@ public struct TokenIssuerConfiguration: Sendable {
     public var maxRetryDelay: Duration
     /// How often the keystore file is checked for a new certificate; zero turns it off.
     public var keystoreReloadInterval: Duration
-    /// Service names allowed to call; empty means any service with a certificate from the internal CA.
+    /// Services (identities `spiffe://<trust domain>/<service>`) allowed to obtain tokens (`POST /v1/token`) and read
+    /// `GET /v1/credentials`; default: the suite's own services that ask for tokens (authn).
     public var allowedCallers: [String]
+    /// Services allowed to obtain signed client assertions (`POST /v1/client-assertion`); empty (the default): nobody.
+    public var assertionCallers: [String]
+    /// Per caller, the scopes it may ask for; a caller without an entry may ask for any scope.
+    public var callerScopes: [String: Set<String>]
     /// Plain `http://` to the IdP beyond loopback (discovery, token endpoint) is allowed (a lab without TLS).
     public var allowInsecureHTTP: Bool = false
 
@@ -41,7 +46,8 @@ public struct TokenIssuerConfiguration: Sendable {
         clientAuthenticationMethod: ClientAuthenticationMethod = .privateKeyJWT, clientSecret: String? = nil,
         idpTrustStore: TrustStoreSource? = nil, connectTimeout: Duration = .seconds(5), readTimeout: Duration = .seconds(10),
         maxRetries: Int = 2, maxRetryDelay: Duration = .seconds(10), keystoreReloadInterval: Duration = .seconds(60),
-        allowedCallers: [String] = []
+        allowedCallers: [String] = [TokenIssuerSetting.defaultAllowedCaller], assertionCallers: [String] = [],
+        callerScopes: [String: Set<String>] = [:]
     ) {
         self.listener = listener
         self.identityType = identityType
@@ -60,6 +66,8 @@ public struct TokenIssuerConfiguration: Sendable {
         self.maxRetryDelay = maxRetryDelay
         self.keystoreReloadInterval = keystoreReloadInterval
         self.allowedCallers = allowedCallers
+        self.assertionCallers = assertionCallers
+        self.callerScopes = callerScopes
     }
 }
 
@@ -87,6 +95,11 @@ public enum TokenIssuerSetting {
     public static let readTimeout = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_READ_TIMEOUT"
     public static let maxRetries = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_RETRIES"
     public static let allowedCallers = "CAMUNDA_TOKEN_ISSUER_ALLOWED_CALLERS"
+    public static let assertionCallers = "CAMUNDA_TOKEN_ISSUER_ASSERTION_ALLOWED_CALLERS"
+    public static let callerScopes = "CAMUNDA_TOKEN_ISSUER_CALLER_SCOPES"
+    /// Who may obtain tokens when `CAMUNDA_TOKEN_ISSUER_ALLOWED_CALLERS` is unset: the suite's own service that asks
+    /// for them (authn's unprotected-API flow).
+    public static let defaultAllowedCaller = "authn"
     public static let clientAuthenticationMethod = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD"
     public static let clientSecret = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_SECRET"
     public static let allowInsecureHTTP = IdPTransport.allowInsecureHTTPSetting
@@ -198,8 +211,39 @@ extension TokenIssuerConfiguration {
             readTimeout: .seconds(try env.int(S.readTimeout, default: 10, range: 1...300)),
             maxRetries: try env.int(S.maxRetries, default: 2, range: 0...10),
             keystoreReloadInterval: .seconds(try env.int(S.keystoreReloadInterval, default: 60, range: 0...86_400)),
-            allowedCallers: env.list(S.allowedCallers))
+            allowedCallers: try Self.callers(env, S.allowedCallers, default: [S.defaultAllowedCaller]),
+            assertionCallers: try Self.callers(env, S.assertionCallers, default: []),
+            callerScopes: try Self.callerScopes(env, identityType: identityType))
         self.allowInsecureHTTP = allowInsecure
+    }
+
+    /// A comma list of service names (the `<service>` of `spiffe://<trust domain>/<service>`); unset: `fallback`.
+    static func callers(_ env: EnvironmentReader, _ variable: String, default fallback: [String]) throws(ConfigurationError) -> [String] {
+        guard env.string(variable) != nil else { return fallback }
+        let names = env.list(variable)
+        for name in names where name == "*" || name.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace }) {
+            throw ConfigurationError(
+                variable: variable,
+                message: "holds '\(name)'; expected a comma list of service names as their certificates' SPIFFE IDs spiffe://<trust domain>/<service> name them, e.g. authn,worker (no wildcards).")
+        }
+        return names
+    }
+
+    /// `CAMUNDA_TOKEN_ISSUER_CALLER_SCOPES`: comma list of `service=scope` (a service may appear several times).
+    static func callerScopes(_ env: EnvironmentReader, identityType: IdentityProviderType) throws(ConfigurationError) -> [String: Set<String>] {
+        typealias S = TokenIssuerSetting
+        var result: [String: Set<String>] = [:]
+        for entry in env.list(S.callerScopes) {
+            let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ConfigurationError(
+                    variable: S.callerScopes,
+                    message: "holds '\(entry)'; expected a comma list of service=scope, e.g. worker=2622078b-0164-41ee-8794-3ff8d9f8e402/.default,worker=https://graph.microsoft.com/.default.")
+            }
+            if identityType == .microsoft { try checkMicrosoftScope(parts[1], variable: S.callerScopes) }
+            result[parts[0], default: []].insert(parts[1])
+        }
+        return result
     }
 
     /// The client authentication method, checked against `CAMUNDA_SECURITY_CERT_AUTH_ENABLED` and the IdP type.

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
 import NIOCore
 import ServiceSupport
 
@@ -22,31 +23,61 @@ struct TokenIssuerRoutes: Sendable {
             try await clientAssertion(request: request, context: context)
         }
         router.get(RouterPath(ProtocolPath.credentials)) { _, context in
-            if let refusal = await authorize(context) { return refusal }
+            if case .failure(let refusal) = await authorize(context, allowed: configuration.allowedCallers,
+                                                             setting: TokenIssuerSetting.allowedCallers, what: "read the credentials") {
+                return refusal.response
+            }
             return JSONResponse.make(.ok, CredentialsResponse(credentials: await credentials?.describe() ?? []))
         }
     }
 
-    /// Only services with a certificate from the internal CA (and, when configured, on the allowed list) get in.
-    private func authorize(_ context: ServiceRequestContext) async -> Response? {
-        guard let caller = await context.callerIdentity() else {
-            return JSONResponse.oauthError(.unauthorized, OAuthErrorResponse(
-                error: "invalid_client",
-                errorDescription: "A client certificate from the internal CA is required",
-                hint: "Call token-issuer over mTLS with your service's certificate (certauth pki init issues one per service)."))
+    /// The calling service, when its certificate (verified against the internal CA by the TLS handshake) carries the
+    /// service identity `spiffe://<trust domain>/<service>` of a service in `allowed`; else the refusal. An end-user
+    /// certificate, whatever its names, is never a service.
+    private func authorize(
+        _ context: ServiceRequestContext, allowed: [String], setting: String, what: String
+    ) async -> Result<String, RefusalResponse> {
+        let trustDomain = configuration.listener.serviceTrustDomain
+        guard let caller = await context.callerIdentity(trustDomain: trustDomain) else {
+            let presented = await context.peerCertificate() != nil
+            context.logger.warning("Caller refused", metadata: ["reason": .string(presented ? "no service identity" : "no client certificate")])
+            return .failure(RefusalResponse(JSONResponse.oauthError(presented ? .forbidden : .unauthorized, OAuthErrorResponse(
+                error: presented ? "access_denied" : "invalid_client",
+                errorDescription: presented
+                    ? "The client certificate carries no service identity spiffe://\(trustDomain)/<service>; token-issuer serves services of the suite, not end users"
+                    : "A client certificate from the internal CA is required",
+                hint: "Call token-issuer over mTLS with your service's certificate (certauth pki init issues service certificates with their SPIFFE ID)."))))
         }
-        if !configuration.allowedCallers.isEmpty, !configuration.allowedCallers.contains(caller) {
-            context.logger.warning("Caller not allowed", metadata: ["caller": .string(caller)])
-            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
+        guard allowed.contains(caller) else {
+            context.logger.warning("Caller not allowed", metadata: ["caller": .string(caller), "setting": .string(setting)])
+            return .failure(RefusalResponse(JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
                 error: "access_denied",
-                errorDescription: "Service '\(caller)' may not obtain tokens here",
-                hint: "Add '\(caller)' to CAMUNDA_TOKEN_ISSUER_ALLOWED_CALLERS if it should."))
+                errorDescription: "Service '\(caller)' may not \(what) here",
+                hint: allowed.isEmpty
+                    ? "\(setting) is empty, so nobody may; add '\(caller)' to it if it should."
+                    : "Add '\(caller)' to \(setting) (now: \(allowed.joined(separator: ","))) if it should."))))
         }
-        return nil
+        return .success(caller)
+    }
+
+    /// A refusal as an `Error`, so that `authorize` can return it in a `Result`.
+    struct RefusalResponse: Error {
+        let response: Response
+        init(_ response: Response) { self.response = response }
+    }
+
+    /// Counts every token and assertion handed out, per caller and scope (or audience): who obtained what.
+    private static func countHandOut(kind: String, caller: String, scope: String) {
+        Counter(label: "certauth_token_issuer_handouts_total", dimensions: [("kind", kind), ("caller", caller), ("scope", scope)])
+            .increment()
     }
 
     private func token(request: Request, context: ServiceRequestContext) async throws -> Response {
-        if let refusal = await authorize(context) { return refusal }
+        let caller: String
+        switch await authorize(context, allowed: configuration.allowedCallers, setting: TokenIssuerSetting.allowedCallers, what: "obtain tokens") {
+        case .success(let name): caller = name
+        case .failure(let refusal): return refusal.response
+        }
         let body: TokenRequest
         do {
             body = try await decode(TokenRequest.self, request: request, context: context)
@@ -64,8 +95,15 @@ struct TokenIssuerRoutes: Sendable {
                     hint: "Ask for exactly one scope of the form '<resource client id>/.default'."))
             }
         }
+        if let scopes = configuration.callerScopes[caller], !scopes.contains(scope) {
+            context.logger.warning("Scope not allowed for caller", metadata: ["caller": .string(caller), "scope": .string(String(scope.prefix(200)))])
+            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
+                error: "invalid_scope", errorDescription: "Service '\(caller)' may not obtain tokens for this scope",
+                hint: "\(TokenIssuerSetting.callerScopes) allows '\(caller)' only \(scopes.sorted().joined(separator: ", ")); add '\(caller)=\(scope.prefix(200))' if it should."))
+        }
         do {
             let cached = try await cache.token(scope: scope)
+            Self.countHandOut(kind: "token", caller: caller, scope: scope)
             let remaining = max(Int(cached.expiresAtDate.timeIntervalSinceNow), 0)
             return JSONResponse.make(.ok, TokenResponse(
                 accessToken: cached.token, expiresIn: remaining,
@@ -76,7 +114,12 @@ struct TokenIssuerRoutes: Sendable {
     }
 
     private func clientAssertion(request: Request, context: ServiceRequestContext) async throws -> Response {
-        if let refusal = await authorize(context) { return refusal }
+        let caller: String
+        switch await authorize(context, allowed: configuration.assertionCallers, setting: TokenIssuerSetting.assertionCallers,
+                               what: "obtain client assertions signed with the application's key") {
+        case .success(let name): caller = name
+        case .failure(let refusal): return refusal.response
+        }
         let body: ClientAssertionRequest
         do {
             body = try await decode(ClientAssertionRequest.self, request: request, context: context)
@@ -85,9 +128,9 @@ struct TokenIssuerRoutes: Sendable {
         }
         do {
             let assertion = try await endpoint.assertion(audience: body.audience)
-            let caller = await context.callerIdentity() ?? ""
+            Self.countHandOut(kind: "client_assertion", caller: caller, scope: assertion.audience)
             context.logger.info("Client assertion handed out", metadata: [
-                "jti": .string(assertion.jti), "caller": .string(caller),
+                "jti": .string(assertion.jti), "caller": .string(caller), "audience": .string(assertion.audience),
             ])
             return JSONResponse.make(.ok, ClientAssertionResponse(
                 clientAssertion: assertion.token, expiresAt: RFC3339.string(assertion.expiresAt)))

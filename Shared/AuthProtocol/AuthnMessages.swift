@@ -75,6 +75,9 @@ public enum AuthenticationMethod: String, Codable, Sendable {
     case oidc
     case mtls
     case session
+    /// A request without credentials under `CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI=true`: the suite's service
+    /// identity signed in for it, with only the roles configured for anonymous callers.
+    case anonymous
 }
 
 /// Answer of `GET /v2/authentication/me`, `POST /v1/authenticate`.

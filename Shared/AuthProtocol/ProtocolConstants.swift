@@ -15,6 +15,8 @@ public enum ProtocolHeader {
     public static let authPrincipal = "X-Auth-Principal"
     public static let authRoles = "X-Auth-Roles"
     public static let authMethod = "X-Auth-Method"
+    /// `?1` when authn decided the caller is an admin (RFC 8941 Boolean); absent otherwise.
+    public static let authAdmin = "X-Auth-Admin"
 }
 
 /// Paths of the internal protocol.

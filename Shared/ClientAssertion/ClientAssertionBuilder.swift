@@ -37,6 +37,8 @@ public struct SignedAssertion: Sendable {
     public var token: String
     public var jti: String
     public var expiresAt: Date
+    /// The `aud` it was signed for.
+    public var audience: String = ""
 }
 
 /// Builds RFC 7523 client assertions signed with a keystore credential: header `alg`, `typ: JWT`, `kid`,
@@ -58,6 +60,7 @@ public enum ClientAssertionBuilder {
             x5t: credential.x5t, x5tS256: credential.x5tS256,
             x5c: settings.sendX5C ? credential.chainDER.map { Data($0).base64EncodedString() } : nil)
         let token = try JWS.sign(header: header, claims: claims, key: credential.privateKey, rsaSigner: credential.rsaSigner)
-        return SignedAssertion(token: token, jti: jti, expiresAt: Date(timeIntervalSince1970: TimeInterval(issuedAt + lifetime)))
+        return SignedAssertion(
+            token: token, jti: jti, expiresAt: Date(timeIntervalSince1970: TimeInterval(issuedAt + lifetime)), audience: audience)
     }
 }

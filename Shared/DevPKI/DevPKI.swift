@@ -77,7 +77,7 @@ public enum DevPKI {
 
     /// A certificate issued by `issuer` (or self-signed when `issuer` is nil).
     public static func issue(
-        subject: DistinguishedName, dnsNames: [String] = [], ipAddresses: [[UInt8]] = [],
+        subject: DistinguishedName, dnsNames: [String] = [], ipAddresses: [[UInt8]] = [], uris: [String] = [],
         usage: Usage = .serverAndClient, issuer: IssuedCertificate?, isCA: Bool = false,
         notValidBefore: Date? = nil, notValidAfter: Date? = nil, now: Date = Date(), keySize: Int = 2048
     ) throws -> IssuedCertificate {
@@ -87,6 +87,7 @@ public enum DevPKI {
         let signerCertificate = issuer?.certificate
         var names: [GeneralName] = dnsNames.map { .dnsName($0) }
         names += ipAddresses.map { .ipAddress(ASN1OctetString(contentBytes: ArraySlice($0))) }
+        names += uris.map { .uniformResourceIdentifier($0) }
         let extensions = try Certificate.Extensions {
             if isCA {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
@@ -113,15 +114,40 @@ public enum DevPKI {
         return IssuedCertificate(certificate: certificate, key: key)
     }
 
-    /// A service certificate: CN and first DNS SAN = the service name, plus localhost and 127.0.0.1.
-    public static func issueService(_ name: String, ca: IssuedCertificate, now: Date = Date()) throws -> IssuedCertificate {
+    /// The SPIFFE trust domain of the dev service identities (`CAMUNDA_SERVICE_TRUST_DOMAIN`'s default).
+    public static let defaultTrustDomain = "certauth"
+
+    /// A service certificate: CN and first DNS SAN = the service name, plus localhost and 127.0.0.1, and the service
+    /// identity `spiffe://<trustDomain>/<name>` as URI SAN (the marker services recognise each other by, DESIGN.md §3).
+    public static func issueService(
+        _ name: String, ca: IssuedCertificate, trustDomain: String = defaultTrustDomain, usage: Usage = .serverAndClient,
+        now: Date = Date()
+    ) throws -> IssuedCertificate {
         try issue(
             subject: try DistinguishedName {
                 OrganizationName("CertAuth dev")
                 CommonName(name)
             },
-            dnsNames: [name, "localhost"], ipAddresses: [[127, 0, 0, 1]], usage: .serverAndClient, issuer: ca, now: now)
+            dnsNames: [name, "localhost"], ipAddresses: [[127, 0, 0, 1]], uris: ["spiffe://\(trustDomain)/\(name)"],
+            usage: usage, issuer: ca, now: now)
     }
+
+    /// An end-user client certificate (`CN=<commonName>, O=CertAuth dev`, clientAuth): no service identity, whatever
+    /// its names.
+    public static func issueEndUser(
+        _ commonName: String, dnsNames: [String] = [], issuer: IssuedCertificate, now: Date = Date()
+    ) throws -> IssuedCertificate {
+        try issue(
+            subject: try DistinguishedName {
+                OrganizationName("CertAuth dev")
+                CommonName(commonName)
+            },
+            dnsNames: dnsNames, usage: .client, issuer: issuer, now: now)
+    }
+
+    /// The dev workload that asks token-issuer for tokens (`app.crt` / `app.key`): a service identity
+    /// (`spiffe://certauth/app`), unlike the end-user certificate `client.crt`, which token-issuer refuses.
+    public static let workload = "app"
 
     /// A PKCS#12 file holding `issued` (and the chain) under `alias`.
     public static func pkcs12(_ issued: IssuedCertificate, alias: String, chain: [IssuedCertificate] = [], password: String) throws -> [UInt8] {
@@ -157,7 +183,10 @@ public enum DevPKI {
     /// With ``Scheme/intermediary`` every certificate is issued by the shared intermediary; the PKCS#12 files hold
     /// leaf, intermediary and root, `client.crt` holds leaf and intermediary, and the intermediary itself is written
     /// as `intermediary.p12` (alias `intermediary`) and `intermediary.crt`. `truststore.pem` is the root in both schemes.
-    public static func initialize(directory: String, password: String, now: Date = Date(), scheme: Scheme = .flat) throws -> Summary {
+    public static func initialize(
+        directory: String, password: String, now: Date = Date(), scheme: Scheme = .flat,
+        trustDomain: String = defaultTrustDomain
+    ) throws -> Summary {
         let fileManager = FileManager.default
         try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var files: [String] = []
@@ -188,7 +217,7 @@ public enum DevPKI {
             chain = [intermediary, ca]
         }
         for service in services {
-            let issued = try issueService(service, ca: issuer, now: now)
+            let issued = try issueService(service, ca: issuer, trustDomain: trustDomain, now: now)
             try write("\(service).p12", try pkcs12(issued, alias: service, chain: chain, password: password), secret: true)
             try write("\(service).crt", Array(try issued.pem.utf8), secret: false)
         }
@@ -201,16 +230,15 @@ public enum DevPKI {
         let identityP12 = try pkcs12(identity, alias: "identity", chain: chain, password: password)
         try write("identity.p12", identityP12, secret: true)
         try write("identity.cer", Array(try identity.pem.utf8), secret: false)
-        let client = try issue(
-            subject: try DistinguishedName {
-                OrganizationName("CertAuth dev")
-                CommonName("client")
-            },
-            dnsNames: ["client"], usage: .client, issuer: issuer, now: now)
+        let client = try issueEndUser("client", dnsNames: ["client"], issuer: issuer, now: now)
         // curl sends what --cert holds: the leaf, and with the intermediary scheme the intermediary too.
         let clientChainPEM = try ([client] + chain.dropLast()).map { try $0.pem }.joined()
         try write("client.crt", Array(clientChainPEM.utf8), secret: false)
         try write("client.key", Array(client.keyPEM.utf8), secret: true)
+        let app = try issueService(workload, ca: issuer, trustDomain: trustDomain, usage: .client, now: now)
+        let appChainPEM = try ([app] + chain.dropLast()).map { try $0.pem }.joined()
+        try write("\(workload).crt", Array(appChainPEM.utf8), secret: false)
+        try write("\(workload).key", Array(app.keyPEM.utf8), secret: true)
         let loaded = try KeystoreLoader.load(
             data: identityP12, path: "identity.p12", password: password, alias: "identity", keyPassword: nil,
             settings: .clientAssertion, now: now)

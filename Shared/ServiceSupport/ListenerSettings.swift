@@ -70,6 +70,9 @@ public struct ListenerSettings: Sendable {
     /// `SERVER_HANDLERS_ON_EVENT_LOOP`: requests handled on their connection's event loop (the default, fastest), or on
     /// Swift's global executor with the event loops left to I/O (see `EventLoopBoundChildChannel`).
     public var handlersOnEventLoop: Bool = true
+    /// `CAMUNDA_SERVICE_TRUST_DOMAIN`: the SPIFFE trust domain of the suite's service identities
+    /// (`spiffe://<trust domain>/<service>` in each service certificate; ``ServiceIdentity``).
+    public var serviceTrustDomain: String = ServiceIdentity.defaultTrustDomain
 
     public init(address: String = "127.0.0.1", port: Int, managementPort: Int, sslEnabled: Bool = true,
                 keystore: KeystoreSource?, clientAuth: ClientAuthMode, trustStore: TrustStoreSource?) {
@@ -127,7 +130,17 @@ public struct ListenerSettings: Sendable {
         self.init(address: address, port: port, managementPort: managementPort, sslEnabled: sslEnabled,
                   keystore: keystore, clientAuth: sslEnabled ? clientAuth : .none, trustStore: trustStore)
         self.handlersOnEventLoop = try env.bool("SERVER_HANDLERS_ON_EVENT_LOOP", default: true)
+        if let trustDomain = env.string(Self.serviceTrustDomainVariable) {
+            guard ServiceIdentity.isValidTrustDomain(trustDomain) else {
+                throw ConfigurationError(
+                    variable: Self.serviceTrustDomainVariable,
+                    message: "is '\(trustDomain)', which is not a SPIFFE trust domain; expected lower-case letters, digits, '.', '-' or '_', e.g. certauth or prod.example.com.")
+            }
+            self.serviceTrustDomain = trustDomain
+        }
     }
+
+    public static let serviceTrustDomainVariable = "CAMUNDA_SERVICE_TRUST_DOMAIN"
 }
 
 extension ListenerSettings {

@@ -72,20 +72,45 @@ public enum ServerTLS {
     }
 }
 
-/// Identity of a caller on the internal protocol, read from its certificate.
+/// Identity of a caller on the internal protocol, read from its certificate: the URI subjectAltName
+/// `spiffe://<trust domain>/<service>` (DESIGN.md §3), which `certauth pki init` puts into every service certificate
+/// and no end-user certificate carries. A DNS name or common name is never taken for a service: an end-user
+/// certificate named `authn` is not authn.
 public enum ServiceIdentity {
-    /// The first DNS subjectAltName of the certificate, else its subject common name.
-    public static func name(of certificate: Certificate) -> String? {
-        if let san = try? certificate.extensions.subjectAlternativeNames {
-            for name in san {
-                if case .dnsName(let dns) = name { return dns }
-            }
+    /// The trust domain when `CAMUNDA_SERVICE_TRUST_DOMAIN` is unset.
+    public static let defaultTrustDomain = "certauth"
+
+    /// The SPIFFE ID of `service` in `trustDomain`.
+    public static func uri(service: String, trustDomain: String = defaultTrustDomain) -> String {
+        "spiffe://\(trustDomain)/\(service)"
+    }
+
+    /// The service named by the certificate's SPIFFE ID in `trustDomain`; nil when it has none, several, or one of
+    /// another trust domain or shape (`spiffe://<trust domain>/<one path segment>`).
+    public static func name(of certificate: Certificate, trustDomain: String) -> String? {
+        guard let sans = try? certificate.extensions.subjectAlternativeNames else { return nil }
+        var found: String?
+        for name in sans {
+            guard case .uniformResourceIdentifier(let uri) = name, uri.lowercased().hasPrefix("spiffe://") else { continue }
+            guard found == nil else { return nil }  // an SVID carries exactly one SPIFFE ID
+            let prefix = "spiffe://\(trustDomain)/"
+            guard uri.hasPrefix(prefix) else { return nil }
+            let service = uri.dropFirst(prefix.count)
+            guard !service.isEmpty, service.count <= 63,
+                  service.utf8.allSatisfy({ isServiceNameByte($0) }) else { return nil }
+            found = String(service)
         }
-        for rdn in certificate.subject {
-            for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
-                if let value = String(attribute.value) { return value }
-            }
-        }
-        return nil
+        return found
+    }
+
+    /// Whether `trustDomain` is a SPIFFE trust domain name: lower-case letters, digits, `.`, `-`, `_`.
+    public static func isValidTrustDomain(_ trustDomain: String) -> Bool {
+        !trustDomain.isEmpty && trustDomain.count <= 255
+            && trustDomain.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F }
+    }
+
+    private static func isServiceNameByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+            || byte == 0x2E || byte == 0x2D || byte == 0x5F
     }
 }

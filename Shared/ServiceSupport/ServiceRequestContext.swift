@@ -56,10 +56,11 @@ public struct ServiceRequestContext: RequestContext {
         return nil
     }
 
-    /// The calling service's name: the first DNS subjectAltName of its verified certificate.
-    public func callerIdentity() async -> String? {
+    /// The calling service's name: the SPIFFE ID `spiffe://<trustDomain>/<service>` of its verified certificate
+    /// (``ServiceIdentity``); nil for a connection without a certificate or with an end-user certificate.
+    public func callerIdentity(trustDomain: String) async -> String? {
         guard let certificate = await peerCertificate() else { return nil }
-        return ServiceIdentity.name(of: certificate)
+        return ServiceIdentity.name(of: certificate, trustDomain: trustDomain)
     }
 }
 

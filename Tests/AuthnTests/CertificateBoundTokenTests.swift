@@ -53,7 +53,7 @@ struct CertificateBoundTokenTests {
                     let issuerPort = await issuer.port.port()
                     let authnPort = await authn.port.port()
                     let me = "https://localhost:\(authnPort)/v2/authentication/me"
-                    try await withClient(try pki.client()) { other in
+                    try await withClient(try pki.workloadClient()) { other in
                     try await withClient(try pki.client(withCertificate: false)) { anonymous in
                     try await withClient(try Self.identityClient(pki)) { holder in
                     try await withClient(try Self.identityClient(pki, keystore: "roles.p12", alias: "roles")) { proxy in

@@ -67,7 +67,7 @@ struct ProcessTests {
         try await Self.waitHealthy(emulatorManagement)
         try await Self.waitHealthy(issuerManagement)
 
-        let client = try pki.client()
+        let client = try pki.workloadClient()
         var request = HTTPClientRequest(url: "https://localhost:\(issuerPort)/v1/token")
         request.method = .POST
         request.body = .bytes(ByteBuffer(string: "{}"))
@@ -81,6 +81,13 @@ struct ProcessTests {
         assertionRequest.method = .POST
         let assertionResponse = try await client.execute(assertionRequest, timeout: .seconds(30))
         let assertion = try JSONDecoder().decode(ClientAssertionResponse.self, from: Data(try await assertionResponse.body.collect(upTo: 1 << 20).readableBytesView))
+        // Every hand-out is counted per caller and scope (or audience).
+        let metrics = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(issuerManagement)/metrics"), timeout: .seconds(10))
+        let exposition = String(buffer: try await metrics.body.collect(upTo: 4 << 20))
+        let handouts = exposition.split(separator: "\n").filter { $0.hasPrefix("certauth_token_issuer_handouts_total{") }
+        #expect(handouts.contains { $0.contains(#"kind="token""#) && $0.contains(#"caller="app""#) && $0.contains("scope=\"\(TestPKI.apiID)/.default\"") },
+                "\(handouts)")
+        #expect(handouts.contains { $0.contains(#"kind="client_assertion""#) && $0.contains(#"caller="app""#) }, "\(handouts)")
         try await client.shutdown()
 
         issuer.terminate()

@@ -12,7 +12,7 @@ import TestSupport
 @Suite(.serialized)
 struct RolesProcessTests {
     static let admin = [
-        "X-Auth-Principal": "crash-tester", "X-Auth-Roles": "admin", "X-Auth-Method": "mtls",
+        "X-Auth-Principal": #""crash-tester""#, "X-Auth-Roles": #""admin""#, "X-Auth-Admin": "?1", "X-Auth-Method": "mtls",
         "X-Auth-Credential": "x5t#S256=test",
     ]
 

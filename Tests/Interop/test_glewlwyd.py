@@ -271,6 +271,8 @@ def glewlwyd():
             "tmp": tmp, "log": log_path, "identity_key": id_key, "identity_cert": id_cert,
             "identity_pem": (id_cert_path, id_key_path),
             "client_pem": (os.path.join(pki, "client.crt"), os.path.join(pki, "client.key")),
+            # The dev workload (service identity spiffe://certauth/app): token-issuer's caller.
+            "app_pem": (os.path.join(pki, "app.crt"), os.path.join(pki, "app.key")),
         }
     finally:
         if proc is not None:
@@ -418,6 +420,7 @@ def token_issuer(idp, method, client_id, token_uri=None):
         CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS="identity",
         CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH=idp["ca"],
         CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_RETRIES="0",
+        CAMUNDA_TOKEN_ISSUER_ALLOWED_CALLERS="app",
         LOG_LEVEL="debug",
     )
     if token_uri:
@@ -444,7 +447,7 @@ def token_issuer(idp, method, client_id, token_uri=None):
 
 def issue_through_token_issuer(idp, method, client_id, token_uri=None):
     with token_issuer(idp, method, client_id, token_uri) as issuer:
-        r = session(idp["ca"]).post(f"{issuer['url']}/v1/token", json={}, cert=idp["client_pem"], timeout=60)
+        r = session(idp["ca"]).post(f"{issuer['url']}/v1/token", json={}, cert=idp["app_pem"], timeout=60)
         assert r.status_code == 200, (f"token-issuer ({method}) answered {r.status_code}: {r.text}\n"
                                       f"token-issuer log:\n{tail(issuer['log'])}\nglewlwyd log:\n{tail(idp['log'], 10)}")
         body = r.json()

@@ -201,7 +201,8 @@ def test_no_content_answer_has_no_content_length(roles, pki):
     client = Client(roles, pki)
     body = json.dumps({"mappingRuleId": "h2-interop", "name": "h2 interop", "claimName": "azp",
                        "claimValue": "h2-interop-client"}).encode()
-    admin = [("x-auth-principal", "h2-interop-admin"), ("x-auth-roles", "admin"), ("x-auth-method", "oidc")]
+    admin = [("x-auth-principal", '"h2-interop-admin"'), ("x-auth-roles", '"admin"'), ("x-auth-admin", "?1"),
+             ("x-auth-method", "oidc")]
     created = client.request("POST", "/v2/mapping-rules", body, extra=admin)
     assert created["status"] in (200, 201), created
     deleted = client.request("DELETE", "/v2/mapping-rules/h2-interop", extra=admin)

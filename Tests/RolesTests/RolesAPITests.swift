@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import AuthProtocol
+import DevPKI
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -226,7 +227,7 @@ import TestSupport
             try await TestPKI.using(client) {
                 let refused = try await roles.send(.POST, "/v1/resolve", json: "{}", headers: [:], client: client)
                 #expect(refused.status == 403)
-                #expect(refused.problem?.detail.contains("'client'") == true)
+                #expect(refused.problem?.detail.contains("no service identity") == true, "\(refused.text)")
             }
 
             // authn forwards users: reads need a principal, writes and the audit log need the role admin.
@@ -242,6 +243,65 @@ import TestSupport
             #expect(try await roles.send(.DELETE, "/v2/roles/x", headers: entraAdmin).status == 403)
             #expect(try await roles.send(.GET, "/v2/audit-log", headers: RolesHarness.readerHeaders).status == 403)
             #expect(try await roles.instance.store.load().version == 0)
+        }
+    }
+
+    /// Security review finding: roles took the first DNS name of any certificate of the CA as the caller's service, so an
+    /// end-user certificate named `authn` could set `X-Auth-*` itself. Only the SPIFFE ID marks a service now.
+    @Test func anEndUserCertificateNamedLikeAServiceIsNotThatService() async throws {
+        try await RolesHarness.run(.sqlite) { roles in
+            let ca = try roles.pki.certificateAuthority()
+            let impostor = try DevPKI.issueEndUser("authn", dnsNames: ["authn", "localhost"], issuer: ca)
+            try roles.pki.write(impostor, as: "impostor-authn")
+            let client = try roles.pki.pemClient("impostor-authn")
+            try await TestPKI.using(client) {
+                let write = try await roles.send(.POST, "/v2/roles", json: #"{"roleId": "pwned", "name": "pwned"}"#, client: client)
+                #expect(write.status == 403, "\(write.text)")
+                #expect(write.problem?.detail.contains("no service identity") == true, "\(write.text)")
+                #expect(try await roles.send(.POST, "/v1/resolve", json: "{}", headers: [:], client: client).status == 403)
+            }
+            // The same name with the marker of another trust domain is not a service of this suite either.
+            let foreign = try DevPKI.issueService("authn", ca: ca, trustDomain: "elsewhere", usage: .client)
+            try roles.pki.write(foreign, as: "foreign-authn")
+            let other = try roles.pki.pemClient("foreign-authn")
+            try await TestPKI.using(other) {
+                let refused = try await roles.send(.POST, "/v1/resolve", json: "{}", headers: [:], client: other)
+                #expect(refused.status == 403)
+            }
+            #expect(try await roles.instance.store.load().version == 0)
+        }
+    }
+
+    /// Security review finding: roles split `X-Auth-Roles` on commas and took any role named `admin` as an admin. The
+    /// header is an RFC 8941 List now, and only authn's `X-Auth-Admin: ?1` makes an admin.
+    @Test func theAdminDecisionIsAuthnsAndTheHeadersAreStructuredFields() async throws {
+        try await RolesHarness.run(.sqlite) { roles in
+            let body = #"{"roleId": "x", "name": "x"}"#
+            var headers = RolesHarness.readerHeaders
+            for forged in [#""Reader,admin""#, "Reader,admin", #""admin""#, "admin"] {
+                headers["X-Auth-Roles"] = forged
+                let refused = try await roles.send(.POST, "/v2/roles", json: body, headers: headers)
+                #expect(refused.status == 403 || refused.status == 400, "\(forged): \(refused.text)")
+            }
+            headers["X-Auth-Roles"] = #""reader"; q=1"#
+            #expect(try await roles.send(.POST, "/v2/roles/search", headers: headers).status == 400, "parameters are not roles")
+            headers["X-Auth-Roles"] = #""unterminated"#
+            let malformed = try await roles.send(.POST, "/v2/roles/search", headers: headers)
+            #expect(malformed.status == 400)
+            #expect(malformed.problem?.detail.contains("RFC 8941") == true, "\(malformed.text)")
+            headers["X-Auth-Roles"] = #""reader""#
+            headers["X-Auth-Admin"] = "yes"
+            #expect(try await roles.send(.POST, "/v2/roles", json: body, headers: headers).status == 400)
+            headers["X-Auth-Admin"] = "?0"
+            #expect(try await roles.send(.POST, "/v2/roles", json: body, headers: headers).status == 403)
+            #expect(try await roles.instance.store.load().version == 0)
+
+            headers["X-Auth-Admin"] = "?1"
+            headers["X-Auth-Principal"] = "%\"J%c3%bcrgen\""  // a Display String (RFC 9651): a principal that is not ASCII
+            let created = try await roles.send(.POST, "/v2/roles", json: body, headers: headers)
+            #expect(created.status == 201, "\(created.text)")
+            let audit = try await roles.send(.GET, "/v2/audit-log", headers: headers)
+            #expect(audit.text.contains("Jürgen"), "\(audit.text)")
         }
     }
 

@@ -27,11 +27,11 @@ struct Reply: Sendable {
 /// A live in-process roles server (TLS, client certificates required) and clients with service identities.
 struct RolesHarness: Sendable {
     static let adminHeaders = [
-        "X-Auth-Principal": "alice", "X-Auth-Roles": "reader,admin", "X-Auth-Method": "oidc",
+        "X-Auth-Principal": #""alice""#, "X-Auth-Roles": #""reader", "admin""#, "X-Auth-Admin": "?1", "X-Auth-Method": "oidc",
         "X-Auth-Credential": "jti=3f1c; kid=k-2025",
     ]
     static let readerHeaders = [
-        "X-Auth-Principal": "bob", "X-Auth-Roles": "reader", "X-Auth-Method": "mtls", "X-Auth-Credential": "x5t#S256=abc",
+        "X-Auth-Principal": #""bob""#, "X-Auth-Roles": #""reader""#, "X-Auth-Method": "mtls", "X-Auth-Credential": "x5t#S256=abc",
     ]
 
     let pki: TestPKI

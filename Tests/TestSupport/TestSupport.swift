@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import _CryptoExtras
 import DevPKI
 import Foundation
 import Keystore
@@ -8,6 +9,8 @@ import NIOSSL
 import ServiceLifecycle
 import ServiceSupport
 import Synchronization
+import SwiftASN1
+import X509
 
 /// A throwaway dev PKI in a temporary directory, plus the emulator's app registrations.
 public struct TestPKI: Sendable {
@@ -57,6 +60,9 @@ public struct TestPKI: Sendable {
             "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD": Self.password,
             "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH": path("truststore.pem"),
             "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_RETRIES": "1",
+            // authn (the unprotected-API flow) and the dev workload `app` (the tests' own caller, workloadClient()).
+            "CAMUNDA_TOKEN_ISSUER_ALLOWED_CALLERS": "authn,\(DevPKI.workload)",
+            "CAMUNDA_TOKEN_ISSUER_ASSERTION_ALLOWED_CALLERS": DevPKI.workload,
             "SERVER_HANDLERS_ON_EVENT_LOOP": Self.handlersOnEventLoop,
         ].merging(extra) { $1 }
     }
@@ -72,13 +78,37 @@ public struct TestPKI: Sendable {
 
     public func remove() { try? FileManager.default.removeItem(atPath: directory) }
 
-    /// An HTTP client presenting `client.crt`/`client.key` (or none) and trusting the dev CA.
+    /// An HTTP client presenting `client.crt`/`client.key` (an end user; or no certificate) and trusting the dev CA.
     public func client(withCertificate: Bool = true) throws -> HTTPClient {
+        try pemClient(withCertificate ? "client" : nil)
+    }
+
+    /// An HTTP client presenting the dev workload certificate `app.crt` (service identity `spiffe://certauth/app`),
+    /// which token-issuer lets obtain tokens and assertions in ``tokenIssuerEnvironment(emulatorPort:extra:)``.
+    public func workloadClient() throws -> HTTPClient {
+        try pemClient(DevPKI.workload)
+    }
+
+    /// The dev CA with its key, to issue more certificates.
+    public func certificateAuthority() throws -> IssuedCertificate {
+        let certificate = try Certificate(pemEncoded: String(contentsOfFile: path("ca.crt"), encoding: .utf8))
+        let key = try _RSA.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: path("ca.key"), encoding: .utf8))
+        return IssuedCertificate(certificate: certificate, key: key)
+    }
+
+    /// Writes `issued` as `<name>.crt` and `<name>.key` into this PKI, for ``pemClient(_:)``.
+    public func write(_ issued: IssuedCertificate, as name: String) throws {
+        try Data(try issued.pem.utf8).write(to: URL(fileURLWithPath: path("\(name).crt")))
+        try Data(issued.keyPEM.utf8).write(to: URL(fileURLWithPath: path("\(name).key")))
+    }
+
+    /// An HTTP client presenting `<name>.crt`/`<name>.key` (nil: none) and trusting the dev CA.
+    public func pemClient(_ name: String?) throws -> HTTPClient {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(path("truststore.pem"))
-        if withCertificate {
-            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(path("client.crt")).map { .certificate($0) }
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: path("client.key"), format: .pem))
+        if let name {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(path("\(name).crt")).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: path("\(name).key"), format: .pem))
         }
         // Generous connect timeout: on a loaded 2-core machine a TLS handshake queued behind a thousand requests is slow,
         // and AHC fails waiting requests with getConnectionFromPoolTimeout after this long.

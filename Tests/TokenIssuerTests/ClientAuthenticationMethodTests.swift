@@ -69,7 +69,7 @@ enum MethodApps {
         let issuer = try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
         return try await withServices(issuer.services, logger: logs.logger("group")) {
             let port = await issuer.port.port()
-            let client = try pki.client()
+            let client = try pki.workloadClient()
             return try await TestPKI.using(client) {
                 let answer = try await post(client, "https://localhost:\(port)/v1/token")
                 return (answer.status, answer.body)

@@ -57,7 +57,7 @@ struct TokenIssuerLiveTests {
             let issuer = try await Fixtures.issuer(pki: pki, logs: logs, emulatorPort: emulatorPort)
             try await withServices(issuer.services, logger: logs.logger("group")) {
                 let port = await issuer.port.port()
-                let client = try pki.client()
+                let client = try pki.workloadClient()
                 try await TestPKI.using(client) {
                     let url = "https://localhost:\(port)/v1/token"
                     let results = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -142,8 +142,9 @@ struct TokenIssuerLiveTests {
         let pki = try TestPKI()
         defer { pki.remove() }
         let logs = CapturedLogs()
-        // Short-lived tokens: 4 s, so the cache expires within the test.
-        let first = try await Fixtures.emulator(pki: pki, logs: logs, tokenLifetime: 4)
+        // Short-lived tokens: 10 s, so the cache expires within the test (4 s was too short for a loaded 2-core machine:
+        // the token expired before the request that should find it cached).
+        let first = try await Fixtures.emulator(pki: pki, logs: logs, tokenLifetime: 10)
         let emulatorPort: Int = try await withServices(first.services, logger: logs.logger("group")) {
             await first.port.port()
         }
@@ -151,9 +152,11 @@ struct TokenIssuerLiveTests {
         let issuer = try await Fixtures.issuer(pki: pki, logs: logs, emulatorPort: emulatorPort)
         try await withServices(issuer.services, logger: logs.logger("group")) {
             let port = await issuer.port.port()
-            let client = try pki.client()
+            let client = try pki.workloadClient()
+            // A failed expectation must not skip the shutdown: AsyncHTTPClient traps on a client deinitialised running.
+            try await TestPKI.using(client) {
             let url = "https://localhost:\(port)/v1/token"
-            let second = try await Fixtures.emulator(pki: pki, logs: logs, port: emulatorPort, tokenLifetime: 4)
+            let second = try await Fixtures.emulator(pki: pki, logs: logs, port: emulatorPort, tokenLifetime: 10)
             let token: String = try await withServices(second.services, logger: logs.logger("group")) {
                 _ = await second.port.port()
                 let answer = try await post(client, url)
@@ -165,7 +168,7 @@ struct TokenIssuerLiveTests {
             #expect(cached.status == 200)
             #expect(try JSONDecoder().decode(TokenResponse.self, from: cached.body).accessToken == token)
             // After expiry: 503 naming the IdP as unreachable.
-            try await Task.sleep(for: .seconds(4.5))
+            try await Task.sleep(for: .seconds(10.5))
             let down = try await post(client, url)
             #expect(down.status == 503)
             let error = try JSONDecoder().decode(OAuthErrorResponse.self, from: down.body)
@@ -180,7 +183,7 @@ struct TokenIssuerLiveTests {
                 #expect(back.status == 200)
                 #expect(try JSONDecoder().decode(TokenResponse.self, from: back.body).accessToken != token)
             }
-            try await client.shutdown()
+            }
         }
         #expect(!logs.all.joined().contains(TestPKI.password))
     }
@@ -197,7 +200,8 @@ struct TokenIssuerLiveTests {
                 pki: pki, logs: logs, emulatorPort: emulatorPort, extra: ["CAMUNDA_IDENTITY_CLIENT_ID": "00000000-0000-0000-0000-000000000001"])
             try await withServices(issuer.services, logger: logs.logger("group")) {
                 let port = await issuer.port.port()
-                let client = try pki.client()
+                let client = try pki.workloadClient()
+                try await TestPKI.using(client) {
                 let url = "https://localhost:\(port)/v1/token"
                 let answer = try await post(client, url)
                 #expect(answer.status == 502)
@@ -208,14 +212,15 @@ struct TokenIssuerLiveTests {
                 #expect(error.correlationID != nil)
                 #expect(await emulator.control.snapshot().tokenRequests == 1)
 
-                // A 503 with Retry-After: 1 is retried and then succeeds (with the right client id).
-                try await client.shutdown()
+                }
             }
+            // A 503 with Retry-After: 1 is retried and then succeeds (with the right client id).
             await emulator.control.reset()
             let issuer2 = try await Fixtures.issuer(pki: pki, logs: logs, emulatorPort: emulatorPort)
             try await withServices(issuer2.services, logger: logs.logger("group")) {
                 let port = await issuer2.port.port()
-                let client = try pki.client()
+                let client = try pki.workloadClient()
+                try await TestPKI.using(client) {
                 let url = "https://localhost:\(port)/v1/token"
                 await emulator.control.inject(.init(status: 503, count: 1, retryAfter: 1, error: nil, errorCodes: nil, delay: nil))
                 let retried = try await post(client, url)
@@ -238,7 +243,7 @@ struct TokenIssuerLiveTests {
                 let error = try JSONDecoder().decode(OAuthErrorResponse.self, from: refused.body)
                 #expect(error.errorCodes == [700027])
                 #expect(error.hint?.contains("Certificates & secrets") == true)
-                try await client.shutdown()
+                }
             }
         }
     }
