@@ -182,7 +182,7 @@ struct IdPHardeningTests {
                 emulatorPort: 0, extra: ["CAMUNDA_IDENTITY_TYPE": "GENERIC", "CAMUNDA_IDENTITY_ISSUER_BACKEND_URL": "http://127.0.0.1:\(port)"])))
             let issuer = try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
             try await withServices(issuer.services, logger: logs.logger("group")) {
-                try await withClient(try pki.client()) { client in
+                try await withClient(try pki.workloadClient()) { client in
                     let answer = try await call(client, "https://localhost:\(await issuer.port.port())/v1/token", method: .POST, body: "{}")
                     #expect(answer.status == 502, "\(answer.text)")
                     #expect(answer.text.contains("plain http"), "\(answer.text)")
@@ -196,7 +196,7 @@ struct IdPHardeningTests {
     @Test func aCachedTokenIsRefusedOneRefreshAfterItsKeyLeftTheJWKS() async throws {
         try await withIdP { pki, logs, idp in
             try await withAuthn(pki, logs, idp) { authn in
-                try await withClient(try pki.client()) { internalClient in
+                try await withClient(try pki.workloadClient()) { internalClient in
                 try await withClient(try pki.client(withCertificate: false)) { anonymous in
                     let old = try await freshEmulatorToken(internalClient, issuerPort: idp.issuerPort, emulatorPort: idp.emulatorPort)
                     #expect(try await me(anonymous, authn, old).status == 200)
@@ -219,7 +219,7 @@ struct IdPHardeningTests {
     @Test func tokensLivingLongerThanTheConfiguredMaximumAreRefusedWithTheReason() async throws {
         try await withIdP { pki, logs, idp in
             try await withAuthn(pki, logs, idp, extra: ["CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_TOKEN_LIFETIME": "600"]) { authn in
-                try await withClient(try pki.client()) { internalClient in
+                try await withClient(try pki.workloadClient()) { internalClient in
                 try await withClient(try pki.client(withCertificate: false)) { anonymous in
                     // The emulator's tokens live 3599 s.
                     let token = try await freshEmulatorToken(internalClient, issuerPort: idp.issuerPort, emulatorPort: idp.emulatorPort)
@@ -322,7 +322,7 @@ struct IdPHardeningTests {
                 "CAMUNDA_IDENTITY_ISSUER": "https://localhost:\(idp.emulatorPort)/{tenantid}/v2.0",
                 "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI": "https://localhost:\(idp.emulatorPort)/\(TestPKI.tenantID)/discovery/v2.0/keys",
             ]
-            try await withClient(try pki.client()) { internalClient in
+            try await withClient(try pki.workloadClient()) { internalClient in
             try await withClient(try pki.client(withCertificate: false)) { anonymous in
                 let token = try await freshEmulatorToken(internalClient, issuerPort: idp.issuerPort, emulatorPort: idp.emulatorPort)
                 try await withAuthn(pki, logs, idp, extra: multiTenant.merging(["CAMUNDA_IDENTITY_ALLOWED_TENANTS": TestPKI.tenantID]) { $1 }) { authn in
