@@ -115,7 +115,8 @@ enum CertAuthBench {
             for try await part in group { all += part }
             return all
         }
-        try Data((tokens.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: "\(directory)/tokens.txt"))
+        // Bearer tokens are credentials: 0600 from the first byte, like key files.
+        try SecureFile.write(Array((tokens.joined(separator: "\n") + "\n").utf8), to: "\(directory)/tokens.txt", mode: SecureFile.privateMode)
     }
 
     // MARK: - Measurements

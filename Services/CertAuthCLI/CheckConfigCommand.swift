@@ -38,12 +38,22 @@ struct CheckConfig: AsyncParsableCommand {
                 if let keystore = configuration.keystore { lines += try Self.keystore(keystore, "client credential") }
                 if let trust = configuration.idpTrustStore { lines += try Self.trustStore(trust, "IdP trust store", systemRoots: true) }
                 lines.append("IdP: \(configuration.identityType.rawValue), \(configuration.tokenURI.map { "token endpoint \($0.absoluteString)" } ?? "discovery at \(configuration.issuerBackendURL?.absoluteString ?? "?")"), client id \(configuration.clientID), scope \(configuration.defaultScope)")
+                if configuration.allowInsecureHTTP {
+                    lines.append("WARNING: \(TokenIssuerSetting.allowInsecureHTTP)=true: the token endpoint may be reached over plain http beyond loopback")
+                }
             case .authn:
                 let configuration = try AuthnConfiguration(environment: env)
                 lines += try Self.listener(configuration.listener)
                 if let oidc = configuration.oidc {
                     lines.append("bearer tokens: issuers \(oidc.issuers.joined(separator: ", ")); audiences \(oidc.audiences.joined(separator: ", ")); keys from \(oidc.jwkSetURI?.absoluteString ?? "the issuer's discovery document")")
                     if let trust = oidc.idpTrustStore { lines += try Self.trustStore(trust, "IdP trust store", systemRoots: true) }
+                    lines.append("maximum token lifetime: \(oidc.maxTokenLifetime.components.seconds) s")
+                    if !oidc.allowedTenants.isEmpty {
+                        lines.append("multi-tenant issuer: allowed tenants \(oidc.allowedTenants.joined(separator: ", "))")
+                    }
+                    if oidc.allowInsecureHTTP {
+                        lines.append("WARNING: \(AuthnSetting.allowInsecureHTTP)=true: keys may be fetched over plain http beyond loopback")
+                    }
                 } else {
                     lines.append("bearer tokens: off (no issuer or JWK set URI)")
                 }

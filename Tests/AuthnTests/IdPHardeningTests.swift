@@ -292,6 +292,30 @@ struct IdPHardeningTests {
         }
     }
 
+    @Test func aDiscoveryDocumentNamingAMultiTenantIssuerIsRefusedWithoutAnAllowedTenantList() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let logs = CapturedLogs()
+        let document = #"{"issuer":"https://login.microsoftonline.com/{tenantid}/v2.0","jwks_uri":"http://127.0.0.1:9/keys"}"#
+        try await withDiscovery(document) { port in
+            var configuration = try AuthnConfiguration(environment: EnvironmentReader(AuthnFixtures.environment(
+                pki: pki, emulatorPort: 0, extra: ["CAMUNDA_IDENTITY_TYPE": "GENERIC", "CAMUNDA_IDENTITY_ISSUER": "http://127.0.0.1:\(port)"])))
+            configuration.oidc?.jwksFetchTimeout = .seconds(30)
+            let authn = try await AuthnApplication.build(configuration: configuration, logger: logs.logger("authn"))
+            let keys = try #require(authn.keys)
+            try await withServices(authn.services, logger: logs.logger("group")) {
+                var lastError: String?
+                for _ in 0..<300 where lastError == nil {
+                    lastError = await keys.status.lastError
+                    if lastError == nil { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                let error = try #require(lastError)
+                #expect(error.contains("names the multi-tenant issuer"), "\(error)")
+                #expect(error.contains("CAMUNDA_IDENTITY_ALLOWED_TENANTS"), "\(error)")
+            }
+        }
+    }
+
     @Test func aMultiTenantIssuerAcceptsTokensOfAnAllowedTenantOnly() async throws {
         try await withIdP { pki, logs, idp in
             let multiTenant = [
