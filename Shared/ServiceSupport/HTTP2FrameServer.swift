@@ -48,6 +48,10 @@ struct ServiceServerChannel: ServerChildChannel {
     ) throws {
         var configuration = tls.tlsConfiguration
         configuration.applicationProtocols = ["h2", "http/1.1"]
+        // When the server closes a connection (after GOAWAY at shutdown, idle, drained), NIOSSL sends close_notify and
+        // waits for the client's before closing TCP: 5 s by default, which many clients (AsyncHTTPClient, hyper-h2)
+        // never send. Every such connection then held a graceful shutdown for 5 s. Nothing is in flight by then.
+        configuration.shutdownTimeout = .milliseconds(300)
         self.sslContext = try NIOSSLContext(configuration: configuration)
         self.customVerificationCallback = tls.customVerificationCallback
         // HTTP/1.1 (gateways, curl): the same idle timeout as HTTP/2, and header limits of the same size.
