@@ -15,7 +15,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
-        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
@@ -44,6 +43,19 @@ let package = Package(
             linkerSettings: [.linkedLibrary("crypto")]
         ),
         .target(name: "CPlatform", path: "Shared/CPlatform"),
+        // The system libnghttp2 (Debian: libnghttp2-dev): HTTP/2 framing, HPACK, stream state, flow control.
+        .systemLibrary(name: "CNGHTTP2", path: "Shared/CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        .target(
+            name: "HTTPServing",
+            dependencies: [
+                "CNGHTTP2",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/HTTPServing"
+        ),
         .target(
             name: "Keystore",
             dependencies: [
@@ -80,6 +92,7 @@ let package = Package(
             dependencies: [
                 "AuthProtocol",
                 "CPlatform",
+                "HTTPServing",
                 "Keystore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -90,8 +103,6 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-                .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -297,6 +308,17 @@ let package = Package(
             path: "Tests/ServiceSupportTests"
         ),
         .testTarget(
+            name: "HTTPServingTests",
+            dependencies: [
+                "HTTPServing", "CNGHTTP2",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/HTTPServingTests"
+        ),
+        .testTarget(
             name: "AuthProtocolTests",
             dependencies: ["AuthProtocol"],
             path: "Tests/AuthProtocolTests"
@@ -367,10 +389,9 @@ let package = Package(
         .testTarget(
             name: "AuthnTests",
             dependencies: [
-                "Authn", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
+                "Authn", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
                 "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "TokenIssuer", "EntraEmulator", "Roles",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

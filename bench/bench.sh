@@ -4,7 +4,7 @@
 # measurements of certauth-bench, and `openssl speed` — all in one run, so the ratios compare like with like.
 # Writes a table on stdout and bench/out/results.json. Environment: BENCH_SECONDS (default 10), BENCH_WARMUP (2),
 # BENCH_ONLY (an extended regex: only the measurements whose names match run, e.g. 'roles|jwt'; for profiling),
-# BENCH_PERF (non-empty: `perf record -g` our service during each of its h2load scenarios, into bench/out/perf/),
+# BENCH_PERF (non-empty: `perf record --call-graph dwarf` of our release build during each of its h2load scenarios, into bench/out/perf/),
 # BENCH_BIN (a folder of release binaries to measure instead of building this checkout: A/B runs of two commits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -161,6 +161,8 @@ http {
     listen 127.0.0.1:$P_NGINX ssl http2;
     ssl_certificate $PKI/authn.crt;
     ssl_certificate_key $PKI/authn.key;
+    # nginx 1.22 leaves TLS 1.3 off by default; our services run 1.3, so the peer must too to compare like with like.
+    ssl_protocols TLSv1.2 TLSv1.3;
     ssl_client_certificate $PKI/truststore.pem;
     ssl_verify_client on;
     keepalive_requests 10000000;
@@ -301,7 +303,7 @@ h2() { # name, pid-or-"", then h2load arguments (the shim reads BENCH_* from the
   local logf=$OUT/h2load/$name.log perf_pid=
   if [ -n "${BENCH_PERF:-}" ] && [ -n "$pid" ]; then  # profile the service during the measured part
     mkdir -p "$OUT/perf"
-    (sleep "$WARMUP"; exec perf record -F 499 -g -p "$pid" -o "$OUT/perf/$name.data" -- sleep "$SECONDS_PER") \
+    (sleep "$WARMUP"; exec perf record -F 499 --call-graph dwarf -p "$pid" -o "$OUT/perf/$name.data" -- sleep "$SECONDS_PER") \
       >/dev/null 2>&1 &
     perf_pid=$!
   fi

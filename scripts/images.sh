@@ -18,7 +18,7 @@ IMAGE="${IMAGE:-certauth:latest}"
 POSTGRES_IMAGE="${POSTGRES_IMAGE:-certauth-postgres:15}"
 WORK=.build/images
 BINARIES=(token-issuer authn roles entra-emulator certauth)
-RUNTIME_PACKAGES=libssl3,libsqlite3-0,zlib1g,libstdc++6,ca-certificates
+RUNTIME_PACKAGES=libssl3,libsqlite3-0,zlib1g,libnghttp2-14,libstdc++6,ca-certificates
 POSTGRES_PACKAGES=postgresql-15
 mkdir -p "$WORK"
 STARTED=$SECONDS
@@ -63,7 +63,8 @@ step "context: ${#BINARIES[@]} binaries, $(echo "$TOOLCHAIN_LIBS" | grep -c . ||
 # mmdebstrap (in parallel), holding the packages the Dockerfiles would install, imported with `docker import`.
 mmdebstrap_base() {  # name packages [setup-hook]
   local name=$1 packages=$2 hook=${3:-}
-  local tarball="$WORK/${name//[:\/]/-}.tar"
+  # The package list is part of the cache key: a base made for another list is made again.
+  local tarball="$WORK/${name//[:\/]/-}-$(printf '%s %s' "$packages" "$hook" | sha256sum | cut -c1-12).tar"
   if [ ! -s "$tarball" ]; then
     # mmdebstrap picks the output format from the name: keep ".tar" at the end of the temporary one.
     rm -rf "${tarball%.tar}.part.tar"

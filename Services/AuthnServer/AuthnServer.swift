@@ -9,9 +9,9 @@ struct AuthnServer {
     static func main() async {
         await ServiceMain.run(name: "authn") { environment in
             let configuration = try AuthnConfiguration(environment: environment.reader)
-            return try await AuthnApplication.build(
-                configuration: configuration, logger: environment.logger, metrics: environment.metrics
-            ).services
+            let instance = try await AuthnApplication.build(
+                configuration: configuration, logger: environment.logger, metrics: environment.metrics)
+            return .init(services: instance.services, port: instance.port, managementPort: instance.managementPort)
         }
     }
 }

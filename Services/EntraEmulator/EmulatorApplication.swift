@@ -64,22 +64,19 @@ public enum EmulatorApplication {
             baseURL: { base.withLock { $0 } ?? "https://localhost:\(configuration.listener.port)" })
         routes.register(on: router)
 
+        // The same serving core as every service (libnghttp2 for HTTP/2, HTTP/1.1 for curl), on one request path.
         let port = PortHandle()
-        let app = Application(
-            router: router,
-            server: try .http2Upgrade(tlsChannelConfiguration: .init(tlsConfiguration: tls, customVerificationCallback: verificationCallback)),
-            configuration: .init(address: .hostname(configuration.listener.address, port: configuration.listener.port), serverName: nil),
-            onServerRunning: { channel in
-                let bound = channel.localAddress?.port ?? configuration.listener.port
-                base.withLock { if $0 == nil { $0 = "https://localhost:\(bound)" } }
-                port.fulfil(bound)
-                logger.info("entra-emulator listening", metadata: [
-                    "port": .stringConvertible(bound), "tenant_id": .string(registry.tenantID),
-                    "issuer": .string("\(base.withLock { $0 } ?? "")/\(registry.tenantID)/v2.0"),
-                    "apps": .stringConvertible(registry.apps.count),
-                ])
-            },
-            logger: logger)
+        let app = try configuration.listener.application(
+            name: "entra-emulator", router: router,
+            tls: .init(tlsConfiguration: tls, customVerificationCallback: verificationCallback), port: port, logger: logger,
+            metadata: ["tenant_id": .string(registry.tenantID), "apps": .stringConvertible(registry.apps.count)],
+            onBound: { bound in
+                let url = base.withLock { base in
+                    if base == nil { base = "https://localhost:\(bound)" }
+                    return base ?? ""
+                }
+                return ["issuer": .string("\(url)/\(registry.tenantID)/v2.0")]
+            })
         health.up("listener", details: ["tenant_id": registry.tenantID])
         health.requireForReadiness("listener")
         let managementPort = PortHandle()

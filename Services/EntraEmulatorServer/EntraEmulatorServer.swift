@@ -8,9 +8,9 @@ struct EntraEmulatorServer {
     static func main() async {
         await ServiceMain.run(name: "entra-emulator") { environment in
             let configuration = try EmulatorConfiguration(environment: environment.reader)
-            return try await EmulatorApplication.build(
-                configuration: configuration, logger: environment.logger, metrics: environment.metrics
-            ).services
+            let instance = try await EmulatorApplication.build(
+                configuration: configuration, logger: environment.logger, metrics: environment.metrics)
+            return .init(services: instance.services, port: instance.port, managementPort: instance.managementPort)
         }
     }
 }

@@ -9,9 +9,9 @@ struct RolesServer {
     static func main() async {
         await ServiceMain.run(name: "roles") { environment in
             let configuration = try RolesConfiguration(environment: environment.reader)
-            return try await RolesApplication.build(
-                configuration: configuration, logger: environment.logger, metrics: environment.metrics
-            ).services
+            let instance = try await RolesApplication.build(
+                configuration: configuration, logger: environment.logger, metrics: environment.metrics)
+            return .init(services: instance.services, port: instance.port, managementPort: instance.managementPort)
         }
     }
 }

@@ -8,9 +8,9 @@ struct TokenIssuerServer {
     static func main() async {
         await ServiceMain.run(name: "token-issuer") { environment in
             let configuration = try TokenIssuerConfiguration(environment: environment.reader)
-            return try await TokenIssuerApplication.build(
-                configuration: configuration, logger: environment.logger, metrics: environment.metrics
-            ).services
+            let instance = try await TokenIssuerApplication.build(
+                configuration: configuration, logger: environment.logger, metrics: environment.metrics)
+            return .init(services: instance.services, port: instance.port, managementPort: instance.managementPort)
         }
     }
 }

@@ -77,6 +77,15 @@ public struct ListenerSettings: Sendable {
     /// `CAMUNDA_SERVICE_TRUST_DOMAIN`: the SPIFFE trust domain of the suite's service identities
     /// (`spiffe://<trust domain>/<service>` in each service certificate; ``ServiceIdentity``).
     public var serviceTrustDomain: String = ServiceIdentity.defaultTrustDomain
+    /// `SERVER_TLS_HANDSHAKE_TIMEOUT` (seconds, default 10): a connection that has not finished its TLS handshake by
+    /// then is closed (a client that opens connections and sends nothing does not hold them).
+    public var handshakeTimeout: Int = 10
+    /// `SERVER_REQUEST_READ_TIMEOUT` (seconds, default 30): an HTTP/2 request not read whole (headers and body) by then
+    /// is answered 408 and reset (slowloris).
+    public var requestReadTimeout: Int = 30
+    /// `SERVER_IDLE_TIMEOUT` (seconds, default 300): a connection with no request in flight for this long is closed
+    /// (HTTP/2: with GOAWAY).
+    public var idleTimeout: Int = 300
 
     public init(address: String = "127.0.0.1", port: Int, managementPort: Int, sslEnabled: Bool = true,
                 keystore: KeystoreSource?, clientAuth: ClientAuthMode, trustStore: TrustStoreSource?) {
@@ -90,7 +99,9 @@ public struct ListenerSettings: Sendable {
     }
 
     /// ## Configuration keys
-    /// - `SERVER_ADDRESS` (default 127.0.0.1), `SERVER_PORT`, `MANAGEMENT_SERVER_PORT`
+    /// - `SERVER_ADDRESS` (default 127.0.0.1), `SERVER_PORT`, `MANAGEMENT_SERVER_PORT` (0: a free port, reported in
+    ///   the log and in `SERVER_PORTS_REPORT`)
+    /// - `SERVER_TLS_HANDSHAKE_TIMEOUT`, `SERVER_REQUEST_READ_TIMEOUT`, `SERVER_IDLE_TIMEOUT` (seconds)
     /// - `SERVER_SSL_ENABLED` (default true), `SERVER_SSL_KEY_STORE`, `SERVER_SSL_KEY_STORE_PASSWORD` (secret),
     ///   `SERVER_SSL_KEY_STORE_TYPE` (PKCS12), `SERVER_SSL_KEY_ALIAS`, `SERVER_SSL_KEY_PASSWORD` (secret)
     /// - `SERVER_SSL_CLIENT_AUTH` (`none` | `want` | `need`), `SERVER_SSL_TRUST_STORE`, `SERVER_SSL_TRUST_STORE_PASSWORD` (secret),
@@ -142,6 +153,9 @@ public struct ListenerSettings: Sendable {
             }
             self.serviceTrustDomain = trustDomain
         }
+        self.handshakeTimeout = try env.int("SERVER_TLS_HANDSHAKE_TIMEOUT", default: 10, range: 1...3600)
+        self.requestReadTimeout = try env.int("SERVER_REQUEST_READ_TIMEOUT", default: 30, range: 1...3600)
+        self.idleTimeout = try env.int("SERVER_IDLE_TIMEOUT", default: 300, range: 1...86_400)
     }
 
     public static let serviceTrustDomainVariable = "CAMUNDA_SERVICE_TRUST_DOMAIN"

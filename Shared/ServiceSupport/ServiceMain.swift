@@ -17,8 +17,24 @@ public enum ServiceMain {
         public var metrics: PrometheusCollectorRegistry
     }
 
-    /// Runs the service named `name`; `build` returns the services to run (listener, management server, background work).
-    public static func run(name: String, build: @Sendable (Environment) async throws -> [any Service]) async -> Never {
+    /// What a service's builder hands back: the services to run (listener, management server, background work) and
+    /// handles on the ports its two listeners bind.
+    public struct Started: Sendable {
+        public var services: [any Service]
+        public var port: PortHandle
+        public var managementPort: PortHandle
+
+        public init(services: [any Service], port: PortHandle, managementPort: PortHandle) {
+            self.services = services
+            self.port = port
+            self.managementPort = managementPort
+        }
+    }
+
+    /// Runs the service named `name`; `build` returns what to run and the handles on its ports. Once both listeners
+    /// are bound, one log line says which ports they hold (`SERVER_PORT=0` / `MANAGEMENT_SERVER_PORT=0` pick free
+    /// ones), and when `SERVER_PORTS_REPORT` is set the same goes into that file (see ``BoundPortsFile``).
+    public static func run(name: String, build: @Sendable (Environment) async throws -> Started) async -> Never {
         limitMallocArenas()
         trimHeapPeriodically()
         let reader: EnvironmentReader
@@ -34,10 +50,24 @@ public enum ServiceMain {
         MetricsSystem.bootstrap(CertAuthMetricsFactory(registry: registry))
         let logger = Logger(label: name)
         do {
-            let services = try await build(Environment(reader: reader, logger: logger, metrics: registry))
+            let started = try await build(Environment(reader: reader, logger: logger, metrics: registry))
+            let portsFile = reader.string(BoundPortsFile.variable)
+            let reporter = Task {
+                let server = await started.port.port(), management = await started.managementPort.port()
+                logger.info("\(name) bound its ports", metadata: [
+                    "port": .stringConvertible(server), "management_port": .stringConvertible(management),
+                ])
+                guard let portsFile else { return }
+                do {
+                    try BoundPortsFile.write(server: server, management: management, to: portsFile)
+                } catch {
+                    logger.error("cannot write \(BoundPortsFile.variable)", metadata: ["path": .string(portsFile), "error": "\(error)"])
+                }
+            }
+            defer { reporter.cancel() }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: services.map { .init(service: $0) },
+                    services: started.services.map { .init(service: $0) },
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger))
             try await group.run()
@@ -89,6 +119,25 @@ public enum ServiceMain {
         case let error as ConfigurationError: "\(name): configuration error: \(error.description)"
         case let error as KeystoreError: "\(name): \(error.message)"
         default: "\(name): failed to start: \(error)"
+        }
+    }
+}
+
+/// `SERVER_PORTS_REPORT`: where a service writes the ports it bound, once both listeners are up, as one JSON object
+/// `{"port":8443,"management_port":9080}`. Written to a temporary file and renamed, so a reader never sees half of
+/// it: a test (or a supervisor) that starts a service with `SERVER_PORT=0` waits for the file and knows the ports
+/// this very process holds, instead of guessing a free port that another process may take first.
+public enum BoundPortsFile {
+    public static let variable = "SERVER_PORTS_REPORT"
+
+    public static func write(server: Int, management: Int, to path: String) throws {
+        let temporary = path + ".\(getpid()).tmp"
+        let json = #"{"port":\#(server),"management_port":\#(management)}"# + "\n"
+        try Data(json.utf8).write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw ConfigurationError(variable: variable, message: "cannot rename \(temporary) to \(path) (errno \(code)); expected a writable directory.")
         }
     }
 }

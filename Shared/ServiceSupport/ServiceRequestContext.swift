@@ -13,12 +13,12 @@ import X509
 /// (for the client certificate) and the request's trace context.
 public struct ServiceRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The connection channel the request arrived on (the stream channel under Hummingbird's own HTTP/2 server, which
-    /// the entra-emulator still uses).
+    /// The connection channel the request arrived on (HTTP/1.1 and HTTP/2 alike: libnghttp2 has no per-stream
+    /// channels).
     public let channel: any Channel
     /// Set by ``TracingMiddleware``.
     public var trace: TraceContext
-    /// The client certificate of the connection, when the server has read it already (``HTTP2RequestHandler`` does,
+    /// The client certificate of the connection, when the server has read it already (``HTTP2Serving`` does,
     /// once per connection); `.some(nil)`: the connection has none.
     var connectionPeerCertificate: PeerCertificate??
 

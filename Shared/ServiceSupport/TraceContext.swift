@@ -13,7 +13,8 @@ public struct TraceContext: Sendable, Equatable, CustomStringConvertible {
         self.flags = flags
     }
 
-    /// A new trace with a random trace id and span id (one `getrandom` call for both).
+    /// A new trace with a random trace id and span id (from the thread's buffered random pool: no system call on most
+    /// requests).
     public static func random() -> TraceContext {
         let hex = randomHex(bytes: 24)
         return TraceContext(traceID: String(hex.prefix(32)), spanID: String(hex.suffix(16)))
@@ -56,11 +57,12 @@ public struct TraceContext: Sendable, Equatable, CustomStringConvertible {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// One `getrandom(2)` for the whole buffer (Swift's generator makes one per 8 bytes); the system generator when
-    /// that call is unavailable or short.
+    /// From the thread's 4 KiB pool of kernel randomness (one `getrandom(2)` per ~170 trace ids; a call per request was
+    /// a measurable share of it); the system generator when that call is unavailable or short. Trace and span ids
+    /// are not secrets: they travel in `traceparent`.
     private static func fillRandom(_ buffer: inout [UInt8]) {
         let count = buffer.count
-        let filled = buffer.withUnsafeMutableBytes { certauth_random_bytes($0.baseAddress, count) }
+        let filled = buffer.withUnsafeMutableBytes { certauth_random_bytes_buffered($0.baseAddress, count) }
         guard filled != count else { return }
         var generator = SystemRandomNumberGenerator()
         for index in buffer.indices { buffer[index] = generator.next() }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Authn
+import HTTPServing
 @testable import ServiceSupport
 
 /// The hand-written replacements of Foundation calls on the request path must say exactly what Foundation said.

@@ -47,20 +47,14 @@ struct NginxForwardAuthTests {
         try Self.write(try proxy.pem, "\(dir)/nginx-proxy.crt")
         try Self.write(proxy.keyPEM, "\(dir)/nginx-proxy.key")
 
-        let emulatorPort = ProcessTests.freePort(), emulatorManagement = ProcessTests.freePort()
-        let issuerPort = ProcessTests.freePort(), issuerManagement = ProcessTests.freePort()
-        let authnPort = ProcessTests.freePort(), authnManagement = ProcessTests.freePort()
-        let nginxPort = ProcessTests.freePort(), backendPort = ProcessTests.freePort()
-
-        let emulator = try ProcessTests.start("entra-emulator", environment: pki.emulatorEnvironment(
-            port: emulatorPort, extra: ["MANAGEMENT_SERVER_PORT": String(emulatorManagement)]), log: "\(dir)/emulator.log")
+        let emulatorStarted = try await ProcessTests.startBound("entra-emulator", environment: pki.emulatorEnvironment(), log: "\(dir)/emulator.log")
+        let emulator = emulatorStarted.process, emulatorPort = emulatorStarted.port
         defer { emulator.terminate(); emulator.waitUntilExit() }
-        let issuer = try ProcessTests.start("token-issuer", environment: pki.tokenIssuerEnvironment(
-            emulatorPort: emulatorPort, extra: ["SERVER_PORT": String(issuerPort), "MANAGEMENT_SERVER_PORT": String(issuerManagement)]),
-            log: "\(dir)/issuer.log")
+        let issuerStarted = try await ProcessTests.startBound("token-issuer", environment: pki.tokenIssuerEnvironment(
+            emulatorPort: emulatorPort), log: "\(dir)/issuer.log")
+        let issuer = issuerStarted.process, issuerPort = issuerStarted.port
         defer { issuer.terminate(); issuer.waitUntilExit() }
-        let authn = try ProcessTests.start("authn", environment: [
-            "SERVER_PORT": String(authnPort), "MANAGEMENT_SERVER_PORT": String(authnManagement),
+        let authnStarted = try await ProcessTests.startBound("authn", environment: [
             "SERVER_SSL_KEY_STORE": pki.path("authn.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
             "SERVER_SSL_CLIENT_AUTH": "want", "SERVER_SSL_TRUST_STORE": pki.path("truststore.pem"),
             "CAMUNDA_IDENTITY_TYPE": "MICROSOFT",
@@ -73,23 +67,33 @@ struct NginxForwardAuthTests {
             "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES": "\(dir)/nginx-proxy.crt",
             "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_DEFAULT_ROLES": "ROLE_USER",
         ], log: "\(dir)/authn.log")
+        let authn = authnStarted.process, authnPort = authnStarted.port
         defer { authn.terminate(); authn.waitUntilExit() }
-        try await ProcessTests.waitHealthy(emulatorManagement)
-        try await ProcessTests.waitHealthy(issuerManagement)
-        try await ProcessTests.waitHealthy(authnManagement)
 
-        try Self.write(Self.configuration(dir: dir, port: nginxPort, backend: backendPort, authn: authnPort), "\(dir)/nginx.conf")
         for sub in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
             try FileManager.default.createDirectory(atPath: "\(dir)/tmp/\(sub)", withIntermediateDirectories: true)
         }
-        let nginxProcess = Process()
-        nginxProcess.executableURL = URL(fileURLWithPath: nginx)
-        nginxProcess.arguments = ["-p", dir, "-c", "\(dir)/nginx.conf", "-g", "daemon off;"]
-        nginxProcess.standardOutput = FileHandle.nullDevice
-        nginxProcess.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: Self.touch("\(dir)/nginx.stderr")))
-        try nginxProcess.run()
+        // nginx cannot report a port it picked itself: it gets two ports that were free a moment ago, and the test
+        // goes on only once this very nginx holds both (another parallel test may have taken one; then other ports).
+        var started: (process: Process, port: Int)?
+        for attempt in 0..<5 {
+            let nginxPort = ProcessTests.freePort(), backendPort = ProcessTests.freePort()
+            try Self.write(Self.configuration(dir: dir, port: nginxPort, backend: backendPort, authn: authnPort), "\(dir)/nginx.conf")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: nginx)
+            process.arguments = ["-p", dir, "-c", "\(dir)/nginx.conf", "-g", "daemon off;"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: Self.touch("\(dir)/nginx-\(attempt).stderr")))
+            try process.run()
+            if await ListeningProcess.waitUntilHolding(pid: process.processIdentifier, ports: [nginxPort, backendPort]) {
+                started = (process, nginxPort)
+                break
+            }
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
+        let (nginxProcess, nginxPort) = try #require(started, "nginx did not bind its ports in 5 attempts; see \(dir)/nginx-error.log")
         defer { nginxProcess.terminate(); nginxProcess.waitUntilExit() }
-        try await Self.waitForPort(nginxPort)
 
         let url = "https://localhost:\(nginxPort)/api/hello"
         let cacert = pki.path("truststore.pem")
@@ -222,23 +226,6 @@ struct NginxForwardAuthTests {
     static func touch(_ path: String) -> String {
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         return path
-    }
-
-    static func waitForPort(_ port: Int) async throws {
-        for _ in 0..<100 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            close(fd)
-            if connected == 0 { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw CommandError("nothing listens on port \(port)")
     }
 }
 

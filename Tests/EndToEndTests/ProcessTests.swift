@@ -37,6 +37,44 @@ struct ProcessTests {
         PostgresTestServer.freePort()
     }
 
+    /// A service process and the ports it bound.
+    struct Started {
+        let process: Process
+        let port: Int
+        let management: Int
+    }
+
+    /// Starts `binary` with both listeners on port 0 and waits until it has written the ports it bound
+    /// (`SERVER_PORTS_REPORT`) and is healthy: no port is guessed free and then raced for.
+    static func startBound(_ binary: String, environment: [String: String], log: String) async throws -> Started {
+        let portsFile = log + ".ports"
+        try? FileManager.default.removeItem(atPath: portsFile)
+        var environment = environment
+        environment["SERVER_PORT"] = "0"
+        environment["MANAGEMENT_SERVER_PORT"] = "0"
+        environment["SERVER_PORTS_REPORT"] = portsFile
+        let process = try start(binary, environment: environment, log: log)
+        let deadline = Date().addingTimeInterval(90)
+        while true {
+            if let data = FileManager.default.contents(atPath: portsFile),
+               let ports = try? JSONDecoder().decode(BoundPorts.self, from: data) {
+                try await waitHealthy(ports.management_port)
+                return Started(process: process, port: ports.port, management: ports.management_port)
+            }
+            guard process.isRunning, Date() < deadline else {
+                if process.isRunning { process.terminate() }
+                let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                throw CommandError("\(binary) did not report its ports in \(portsFile): \(output.suffix(1500))")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    private struct BoundPorts: Decodable {
+        let port: Int
+        let management_port: Int
+    }
+
     static func waitHealthy(_ port: Int) async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         for _ in 0..<150 {
@@ -54,18 +92,13 @@ struct ProcessTests {
     @Test func wholeFlowAcrossProcessesAndNoSecretInAnyLog() async throws {
         let pki = try TestPKI()
         defer { pki.remove() }
-        let emulatorPort = Self.freePort(), emulatorManagement = Self.freePort()
-        let issuerPort = Self.freePort(), issuerManagement = Self.freePort()
-        let emulator = try Self.start("entra-emulator", environment: pki.emulatorEnvironment(
-            port: emulatorPort, extra: ["MANAGEMENT_SERVER_PORT": String(emulatorManagement)]
-        ), log: pki.path("emulator.log"))
+        let emulatorStarted = try await Self.startBound("entra-emulator", environment: pki.emulatorEnvironment(), log: pki.path("emulator.log"))
+        let emulator = emulatorStarted.process
         defer { emulator.terminate(); emulator.waitUntilExit() }
-        let issuer = try Self.start("token-issuer", environment: pki.tokenIssuerEnvironment(
-            emulatorPort: emulatorPort,
-            extra: ["SERVER_PORT": String(issuerPort), "MANAGEMENT_SERVER_PORT": String(issuerManagement), "LOG_LEVEL": "debug"]
+        let issuerStarted = try await Self.startBound("token-issuer", environment: pki.tokenIssuerEnvironment(
+            emulatorPort: emulatorStarted.port, extra: ["LOG_LEVEL": "debug"]
         ), log: pki.path("issuer.log"))
-        try await Self.waitHealthy(emulatorManagement)
-        try await Self.waitHealthy(issuerManagement)
+        let issuer = issuerStarted.process, issuerPort = issuerStarted.port
 
         let client = try pki.workloadClient()
         var request = HTTPClientRequest(url: "https://localhost:\(issuerPort)/v1/token")
@@ -82,7 +115,7 @@ struct ProcessTests {
         let assertionResponse = try await client.execute(assertionRequest, timeout: .seconds(30))
         let assertion = try JSONDecoder().decode(ClientAssertionResponse.self, from: Data(try await assertionResponse.body.collect(upTo: 1 << 20).readableBytesView))
         // Every hand-out is counted per caller and scope (or audience).
-        let metrics = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(issuerManagement)/metrics"), timeout: .seconds(10))
+        let metrics = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(issuerStarted.management)/metrics"), timeout: .seconds(10))
         let exposition = String(buffer: try await metrics.body.collect(upTo: 4 << 20))
         let handouts = exposition.split(separator: "\n").filter { $0.hasPrefix("certauth_token_issuer_handouts_total{") }
         #expect(handouts.contains { $0.contains(#"kind="token""#) && $0.contains(#"caller="app""#) && $0.contains("scope=\"\(TestPKI.apiID)/.default\"") },

@@ -29,12 +29,8 @@ struct RolesProcessTests {
     }
 
     static func start(_ pki: TestPKI, database: [String: String], log: String) async throws -> Roles {
-        let port = ProcessTests.freePort(), management = ProcessTests.freePort()
-        let environment = pki.rolesEnvironment(
-            database: database, extra: ["SERVER_PORT": String(port), "MANAGEMENT_SERVER_PORT": String(management)])
-        let process = try ProcessTests.start("roles", environment: environment, log: log)
-        try await ProcessTests.waitHealthy(management)
-        return Roles(process: process, port: port, management: management)
+        let started = try await ProcessTests.startBound("roles", environment: pki.rolesEnvironment(database: database), log: log)
+        return Roles(process: started.process, port: started.port, management: started.management)
     }
 
     static func send(

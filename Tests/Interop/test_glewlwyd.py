@@ -31,7 +31,7 @@ import uuid
 
 import jwt
 import pytest
-from interop_support import free_port
+from interop_support import free_port, holds_port, start_bound
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -244,24 +244,28 @@ def glewlwyd():
 
         database = os.path.join(tmp, "glewlwyd.db")
         init_database(database)
-        port = free_port()
         config = os.path.join(tmp, "glewlwyd.conf")
-        write_config(config, port, key_path, cert_path, os.path.join(pki, "ca.crt"), database)
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen([GLEWLWYD, "--config-file", config], stdout=log, stderr=log,
-                                    stdin=subprocess.DEVNULL)
-        base = f"https://localhost:{port}"
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"glewlwyd exited with {proc.returncode} at start:\n{tail(log_path)}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"glewlwyd did not listen on {port} within {START_TIMEOUT:.0f} s:\n{tail(log_path)}")
+        # glewlwyd gets a port that was free a moment ago; another process may take it first, so the test goes on
+        # only once this very glewlwyd holds it, and otherwise starts it again on another port.
+        for attempt in range(5):
+            port = free_port()
+            write_config(config, port, key_path, cert_path, os.path.join(pki, "ca.crt"), database)
+            with open(log_path, "w") as log:
+                proc = subprocess.Popen([GLEWLWYD, "--config-file", config], stdout=log, stderr=log,
+                                        stdin=subprocess.DEVNULL)
+            deadline = time.monotonic() + START_TIMEOUT
+            while not holds_port(proc.pid, port) and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)
+            if holds_port(proc.pid, port):
+                break
+            if proc.poll() is None and time.monotonic() >= deadline:
+                stop(proc)
+                pytest.fail(f"glewlwyd did not listen on {port} within {START_TIMEOUT:.0f} s:\n{tail(log_path)}")
+            stop(proc)
+            proc = None
+        if proc is None:
+            pytest.fail(f"glewlwyd could not bind a port in 5 attempts:\n{tail(log_path)}")
+        base = f"https://localhost:{port}"
         public_pem = id_cert.public_key().public_bytes(serialization.Encoding.PEM,
                                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
         admin_setup(base, ca, public_pem)
@@ -399,13 +403,11 @@ def test_glewlwyd_refuses_tls_client_auth_without_a_certificate(glewlwyd):
 @contextlib.contextmanager
 def token_issuer(idp, method, client_id, token_uri=None):
     pki = idp["pki"]
-    port, management = free_port(), free_port()
     log_path = os.path.join(idp["tmp"], f"token-issuer-{method}.log")
     # Only the variables below (and PATH): token-issuer reads every `*_FILE` variable as a secret file, so an
     # unrelated one in the caller's environment (e.g. TF_CLI_CONFIG_FILE) would stop it at start.
     env = dict(
         PATH=os.environ.get("PATH", "/usr/bin:/bin"),
-        SERVER_PORT=str(port), MANAGEMENT_SERVER_PORT=str(management),
         SERVER_SSL_KEY_STORE=os.path.join(pki, "token-issuer.p12"), SERVER_SSL_KEY_STORE_PASSWORD=PASSWORD,
         SERVER_SSL_CLIENT_AUTH="need", SERVER_SSL_TRUST_STORE=idp["ca"],
         CAMUNDA_IDENTITY_TYPE="GENERIC",
@@ -425,21 +427,9 @@ def token_issuer(idp, method, client_id, token_uri=None):
     )
     if token_uri:
         env["CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TOKEN_URI"] = token_uri
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([f"{BIN}/token-issuer"], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    # Health may say DOWN (503) until the first token: up enough to test.
+    proc, port, _ = start_bound(f"{BIN}/token-issuer", env, log_path, timeout=START_TIMEOUT, healthy=(200, 503))
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"token-issuer ({method}) exited with {proc.returncode} at start:\n{tail(log_path)}")
-            try:
-                if requests.get(f"http://127.0.0.1:{management}/actuator/health", timeout=1).status_code in (200, 503):
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"token-issuer ({method}) not up within {START_TIMEOUT:.0f} s:\n{tail(log_path)}")
-            time.sleep(0.2)
         yield {"url": f"https://localhost:{port}", "log": log_path}
     finally:
         stop(proc)

@@ -21,7 +21,7 @@ import h2.connection
 import h2.events
 import h2.settings
 import pytest
-from interop_support import free_port, start_healthy
+from interop_support import start_bound
 
 BIN = os.environ.get("CERTAUTH_BIN_DIR", ".build/debug")
 PASSWORD = "interop-pw"
@@ -43,13 +43,12 @@ def pem_files(pki):
 
 
 def start_roles(tmp, pki):
-    port, mport = free_port(), free_port()
-    env = dict(os.environ, SERVER_PORT=str(port), MANAGEMENT_SERVER_PORT=str(mport),
-               SERVER_SSL_KEY_STORE=os.path.join(pki, "roles.p12"), SERVER_SSL_KEY_STORE_PASSWORD=PASSWORD,
+    name = f"roles-{time.monotonic_ns()}"
+    env = dict(os.environ, SERVER_SSL_KEY_STORE=os.path.join(pki, "roles.p12"), SERVER_SSL_KEY_STORE_PASSWORD=PASSWORD,
                SERVER_SSL_CLIENT_AUTH="need", SERVER_SSL_TRUST_STORE=os.path.join(pki, "truststore.pem"),
-               CAMUNDA_DATABASE_TYPE="sqlite", CAMUNDA_DATABASE_URL=os.path.join(tmp, f"roles-{port}.sqlite"),
+               CAMUNDA_DATABASE_TYPE="sqlite", CAMUNDA_DATABASE_URL=os.path.join(tmp, f"{name}.sqlite"),
                INITIAL_CLAIM_NAME="azp", INITIAL_CLAIM_VALUE="interop-admin", LOG_FORMAT="text")
-    proc = start_healthy(f"{BIN}/roles", env, os.path.join(tmp, f"roles-{port}.log"), mport)
+    proc, port, _ = start_bound(f"{BIN}/roles", env, os.path.join(tmp, f"{name}.log"))
     return proc, port
 
 

@@ -12,7 +12,7 @@ import base64
 
 import msal
 import pytest
-from interop_support import free_port, start_healthy
+from interop_support import start_bound
 
 BIN = os.environ.get("CERTAUTH_BIN_DIR", ".build/debug")
 PASSWORD = "interop-pw"
@@ -33,11 +33,9 @@ def emulator():
         {"client_id": API, "name": "orchestration-api", "app_roles": ["Admin", "Reader"]}]}
     with open(os.path.join(pki, "apps.json"), "w") as f:
         json.dump(apps, f)
-    port, mport = free_port(), free_port()
-    env = dict(os.environ, SERVER_PORT=str(port), MANAGEMENT_SERVER_PORT=str(mport),
-               SERVER_SSL_KEY_STORE=os.path.join(pki, "entra-emulator.p12"),
+    env = dict(os.environ, SERVER_SSL_KEY_STORE=os.path.join(pki, "entra-emulator.p12"),
                SERVER_SSL_KEY_STORE_PASSWORD=PASSWORD, ENTRA_EMULATOR_APPS=os.path.join(pki, "apps.json"))
-    proc = start_healthy(f"{BIN}/entra-emulator", env, os.path.join(tmp, "emulator.log"), mport)
+    proc, port, _ = start_bound(f"{BIN}/entra-emulator", env, os.path.join(tmp, "emulator.log"))
     yield {"port": port, "pki": pki, "log": os.path.join(tmp, "emulator.log")}
     proc.terminate()
     proc.wait(timeout=10)

@@ -15,5 +15,9 @@ int certauth_trim_heap(void);
 /// written, or -1 (errno set) when the call is unavailable: Swift's Glibc module does not expose getrandom, and
 /// SystemRandomNumberGenerator makes one call per 8 bytes.
 long certauth_random_bytes(void *buffer, size_t length);
+/// Like certauth_random_bytes, from a per-thread pool of 4 KiB filled by one getrandom(2) call: for identifiers that
+/// are not secrets (trace and span ids), drawn on every request, where a system call each was measurable. Each byte
+/// is handed out once. Requests over 1 KiB go straight to getrandom.
+long certauth_random_bytes_buffered(void *buffer, size_t length);
 
 #endif

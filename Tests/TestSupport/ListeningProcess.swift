@@ -1,0 +1,49 @@
+import Foundation
+
+/// Whether a process holds a listening TCP socket on a port: for tests that start a foreign server (nginx,
+/// PostgreSQL, glewlwyd) on a port picked as free a moment earlier. Another process may have taken that port in
+/// between; then the foreign server fails to bind while a connect to the port still succeeds (to the wrong process).
+/// Read from `/proc/net/tcp{,6}` (the listening socket's inode) and `/proc/PID/fd` (the process's sockets).
+public enum ListeningProcess {
+    /// True when `pid` has a socket in LISTEN state on `port` (any address).
+    public static func holds(pid: Int32, port: Int) -> Bool {
+        let inodes = listeningInodes(port: port)
+        guard !inodes.isEmpty else { return false }
+        let directory = "/proc/\(pid)/fd"
+        guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return false }
+        for descriptor in descriptors {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(descriptor)"),
+                  target.hasPrefix("socket:[") else { continue }
+            if inodes.contains(String(target.dropFirst("socket:[".count).dropLast())) { return true }
+        }
+        return false
+    }
+
+    /// Waits up to `seconds` for `pid` to hold a listening socket on every port of `ports`; false when it exits or
+    /// the time runs out (the caller picks other ports and starts it again).
+    public static func waitUntilHolding(pid: Int32, ports: [Int], seconds: Double = 30) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if ports.allSatisfy({ holds(pid: pid, port: $0) }) { return true }
+            if kill(pid, 0) != 0 { return false }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    /// Inodes of the sockets listening on `port`.
+    static func listeningInodes(port: Int) -> Set<String> {
+        let hexPort = String(format: "%04X", port)
+        var inodes = Set<String>()
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+                guard fields.count > 9, fields[3] == "0A", fields[1].hasSuffix(":" + hexPort) else { continue }
+                inodes.insert(String(fields[9]))
+            }
+        }
+        return inodes
+    }
+}
