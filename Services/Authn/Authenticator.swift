@@ -122,18 +122,21 @@ struct Authenticator: Sendable {
     }
 
     /// `roles` without the values that cannot be one role in every encoding (``RoleName``: a `,`, white space or a
-    /// control character), each refusal logged with where it came from: `Reader,admin` from a token is not two roles,
-    /// and not one either.
-    func acceptedRoles(_ roles: [String], source: @autoclosure () -> String) -> [String] {
+    /// control character), each refusal logged with `source(role)`, where it came from: `Reader,admin` from a token is
+    /// neither one role nor two.
+    func acceptedRoles(_ roles: [String], source: (String) -> String) -> [String] {
         guard roles.contains(where: { RoleName.problem($0) != nil }) else { return roles }
         return roles.filter { role in
             guard let problem = RoleName.problem(role) else { return true }
             logger.warning("Role value refused", metadata: [
-                "role": .string(RoleName.shown(role)), "reason": .string(problem), "source": .string(source()),
+                "role": .string(RoleName.shown(role)), "reason": .string(problem), "source": .string(source(role)),
             ])
             return false
         }
     }
+
+    /// Where roles from `POST /v1/resolve` come from, for the log line of a refused one.
+    static let resolvedSource = "roles service (/v1/resolve)"
 
     /// The configured role claims of `validated` that hold `role` (for the log line of a refused role).
     private func claimsHolding(_ role: String, in validated: ValidatedToken) -> String {
@@ -177,17 +180,10 @@ struct Authenticator: Sendable {
         } else {
             throw AuthenticationFailure(.unauthorized, "token has none of the claims azp, appid, client_id or sub, so it names no caller")
         }
-        var granted = validated.roles
-        if granted.contains(where: { RoleName.problem($0) != nil }) {
-            granted = granted.filter { role in
-                guard RoleName.problem(role) != nil else { return true }
-                _ = acceptedRoles([role], source: claimsHolding(role, in: validated))
-                return false
-            }
-        }
+        var granted = acceptedRoles(validated.roles) { claimsHolding($0, in: validated) }
         if let roles {
             granted = merge(granted, acceptedRoles(
-                try await resolve(roles, ResolveRequest(claims: validated.claims), trace: trace), source: "roles service (/v1/resolve)"))
+                try await resolve(roles, ResolveRequest(claims: validated.claims), trace: trace)) { _ in Self.resolvedSource })
         }
         var credential = "kid=\(validated.keyID)"
         if let jti = validated.tokenID { credential = "jti=\(jti); " + credential }
@@ -223,7 +219,7 @@ struct Authenticator: Sendable {
         var granted = defaultRoles
         if let roles {
             granted = merge(granted, acceptedRoles(
-                try await resolve(roles, ResolveRequest(certificateSubject: validated.subject), trace: trace), source: "roles service (/v1/resolve)"))
+                try await resolve(roles, ResolveRequest(certificateSubject: validated.subject), trace: trace)) { _ in Self.resolvedSource })
         }
         let authentication = Authentication(
             principal: PrincipalResponse(

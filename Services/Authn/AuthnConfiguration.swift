@@ -104,8 +104,6 @@ public struct SessionSettings: Sendable {
     /// Longest life of a session; it also ends when the token it was made from expires.
     public var maximumLifetime: Duration
     public var cookieName: String
-    /// `Secure` attribute on the cookie (true whenever the listener is HTTPS).
-    public var secureCookie: Bool
     /// Most sessions held in memory; the oldest is evicted beyond (`CAMUNDA_SECURITY_AUTHENTICATION_SESSION_MAX_COUNT`).
     public var maximumCount: Int
     /// New sessions per second, sustained (`CAMUNDA_SECURITY_AUTHENTICATION_SESSION_CREATION_RATE`), with bursts of
@@ -114,13 +112,12 @@ public struct SessionSettings: Sendable {
     public var creationBurst: Int
 
     public init(persistent: Bool = false, database: DatabaseSettings? = nil, maximumLifetime: Duration = .seconds(1800),
-                cookieName: String = "CERTAUTH_SESSION", secureCookie: Bool = true, maximumCount: Int = 10_000,
+                cookieName: String = "CERTAUTH_SESSION", maximumCount: Int = 10_000,
                 creationRate: Double = 10, creationBurst: Int = 50) {
         self.persistent = persistent
         self.database = database
         self.maximumLifetime = maximumLifetime
         self.cookieName = cookieName
-        self.secureCookie = secureCookie
         self.maximumCount = maximumCount
         self.creationRate = creationRate
         self.creationBurst = creationBurst
@@ -365,7 +362,6 @@ extension AuthnConfiguration {
         let sessions = SessionSettings(
             persistent: persistent, database: database,
             maximumLifetime: .seconds(try env.int(S.sessionTimeout, default: 1800, range: 60...86_400)),
-            secureCookie: listener.sslEnabled,
             maximumCount: try env.int(S.sessionMaxCount, default: 10_000, range: 10...10_000_000),
             creationRate: Double(creationRate), creationBurst: max(creationRate * 5, 10))
         let adminRoles = try Self.roleList(env, S.adminRoles)

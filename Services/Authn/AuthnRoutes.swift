@@ -9,12 +9,6 @@ import NIOHTTP1
 import ServiceSupport
 import X509
 
-/// How a caller was found, and the session cookie to set when the service-account flow made one.
-struct CallerOutcome: Sendable {
-    var authentication: Authentication
-    var setCookie: String?
-}
-
 /// authn's HTTP surface (DESIGN.md §4).
 struct AuthnRoutes: Sendable {
     let configuration: AuthnConfiguration
@@ -49,7 +43,7 @@ struct AuthnRoutes: Sendable {
 
     /// Bearer token, then a certificate forwarded by a trusted proxy, then a session cookie, then the connection's
     /// client certificate, then (when configured) the service-account flow.
-    func caller(_ request: Request, context: ServiceRequestContext) async throws(AuthenticationFailure) -> CallerOutcome {
+    func caller(_ request: Request, context: ServiceRequestContext) async throws(AuthenticationFailure) -> Authentication {
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else {
@@ -62,8 +56,8 @@ struct AuthnRoutes: Sendable {
             let presentation = TokenPresentation.caller(certificate: { () async throws(AuthenticationFailure) -> Certificate? in
                 try await presentedCertificate(request, context: context)
             })
-            return CallerOutcome(authentication: try await authenticator.authenticate(
-                token: token, presentation: presentation, trace: context.trace))
+            return try await authenticator.authenticate(
+                token: token, presentation: presentation, trace: context.trace)
         }
         let verifiedPeer = await context.verifiedPeer()
         let peer = verifiedPeer?.certificate
@@ -84,24 +78,24 @@ struct AuthnRoutes: Sendable {
             guard let leaf = chain.first else {
                 throw AuthenticationFailure(.unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) holds no certificate")
             }
-            return CallerOutcome(authentication: try await authenticator.authenticate(
-                leaf: leaf, presented: .list(Array(chain.dropFirst())), trace: context.trace))
+            return try await authenticator.authenticate(
+                leaf: leaf, presented: .list(Array(chain.dropFirst())), trace: context.trace)
         }
         if let cookie = Self.cookie(named: sessions.cookieName, in: request.headers) {
             do {
                 if let session = try await sessions.lookup(cookie: cookie) {
-                    return CallerOutcome(authentication: session)
+                    return session
                 }
             } catch {
                 throw AuthenticationFailure(.unavailable, "the session store is unavailable: \(error)")
             }
         }
         if let peer, !peerIsProxy, certificates != nil {
-            return CallerOutcome(authentication: try await authenticator.authenticate(
-                leaf: peer, presented: .connection(context.channel), leafSHA256: verifiedPeer?.sha256, trace: context.trace))
+            return try await authenticator.authenticate(
+                leaf: peer, presented: .connection(context.channel), leafSHA256: verifiedPeer?.sha256, trace: context.trace)
         }
         if let anonymous {
-            return CallerOutcome(authentication: try await anonymous.authentication(trace: context.trace))
+            return try await anonymous.authentication(trace: context.trace)
         }
         var ways = ["'Authorization: Bearer <access token>'"]
         if certificates != nil { ways.append("a client certificate") }
@@ -139,10 +133,7 @@ struct AuthnRoutes: Sendable {
 
     func me(_ request: Request, context: ServiceRequestContext) async -> Response {
         do {
-            let outcome = try await caller(request, context: context)
-            var headers: HTTPFields = [:]
-            if let cookie = outcome.setCookie { headers[.setCookie] = cookie }
-            return JSONResponse.make(.ok, outcome.authentication.principal, headers: headers)
+            return JSONResponse.make(.ok, try await caller(request, context: context).principal)
         } catch {
             return failureResponse(error, context: context, problem: false)
         }
@@ -154,16 +145,15 @@ struct AuthnRoutes: Sendable {
     /// (List of Strings), `X-Auth-Admin: ?1` for admins.
     func forwardAuth(_ request: Request, context: ServiceRequestContext) async -> Response {
         do throws(AuthenticationFailure) {
-            let outcome = try await caller(request, context: context)
-            let principal = outcome.authentication.principal
+            let authentication = try await caller(request, context: context)
+            let principal = authentication.principal
             if let required = request.headers[.authRequireRole] {
                 let wanted = Set(required.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
                 guard principal.roles.contains(where: { wanted.contains($0) }) else {
                     throw AuthenticationFailure(.forbidden, "'\(principal.principal)' holds none of the roles this location requires (\(required)); role names compare exactly, case included")
                 }
             }
-            var headers = try callerHeaders(outcome.authentication)
-            if let cookie = outcome.setCookie { headers[.setCookie] = cookie }
+            var headers = try callerHeaders(authentication)
             headers[.cacheControl] = "no-store"
             return Response(status: .ok, headers: headers)
         } catch {
@@ -253,13 +243,12 @@ struct AuthnRoutes: Sendable {
         guard let access = ManagementAPI.access(method: request.method, path: path) else {
             return problem(.notFound, "Not Found", "no management route \(request.method.rawValue) \(path); see DESIGN.md §4 for the /v2 routes", context: context)
         }
-        let outcome: CallerOutcome
+        let authentication: Authentication
         do {
-            outcome = try await caller(request, context: context)
+            authentication = try await caller(request, context: context)
         } catch {
             return failureResponse(error, context: context, problem: true)
         }
-        let authentication = outcome.authentication
         let isAdmin = authenticator.isAdmin(authentication)
         switch access {
         case .read where !isAdmin && !authenticator.isReader(authentication):
@@ -301,7 +290,6 @@ struct AuthnRoutes: Sendable {
             var fields: HTTPFields = [:]
             if let contentType = answer.headers.first(name: "content-type") { fields[.contentType] = contentType }
             if let location = answer.headers.first(name: "location") { fields[.location] = location }
-            if let cookie = outcome.setCookie { fields[.setCookie] = cookie }
             return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: answer.body))
         } catch {
             return problem(.badGateway, "Roles service unavailable", error.message, context: context)

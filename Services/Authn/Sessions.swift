@@ -23,7 +23,6 @@ actor SessionManager {
     private var limiter: TokenBucket
     private let logger: Logger
     let cookieName: String
-    let secureCookie: Bool
 
     init(store: (any SessionStore)?, settings: SessionSettings, logger: Logger) {
         self.store = store
@@ -31,7 +30,6 @@ actor SessionManager {
         self.maximumCount = settings.maximumCount
         self.limiter = TokenBucket(rate: settings.creationRate, burst: settings.creationBurst)
         self.cookieName = settings.cookieName
-        self.secureCookie = settings.secureCookie
         self.logger = logger
     }
 

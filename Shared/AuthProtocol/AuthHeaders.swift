@@ -133,6 +133,11 @@ public enum RoleName {
     /// Why `value` cannot be a role, or nil.
     public static func problem(_ value: String) -> String? {
         if value.isEmpty { return "is empty" }
+        // Fast path for the usual role (visible ASCII without ','): checked on every authenticated request.
+        if value.utf8.count <= AuthHeaders.maxValueLength,
+           value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }) {
+            return nil
+        }
         if value.count > AuthHeaders.maxValueLength { return "is longer than \(AuthHeaders.maxValueLength) characters" }
         for scalar in value.unicodeScalars {
             if scalar == "," { return "contains ','" }
