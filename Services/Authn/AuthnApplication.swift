@@ -183,10 +183,10 @@ public enum AuthnApplication {
         router.add(middleware: TracingMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
-        AuthnRoutes(
+        let routes = AuthnRoutes(
             configuration: configuration, authenticator: authenticator, sessions: sessions, anonymous: anonymous,
-            roles: rolesClient, internalCallers: internalCallers, logger: logger
-        ).register(on: router)
+            roles: rolesClient, internalCallers: internalCallers, logger: logger)
+        routes.register(on: router)
 
         // The listener: client certificates are accepted at the TLS layer, kept with their connection and validated
         // per request (see `PresentedChain`), so a refused certificate gets a 401 with the reason.
@@ -201,7 +201,8 @@ public enum AuthnApplication {
                 "roles": .string(configuration.rolesURL?.absoluteString ?? "off"),
                 "sessions": .string(configuration.sessions.persistent ? "persistent" : "memory"),
             ],
-            clientChainCallback: configuration.listener.clientAuth == .none ? nil : PresentedChain.verificationCallback)
+            clientChainCallback: configuration.listener.clientAuth == .none ? nil : PresentedChain.verificationCallback,
+            immediate: routes.immediate)
         health.up("listener")
         health.requireForReadiness("listener")
 

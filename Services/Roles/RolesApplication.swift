@@ -61,7 +61,9 @@ public enum RolesApplication {
         let port = PortHandle()
         var app = try configuration.listener.application(
             name: "roles", router: router, tls: .init(tlsConfiguration: serverTLS), port: port, logger: logger,
-            metadata: ["allowed_callers": .string(configuration.allowedCallers.joined(separator: ","))])
+            metadata: ["allowed_callers": .string(configuration.allowedCallers.joined(separator: ","))],
+            immediate: RolesImmediate(
+                state: state, allowed: Set(configuration.allowedCallers), trustDomain: configuration.listener.serviceTrustDomain))
         let storageDetails = [
             "backend": configuration.database.backendName, "location": configuration.database.redactedDescription,
         ]

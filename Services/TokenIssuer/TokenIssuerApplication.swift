@@ -72,12 +72,13 @@ public enum TokenIssuerApplication {
         router.add(middleware: TracingMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
-        TokenIssuerRoutes(configuration: configuration, cache: cache, endpoint: endpoint, credentials: credentials)
-            .register(on: router)
+        let routes = TokenIssuerRoutes(configuration: configuration, cache: cache, endpoint: endpoint, credentials: credentials)
+        routes.register(on: router)
 
         let port = PortHandle()
         let app = try configuration.listener.application(
-            name: "token-issuer", router: router, tls: .init(tlsConfiguration: serverTLS), port: port, logger: logger)
+            name: "token-issuer", router: router, tls: .init(tlsConfiguration: serverTLS), port: port, logger: logger,
+            immediate: TokenIssuerImmediate(answers: routes.answers))
         health.up("listener")
         health.requireForReadiness("listener")
         if credentials != nil {

@@ -142,22 +142,33 @@ struct HTTP2Serving: Sendable {
     let logger: Logger
     let bindToEventLoop: Bool
     let settings: HTTP2ServerSettings
+    /// The lean path: answers ready without waiting, made on the event loop with no task (``ImmediateResponder``).
+    let immediate: (any ImmediateResponder)?
 
-    init(responder: RouterResponder<ServiceRequestContext>, logger: Logger, bindToEventLoop: Bool, settings: HTTP2ServerSettings) {
+    init(
+        responder: RouterResponder<ServiceRequestContext>, logger: Logger, bindToEventLoop: Bool, settings: HTTP2ServerSettings,
+        immediate: (any ImmediateResponder)? = nil
+    ) {
         self.responder = responder
         self.logger = logger
         self.bindToEventLoop = bindToEventLoop
         self.settings = settings
+        self.immediate = immediate
     }
 
-    /// The dispatch of one connection: each complete request goes to the router in a task (on the connection's event
-    /// loop when `bindToEventLoop`), with the connection's client certificate read once.
+    /// The dispatch of one connection: a request the lean path can answer is answered at once, on the event loop;
+    /// every other goes to the router in a task (on the connection's event loop when `bindToEventLoop`), with the
+    /// connection's client certificate read once.
     func dispatcher(for channel: any Channel) -> NGHTTP2ServerHandler.Dispatch {
         let connection = HTTP2Connection(channel: channel)
         let executor: EventLoopTaskExecutor? = bindToEventLoop ? EventLoopTaskExecutor(eventLoop: channel.eventLoop) : nil
         let serving = self
         return { request, sink in
             let peer = connection.peerCertificate()
+            if let answer = serving.immediateAnswer(to: request, peer: peer) {
+                sink(answer)
+                return
+            }
             let request = Request(head: request.head, body: RequestBody(buffer: request.body))
             let preference: (any TaskExecutor)? = executor
             Task(executorPreference: preference) {

@@ -15,11 +15,13 @@ extension ListenerSettings {
     /// Fulfils `port` once bound and logs "`name` listening" with the address, port, client-auth mode and `metadata`
     /// (`onBound`, given the bound port, may add to it). `clientChainCallback`, when set, replaces
     /// `tls.customVerificationCallback`: a verification callback that keeps the client's presented chain with its
-    /// connection (CertificateValidation's `PresentedChain`).
+    /// connection (CertificateValidation's `PresentedChain`). `immediate` answers what it can at once on the event loop
+    /// (the lean path, ``ImmediateResponder``); the rest goes to `router`.
     public func application(
         name: String, router: Router<ServiceRequestContext>, tls: HummingbirdHTTP2.TLSChannelConfiguration,
         port: PortHandle, logger: Logger, metadata: Logger.Metadata = [:],
         clientChainCallback: ClientChainCallback? = nil,
+        immediate: (any ImmediateResponder)? = nil,
         onBound: (@Sendable (Int) -> Logger.Metadata)? = nil
     ) throws -> Application<RouterResponder<ServiceRequestContext>> {
         let address = self.address
@@ -31,7 +33,7 @@ extension ListenerSettings {
         settings.maximumBodySize = ServiceRequestContext.maximumBodySize
         settings.requestReadTimeout = .seconds(Int64(requestReadTimeout))
         settings.idleTimeout = .seconds(Int64(idleTimeout))
-        let http2 = HTTP2Serving(responder: responder, logger: logger, bindToEventLoop: handlersOnEventLoop, settings: settings)
+        let http2 = HTTP2Serving(responder: responder, logger: logger, bindToEventLoop: handlersOnEventLoop, settings: settings, immediate: immediate)
         let handshakeTimeout = TimeAmount.seconds(Int64(self.handshakeTimeout))
         return Application(
             responder: responder,
