@@ -15,8 +15,8 @@ struct TokenIssuerRoutes: Sendable {
     let endpoint: TokenEndpointClient
     let credentials: CredentialStore?
     /// Cached-token answers for the lean path (``TokenIssuerImmediate``): what `POST /v1/token` answered, by caller
-    /// certificate and request body, until the token's refresh time.
-    let answers = AnswerCache<LeanToken>()
+    /// certificate and request body, until the token's refresh time (kept with the token cache, emptied with it).
+    var answers: AnswerCache<LeanToken> { cache.leanAnswers }
 
     func register(on router: Router<ServiceRequestContext>) {
         router.post(RouterPath(ProtocolPath.token)) { request, context in
