@@ -72,7 +72,9 @@ public enum TokenIssuerApplication {
         router.add(middleware: TracingMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
-        TokenIssuerRoutes(configuration: configuration, cache: cache, endpoint: endpoint, credentials: credentials)
+        TokenIssuerRoutes(
+            configuration: configuration, cache: cache, endpoint: endpoint, credentials: credentials,
+            handouts: TokenIssuerRoutes.handOutCounters(configuration: configuration, metrics: metrics))
             .register(on: router)
 
         let port = PortHandle()

@@ -4,7 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import Metrics
+import Prometheus
 import NIOCore
 import ServiceSupport
 
@@ -14,6 +14,8 @@ struct TokenIssuerRoutes: Sendable {
     let cache: TokenCache
     let endpoint: TokenEndpointClient
     let credentials: CredentialStore?
+    /// `certauth_token_issuer_handouts_total{kind,caller,scope}`.
+    let handouts: PrecreatedCounters<HandOut>
 
     func register(on router: Router<ServiceRequestContext>) {
         router.post(RouterPath(ProtocolPath.token)) { request, context in
@@ -66,10 +68,29 @@ struct TokenIssuerRoutes: Sendable {
         init(_ response: Response) { self.response = response }
     }
 
+    /// One label set of the hand-out counter.
+    struct HandOut: Hashable, Sendable {
+        var kind: String
+        var caller: String
+        var scope: String
+    }
+
+    /// The hand-out counters: made at start for every allowed caller with the default scope and its allowed scopes,
+    /// so the common hand-out counts without a lock; any other scope (or an assertion's audience) on first use.
+    static func handOutCounters(configuration: TokenIssuerConfiguration, metrics: PrometheusCollectorRegistry) -> PrecreatedCounters<HandOut> {
+        let keys = configuration.allowedCallers.flatMap { caller in
+            ([configuration.defaultScope] + (configuration.callerScopes[caller] ?? []).sorted()).map {
+                HandOut(kind: "token", caller: caller, scope: $0)
+            }
+        }
+        return PrecreatedCounters(registry: metrics, name: "certauth_token_issuer_handouts_total", keys: keys) { key in
+            [("kind", key.kind), ("caller", key.caller), ("scope", key.scope)]
+        }
+    }
+
     /// Counts every token and assertion handed out, per caller and scope (or audience): who obtained what.
-    private static func countHandOut(kind: String, caller: String, scope: String) {
-        Counter(label: "certauth_token_issuer_handouts_total", dimensions: [("kind", kind), ("caller", caller), ("scope", scope)])
-            .increment()
+    private func countHandOut(kind: String, caller: String, scope: String) {
+        handouts.increment(HandOut(kind: kind, caller: caller, scope: scope))
     }
 
     private func token(request: Request, context: ServiceRequestContext) async throws -> Response {
@@ -103,7 +124,7 @@ struct TokenIssuerRoutes: Sendable {
         }
         do {
             let cached = try await cache.token(scope: scope)
-            Self.countHandOut(kind: "token", caller: caller, scope: scope)
+            countHandOut(kind: "token", caller: caller, scope: scope)
             let remaining = max(Int(cached.expiresAtDate.timeIntervalSinceNow), 0)
             return JSONResponse.make(.ok, TokenResponse(
                 accessToken: cached.token, expiresIn: remaining,
@@ -128,7 +149,7 @@ struct TokenIssuerRoutes: Sendable {
         }
         do {
             let assertion = try await endpoint.assertion(audience: body.audience)
-            Self.countHandOut(kind: "client_assertion", caller: caller, scope: assertion.audience)
+            countHandOut(kind: "client_assertion", caller: caller, scope: assertion.audience)
             context.logger.info("Client assertion handed out", metadata: [
                 "jti": .string(assertion.jti), "caller": .string(caller), "audience": .string(assertion.audience),
             ])
