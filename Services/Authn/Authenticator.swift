@@ -42,10 +42,21 @@ public struct AuthenticationFailure: Error, Sendable, Equatable, CustomStringCon
     public var kind: Kind
     /// The reason: names the cause and the fix, never echoes a token.
     public var reason: String
+    /// The short code of the refusal: the body's `reason` and the decision counter's label.
+    public var code: AuthnReason
+    /// The credential method refused, when the code alone does not tell (`roles_unavailable` after a token or a
+    /// certificate).
+    var method: AuthnDecisions.Method?
 
-    public init(_ kind: Kind, _ reason: String) {
+    public init(_ kind: Kind, _ reason: String, code: AuthnReason) {
         self.kind = kind
         self.reason = reason
+        self.code = code
+    }
+
+    init(_ kind: Kind, _ reason: String, code: AuthnReason, method: AuthenticationMethod) {
+        self.init(kind, reason, code: code)
+        self.method = AuthnDecisions.Method(method)
     }
 
     public var description: String { reason }
@@ -159,16 +170,17 @@ struct Authenticator: Sendable {
         guard let tokens, let oidc else {
             throw AuthenticationFailure(
                 .unauthorized,
-                "bearer tokens are not accepted here: authn runs on client certificates only (no CAMUNDA_IDENTITY_ISSUER or CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI configured); present a client certificate instead")
+                "bearer tokens are not accepted here: authn runs on client certificates only (no CAMUNDA_IDENTITY_ISSUER or CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI configured); present a client certificate instead",
+                code: .tokenNotAccepted)
         }
         let validated: ValidatedToken
         do {
             validated = try await tokens.validate(token)
         } catch {
             if error.code == .keysUnavailable {
-                throw AuthenticationFailure(.unavailable, error.message)
+                throw AuthenticationFailure(.unavailable, error.message, code: .jwksUnavailable)
             }
-            throw AuthenticationFailure(.unauthorized, error.message)
+            throw AuthenticationFailure(.unauthorized, error.message, code: .token(error.code))
         }
         try await CertificateBinding.check(validated, presentation: presentation)
         let principal: String
@@ -176,18 +188,20 @@ struct Authenticator: Sendable {
             guard let value = validated.claims[claim]?.stringValue, !value.isEmpty else {
                 throw AuthenticationFailure(
                     .unauthorized,
-                    "token has no string claim '\(claim)', which CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PRINCIPAL_CLAIM names as the principal")
+                    "token has no string claim '\(claim)', which CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PRINCIPAL_CLAIM names as the principal",
+                    code: .tokenPrincipalMissing)
             }
             principal = value
         } else if let client = validated.clientID ?? validated.subject, !client.isEmpty {
             principal = client
         } else {
-            throw AuthenticationFailure(.unauthorized, "token has none of the claims azp, appid, client_id or sub, so it names no caller")
+            throw AuthenticationFailure(.unauthorized, "token has none of the claims azp, appid, client_id or sub, so it names no caller",
+                                        code: .tokenPrincipalMissing)
         }
         var granted = acceptedRoles(validated.roles) { claimsHolding($0, in: validated) }
         if let roles {
             granted = merge(granted, acceptedRoles(
-                try await resolve(roles, ResolveRequest(claims: validated.claims), trace: trace)) { _ in Self.resolvedSource })
+                try await resolve(roles, ResolveRequest(claims: validated.claims), trace: trace, method: .oidc)) { _ in Self.resolvedSource })
         }
         var credential = "kid=\(validated.keyID)"
         if let jti = validated.tokenID { credential = "jti=\(jti); " + credential }
@@ -207,23 +221,25 @@ struct Authenticator: Sendable {
         guard let certificates else {
             throw AuthenticationFailure(
                 .unauthorized,
-                "client certificates are not accepted here: CAMUNDA_SECURITY_AUTHENTICATION_MTLS_ENABLED is not true; send a bearer token instead")
+                "client certificates are not accepted here: CAMUNDA_SECURITY_AUTHENTICATION_MTLS_ENABLED is not true; send a bearer token instead",
+                code: .certificateNotAccepted)
         }
         let validated: ValidatedCertificate
         do {
             validated = try await certificates.validate(leaf: leaf, presented: presented, leafSHA256: leafSHA256)
         } catch {
-            throw AuthenticationFailure(.unauthorized, "client certificate refused: \(error.message)")
+            throw AuthenticationFailure(.unauthorized, "client certificate refused: \(error.message)", code: .certificate(error.code))
         }
         guard let principal = certificates.mapper.principal(for: leaf.subject), !principal.isEmpty else {
             throw AuthenticationFailure(
                 .unauthorized,
-                "client certificate subject '\(validated.subject)' names no principal: it has no CN, or it does not match CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_PATTERN")
+                "client certificate subject '\(validated.subject)' names no principal: it has no CN, or it does not match CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_PATTERN",
+                code: .certificatePrincipalMissing)
         }
         var granted = defaultRoles
         if let roles {
             granted = merge(granted, acceptedRoles(
-                try await resolve(roles, ResolveRequest(certificateSubject: validated.subject), trace: trace)) { _ in Self.resolvedSource })
+                try await resolve(roles, ResolveRequest(certificateSubject: validated.subject), trace: trace, method: .mtls)) { _ in Self.resolvedSource })
         }
         let authentication = Authentication(
             principal: PrincipalResponse(
@@ -242,11 +258,13 @@ struct Authenticator: Sendable {
         validated.chain.dropFirst().dropLast().contains { !configured.contains($0) }
     }
 
-    private func resolve(_ resolver: RolesResolver, _ request: ResolveRequest, trace: TraceContext?) async throws(AuthenticationFailure) -> [String] {
+    private func resolve(
+        _ resolver: RolesResolver, _ request: ResolveRequest, trace: TraceContext?, method: AuthenticationMethod
+    ) async throws(AuthenticationFailure) -> [String] {
         do {
             return try await resolver.resolve(request, trace: trace).roles
         } catch {
-            throw AuthenticationFailure(.unavailable, "roles could not be resolved: \(error.message)")
+            throw AuthenticationFailure(.unavailable, "roles could not be resolved: \(error.message)", code: .rolesUnavailable, method: method)
         }
     }
 

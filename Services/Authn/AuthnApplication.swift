@@ -95,7 +95,7 @@ public enum AuthnApplication {
                 keys: cache, cache: VerifiedTokenCache())
             health.degraded("jwks", details: ["status": "not loaded yet"])
             health.requireForReadiness("jwks")   // no token can be validated without the IdP's keys
-            services.append(KeySetRefresher(keys: cache, health: health, logger: logger, source: source.description))
+            services.append(KeySetRefresher(keys: cache, health: health, logger: logger, source: source.description, metrics: metrics))
         }
 
         // Client certificates.
@@ -106,6 +106,9 @@ public enum AuthnApplication {
                 : try CertificatePEM.load(files: mtls.intermediateCertificateFiles, setting: AuthnSetting.mtlsIntermediates)
             let proxies = mtls.trustedProxyFiles.isEmpty ? []
                 : try CertificatePEM.load(files: mtls.trustedProxyFiles, setting: AuthnSetting.mtlsTrustedProxies)
+            CertificateMetrics.recordExpiration(role: "client_ca", certificates: trusted)
+            CertificateMetrics.recordExpiration(role: "client_intermediate", certificates: intermediates)
+            CertificateMetrics.recordExpiration(role: "trusted_proxy", certificates: proxies)
             let mapper = try SubjectPrincipalMapper(pattern: mtls.subjectPattern, setting: AuthnSetting.mtlsSubjectPattern)
             var settings = CertificateValidationSettings(
                 trustedCertificates: trusted, requireValidChain: mtls.requireValidChain, purpose: .client)
@@ -183,7 +186,8 @@ public enum AuthnApplication {
         router.add(middleware: ErrorLoggingMiddleware())
         let routes = AuthnRoutes(
             configuration: configuration, authenticator: authenticator, sessions: sessions, anonymous: anonymous,
-            roles: rolesClient, internalCallers: internalCallers, logger: logger)
+            roles: rolesClient, internalCallers: internalCallers, logger: logger,
+            decisions: AuthnDecisions(metrics: metrics))
         routes.register(on: router)
 
         // The listener: client certificates are accepted at the TLS layer, kept with their connection and validated
@@ -295,6 +299,19 @@ struct KeySetRefresher: Service {
     let health: HealthRegistry
     let logger: Logger
     let source: String
+    /// `certauth_jwks_last_success_timestamp_seconds` and `certauth_jwks_refresh_failures_total` (alerts: JWKS stale,
+    /// IdP failing), brought up to date with the health component every 5 s.
+    let lastSuccess: Prometheus.Gauge
+    let failures: Prometheus.Counter
+
+    init(keys: KeySetCache, health: HealthRegistry, logger: Logger, source: String, metrics: PrometheusCollectorRegistry) {
+        self.keys = keys
+        self.health = health
+        self.logger = logger
+        self.source = source
+        self.lastSuccess = metrics.makeGauge(descriptor: MetricsCatalog.descriptor("certauth_jwks_last_success_timestamp_seconds"))
+        self.failures = metrics.makeCounter(descriptor: MetricsCatalog.descriptor("certauth_jwks_refresh_failures_total"))
+    }
 
     func run() async throws {
         do {
@@ -304,14 +321,15 @@ struct KeySetRefresher: Service {
                 "source": .string(source), "error": .string(error.message),
             ])
         }
-        await report()
+        let counted = await report(counted: 0)
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await keys.runPeriodicRefresh() }
                 group.addTask {
+                    var counted = counted
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .seconds(5))
-                        await report()
+                        counted = await report(counted: counted)
                     }
                 }
                 await group.waitForAll()
@@ -319,12 +337,14 @@ struct KeySetRefresher: Service {
         }
     }
 
-    private func report() async {
+    /// Updates health and metrics; `counted` is how many failures the counter holds, the answer how many it holds now.
+    private func report(counted: Int) async -> Int {
         let status = await keys.status
+        if status.failures > counted { failures.increment(by: Int64(status.failures - counted)) }
         var details = ["source": source, "keys": String(status.keyCount)]
         if let success = status.lastSuccess {
             details["last_refresh"] = RFC3339.string(success)
-            Gauge(label: "certauth_jwks_last_success_timestamp_seconds").record(success.timeIntervalSince1970)
+            lastSuccess.set(success.timeIntervalSince1970)
         }
         if let error = status.lastError { details["last_error"] = error }
         if status.keyCount > 0 {
@@ -332,5 +352,6 @@ struct KeySetRefresher: Service {
         } else {
             health.degraded("jwks", details: details)
         }
+        return max(counted, status.failures)
     }
 }

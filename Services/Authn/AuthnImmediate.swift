@@ -10,6 +10,8 @@ import ServiceSupport
 struct AuthnLeanAnswer: Sendable {
     let headers: HTTPFields
     let body: ByteBuffer
+    /// How the caller authenticated (the decision counter of a repeated answer).
+    let method: AuthenticationMethod
     /// The certificate-verdict generation the answer was made under (mTLS and certificate-bound tokens): a CRL reload
     /// since then means the answer is not repeated.
     let verdictGeneration: UInt64?
@@ -34,6 +36,8 @@ struct AuthnImmediate: ImmediateResponder {
 
     let answers: AnswerCache<AuthnLeanAnswer>
     let verdicts: CertificateVerdictCache?
+    /// A repeated answer is a decision like the first (`certauth_authn_decisions_total{result="accepted"}`).
+    let decisions: AuthnDecisions?
     let meMetrics = RouteMetrics(route: ProtocolPath.me, method: .get)
     let forwardAuthMetrics = RouteMetrics(route: ProtocolPath.forwardAuth, method: .get)
 
@@ -62,6 +66,7 @@ struct AuthnImmediate: ImmediateResponder {
             requireRole: route == .forwardAuth ? headers.first("x-auth-require-role") : nil)
         guard let kept = answers.lookup(key) else { return nil }
         if let generation = kept.verdictGeneration, generation != verdicts?.generation { return nil }
+        decisions?.accepted(kept.method)
         return ImmediateAnswer(headers: kept.headers, body: kept.body, metrics: route == .me ? meMetrics : forwardAuthMetrics)
     }
 
@@ -109,7 +114,9 @@ struct AuthnImmediate: ImmediateResponder {
         }
         guard lifetime > .zero else { return }
         answers.store(
-            key, AuthnLeanAnswer(headers: response.headers, body: body, verdictGeneration: verdictGeneration),
+            key, AuthnLeanAnswer(
+                headers: response.headers, body: body, method: authentication.principal.authenticationMethod,
+                verdictGeneration: verdictGeneration),
             until: now + lifetime, now: now)
     }
 }

@@ -21,11 +21,13 @@ struct AuthnRoutes: Sendable {
     /// Validates the certificates of internal callers (`POST /v1/authenticate`) against the listener's trust store.
     let internalCallers: ClientCertificateValidator?
     let logger: Logger
+    /// `certauth_authn_decisions_total`: one increment per answer about a caller.
+    var decisions: AuthnDecisions
     /// Answers of `/v2/authentication/me` and `/v1/forward-auth` for the lean path (``AuthnImmediate``).
     let answers = AnswerCache<AuthnLeanAnswer>()
 
     var immediate: AuthnImmediate {
-        AuthnImmediate(answers: answers, verdicts: authenticator.certificates?.cache)
+        AuthnImmediate(answers: answers, verdicts: authenticator.certificates?.cache, decisions: decisions)
     }
 
     func register(on router: Router<ServiceRequestContext>) {
@@ -56,7 +58,8 @@ struct AuthnRoutes: Sendable {
                 let scheme = parts.first.map(String.init) ?? ""
                 throw AuthenticationFailure(
                     .unauthorized,
-                    "the Authorization header must be 'Bearer <access token>'; the scheme '\(scheme.prefix(20))' is not accepted")
+                    "the Authorization header must be 'Bearer <access token>'; the scheme '\(scheme.prefix(20))' is not accepted",
+                    code: .authorizationSchemeUnsupported)
             }
             let token = BearerToken.trimmed(parts[1])
             let presentation = TokenPresentation.caller(certificate: { () async throws(AuthenticationFailure) -> Certificate? in
@@ -73,16 +76,18 @@ struct AuthnRoutes: Sendable {
             guard peerIsProxy else {
                 throw AuthenticationFailure(
                     .unauthorized,
-                    "X-SSL-Client-Cert is honoured only from a trusted proxy that presents its own certificate listed in CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES; this connection presented \(peer == nil ? "no certificate" : "a certificate not on that list")")
+                    "X-SSL-Client-Cert is honoured only from a trusted proxy that presents its own certificate listed in CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES; this connection presented \(peer == nil ? "no certificate" : "a certificate not on that list")",
+                    code: .forwardedCertificateNotFromProxy)
             }
             let chain: [Certificate]
             do {
                 chain = try CertificatePEM.parseForwarded(forwarded)
             } catch {
-                throw AuthenticationFailure(.unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) is unreadable: \(error.message)")
+                throw AuthenticationFailure(
+                    .unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) is unreadable: \(error.message)", code: .certificateMalformed)
             }
             guard let leaf = chain.first else {
-                throw AuthenticationFailure(.unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) holds no certificate")
+                throw AuthenticationFailure(.unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) holds no certificate", code: .certificateMissing)
             }
             return try await authenticator.authenticate(
                 leaf: leaf, presented: .list(Array(chain.dropFirst())), trace: context.trace)
@@ -93,7 +98,7 @@ struct AuthnRoutes: Sendable {
                     return session
                 }
             } catch {
-                throw AuthenticationFailure(.unavailable, "the session store is unavailable: \(error)")
+                throw AuthenticationFailure(.unavailable, "the session store is unavailable: \(error)", code: .sessionStoreUnavailable)
             }
         }
         if let peer, !peerIsProxy, certificates != nil {
@@ -105,7 +110,7 @@ struct AuthnRoutes: Sendable {
         }
         var ways = ["'Authorization: Bearer <access token>'"]
         if certificates != nil { ways.append("a client certificate") }
-        throw AuthenticationFailure(.missing, "no credentials were presented; send \(ways.joined(separator: " or "))")
+        throw AuthenticationFailure(.missing, "no credentials were presented; send \(ways.joined(separator: " or "))", code: .credentialsMissing)
     }
 
     /// The client certificate of a request for certificate-bound tokens: a trusted proxy's forwarded certificate
@@ -117,7 +122,8 @@ struct AuthnRoutes: Sendable {
         do {
             return try CertificatePEM.parseForwarded(forwarded).first
         } catch {
-            throw AuthenticationFailure(.unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) is unreadable: \(error.message)")
+            throw AuthenticationFailure(
+                .unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) is unreadable: \(error.message)", code: .certificateMalformed)
         }
     }
 
@@ -141,6 +147,7 @@ struct AuthnRoutes: Sendable {
         let generation = authenticator.certificates?.cache.generation
         do {
             let authentication = try await caller(request, context: context)
+            decisions.accepted(authentication.principal.authenticationMethod)
             let body = ByteBuffer(bytes: authentication.principal.directJSON)
             let response = Response(
                 status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: body))
@@ -175,11 +182,13 @@ struct AuthnRoutes: Sendable {
             if let required = request.headers[.authRequireRole] {
                 let wanted = Set(required.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
                 guard principal.roles.contains(where: { wanted.contains($0) }) else {
-                    throw AuthenticationFailure(.forbidden, "'\(principal.principal)' holds none of the roles this location requires (\(required)); role names compare exactly, case included")
+                    throw AuthenticationFailure(.forbidden, "'\(principal.principal)' holds none of the roles this location requires (\(required)); role names compare exactly, case included",
+                                                code: .roleMissing, method: principal.authenticationMethod)
                 }
             }
             var headers = try callerHeaders(authentication)
             headers[.cacheControl] = "no-store"
+            decisions.accepted(principal.authenticationMethod)
             let response = Response(status: .ok, headers: headers)
             await keep(response, body: ByteBuffer(), authentication: authentication, route: .forwardAuth, request: request,
                        context: context, verdictGeneration: generation)
@@ -197,7 +206,9 @@ struct AuthnRoutes: Sendable {
             headers[.authPrincipal] = try AuthHeaders.encodePrincipal(authentication.principal.principal)
             headers[.authRoles] = try AuthHeaders.encodeRoles(authentication.principal.roles)
         } catch {
-            throw AuthenticationFailure(.unauthorized, "the caller cannot be passed on unambiguously: \(error.message)")
+            throw AuthenticationFailure(
+                .unauthorized, "the caller cannot be passed on unambiguously: \(error.message)",
+                code: .principalUnencodable, method: authentication.principal.authenticationMethod)
         }
         if authenticator.isAdmin(authentication) { headers[.authAdmin] = AuthHeaders.adminTrue }
         headers[.authMethod] = authentication.principal.authenticationMethod.rawValue
@@ -228,7 +239,7 @@ struct AuthnRoutes: Sendable {
                     do throws(CertificateValidationError) {
                         return try CertificatePEM.parse(pem).first
                     } catch {
-                        throw AuthenticationFailure(.unauthorized, "certificate_chain_pem is unreadable: \(error.message)")
+                        throw AuthenticationFailure(.unauthorized, "certificate_chain_pem is unreadable: \(error.message)", code: .certificateMalformed)
                     }
                 })
                 authentication = try await authenticator.authenticate(token: token, presentation: presentation, trace: context.trace)
@@ -237,10 +248,10 @@ struct AuthnRoutes: Sendable {
                 do {
                     chain = try CertificatePEM.parse(pem)
                 } catch {
-                    throw AuthenticationFailure(.unauthorized, "certificate_chain_pem is unreadable: \(error.message)")
+                    throw AuthenticationFailure(.unauthorized, "certificate_chain_pem is unreadable: \(error.message)", code: .certificateMalformed)
                 }
                 guard let leaf = chain.first else {
-                    throw AuthenticationFailure(.unauthorized, "certificate_chain_pem holds no certificate")
+                    throw AuthenticationFailure(.unauthorized, "certificate_chain_pem holds no certificate", code: .certificateMissing)
                 }
                 authentication = try await authenticator.authenticate(leaf: leaf, presented: .list(Array(chain.dropFirst())), trace: context.trace)
             default:
@@ -249,6 +260,7 @@ struct AuthnRoutes: Sendable {
                     errorDescription: "send \"token\" (optionally with \"certificate_chain_pem\" for certificate-bound tokens) or \"certificate_chain_pem\" alone",
                     traceID: context.trace.traceID))
             }
+            decisions.accepted(authentication.principal.authenticationMethod)
             return JSONResponse.make(.ok, authentication.principal)
         } catch {
             return failureResponse(error, context: context, problem: false)
@@ -278,17 +290,20 @@ struct AuthnRoutes: Sendable {
             return failureResponse(error, context: context, problem: true)
         }
         let isAdmin = authenticator.isAdmin(authentication)
+        let method = AuthnDecisions.Method(authentication.principal.authenticationMethod)
         switch access {
         case .read where !isAdmin && !authenticator.isReader(authentication):
-            return problem(.forbidden, "Forbidden",
+            decisions.refused(.roleMissing, method: method)
+            return problem(.forbidden, "Forbidden", reason: .roleMissing,
                            "'\(authentication.principal.principal)' may not read \(path): reading roles and mapping rules needs one of the roles \((configuration.readerRoles + configuration.adminRoles).joined(separator: ", ")) (CAMUNDA_SECURITY_AUTHORIZATION_READER_ROLES, CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES)",
                            context: context)
         case .write where !isAdmin, .audit where !isAdmin:
-            return problem(.forbidden, "Forbidden",
+            decisions.refused(.roleMissing, method: method)
+            return problem(.forbidden, "Forbidden", reason: .roleMissing,
                            "'\(authentication.principal.principal)' may not \(access == .audit ? "read the audit log" : "change \(path)"): that needs one of the roles \(configuration.adminRoles.joined(separator: ", ")) (CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES)",
                            context: context)
         default:
-            break
+            decisions.accepted(authentication.principal.authenticationMethod)
         }
         guard let roles else {
             return problem(.serviceUnavailable, "Roles service not configured",
@@ -329,43 +344,42 @@ struct AuthnRoutes: Sendable {
     /// nil when the connection's certificate is from the internal CA (and its service is allowed); else the refusal.
     func checkInternalCaller(_ context: ServiceRequestContext) async -> Response? {
         guard let internalCallers else {
-            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
-                error: "access_denied",
-                errorDescription: "POST /v1/authenticate is for services of the suite, and this listener has no SERVER_SSL_TRUST_STORE to check them with",
-                traceID: context.trace.traceID))
+            return internalCallerRefused(.callerTrustStoreMissing, context: context,
+                errorDescription: "POST /v1/authenticate is for services of the suite, and this listener has no SERVER_SSL_TRUST_STORE to check them with")
         }
         guard let peer = await context.peerCertificate() else {
-            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
-                error: "access_denied",
-                errorDescription: "POST /v1/authenticate needs a client certificate from the internal CA; none was presented",
-                traceID: context.trace.traceID))
+            return internalCallerRefused(.callerCertificateMissing, context: context,
+                errorDescription: "POST /v1/authenticate needs a client certificate from the internal CA; none was presented")
         }
         do {
             _ = try await internalCallers.validate(leaf: peer, intermediates: [])
         } catch {
-            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
-                error: "access_denied",
-                errorDescription: "POST /v1/authenticate needs a client certificate from the internal CA: \(error.message)",
-                traceID: context.trace.traceID))
+            return internalCallerRefused(.callerCertificateInvalid, context: context,
+                errorDescription: "POST /v1/authenticate needs a client certificate from the internal CA: \(error.message)")
         }
         guard let identity = ServiceIdentity.name(of: peer, trustDomain: configuration.listener.serviceTrustDomain) else {
-            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
-                error: "access_denied",
-                errorDescription: "POST /v1/authenticate is for services of the suite: the client certificate carries no service identity spiffe://\(configuration.listener.serviceTrustDomain)/<service> (certauth pki init issues service certificates with one)",
-                traceID: context.trace.traceID))
+            return internalCallerRefused(.callerIdentityMissing, context: context,
+                errorDescription: "POST /v1/authenticate is for services of the suite: the client certificate carries no service identity spiffe://\(configuration.listener.serviceTrustDomain)/<service> (certauth pki init issues service certificates with one)")
         }
         if !configuration.allowedCallers.isEmpty && !configuration.allowedCallers.contains(identity) {
-            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
-                error: "access_denied",
-                errorDescription: "service '\(identity)' may not call POST /v1/authenticate; allowed: \(configuration.allowedCallers.joined(separator: ", ")) (CAMUNDA_AUTHN_ALLOWED_CALLERS)",
-                traceID: context.trace.traceID))
+            return internalCallerRefused(.callerNotAllowed, context: context,
+                errorDescription: "service '\(identity)' may not call POST /v1/authenticate; allowed: \(configuration.allowedCallers.joined(separator: ", ")) (CAMUNDA_AUTHN_ALLOWED_CALLERS)")
         }
         return nil
     }
 
+    /// A refusal of the service calling `POST /v1/authenticate` (403 `access_denied`), counted as a decision.
+    private func internalCallerRefused(_ reason: AuthnReason, context: ServiceRequestContext, errorDescription: String) -> Response {
+        decisions.refused(reason, method: .mtls)
+        var body = OAuthErrorResponse(error: "access_denied", errorDescription: errorDescription, traceID: context.trace.traceID)
+        body.reason = reason.rawValue
+        return JSONResponse.oauthError(.forbidden, body)
+    }
+
     func failureResponse(_ error: AuthenticationFailure, context: ServiceRequestContext, problem asProblem: Bool) -> Response {
         let description = error.reason
-        context.logger.info("Authentication refused", metadata: ["reason": .string(description)])
+        decisions.refused(error)
+        context.logger.info("Authentication refused", metadata: ["reason": .string(description), "reason_code": .string(error.code.rawValue)])
         var headers: HTTPFields = [:]
         let status: HTTPResponse.Status
         let code: String
@@ -387,17 +401,23 @@ struct AuthnRoutes: Sendable {
             headers[.retryAfter] = "5"
         }
         if asProblem {
-            var response = problem(status, status.reasonPhrase, description, context: context)
+            var response = problem(status, status.reasonPhrase, reason: error.code, description, context: context)
             response.headers.append(contentsOf: headers)
             return response
         }
-        var response = JSONResponse.make(status, OAuthErrorResponse(error: code, errorDescription: description, traceID: context.trace.traceID))
+        var body = OAuthErrorResponse(error: code, errorDescription: description, traceID: context.trace.traceID)
+        body.reason = error.code.rawValue
+        var response = JSONResponse.make(status, body)
         response.headers.append(contentsOf: headers)
         return response
     }
 
-    func problem(_ status: HTTPResponse.Status, _ title: String, _ detail: String, context: ServiceRequestContext) -> Response {
-        var response = JSONResponse.make(status, ProblemDetails(title: title, status: Int(status.code), detail: detail))
+    func problem(
+        _ status: HTTPResponse.Status, _ title: String, reason: AuthnReason? = nil, _ detail: String, context: ServiceRequestContext
+    ) -> Response {
+        var body = ProblemDetails(title: title, status: Int(status.code), detail: detail)
+        body.reason = reason?.rawValue
+        var response = JSONResponse.make(status, body)
         response.headers[.contentType] = ProblemDetails.contentType
         return response
     }

@@ -24,13 +24,15 @@ enum CertificateBinding {
         guard let presented = try await certificate() else {
             throw AuthenticationFailure(
                 .unauthorized,
-                "the token is certificate-bound (cnf x5t#S256=\(expected), RFC 8705) and no client certificate was presented; call over mutual TLS with the certificate the token was issued to")
+                "the token is certificate-bound (cnf x5t#S256=\(expected), RFC 8705) and no client certificate was presented; call over mutual TLS with the certificate the token was issued to",
+                code: .tokenCertificateMissing)
         }
         let actual = thumbprint(presented)
         guard actual == expected else {
             throw AuthenticationFailure(
                 .unauthorized,
-                "the token is bound to another certificate (cnf x5t#S256=\(expected)) than the one presented (x5t#S256=\(actual)); a certificate-bound token is accepted only with the certificate it was issued to")
+                "the token is bound to another certificate (cnf x5t#S256=\(expected)) than the one presented (x5t#S256=\(actual)); a certificate-bound token is accepted only with the certificate it was issued to",
+                code: .tokenCertificateMismatch)
         }
     }
 

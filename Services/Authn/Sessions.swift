@@ -191,7 +191,7 @@ struct ServiceAccountFlow: Sendable {
         } catch {
             if error.status == nil { health.degraded("token-issuer", details: ["error": error.message]) }
             let hint = error.body?.hint.map { " Hint: \($0)" } ?? ""
-            throw AuthenticationFailure(.unavailable, "service-account sign-in failed: \(error.message).\(hint)")
+            throw AuthenticationFailure(.unavailable, "service-account sign-in failed: \(error.message).\(hint)", code: .signInUnavailable)
         }
         return try await authenticator.authenticate(token: token.accessToken, presentation: .obtainedByAuthn, trace: trace)
     }

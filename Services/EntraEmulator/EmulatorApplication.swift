@@ -37,6 +37,7 @@ public enum EmulatorApplication {
         var verificationCallback: HummingbirdHTTP2.TLSChannelConfiguration.CustomVerificationCallback?
         if let clientCAPath = configuration.clientCAPath {
             let anchors = try CertificatePEM.load(files: [clientCAPath], setting: "ENTRA_EMULATOR_CLIENT_CA")
+            CertificateMetrics.recordExpiration(role: "client_ca", certificates: anchors)
             let check = ClientCertificateCheck(anchors: anchors)
             clientCertificates = check
             // Ask for client certificates without requiring them; accept any chain at the TLS layer (recording the

@@ -241,12 +241,14 @@ public actor TokenEndpointClient {
             let status: Int
             let headers: HTTPHeaders
             let body: ByteBuffer
+            let started = ContinuousClock.now
             do {
                 let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
                 status = Int(response.status.code)
                 headers = response.headers
                 body = try await response.body.collect(upTo: 1 << 20)
             } catch {
+                Self.recordExchange(since: started, outcome: "transport_error", codes: [])
                 exchangeFailures.increment()
                 health?.degraded("idp", details: ["reason": describe(error), "token_endpoint": endpoint])
                 if attempt < configuration.maxRetries {
@@ -284,6 +286,7 @@ public actor TokenEndpointClient {
                     }
                 }
                 guard let success = try? JSONDecoder().decode(Success.self, from: Data(body.readableBytesView)), !success.accessToken.isEmpty else {
+                    Self.recordExchange(since: started, outcome: "invalid_response", codes: [])
                     exchangeFailures.increment()
                     throw TokenIssuanceError(
                         status: 502,
@@ -291,6 +294,7 @@ public actor TokenEndpointClient {
                             error: "server_error", errorDescription: "The token endpoint answered 200 without an access_token",
                             hint: "Check that \(endpoint) is an OAuth 2.0 token endpoint (not a login page behind a proxy)."))
                 }
+                Self.recordExchange(since: started, outcome: "success", codes: [])
                 health?.up("idp", details: ["token_endpoint": endpoint])
                 logger.info("Token issued by IdP", metadata: metadata.merging(
                     ["expires_in": .stringConvertible(success.expiresIn ?? 0)]) { $1 })
@@ -301,6 +305,7 @@ public actor TokenEndpointClient {
             let errorBody = try? JSONDecoder().decode(IdPErrorBody.self, from: Data(body.readableBytesView))
             let kind = IdPErrorClassifier.kind(status: status, body: errorBody)
             let codes = errorBody?.errorCodes ?? []
+            Self.recordExchange(since: started, outcome: "idp_error", codes: codes)
             var failureMetadata = metadata
             failureMetadata["http.status"] = .stringConvertible(status)
             failureMetadata["oauth.error"] = .string(errorBody?.error ?? "")
@@ -353,6 +358,20 @@ public actor TokenEndpointClient {
                     hint: IdPErrorClassifier.hint(status: status, body: errorBody, context: context)),
                 retryAfter: Self.retryAfter(headers))
         }
+    }
+
+    /// `certauth_token_exchange_duration_seconds{outcome,aadsts}`: one observation per request to the token endpoint
+    /// (each attempt, retries included). `outcome`: success, idp_error (an OAuth error answer), transport_error (no
+    /// answer: connect, TLS, timeout), invalid_response (200 without a token); `aadsts`: the IdP's first error code,
+    /// `none` without one. Exchanges happen on cache misses only, so building the swift-metrics `Timer` here (a
+    /// registry lookup) is off the request path.
+    static func recordExchange(since started: ContinuousClock.Instant, outcome: String, codes: [Int]) {
+        let elapsed = ContinuousClock.now - started
+        let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        Metrics.Timer(
+            label: "certauth_token_exchange_duration_seconds",
+            dimensions: [("outcome", outcome), ("aadsts", codes.first.map(String.init) ?? "none")]
+        ).recordNanoseconds(nanoseconds)
     }
 
     /// A fresh assertion for internal callers (`POST /v1/client-assertion`).

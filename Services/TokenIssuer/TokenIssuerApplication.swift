@@ -72,13 +72,15 @@ public enum TokenIssuerApplication {
         router.add(middleware: TracingMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
-        let routes = TokenIssuerRoutes(configuration: configuration, cache: cache, endpoint: endpoint, credentials: credentials)
+        let routes = TokenIssuerRoutes(
+            configuration: configuration, cache: cache, endpoint: endpoint, credentials: credentials,
+            handouts: TokenIssuerRoutes.handOutCounters(configuration: configuration, metrics: metrics))
         routes.register(on: router)
 
         let port = PortHandle()
         let app = try configuration.listener.application(
             name: "token-issuer", router: router, tlsContext: listenerTLS.context, port: port, logger: logger,
-            immediate: TokenIssuerImmediate(answers: routes.answers))
+            immediate: TokenIssuerImmediate(answers: routes.answers, handouts: routes.handouts))
         health.up("listener")
         health.requireForReadiness("listener")
         if credentials != nil {

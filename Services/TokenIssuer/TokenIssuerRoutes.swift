@@ -4,7 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import Metrics
+import Prometheus
 import NIOCore
 import ServiceSupport
 
@@ -17,6 +17,8 @@ struct TokenIssuerRoutes: Sendable {
     /// Cached-token answers for the lean path (``TokenIssuerImmediate``): what `POST /v1/token` answered, by caller
     /// certificate and request body, until the token's refresh time (kept with the token cache, emptied with it).
     var answers: AnswerCache<LeanToken> { cache.leanAnswers }
+    /// `certauth_token_issuer_handouts_total{kind,caller,scope}`.
+    let handouts: PrecreatedCounters<HandOut>
 
     func register(on router: Router<ServiceRequestContext>) {
         router.post(RouterPath(ProtocolPath.token)) { request, context in
@@ -69,13 +71,29 @@ struct TokenIssuerRoutes: Sendable {
         init(_ response: Response) { self.response = response }
     }
 
-    /// Counts every token and assertion handed out, per caller and scope (or audience): who obtained what.
-    private static func countHandOut(kind: String, caller: String, scope: String) {
-        handOutCounter(kind: kind, caller: caller, scope: scope).increment()
+    /// One label set of the hand-out counter.
+    struct HandOut: Hashable, Sendable {
+        var kind: String
+        var caller: String
+        var scope: String
     }
 
-    static func handOutCounter(kind: String, caller: String, scope: String) -> Counter {
-        Counter(label: "certauth_token_issuer_handouts_total", dimensions: [("kind", kind), ("caller", caller), ("scope", scope)])
+    /// The hand-out counters: made at start for every allowed caller with the default scope and its allowed scopes,
+    /// so the common hand-out counts without a lock; any other scope (or an assertion's audience) on first use.
+    static func handOutCounters(configuration: TokenIssuerConfiguration, metrics: PrometheusCollectorRegistry) -> PrecreatedCounters<HandOut> {
+        let keys = configuration.allowedCallers.flatMap { caller in
+            ([configuration.defaultScope] + (configuration.callerScopes[caller] ?? []).sorted()).map {
+                HandOut(kind: "token", caller: caller, scope: $0)
+            }
+        }
+        return PrecreatedCounters(registry: metrics, name: "certauth_token_issuer_handouts_total", keys: keys) { key in
+            [("kind", key.kind), ("caller", key.caller), ("scope", key.scope)]
+        }
+    }
+
+    /// Counts every token and assertion handed out, per caller and scope (or audience): who obtained what.
+    private func countHandOut(kind: String, caller: String, scope: String) {
+        handouts.increment(HandOut(kind: kind, caller: caller, scope: scope))
     }
 
     private func token(request: Request, context: ServiceRequestContext) async throws -> Response {
@@ -111,14 +129,14 @@ struct TokenIssuerRoutes: Sendable {
         }
         do {
             let cached = try await cache.token(scope: scope)
-            let handOuts = Self.handOutCounter(kind: "token", caller: caller, scope: scope)
-            handOuts.increment()
+            let handOut = HandOut(kind: "token", caller: caller, scope: scope)
+            handouts.increment(handOut)
             if let peer = await context.verifiedPeer() {
                 // The same caller sending the same body gets the same token until its refresh time: the lean path
                 // answers that from here without a task (the checks above depend only on the two).
                 answers.store(
                     TokenIssuerImmediate.key(peer: peer, body: raw),
-                    LeanToken(token: cached, scope: scope, handOuts: handOuts), until: cached.refreshAt)
+                    LeanToken(token: cached, scope: scope, handOut: handOut), until: cached.refreshAt)
             }
             return JSONResponse.make(.ok, LeanToken.response(cached, scope: scope))
         } catch let error as TokenIssuanceError {
@@ -141,7 +159,7 @@ struct TokenIssuerRoutes: Sendable {
         }
         do {
             let assertion = try await endpoint.assertion(audience: body.audience)
-            Self.countHandOut(kind: "client_assertion", caller: caller, scope: assertion.audience)
+            countHandOut(kind: "client_assertion", caller: caller, scope: assertion.audience)
             context.logger.info("Client assertion handed out", metadata: [
                 "jti": .string(assertion.jti), "caller": .string(caller), "audience": .string(assertion.audience),
             ])
@@ -199,11 +217,11 @@ extension String {
     var nonEmpty: String? { isEmpty ? nil : self }
 }
 
-/// A token `POST /v1/token` handed out, kept for the lean path with the counter of its caller and scope.
+/// A token `POST /v1/token` handed out, kept for the lean path with the hand-out counter's labels.
 struct LeanToken: Sendable {
     let token: CachedToken
     let scope: String
-    let handOuts: Counter
+    let handOut: TokenIssuerRoutes.HandOut
 
     static func response(_ cached: CachedToken, scope: String, now: Date = Date()) -> TokenResponse {
         TokenResponse(
@@ -219,6 +237,7 @@ struct LeanToken: Sendable {
 /// certificate for this connection.
 struct TokenIssuerImmediate: ImmediateResponder {
     let answers: AnswerCache<LeanToken>
+    let handouts: PrecreatedCounters<TokenIssuerRoutes.HandOut>
     let metrics = RouteMetrics(route: ProtocolPath.token, method: .post)
     let hits = Counter(label: "certauth_token_cache_hits_total")
 
@@ -234,7 +253,7 @@ struct TokenIssuerImmediate: ImmediateResponder {
               let lean = answers.lookup(Self.key(peer: peer, body: request.body))
         else { return nil }
         hits.increment()
-        lean.handOuts.increment()
+        handouts.increment(lean.handOut)
         let body = LeanToken.response(lean.token, scope: lean.scope).directJSON
         return ImmediateAnswer(
             headers: [.contentType: "application/json", .cacheControl: "no-store"], body: ByteBuffer(bytes: body), metrics: metrics)

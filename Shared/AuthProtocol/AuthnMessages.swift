@@ -180,6 +180,8 @@ public struct ProblemDetails: Codable, Sendable, Equatable, Error {
     public var instance: String?
     /// The request field at fault, when one is.
     public var field: String?
+    /// authn's short code for why a caller was refused (as in ``OAuthErrorResponse/reason``).
+    public var reason: String?
 
     public init(type: String = "about:blank", title: String, status: Int, detail: String,
                 instance: String? = nil, field: String? = nil) {

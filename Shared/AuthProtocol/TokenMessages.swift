@@ -123,6 +123,9 @@ public struct OAuthErrorResponse: Codable, Sendable, Equatable, Error {
     public var correlationID: String?
     /// What the operator should do about it.
     public var hint: String?
+    /// authn's short code for why a caller was refused (`token_expired`, `certificate_untrusted`, …; the `reason`
+    /// label of `certauth_authn_decisions_total`).
+    public var reason: String?
 
     public init(error: String, errorDescription: String, errorCodes: [Int]? = nil,
                 traceID: String? = nil, correlationID: String? = nil, hint: String? = nil) {
@@ -135,7 +138,7 @@ public struct OAuthErrorResponse: Codable, Sendable, Equatable, Error {
     }
 
     enum CodingKeys: String, CodingKey {
-        case error, hint
+        case error, hint, reason
         case errorDescription = "error_description"
         case errorCodes = "error_codes"
         case traceID = "trace_id"

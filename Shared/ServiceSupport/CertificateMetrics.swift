@@ -21,6 +21,14 @@ public enum CertificateMetrics {
             .record(certificate.notValidAfter.timeIntervalSince1970)
     }
 
+    /// Records every certificate of a list (a trust store, CA files) under one role: `trusted_ca` (the listener's or
+    /// the IdP's trust store), `client_ca` / `client_intermediate` (authn's and the emulator's client-certificate
+    /// anchors and intermediates), `trusted_proxy`. Any module that loads a certificate calls this or
+    /// ``recordExpiration(role:certificate:)``; a new role needs only a new string (and a line in the catalog's HELP).
+    public static func recordExpiration(role: String, certificates: some Sequence<Certificate>) {
+        for certificate in certificates { recordExpiration(role: role, certificate: certificate) }
+    }
+
     /// The role of a keystore by the settings it was configured with.
     public static func role(of settings: KeystoreSettingNames) -> String {
         settings.path == KeystoreSettingNames.serverSSL.path ? "server" : "client_credential"

@@ -32,11 +32,26 @@ public enum MetricsCatalog {
         // The suite's own.
         CertificateMetrics.expirationName: Entry(
             name: CertificateMetrics.expirationName,
-            help: "When a certificate this service holds (server, client_credential) or trusts (trusted_ca) expires, in Unix seconds, by role and x5t#S256 thumbprint.",
+            help: "When a certificate this service holds (role server, client_credential) or trusts (trusted_ca, client_ca, client_intermediate, trusted_proxy) expires, in Unix seconds, by role and x5t#S256 thumbprint.",
             labels: ["role": "role", "x5t_s256": "x5t_s256"]),
         "certauth_jwks_last_success_timestamp_seconds": Entry(
             name: "certauth_jwks_last_success_timestamp_seconds",
             help: "When authn last fetched the IdP's signing keys (JWKS) successfully, in Unix seconds.", labels: [:]),
+        "certauth_jwks_refresh_failures_total": Entry(
+            name: "certauth_jwks_refresh_failures_total",
+            help: "Fetches of the IdP's signing keys (JWKS) that failed (network, TLS, status, or an unusable key set); authn keeps the keys it has.", labels: [:]),
+        "certauth_authn_decisions_total": Entry(
+            name: "certauth_authn_decisions_total",
+            help: "authn's decisions on callers, by credential method (oidc, mtls, session, anonymous, none), result (accepted, unauthenticated, forbidden, unavailable) and reason (the short code of the 401/403/503 body's \"reason\"; ok when accepted).",
+            labels: ["method": "method", "result": "result", "reason": "reason"]),
+        "certauth_token_exchange_duration_seconds": Entry(
+            name: "certauth_token_exchange_duration_seconds",
+            help: "Duration of token exchanges token-issuer made at the IdP, by outcome (success, idp_error, transport_error) and AADSTS code (none when the IdP gave none).",
+            labels: ["outcome": "outcome", "aadsts": "aadsts"]),
+        "certauth_token_issuer_handouts_total": Entry(
+            name: "certauth_token_issuer_handouts_total",
+            help: "Tokens and client assertions token-issuer handed out, by kind (token, client_assertion), calling service and scope (or audience).",
+            labels: ["kind": "kind", "caller": "caller", "scope": "scope"]),
         "certauth_token_exchanges_total": Entry(
             name: "certauth_token_exchanges_total",
             help: "Token exchanges token-issuer made at the IdP (client credentials with a signed client assertion).", labels: [:]),
@@ -59,6 +74,12 @@ public enum MetricsCatalog {
             name: "certauth_roles_writes_total",
             help: "Changes to mapping rules, roles and assignments.", labels: [:]),
     ]
+
+    /// The descriptor (name and HELP text) of a catalog metric, for code that registers on a service's
+    /// `PrometheusCollectorRegistry` directly.
+    public static func descriptor(_ name: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: entries[name]?.name ?? sanitize(name), unitName: "", helpText: entries[name]?.help ?? name)
+    }
 
     /// The Prometheus name, labels and HELP text for a swift-metrics label and its dimensions. A label missing from
     /// the catalog still exports (its characters made valid) with a HELP line saying so.
@@ -150,5 +171,41 @@ public struct CertAuthMetricsFactory: MetricsFactory {
 
     public func destroyTimer(_ handler: any TimerHandler) {
         if let histogram = handler as? Histogram<Duration> { registry.unregisterDurationHistogram(histogram) }
+    }
+}
+
+/// Counters for a fixed set of label values, made once on a service's registry (HELP text from ``MetricsCatalog``)
+/// and looked up in an immutable dictionary: the request path counts without a lock and without building a
+/// swift-metrics `Counter` per request. A key outside the set (a label combination nobody expected) is made on first
+/// use through the registry, which takes its lock: correct, only slower.
+public struct PrecreatedCounters<Key: Hashable & Sendable>: Sendable {
+    private let registry: PrometheusCollectorRegistry
+    private let name: String
+    private let labels: @Sendable (Key) -> [(String, String)]
+    private let counters: [Key: Prometheus.Counter]
+
+    /// `name` is the Prometheus name (a ``MetricsCatalog`` entry gives the HELP text); `keys` the label sets to
+    /// make up front (they show as 0 from the start, so `rate()` and `increase()` see the first one).
+    public init(
+        registry: PrometheusCollectorRegistry, name: String, keys: some Sequence<Key>,
+        labels: @escaping @Sendable (Key) -> [(String, String)]
+    ) {
+        self.registry = registry
+        self.name = name
+        self.labels = labels
+        let descriptor = MetricsCatalog.descriptor(name)
+        var counters: [Key: Prometheus.Counter] = [:]
+        for key in keys where counters[key] == nil {
+            counters[key] = registry.makeCounter(descriptor: descriptor, labels: labels(key))
+        }
+        self.counters = counters
+    }
+
+    public func increment(_ key: Key) {
+        if let counter = counters[key] {
+            counter.increment()
+        } else {
+            registry.makeCounter(descriptor: MetricsCatalog.descriptor(name), labels: labels(key)).increment()
+        }
     }
 }

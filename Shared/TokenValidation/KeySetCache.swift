@@ -26,6 +26,8 @@ public struct KeySetStatus: Sendable {
     public var lastSuccess: Date?
     /// Why the last refresh failed; nil once a refresh succeeds.
     public var lastError: String?
+    /// How many refreshes have failed since start (for `certauth_jwks_refresh_failures_total`).
+    public var failures: Int = 0
 }
 
 /// The IdP's signing keys by `kid` (the JWKS), fetched through `fetch`. An unknown `kid` triggers one refresh
@@ -54,6 +56,7 @@ public actor KeySetCache {
     private var skipped: [String: String] = [:]
     private var loggedSkips: [String] = []
     private var lastError: String?
+    private var failures = 0
     /// Told the kids that a refresh removed (the verified-token cache drops their tokens).
     private let removalObservers = Mutex<[@Sendable (Set<String>) -> Void]>([])
 
@@ -152,7 +155,7 @@ public actor KeySetCache {
 
     /// Key count, last success and last error, for health checks.
     public var status: KeySetStatus {
-        KeySetStatus(keyCount: keys.count, lastSuccess: lastSuccess, lastError: lastError)
+        KeySetStatus(keyCount: keys.count, lastSuccess: lastSuccess, lastError: lastError, failures: failures)
     }
 
     // MARK: - Refresh
@@ -218,6 +221,7 @@ public actor KeySetCache {
             return .success(fresh.count)
         case .failure(let error):
             lastError = error.message
+            failures += 1
             let message: Logger.Message = keys.isEmpty
                 ? "JWKS refresh failed; no keys loaded yet" : "JWKS refresh failed; keeping the keys already loaded"
             logger.warning(message, metadata: [

@@ -37,7 +37,7 @@ import X509
     struct Setup {
         let answers = AnswerCache<AuthnLeanAnswer>()
         let verdicts = CertificateVerdictCache()
-        var immediate: AuthnImmediate { AuthnImmediate(answers: answers, verdicts: verdicts) }
+        var immediate: AuthnImmediate { AuthnImmediate(answers: answers, verdicts: verdicts, decisions: nil) }
 
         /// The route answered `fields` (from `peer`) with 200: kept as the route keeps it.
         func routeAnswered(

@@ -96,17 +96,22 @@ struct AuthnLiveTests {
             #expect(forward.headers["x-auth-admin"] == nil, "Admin is not an admin role unless CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES says so")
             #expect(forward.headers["x-auth-method"] == "oidc")
 
-            let required = try await call(anonymous, "https://localhost:\(ports.authn)/v1/forward-auth",
-                                          headers: [("authorization", "Bearer \(token)"), ("x-auth-require-role", "Auditor")])
+            let required = try await expectOneDecision(anonymous, management: ports.management, method: "oidc", result: "forbidden", "role") {
+                try await call(anonymous, "https://localhost:\(ports.authn)/v1/forward-auth",
+                               headers: [("authorization", "Bearer \(token)"), ("x-auth-require-role", "Auditor")])
+            }
             #expect(required.status == 403)
+            #expect(required.text.contains(#""reason":"role_missing""#), "\(required.text)")
 
             let internalCheck = try await call(internalClient, "https://localhost:\(ports.authn)/v1/authenticate", method: .POST,
                                                body: #"{"token": "\#(token)"}"#)
             #expect(internalCheck.status == 200)
             #expect(try internalCheck.principal().principal == TestPKI.clientID)
-            let notInternal = try await call(anonymous, "https://localhost:\(ports.authn)/v1/authenticate", method: .POST,
-                                             body: #"{"token": "\#(token)"}"#)
+            let notInternal = try await expectOneDecision(anonymous, management: ports.management, method: "mtls", result: "forbidden", "not internal") {
+                try await call(anonymous, "https://localhost:\(ports.authn)/v1/authenticate", method: .POST, body: #"{"token": "\#(token)"}"#)
+            }
             #expect(notInternal.status == 403)
+            #expect(notInternal.text.contains(#""reason":"caller_certificate_missing""#), "\(notInternal.text)")
             }
             }
         }
@@ -123,16 +128,20 @@ struct AuthnLiveTests {
             tamperedClaims["roles"] = .array([.string("Admin"), .string("SuperAdmin")])
             let tamperedPayload = Base64URL.encode(try JSONEncoder().encode(tamperedClaims))
             let unknownKid = Base64URL.encode(Array(#"{"alg":"RS256","typ":"JWT","kid":"not-a-key-of-the-idp"}"#.utf8))
-            let cases: [(String, String, String)] = [
-                ("garbage", "Bearer not-a-jwt", ""),
-                ("alg none", "Bearer \(header).\(parts[1]).", ""),
-                ("tampered claims", "Bearer \(parts[0]).\(tamperedPayload).\(parts[2])", ""),
-                ("unknown kid", "Bearer \(unknownKid).\(parts[1]).\(parts[2])", "not-a-key-of-the-idp"),
-                ("basic scheme", "Basic dXNlcjpwYXNz", "Bearer"),
+            let cases: [(String, String, String, String)] = [
+                ("garbage", "Bearer not-a-jwt", "", "token_malformed"),
+                ("alg none", "Bearer \(header).\(parts[1]).", "", "token_algorithm_unsupported"),
+                ("tampered claims", "Bearer \(parts[0]).\(tamperedPayload).\(parts[2])", "", "token_signature_invalid"),
+                ("unknown kid", "Bearer \(unknownKid).\(parts[1]).\(parts[2])", "not-a-key-of-the-idp", "token_kid_unknown"),
+                ("basic scheme", "Basic dXNlcjpwYXNz", "Bearer", "authorization_scheme_unsupported"),
             ]
-            for (name, authorization, mention) in cases {
-                let answer = try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me", headers: [("authorization", authorization)])
+            for (name, authorization, mention, reason) in cases {
+                // Each refusal moves exactly one decision counter, the one of the body's reason (issue 18).
+                let answer = try await expectOneDecision(anonymous, management: ports.management, method: "oidc", result: "unauthenticated", name) {
+                    try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me", headers: [("authorization", authorization)])
+                }
                 #expect(answer.status == 401, "\(name): \(answer.status) \(answer.text)")
+                #expect(answer.text.contains("\"reason\":\"\(reason)\""), "\(name): \(answer.text)")
                 let challenge = answer.headers["www-authenticate"] ?? ""
                 #expect(challenge.contains("error=\"invalid_token\""), "\(name): \(challenge)")
                 #expect(challenge.contains("error_description="), "\(name)")
@@ -140,12 +149,23 @@ struct AuthnLiveTests {
                 #expect(!answer.text.contains(parts[2]), "\(name): the body echoes the token")
             }
             // An oversized token (in a body: HTTP/2 limits a header list to 16 KiB before authn sees it).
-            let oversized = try await call(internalClient, "https://localhost:\(ports.authn)/v1/authenticate", method: .POST,
-                                           body: #"{"token": "\#(String(repeating: "a", count: 40_000))"}"#)
+            let oversized = try await expectOneDecision(anonymous, management: ports.management, method: "oidc", result: "unauthenticated", "oversized") {
+                try await call(internalClient, "https://localhost:\(ports.authn)/v1/authenticate", method: .POST,
+                               body: #"{"token": "\#(String(repeating: "a", count: 40_000))"}"#)
+            }
             #expect(oversized.status == 401)
+            #expect(oversized.text.contains(#""reason":"token_too_large""#), "\(oversized.text)")
             #expect(oversized.headers["www-authenticate"]?.contains("over the limit") == true, "\(oversized.headers)")
-            let none = try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me")
+            let none = try await expectOneDecision(anonymous, management: ports.management, method: "none", result: "unauthenticated", "no credentials") {
+                try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me")
+            }
             #expect(none.status == 401)
+            #expect(none.text.contains(#""reason":"credentials_missing""#), "\(none.text)")
+            // An accepted caller is a decision too: ok, by method.
+            let accepted = try await DecisionSeries.scrape(anonymous, management: ports.management)
+            _ = try await call(anonymous, "https://localhost:\(ports.authn)/v2/authentication/me", headers: [("authorization", "Bearer \(token)")])
+            let changes = try await DecisionSeries.scrape(anonymous, management: ports.management).changes(since: accepted)
+            #expect(changes.map(\.series) == [#"certauth_authn_decisions_total{method="oidc",result="accepted",reason="ok"}"#], "\(changes)")
             #expect(none.headers["www-authenticate"]?.hasPrefix("Bearer realm=\"certauth\"") == true)
             }
             }
@@ -188,10 +208,14 @@ struct AuthnLiveTests {
                 ("wrong CA", try DevPKI.issue(subject: try DistinguishedName { CommonName("stranger") }, usage: .client, issuer: otherCA), "trusted"),
                 ("serverAuth only", try DevPKI.issue(subject: try DistinguishedName { CommonName("server-only") }, usage: .server, issuer: ca), "clientAuth"),
             ]
+            let reasons = ["expired": "certificate_expired", "wrong CA": "certificate_untrusted", "serverAuth only": "certificate_wrong_purpose"]
             for (name, certificate, mention) in cases {
                 try await withClient(try AuthnFixtures.client(pki: pki, leaf: certificate)) { client in
-                    let answer = try await call(client, url)
+                    let answer = try await expectOneDecision(client, management: ports.management, method: "mtls", result: "unauthenticated", name) {
+                        try await call(client, url)
+                    }
                     #expect(answer.status == 401, "\(name): \(answer.status) \(answer.text)")
+                    #expect(answer.text.contains("\"reason\":\"\(reasons[name] ?? "?")\""), "\(name): \(answer.text)")
                     let challenge = answer.headers["www-authenticate"] ?? ""
                     #expect(challenge.contains(mention), "\(name): \(challenge)")
                 }

@@ -44,8 +44,11 @@ struct ClientChainLiveTests {
             // Another client of the same intermediary, sending only its leaf: the intermediary another connection sent
             // does not help it (it did, through a process-wide pool, before).
             try await withClient(try AuthnFixtures.client(pki: pki, leaf: tasklist)) { leafOnly in
-                let me = try await call(leafOnly, url)
+                let me = try await expectOneDecision(leafOnly, management: ports.management, method: "mtls", result: "unauthenticated", "leaf only") {
+                    try await call(leafOnly, url)
+                }
                 #expect(me.status == 401, "\(me.text)")
+                #expect(me.text.contains(#""reason":"certificate_untrusted""#), "\(me.text)")
                 #expect(me.headers["www-authenticate"]?.contains("CN=zeebe-intermediary") == true, "\(me.headers)")
             }
             // Nor does the verdict cached for the same leaf when it came with its chain.
@@ -64,7 +67,9 @@ struct ClientChainLiveTests {
         try await AuthnLiveTests().withSuite(extra: { try Self.seedScheme($0) }) { pki, _, ports in
             let intermediary = try IssuedCertificate.load(pki, "intermediary.pem", key: "intermediary.key")
             try await withClient(try AuthnFixtures.client(pki: pki, leaf: intermediary)) { ca in
-                let me = try await call(ca, "https://localhost:\(ports.authn)/v2/authentication/me")
+                let me = try await expectOneDecision(ca, management: ports.management, method: "mtls", result: "unauthenticated", "CA as client") {
+                    try await call(ca, "https://localhost:\(ports.authn)/v2/authentication/me")
+                }
                 #expect(me.status == 401, "\(me.text)")
                 let challenge = me.headers["www-authenticate"] ?? ""
                 #expect(challenge.contains("is a CA certificate (basicConstraints CA:TRUE)"), "\(challenge)")
@@ -179,6 +184,7 @@ struct ClientChainLiveTests {
                 }
                 #expect(answer.status == 401, "\(answer.text)")
                 #expect(answer.headers["www-authenticate"]?.contains("was revoked at") == true, "\(answer.headers)")
+                #expect(answer.text.contains(#""reason":"certificate_revoked""#), "\(answer.text)")
                 #expect(clock.now - start < .seconds(5), "refused only after \(clock.now - start)")
             }
             try await withClient(try pki.client(withCertificate: false)) { anonymous in

@@ -35,6 +35,21 @@ import Testing
         #expect(typed.count == 5)
     }
 
+    @Test func precreatedCountersShowFromTheStartAndCountWithoutNewSeries() {
+        let registry = PrometheusCollectorRegistry()
+        let counters = PrecreatedCounters(registry: registry, name: "certauth_authn_decisions_total", keys: ["a", "b"]) { key in
+            [("method", "oidc"), ("result", "unauthenticated"), ("reason", key)]
+        }
+        counters.increment("a")
+        counters.increment("a")
+        counters.increment("unexpected")  // made on first use
+        let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+        #expect(text.contains("# HELP certauth_authn_decisions_total authn's decisions"))
+        #expect(text.contains(#"certauth_authn_decisions_total{method="oidc",result="unauthenticated",reason="a"} 2"#))
+        #expect(text.contains(#"certauth_authn_decisions_total{method="oidc",result="unauthenticated",reason="b"} 0"#))
+        #expect(text.contains(#"certauth_authn_decisions_total{method="oidc",result="unauthenticated",reason="unexpected"} 1"#))
+    }
+
     @Test func everyCatalogNameFollowsPrometheusConventions() {
         for (label, entry) in MetricsCatalog.entries {
             #expect(!entry.help.isEmpty, "\(label)")
