@@ -204,6 +204,7 @@ let package = Package(
             name: "Authn",
             dependencies: [
                 "AuthProtocol", "Keystore", "ServiceSupport", "TokenValidation", "CertificateValidation", "Storage",
+                .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
