@@ -230,16 +230,20 @@ struct Authenticator: Sendable {
         } catch {
             throw AuthenticationFailure(.unauthorized, "client certificate refused: \(error.message)", code: .certificate(error.code))
         }
-        guard let principal = certificates.mapper.principal(for: leaf.subject), !principal.isEmpty else {
-            throw AuthenticationFailure(
-                .unauthorized,
-                "client certificate subject '\(validated.subject)' names no principal: it has no CN, or it does not match CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_PATTERN",
-                code: .certificatePrincipalMissing)
-        }
+        let principal = try MTLSPrincipal.principal(
+            of: leaf, subject: validated.subject, source: certificates.principalSource, mapper: certificates.mapper)
         var granted = defaultRoles
+        if !certificates.defaultRolesByAnchor.isEmpty, let scoped = certificates.defaultRolesByAnchor[validated.anchorSPKISHA256] {
+            granted = scoped
+        }
         if let roles {
+            // The issuer's key digest comes from the validated chain: roles' pinned rules (issuerSpkiSha256) match only
+            // certificates that this CA key signed, whatever the issuer's DN.
+            let request = ResolveRequest(
+                certificateSubject: validated.subject, certificateSANs: MTLSPrincipal.sans(of: leaf),
+                certificateIssuerSPKISHA256: validated.issuerSPKISHA256)
             granted = merge(granted, acceptedRoles(
-                try await resolve(roles, ResolveRequest(certificateSubject: validated.subject), trace: trace, method: .mtls)) { _ in Self.resolvedSource })
+                try await resolve(roles, request, trace: trace, method: .mtls)) { _ in Self.resolvedSource })
         }
         let authentication = Authentication(
             principal: PrincipalResponse(

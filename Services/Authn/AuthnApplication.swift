@@ -125,8 +125,11 @@ public enum AuthnApplication {
             certificates = ClientCertificateAuthenticator(
                 validator: ClientCertificateValidator(settings: settings),
                 mapper: mapper, configuredIntermediates: intermediates, cache: cache,
-                trustedProxies: Set(proxies.map(ClientCertificateAuthenticator.thumbprint)))
-            for role in mtls.defaultRoles where AdminGrantAudit.isAdminLike(role) {
+                trustedProxies: Set(proxies.map(ClientCertificateAuthenticator.thumbprint)),
+                principalSource: mtls.principalSource,
+                defaultRolesByAnchor: try AnchorDefaultRoles.resolve(
+                    mtls.defaultRolesByAnchor, trustedFiles: mtls.trustedCertificateFiles, variable: AuthnSetting.mtlsDefaultRolesByAnchor))
+            for role in mtls.defaultRoles + mtls.defaultRolesByAnchor.flatMap(\.roles) where AdminGrantAudit.isAdminLike(role) {
                 logger.warning("Security audit: every valid client certificate is granted an admin role by configuration", metadata: [
                     "audit": "admin_role_default", "role": .string(role), "setting": .string(AuthnSetting.mtlsDefaultRoles),
                 ])

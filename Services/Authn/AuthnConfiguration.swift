@@ -84,6 +84,10 @@ public struct MTLSSettings: Sendable {
     public var crlPaths: [String] = []
     /// `…_MTLS_CRL_RELOAD_INTERVAL` (seconds): how often the CRL files are checked for changes.
     public var crlReloadInterval: Duration = .seconds(30)
+    /// `…_MTLS_PRINCIPAL_SOURCE`: where the principal comes from (the subject by default).
+    public var principalSource: MTLSPrincipalSource = .subjectDN
+    /// `…_MTLS_DEFAULT_ROLES_BY_ANCHOR`: default roles per trust anchor (``AnchorDefaultRoles``).
+    public var defaultRolesByAnchor: [AnchorDefaultRoles] = []
 
     public init(trustedCertificateFiles: [String], intermediateCertificateFiles: [String] = [], requireValidChain: Bool = true,
                 defaultRoles: [String] = [], subjectPattern: String? = nil, trustedProxyFiles: [String] = []) {
@@ -204,6 +208,8 @@ public enum AuthnSetting {
     public static let mtlsRevocationFailure = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_FAILURE"
     public static let mtlsCRLPaths = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS"
     public static let mtlsCRLReloadInterval = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_RELOAD_INTERVAL"
+    public static let mtlsPrincipalSource = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_SOURCE"
+    public static let mtlsDefaultRolesByAnchor = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_DEFAULT_ROLES_BY_ANCHOR"
     public static let unprotectedAPI = "CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI"
     public static let certAuthEnabled = "CAMUNDA_SECURITY_CERT_AUTH_ENABLED"
     public static let serviceAccountScope = "CAMUNDA_SECURITY_AUTHENTICATION_SERVICE_ACCOUNT_SCOPE"
@@ -314,6 +320,7 @@ extension AuthnConfiguration {
                 mtls?.profile = profile
             }
             try Self.readRevocation(env, into: &mtls)
+            try Self.readIdentity(env, into: &mtls)
         } else if env.string(S.mtlsTrustedProxies) != nil {
             throw ConfigurationError(
                 variable: S.mtlsTrustedProxies,

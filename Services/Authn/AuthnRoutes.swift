@@ -52,6 +52,18 @@ struct AuthnRoutes: Sendable {
     /// Bearer token, then a certificate forwarded by a trusted proxy, then a session cookie, then the connection's
     /// client certificate, then (when configured) the service-account flow.
     func caller(_ request: Request, context: ServiceRequestContext) async throws(AuthenticationFailure) -> Authentication {
+        let forwardedForms = ForwardedCertificates.forms(in: request.headers)
+        var fromTrustedProxy = false
+        if !forwardedForms.isEmpty {
+            // Refused from any other peer, whatever else the request carries (ForwardedCertificates).
+            let peer = await context.peerCertificate()
+            guard let peer, authenticator.certificates?.isTrustedProxy(peer) ?? false else {
+                throw AuthenticationFailure(
+                    .unauthorized,
+                    "\(ForwardedCertificates.names(forwardedForms)) \(forwardedForms.count == 1 ? "is" : "are") honoured only from a trusted proxy that presents its own certificate listed in CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES; this connection presented \(peer == nil ? "no certificate" : "a certificate not on that list"), so the request is refused (remove the header, or list the proxy's certificate)", code: .forwardedCertificateNotFromProxy)
+            }
+            fromTrustedProxy = true
+        }
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else {
@@ -72,25 +84,10 @@ struct AuthnRoutes: Sendable {
         let peer = verifiedPeer?.certificate
         let certificates = authenticator.certificates
         let peerIsProxy = peer.map { certificates?.isTrustedProxy($0) ?? false } ?? false
-        if let forwarded = request.headers[.sslClientCert], !forwarded.isEmpty {
-            guard peerIsProxy else {
-                throw AuthenticationFailure(
-                    .unauthorized,
-                    "X-SSL-Client-Cert is honoured only from a trusted proxy that presents its own certificate listed in CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES; this connection presented \(peer == nil ? "no certificate" : "a certificate not on that list")",
-                    code: .forwardedCertificateNotFromProxy)
-            }
-            let chain: [Certificate]
-            do {
-                chain = try CertificatePEM.parseForwarded(forwarded)
-            } catch {
-                throw AuthenticationFailure(
-                    .unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) is unreadable: \(error.message)", code: .certificateMalformed)
-            }
-            guard let leaf = chain.first else {
-                throw AuthenticationFailure(.unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) holds no certificate", code: .certificateMissing)
-            }
+        if fromTrustedProxy, let forwarded = try ForwardedCertificates.read(request.headers) {
+            // The forwarded chain helps build this request's path only.
             return try await authenticator.authenticate(
-                leaf: leaf, presented: .list(Array(chain.dropFirst())), trace: context.trace)
+                leaf: forwarded.leaf, presented: .list(forwarded.intermediates), trace: context.trace)
         }
         if let cookie = Self.cookie(named: sessions.cookieName, in: request.headers) {
             do {
@@ -113,18 +110,12 @@ struct AuthnRoutes: Sendable {
         throw AuthenticationFailure(.missing, "no credentials were presented; send \(ways.joined(separator: " or "))", code: .credentialsMissing)
     }
 
-    /// The client certificate of a request for certificate-bound tokens: a trusted proxy's forwarded certificate
-    /// (`X-SSL-Client-Cert`), else the connection's own (never the proxy's).
+    /// The client certificate of a request for certificate-bound tokens: a trusted proxy's forwarded certificate (any
+    /// of ``ForwardedCertificates``' headers), else the connection's own (never the proxy's).
     func presentedCertificate(_ request: Request, context: ServiceRequestContext) async throws(AuthenticationFailure) -> Certificate? {
         guard let peer = await context.peerCertificate() else { return nil }
         guard authenticator.certificates?.isTrustedProxy(peer) ?? false else { return peer }
-        guard let forwarded = request.headers[.sslClientCert], !forwarded.isEmpty else { return nil }
-        do {
-            return try CertificatePEM.parseForwarded(forwarded).first
-        } catch {
-            throw AuthenticationFailure(
-                .unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) is unreadable: \(error.message)", code: .certificateMalformed)
-        }
+        return try ForwardedCertificates.read(request.headers)?.leaf
     }
 
     static func cookie(named name: String, in headers: HTTPFields) -> String? {
@@ -436,8 +427,6 @@ struct AuthnRoutes: Sendable {
 }
 
 extension HTTPField.Name {
-    /// A client certificate forwarded by a trusted proxy.
-    static let sslClientCert = Self(ProtocolHeader.sslClientCert)!
     /// The credential used, for audit trails.
     static let authCredential = Self(ProtocolHeader.authCredential)!
     /// Roles a proxy location requires (any of; comma list).

@@ -82,6 +82,11 @@ struct ClientCertificateAuthenticator: Sendable {
     let cache: CertificateVerdictCache
     /// SHA-256 thumbprints (hex) of the proxies allowed to forward `X-SSL-Client-Cert`.
     let trustedProxies: Set<String>
+    /// Where the principal comes from (`…_MTLS_PRINCIPAL_SOURCE`).
+    var principalSource: MTLSPrincipalSource = .subjectDN
+    /// Default roles by the SPKI SHA-256 (hex) of the anchor a chain ends at (`…_MTLS_DEFAULT_ROLES_BY_ANCHOR`); an
+    /// anchor not listed gets the global `…_MTLS_DEFAULT_ROLES`.
+    var defaultRolesByAnchor: [String: [String]] = [:]
 
     /// `presented`: the intermediates that came with this leaf (its connection's, or forwarded with it), read only on a
     /// cache miss or when the cached verdict needed presented intermediates.

@@ -48,7 +48,7 @@ struct VerifyChain: AsyncParsableCommand {
     @Option(name: .customLong("max-depth"), help: "Intermediate CA certificates allowed between the leaf and a trusted CA (default \(PathBuildingBudget.standard.maximumIntermediates), like openssl verify -verify_depth).")
     var maxDepth: Int?
 
-    @Flag(name: .long, help: "Print one JSON object: valid, reason, code, chain [{subject, issuer, not_after, x5t#S256}], principal.")
+    @Flag(name: .long, help: "Print one JSON object: valid, reason, code, chain [{subject, issuer, not_after, x5t#S256, spki_sha256}], principal.")
     var json = false
 
     func run() async throws {
@@ -164,6 +164,8 @@ struct VerifyChain: AsyncParsableCommand {
                         "issuer": DistinguishedNameFormat.string(certificate.issuer),
                         "not_after": certificate.notValidAfter.formatted(.iso8601),
                         "x5t#S256": (try? CertificateThumbprint.sha256(certificate)) ?? NSNull(),
+                        // What a mapping rule's issuerSpkiSha256 and …_MTLS_DEFAULT_ROLES_BY_ANCHOR pin a CA by.
+                        "spki_sha256": CertificateNames.spkiSHA256(certificate),
                     ]
                 },
             ]
@@ -183,6 +185,9 @@ struct VerifyChain: AsyncParsableCommand {
             }
             if let leaf = chain.first, let thumbprint = try? CertificateThumbprint.sha256(leaf) {
                 print("x5t#S256:  \(thumbprint)")
+            }
+            if chain.count > 1 {
+                print("issuer spki_sha256: \(CertificateNames.spkiSHA256(chain[1]))")
             }
         } else {
             print("INVALID: \(reason ?? "unknown reason")")

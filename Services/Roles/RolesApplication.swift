@@ -26,7 +26,11 @@ public struct RolesInstance: Sendable {
         let subject = try request.certificateSubject.map { (text: String) throws(DistinguishedName.ParseError) in
             try DistinguishedName(parsing: text)
         }
-        return state.view.resolve(claims: request.claims, subject: subject, subjectText: request.certificateSubject)
+        return state.view.resolve(
+            claims: request.claims, subject: subject, subjectText: request.certificateSubject,
+            certificate: CertificateFacts(
+                sans: request.certificateSANs ?? [],
+                issuerSPKISHA256: request.certificateIssuerSPKISHA256.flatMap(SPKIDigest.canonical)))
     }
 
     /// The store's change counter this replica's memory reflects.
