@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
 import Prometheus
 import NIOCore
 import ServiceSupport
@@ -239,7 +240,7 @@ struct TokenIssuerImmediate: ImmediateResponder {
     let answers: AnswerCache<LeanToken>
     let handouts: PrecreatedCounters<TokenIssuerRoutes.HandOut>
     let metrics = RouteMetrics(route: ProtocolPath.token, method: .post)
-    let hits = Counter(label: "certauth_token_cache_hits_total")
+    let hits = Metrics.Counter(label: "certauth_token_cache_hits_total")
 
     static func key(peer: PeerCertificate, body: ByteBuffer) -> AnswerKey {
         var key = AnswerKey(capacity: 48 + body.readableBytes)
