@@ -192,6 +192,8 @@ public enum AuthnApplication {
             roles: rolesClient, internalCallers: internalCallers, logger: logger,
             decisions: AuthnDecisions(metrics: metrics))
         routes.register(on: router)
+        // A key that leaves the JWKS takes the lean path's answers with it (as it takes the verified-token cache's).
+        keys?.onKeysRemoved { _ in routes.keyRemovals.bump() }
 
         // The listener: client certificates are accepted at the TLS layer, kept with their connection and validated
         // per request (see `PresentedChain`), so a refused certificate gets a 401 with the reason.

@@ -25,9 +25,11 @@ struct AuthnRoutes: Sendable {
     var decisions: AuthnDecisions
     /// Answers of `/v2/authentication/me` and `/v1/forward-auth` for the lean path (``AuthnImmediate``).
     let answers = AnswerCache<AuthnLeanAnswer>()
+    /// Bumped when the IdP's JWKS drops a key (wired by the application).
+    let keyRemovals = LeanInvalidation()
 
     var immediate: AuthnImmediate {
-        AuthnImmediate(answers: answers, verdicts: authenticator.certificates?.cache, decisions: decisions)
+        AuthnImmediate(answers: answers, verdicts: authenticator.certificates?.cache, keyRemovals: keyRemovals, decisions: decisions)
     }
 
     func register(on router: Router<ServiceRequestContext>) {
@@ -136,6 +138,7 @@ struct AuthnRoutes: Sendable {
 
     func me(_ request: Request, context: ServiceRequestContext) async -> Response {
         let generation = authenticator.certificates?.cache.generation
+        let keyRemovalGeneration = keyRemovals.generation
         do {
             let authentication = try await caller(request, context: context)
             decisions.accepted(authentication.principal.authenticationMethod)
@@ -143,7 +146,8 @@ struct AuthnRoutes: Sendable {
             let response = Response(
                 status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: body))
             await keep(response, body: body, authentication: authentication, route: .me, request: request, context: context,
-                       verdictGeneration: generation)
+                       verdictGeneration: generation,
+                       keyRemovalGeneration: keyRemovalGeneration)
             return response
         } catch {
             return failureResponse(error, context: context, problem: false)
@@ -153,11 +157,12 @@ struct AuthnRoutes: Sendable {
     /// Keeps a 200 answer for the lean path (``AuthnImmediate``).
     private func keep(
         _ response: Response, body: ByteBuffer, authentication: Authentication, route: AuthnImmediate.Route, request: Request,
-        context: ServiceRequestContext, verdictGeneration: UInt64?
+        context: ServiceRequestContext, verdictGeneration: UInt64?, keyRemovalGeneration: UInt64
     ) async {
         AuthnImmediate.keep(
             response, body: body, authentication: authentication, route: route, request: request,
             peerSHA256: await context.verifiedPeer()?.sha256, verdictGeneration: verdictGeneration,
+            keyRemovalGeneration: keyRemovalGeneration,
             rolesTTL: authenticator.roles == nil ? nil : configuration.resolveCacheTTL, in: answers)
     }
 
@@ -167,6 +172,7 @@ struct AuthnRoutes: Sendable {
     /// (List of Strings), `X-Auth-Admin: ?1` for admins.
     func forwardAuth(_ request: Request, context: ServiceRequestContext) async -> Response {
         let generation = authenticator.certificates?.cache.generation
+        let keyRemovalGeneration = keyRemovals.generation
         do throws(AuthenticationFailure) {
             let authentication = try await caller(request, context: context)
             let principal = authentication.principal
@@ -182,7 +188,8 @@ struct AuthnRoutes: Sendable {
             decisions.accepted(principal.authenticationMethod)
             let response = Response(status: .ok, headers: headers)
             await keep(response, body: ByteBuffer(), authentication: authentication, route: .forwardAuth, request: request,
-                       context: context, verdictGeneration: generation)
+                       context: context, verdictGeneration: generation,
+                       keyRemovalGeneration: keyRemovalGeneration)
             return response
         } catch {
             return failureResponse(error, context: context, problem: false)

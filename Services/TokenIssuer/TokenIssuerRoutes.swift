@@ -223,6 +223,37 @@ struct LeanToken: Sendable {
     let token: CachedToken
     let scope: String
     let handOut: TokenIssuerRoutes.HandOut
+    /// The answer's JSON around the `expires_in` value, encoded once: the token's JSON escaping was 3 % of a cached
+    /// hand-out (perf, `make bench`); only the remaining seconds change between answers.
+    private let encoded: (prefix: [UInt8], suffix: [UInt8])?
+
+    init(token: CachedToken, scope: String, handOut: TokenIssuerRoutes.HandOut) {
+        self.token = token
+        self.scope = scope
+        self.handOut = handOut
+        var zero = Self.response(token, scope: scope)
+        zero.expiresIn = 0
+        let json = zero.directJSON
+        // `,"expires_in":0,` can only be the member itself: inside a JSON string every `"` is escaped.
+        let marker = Array(#","expires_in":0,"#.utf8)
+        if let start = json.indices.first(where: { json[$0...].starts(with: marker) }) {
+            encoded = (Array(json[..<(start + marker.count - 2)]), Array(json[(start + marker.count - 1)...]))
+        } else {
+            encoded = nil
+        }
+    }
+
+    /// The answer's body for a hand-out at `now`: the same bytes as `response(token, scope:, now:).directJSON`.
+    func body(now: Date = Date()) -> ByteBuffer {
+        let response = Self.response(token, scope: scope, now: now)
+        guard let encoded else { return ByteBuffer(bytes: response.directJSON) }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(encoded.prefix.count + encoded.suffix.count + 8)
+        buffer.writeBytes(encoded.prefix)
+        buffer.writeString(String(response.expiresIn))
+        buffer.writeBytes(encoded.suffix)
+        return buffer
+    }
 
     static func response(_ cached: CachedToken, scope: String, now: Date = Date()) -> TokenResponse {
         TokenResponse(
@@ -255,8 +286,7 @@ struct TokenIssuerImmediate: ImmediateResponder {
         else { return nil }
         hits.increment()
         handouts.increment(lean.handOut)
-        let body = LeanToken.response(lean.token, scope: lean.scope).directJSON
         return ImmediateAnswer(
-            headers: [.contentType: "application/json", .cacheControl: "no-store"], body: ByteBuffer(bytes: body), metrics: metrics)
+            headers: [.contentType: "application/json", .cacheControl: "no-store"], body: lean.body(), metrics: metrics)
     }
 }

@@ -82,6 +82,9 @@ public struct HTTP2ServerSettings: Sendable {
     /// A request must be read whole (headers and body) within this time of its first frame, else it is answered 408
     /// and reset: a client trickling a request (slowloris) does not hold a stream for good.
     public var requestReadTimeout: TimeAmount = .seconds(30)
+    /// After its last frame (a GOAWAY), a connection the client still sends on is kept this long, reading and dropping,
+    /// before it closes, so that the client reads the GOAWAY rather than a TCP reset.
+    public var lingeringCloseTime: TimeAmount = .milliseconds(500)
 
     public init() {}
 }
@@ -101,7 +104,9 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
     /// Hands a complete request to the application; called on the event loop. The sink may be called at once.
     public typealias Dispatch = (HTTP2ServedRequest, HTTP2AnswerSink) -> Void
 
-    private struct Stream {
+    /// A class: libnghttp2 calls back several times per request (each header, each frame), and a struct taken out of
+    /// and written back into `streams` on each call was copied with all its references (perf, `make bench`).
+    private final class Stream {
         var method: HTTPRequest.Method?
         var scheme: String?
         var authority: String?
@@ -138,6 +143,11 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
     private var idleTimer: Scheduled<Void>?
     /// A write is in progress from inside libnghttp2's callbacks: answers submitted now go out with it.
     private var inSession = false
+    private var lingerTimer: Scheduled<Void>?
+    /// The client has not closed its side (no `inputClosed` yet).
+    private var inputOpen = true
+    /// Streams begun during the current read: their read timers are armed once it is over (``armReadTimers()``).
+    private var begunInThisRead: [Int32] = []
     /// Scratch space for answer and trailer header blocks, reused by every answer of the connection.
     private var headerBlock = HeaderBlockBuilder()
 
@@ -202,6 +212,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             defer { inSession = false }
             return nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
         }
+        armReadTimers()
         if result < 0 {
             // A connection error libnghttp2 could not answer itself (a bad preface, a flood): it has queued GOAWAY
             // where the protocol allows one; send it and close.
@@ -231,6 +242,11 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         if event is ChannelShouldQuiesceEvent {
             perform(state.quiesce(openStreams: streams.count))
         } else if case ChannelEvent.inputClosed = event {
+            inputOpen = false
+            if lingerTimer != nil {
+                context.close(promise: nil)
+                return
+            }
             // Requests the client did not finish never will be; the others are answered, then the connection closes.
             for (id, stream) in streams where !stream.requestEnded {
                 stream.readTimer?.cancel()
@@ -259,6 +275,8 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         drainTimer = nil
         idleTimer?.cancel()
         idleTimer = nil
+        lingerTimer?.cancel()
+        lingerTimer = nil
         for stream in streams.values { stream.readTimer?.cancel() }
         streams.removeAll()
     }
@@ -283,7 +301,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             }
             writePending()
             if action == .sendGoAwayAndClose {
-                context.close(promise: nil)
+                lingerThenClose(context: context)
             } else {
                 startDrainTimer(context: context)
             }
@@ -292,7 +310,24 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             startDrainTimer(context: context)
         case .close:
             writePending(closing: true)
+            lingerThenClose(context: context)
+        }
+    }
+
+    /// Closes the connection once what was written (a GOAWAY above all) has had time to reach the client: a client
+    /// still sending (a flood, or requests crossing the GOAWAY) would otherwise have its unread data make our kernel
+    /// answer with a TCP reset, which can discard the GOAWAY before the client reads it (seen as a flaky rapid-reset
+    /// test). Meanwhile everything read is dropped (the phase is closed); a client that closes first ends it sooner.
+    /// nginx calls this lingering close.
+    private func lingerThenClose(context: ChannelHandlerContext) {
+        guard context.channel.isActive, lingerTimer == nil else { return }
+        if !inputOpen {
             context.close(promise: nil)
+            return
+        }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        lingerTimer = context.eventLoop.scheduleTask(in: settings.lingeringCloseTime) {
+            handler.value.context?.close(promise: nil)
         }
     }
 
@@ -360,7 +395,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
 
     /// Submits `answer` on `streamID` unless the stream is gone (reset by the client, or the connection closed).
     func answer(_ answer: HTTP2ServedAnswer, streamID: Int32) {
-        guard let session, var stream = streams[streamID], !stream.answered else { return }
+        guard let session, let stream = streams[streamID], !stream.answered else { return }
         stream.answered = true
         stream.readTimer?.cancel()
         stream.readTimer = nil
@@ -368,7 +403,6 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         let sendsBody = !stream.isHead && answer.body.readableBytes > 0
         stream.answerBody = sendsBody ? answer.body : ByteBuffer()
         stream.trailers = answer.trailers
-        streams[streamID] = stream
         // One scratch buffer per connection for the header block: no array of `String`s per answer.
         headerBlock.reset()
         headerBlock.add(":status", Self.statusText(answer.head.status.code))
@@ -415,19 +449,17 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
     }
 
     private func dispatchIfComplete(_ streamID: Int32) {
-        guard var stream = streams[streamID], stream.requestEnded, !stream.dispatched, let context else { return }
+        guard let stream = streams[streamID], stream.requestEnded, !stream.dispatched, let context else { return }
         stream.dispatched = true
         stream.readTimer?.cancel()
         stream.readTimer = nil
         if stream.headerListTooLarge {
-            streams[streamID] = stream
             problem(
                 .init(code: 431, reasonPhrase: "Request Header Fields Too Large"), error: "invalid_request",
                 "the request's header list is over \(settings.maxHeaderListSize) bytes; send fewer or shorter headers", streamID: streamID)
             return
         }
         guard !stream.malformed, let method = stream.method, let path = stream.path, !path.isEmpty else {
-            streams[streamID] = stream
             problem(.badRequest, error: "invalid_request", "the request's pseudo-headers (:method, :path) are missing or malformed", streamID: streamID)
             return
         }
@@ -436,7 +468,6 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         let request = HTTP2ServedRequest(
             method: method, scheme: stream.scheme, authority: stream.authority, path: path, headers: stream.headers, body: body)
         stream.headers = HTTP2RequestHeaders()
-        streams[streamID] = stream
         dispatch(
             request,
             HTTP2AnswerSink(handler: NIOLoopBound(self, eventLoop: context.eventLoop), streamID: streamID))
@@ -452,21 +483,31 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         guard state.acceptsRequests else {
             return 0  // beyond the GOAWAY's last stream: libnghttp2 refuses it
         }
-        var stream = Stream()
-        if let context {
-            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            stream.readTimer = context.eventLoop.scheduleTask(in: settings.requestReadTimeout) {
-                handler.value.requestReadTimedOut(streamID)
-            }
-        }
-        streams[streamID] = stream
+        streams[streamID] = Stream()
+        // Its read timer is armed after this read, and only if the request is still not whole then: most requests
+        // arrive whole in one read, and a timer per request was a measurable share of one (perf, `make bench`).
+        begunInThisRead.append(streamID)
         idleTimer?.cancel()
         idleTimer = nil
         return 0
     }
 
+    /// Arms the read timer of each stream begun in the last read whose request is not whole yet (slowloris).
+    private func armReadTimers() {
+        guard !begunInThisRead.isEmpty else { return }
+        defer { begunInThisRead.removeAll(keepingCapacity: true) }
+        guard let context else { return }
+        for streamID in begunInThisRead {
+            guard let stream = streams[streamID], !stream.dispatched, stream.readTimer == nil else { continue }
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            stream.readTimer = context.eventLoop.scheduleTask(in: settings.requestReadTimeout) {
+                handler.value.requestReadTimedOut(streamID)
+            }
+        }
+    }
+
     private func requestReadTimedOut(_ streamID: Int32) {
-        guard var stream = streams[streamID], !stream.dispatched else { return }
+        guard let stream = streams[streamID], !stream.dispatched else { return }
         guard stream.headersComplete else {
             // A header block cut in the middle: HTTP/2 allows no other frame until it ends, so the whole connection
             // waits on it. It goes: GOAWAY, then close.
@@ -478,14 +519,11 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         }
         stream.dispatched = true
         stream.readTimer = nil
-        streams[streamID] = stream
         problem(.requestTimeout, error: "invalid_request", "the request was not read whole within \(settings.requestReadTimeout.nanoseconds / 1_000_000_000) s", streamID: streamID)
     }
 
     private func header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 {
-        guard var stream = streams[streamID], !stream.dispatched else { return 0 }
-        streams[streamID] = nil  // unique: appended to in place
-        defer { streams[streamID] = stream }
+        guard let stream = streams[streamID], !stream.dispatched else { return 0 }
         stream.headerBytes += name.count + value.count + 32
         if stream.headerBytes > settings.maxHeaderListSize {
             stream.headerListTooLarge = true
@@ -513,33 +551,29 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         let type = UInt32(frame.pointee.hd.type)
         let streamID = frame.pointee.hd.stream_id
         let endStream = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-        guard type == NGHTTP2_HEADERS.rawValue || type == NGHTTP2_DATA.rawValue, var stream = streams[streamID] else { return 0 }
+        guard type == NGHTTP2_HEADERS.rawValue || type == NGHTTP2_DATA.rawValue, let stream = streams[streamID] else { return 0 }
         if type == NGHTTP2_HEADERS.rawValue { stream.headersComplete = true }
         if endStream { stream.requestEnded = true }
-        streams[streamID] = stream
         if endStream { dispatchIfComplete(streamID) }
         return 0
     }
 
     private func dataChunk(streamID: Int32, data: UnsafeRawBufferPointer) -> Int32 {
-        guard var stream = streams[streamID], !stream.dispatched else { return 0 }
+        guard let stream = streams[streamID], !stream.dispatched else { return 0 }
         let size = (stream.body?.readableBytes ?? 0) + data.count
         if size > settings.maximumBodySize {
             stream.dispatched = true
             stream.body = nil
             stream.readTimer?.cancel()
             stream.readTimer = nil
-            streams[streamID] = stream
             problem(
                 .contentTooLarge, error: "request_too_large",
                 "the request body is over \(settings.maximumBodySize) bytes, the limit of this protocol; "
                     + "send a smaller JSON document (split a bulk change into several requests)", streamID: streamID)
             return 0
         }
-        streams[streamID] = nil
         if stream.body == nil, let context { stream.body = context.channel.allocator.buffer(capacity: data.count) }
         stream.body?.writeBytes(data)
-        streams[streamID] = stream
         return 0
     }
 
@@ -561,9 +595,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
     }
 
     private func readBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>) -> Int {
-        guard var stream = streams[streamID] else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
-        streams[streamID] = nil
-        defer { streams[streamID] = stream }
+        guard let stream = streams[streamID] else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
         let count = min(buffer.count, stream.answerBody.readableBytes)
         if count > 0, let bytes = stream.answerBody.readSlice(length: count) {
             bytes.withUnsafeReadableBytes { buffer.copyMemory(from: $0) }

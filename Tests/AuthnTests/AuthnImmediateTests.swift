@@ -37,7 +37,8 @@ import X509
     struct Setup {
         let answers = AnswerCache<AuthnLeanAnswer>()
         let verdicts = CertificateVerdictCache()
-        var immediate: AuthnImmediate { AuthnImmediate(answers: answers, verdicts: verdicts, decisions: nil) }
+        let keyRemovals = LeanInvalidation()
+        var immediate: AuthnImmediate { AuthnImmediate(answers: answers, verdicts: verdicts, keyRemovals: keyRemovals, decisions: nil) }
 
         /// The route answered `fields` (from `peer`) with 200: kept as the route keeps it.
         func routeAnswered(
@@ -49,7 +50,8 @@ import X509
             let response = Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
             AuthnImmediate.keep(
                 response, body: body, authentication: authentication, route: path == ProtocolPath.me ? .me : .forwardAuth,
-                request: request, peerSHA256: peer?.sha256, verdictGeneration: generation ?? verdicts.generation, rolesTTL: rolesTTL,
+                request: request, peerSHA256: peer?.sha256, verdictGeneration: generation ?? verdicts.generation,
+                keyRemovalGeneration: keyRemovals.generation, rolesTTL: rolesTTL,
                 in: answers)
         }
 
@@ -117,6 +119,12 @@ import X509
         crl.routeAnswered(ProtocolPath.me, [:], peer: peer)
         crl.verdicts.removeAll()
         #expect(crl.lean(ProtocolPath.me, [:], peer: peer) == nil)
+        // A key left the IdP's JWKS: not repeated.
+        let jwks = Setup()
+        jwks.routeAnswered(ProtocolPath.me, [.authorization: "Bearer t1"], peer: nil)
+        #expect(jwks.lean(ProtocolPath.me, [.authorization: "Bearer t1"], peer: nil) != nil)
+        jwks.keyRemovals.bump()
+        #expect(jwks.lean(ProtocolPath.me, [.authorization: "Bearer t1"], peer: nil) == nil)
         // A verdict that needed the client's own intermediates (reusableUntil in the past), an expired token, roles
         // answers not cached (TTL 0): not kept.
         for (authentication, ttl) in [
