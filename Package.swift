@@ -205,7 +205,7 @@ let package = Package(
         .target(
             name: "Authn",
             dependencies: [
-                "AuthProtocol", "Keystore", "ServiceSupport", "TokenValidation", "CertificateValidation", "Storage",
+                "AuthProtocol", "Keystore", "ServiceSupport", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage",
                 .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
