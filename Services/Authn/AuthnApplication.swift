@@ -116,11 +116,29 @@ public enum AuthnApplication {
             settings.profile = mtls.profile
             let cache = CertificateVerdictCache()
             if mtls.revocation != .off {
-                let store = try CRLStore(paths: mtls.crlPaths, setting: AuthnSetting.mtlsCRLPaths)
-                settings.revocation = RevocationSettings(mode: mtls.revocation, failure: mtls.revocationFailure, crls: store)
-                services.append(CRLReloader(
-                    store: store, cache: cache, health: health, interval: mtls.crlReloadInterval, failure: mtls.revocationFailure,
-                    logger: logger))
+                var store: CRLStore?
+                if mtls.revocation.usesCRL {
+                    let crls = try CRLStore(paths: mtls.crlPaths, setting: AuthnSetting.mtlsCRLPaths)
+                    store = crls
+                    services.append(CRLReloader(
+                        store: crls, cache: cache, health: health, interval: mtls.crlReloadInterval, failure: mtls.revocationFailure,
+                        logger: logger))
+                }
+                var ocsp: OCSPClient?
+                if mtls.revocation.usesOCSP {
+                    // Responders are mostly plain http (the response is signed); no redirects, bounded exchanges.
+                    let http = HTTPClient(
+                        eventLoopGroupProvider: .singleton,
+                        configuration: .init(
+                            tlsConfiguration: try ServerTLS.clientConfiguration(credential: nil, trustRoots: [], includeSystemRoots: true),
+                            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(5))),
+                        backgroundActivityLogger: logger)
+                    services.append(HTTPClientService(client: http))
+                    let client = OCSPClient(http: http)
+                    ocsp = client
+                    services.append(OCSPHealthReporter(client: client, health: health, failure: mtls.revocationFailure))
+                }
+                settings.revocation = RevocationSettings(mode: mtls.revocation, failure: mtls.revocationFailure, crls: store, ocsp: ocsp)
             }
             certificates = ClientCertificateAuthenticator(
                 validator: ClientCertificateValidator(settings: settings),

@@ -76,7 +76,7 @@ public struct MTLSSettings: Sendable {
     public var trustedProxyFiles: [String]
     /// `…_MTLS_PROFILE`: `compatible` (openssl verify's verdict, the default) or `strict` (RFC 5280 and the web PKI).
     public var profile: ValidationProfile = .compatible
-    /// `…_MTLS_REVOCATION`: `off` (default) or `crl`.
+    /// `…_MTLS_REVOCATION`: `off` (default), `crl`, `ocsp` or `crl+ocsp`.
     public var revocation: RevocationMode = .off
     /// `…_MTLS_REVOCATION_FAILURE`: `closed` (default) refuses a certificate whose status is unknown, `open` accepts it.
     public var revocationFailure: RevocationFailurePolicy = .closed
@@ -482,13 +482,11 @@ extension AuthnConfiguration {
             switch text.lowercased() {
             case "off": mtls?.revocation = .off
             case "crl": mtls?.revocation = .crl
-            case "ocsp", "crl+ocsp":
-                throw ConfigurationError(
-                    variable: S.mtlsRevocation,
-                    message: "'\(text)': OCSP is not supported by this version; use crl (with \(S.mtlsCRLPaths)) or off.")
+            case "ocsp": mtls?.revocation = .ocsp
+            case "crl+ocsp": mtls?.revocation = .crlAndOCSP
             default:
                 throw ConfigurationError(
-                    variable: S.mtlsRevocation, message: "'\(text)' is not a revocation mode; expected off (the default) or crl.")
+                    variable: S.mtlsRevocation, message: "'\(text)' is not a revocation mode; expected off (the default), crl, ocsp or crl+ocsp.")
             }
         }
         if let text = env.string(S.mtlsRevocationFailure) {
@@ -501,15 +499,15 @@ extension AuthnConfiguration {
         }
         mtls?.crlPaths = paths
         mtls?.crlReloadInterval = .seconds(try env.int(S.mtlsCRLReloadInterval, default: 30, range: 1...86_400))
-        if mtls?.revocation == .crl, paths.isEmpty {
+        if mtls?.revocation.usesCRL == true, paths.isEmpty {
             throw ConfigurationError(
                 variable: S.mtlsCRLPaths,
-                message: "is not set but \(S.mtlsRevocation)=crl; list the CRL files of the CAs in \(S.mtlsTrusted) (comma list, PEM or DER, e.g. from openssl ca -gencrl).")
+                message: "is not set but \(S.mtlsRevocation)=\(mtls?.revocation.rawValue ?? "crl"); list the CRL files of the CAs in \(S.mtlsTrusted) (comma list, PEM or DER, e.g. from openssl ca -gencrl).")
         }
-        if mtls?.revocation == .off, !paths.isEmpty {
+        if mtls?.revocation.usesCRL == false, !paths.isEmpty {
             throw ConfigurationError(
                 variable: S.mtlsCRLPaths,
-                message: "is set but \(S.mtlsRevocation) is off, so the CRLs would not be checked; set \(S.mtlsRevocation)=crl.")
+                message: "is set but \(S.mtlsRevocation) is \(mtls?.revocation.rawValue ?? "off"), so the CRLs would not be checked; set \(S.mtlsRevocation)=crl or crl+ocsp.")
         }
     }
 }

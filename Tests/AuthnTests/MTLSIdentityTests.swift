@@ -101,6 +101,18 @@ struct MTLSIdentityTests {
         }
     }
 
+    @Test func revocationModes() throws {
+        #expect(try configuration(["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "OCSP"]).mtls?.revocation == .ocsp)
+        let both = try configuration([
+            "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "crl+ocsp", "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS": "/crl/ca.crl",
+        ])
+        #expect(both.mtls?.revocation == .crlAndOCSP)
+        #expect(throws: ConfigurationError.self) { try configuration(["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "crl+ocsp"]) }
+        #expect(throws: ConfigurationError.self) {
+            try configuration(["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "ocsp", "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS": "/crl/ca.crl"])
+        }
+    }
+
     @Test func anchorsMustBeTrusted() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("anchors-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
