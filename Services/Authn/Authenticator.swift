@@ -14,11 +14,15 @@ public struct Authentication: Sendable, Codable, Equatable {
     public var expiresAt: Date?
     /// Which credential was used, for audit trails: `jti=…; kid=…` or `x5t#S256=…`. Never a secret.
     public var credential: String
+    /// Until when the verdict may be repeated without checking again, when that is before `expiresAt`: the freshness
+    /// of the revocation data a certificate was checked against.
+    public var reusableUntil: Date?
 
-    public init(principal: PrincipalResponse, expiresAt: Date?, credential: String) {
+    public init(principal: PrincipalResponse, expiresAt: Date?, credential: String, reusableUntil: Date? = nil) {
         self.principal = principal
         self.expiresAt = expiresAt
         self.credential = credential
+        self.reusableUntil = reusableUntil
     }
 }
 
@@ -226,24 +230,36 @@ struct Authenticator: Sendable {
         } catch {
             throw AuthenticationFailure(.unauthorized, "client certificate refused: \(error.message)", code: .certificate(error.code))
         }
-        guard let principal = certificates.mapper.principal(for: leaf.subject), !principal.isEmpty else {
-            throw AuthenticationFailure(
-                .unauthorized,
-                "client certificate subject '\(validated.subject)' names no principal: it has no CN, or it does not match CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_PATTERN",
-                code: .certificatePrincipalMissing)
-        }
+        let principal = try MTLSPrincipal.principal(
+            of: leaf, subject: validated.subject, source: certificates.principalSource, mapper: certificates.mapper)
         var granted = defaultRoles
+        if !certificates.defaultRolesByAnchor.isEmpty, let scoped = certificates.defaultRolesByAnchor[validated.anchorSPKISHA256] {
+            granted = scoped
+        }
         if let roles {
+            // The issuer's key digest comes from the validated chain: roles' pinned rules (issuerSpkiSha256) match only
+            // certificates that this CA key signed, whatever the issuer's DN.
+            let request = ResolveRequest(
+                certificateSubject: validated.subject, certificateSANs: MTLSPrincipal.sans(of: leaf),
+                certificateIssuerSPKISHA256: validated.issuerSPKISHA256)
             granted = merge(granted, acceptedRoles(
-                try await resolve(roles, ResolveRequest(certificateSubject: validated.subject), trace: trace, method: .mtls)) { _ in Self.resolvedSource })
+                try await resolve(roles, request, trace: trace, method: .mtls)) { _ in Self.resolvedSource })
         }
         let authentication = Authentication(
             principal: PrincipalResponse(
                 principal: principal, authenticationMethod: .mtls, roles: granted, authorities: granted,
                 expiresAt: RFC3339.string(validated.notValidAfter)),
-            expiresAt: validated.notValidAfter, credential: "x5t#S256=\(validated.thumbprintSHA256)")
+            expiresAt: validated.notValidAfter, credential: "x5t#S256=\(validated.thumbprintSHA256)",
+            // A chain that needed intermediates the client presented holds for this connection's chain only (issue 16
+            // item 4): such a verdict is not repeated by the lean path, which knows the leaf but not the chain.
+            reusableUntil: Self.needsPresentedIntermediates(validated, configured: certificates.configuredIntermediates)
+                ? .distantPast : validated.revocationCheckedUntil)
         if AdminGrantAudit.concerns(authentication) { await audit.note(authentication) }
         return authentication
+    }
+
+    static func needsPresentedIntermediates(_ validated: ValidatedCertificate, configured: [Certificate]) -> Bool {
+        validated.chain.dropFirst().dropLast().contains { !configured.contains($0) }
     }
 
     private func resolve(

@@ -76,7 +76,7 @@ public struct MTLSSettings: Sendable {
     public var trustedProxyFiles: [String]
     /// `…_MTLS_PROFILE`: `compatible` (openssl verify's verdict, the default) or `strict` (RFC 5280 and the web PKI).
     public var profile: ValidationProfile = .compatible
-    /// `…_MTLS_REVOCATION`: `off` (default) or `crl`.
+    /// `…_MTLS_REVOCATION`: `off` (default), `crl`, `ocsp` or `crl+ocsp`.
     public var revocation: RevocationMode = .off
     /// `…_MTLS_REVOCATION_FAILURE`: `closed` (default) refuses a certificate whose status is unknown, `open` accepts it.
     public var revocationFailure: RevocationFailurePolicy = .closed
@@ -84,6 +84,10 @@ public struct MTLSSettings: Sendable {
     public var crlPaths: [String] = []
     /// `…_MTLS_CRL_RELOAD_INTERVAL` (seconds): how often the CRL files are checked for changes.
     public var crlReloadInterval: Duration = .seconds(30)
+    /// `…_MTLS_PRINCIPAL_SOURCE`: where the principal comes from (the subject by default).
+    public var principalSource: MTLSPrincipalSource = .subjectDN
+    /// `…_MTLS_DEFAULT_ROLES_BY_ANCHOR`: default roles per trust anchor (``AnchorDefaultRoles``).
+    public var defaultRolesByAnchor: [AnchorDefaultRoles] = []
 
     public init(trustedCertificateFiles: [String], intermediateCertificateFiles: [String] = [], requireValidChain: Bool = true,
                 defaultRoles: [String] = [], subjectPattern: String? = nil, trustedProxyFiles: [String] = []) {
@@ -204,6 +208,8 @@ public enum AuthnSetting {
     public static let mtlsRevocationFailure = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_FAILURE"
     public static let mtlsCRLPaths = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS"
     public static let mtlsCRLReloadInterval = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_RELOAD_INTERVAL"
+    public static let mtlsPrincipalSource = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_SOURCE"
+    public static let mtlsDefaultRolesByAnchor = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_DEFAULT_ROLES_BY_ANCHOR"
     public static let unprotectedAPI = "CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI"
     public static let certAuthEnabled = "CAMUNDA_SECURITY_CERT_AUTH_ENABLED"
     public static let serviceAccountScope = "CAMUNDA_SECURITY_AUTHENTICATION_SERVICE_ACCOUNT_SCOPE"
@@ -314,6 +320,7 @@ extension AuthnConfiguration {
                 mtls?.profile = profile
             }
             try Self.readRevocation(env, into: &mtls)
+            try Self.readIdentity(env, into: &mtls)
         } else if env.string(S.mtlsTrustedProxies) != nil {
             throw ConfigurationError(
                 variable: S.mtlsTrustedProxies,
@@ -475,13 +482,11 @@ extension AuthnConfiguration {
             switch text.lowercased() {
             case "off": mtls?.revocation = .off
             case "crl": mtls?.revocation = .crl
-            case "ocsp", "crl+ocsp":
-                throw ConfigurationError(
-                    variable: S.mtlsRevocation,
-                    message: "'\(text)': OCSP is not supported by this version; use crl (with \(S.mtlsCRLPaths)) or off.")
+            case "ocsp": mtls?.revocation = .ocsp
+            case "crl+ocsp": mtls?.revocation = .crlAndOCSP
             default:
                 throw ConfigurationError(
-                    variable: S.mtlsRevocation, message: "'\(text)' is not a revocation mode; expected off (the default) or crl.")
+                    variable: S.mtlsRevocation, message: "'\(text)' is not a revocation mode; expected off (the default), crl, ocsp or crl+ocsp.")
             }
         }
         if let text = env.string(S.mtlsRevocationFailure) {
@@ -494,15 +499,15 @@ extension AuthnConfiguration {
         }
         mtls?.crlPaths = paths
         mtls?.crlReloadInterval = .seconds(try env.int(S.mtlsCRLReloadInterval, default: 30, range: 1...86_400))
-        if mtls?.revocation == .crl, paths.isEmpty {
+        if mtls?.revocation.usesCRL == true, paths.isEmpty {
             throw ConfigurationError(
                 variable: S.mtlsCRLPaths,
-                message: "is not set but \(S.mtlsRevocation)=crl; list the CRL files of the CAs in \(S.mtlsTrusted) (comma list, PEM or DER, e.g. from openssl ca -gencrl).")
+                message: "is not set but \(S.mtlsRevocation)=\(mtls?.revocation.rawValue ?? "crl"); list the CRL files of the CAs in \(S.mtlsTrusted) (comma list, PEM or DER, e.g. from openssl ca -gencrl).")
         }
-        if mtls?.revocation == .off, !paths.isEmpty {
+        if mtls?.revocation.usesCRL == false, !paths.isEmpty {
             throw ConfigurationError(
                 variable: S.mtlsCRLPaths,
-                message: "is set but \(S.mtlsRevocation) is off, so the CRLs would not be checked; set \(S.mtlsRevocation)=crl.")
+                message: "is set but \(S.mtlsRevocation) is \(mtls?.revocation.rawValue ?? "off"), so the CRLs would not be checked; set \(S.mtlsRevocation)=crl or crl+ocsp.")
         }
     }
 }

@@ -23,6 +23,14 @@ struct AuthnRoutes: Sendable {
     let logger: Logger
     /// `certauth_authn_decisions_total`: one increment per answer about a caller.
     var decisions: AuthnDecisions
+    /// Answers of `/v2/authentication/me` and `/v1/forward-auth` for the lean path (``AuthnImmediate``).
+    let answers = AnswerCache<AuthnLeanAnswer>()
+    /// Bumped when the IdP's JWKS drops a key (wired by the application).
+    let keyRemovals = LeanInvalidation()
+
+    var immediate: AuthnImmediate {
+        AuthnImmediate(answers: answers, verdicts: authenticator.certificates?.cache, keyRemovals: keyRemovals, decisions: decisions)
+    }
 
     func register(on router: Router<ServiceRequestContext>) {
         router.get(RouterPath(ProtocolPath.me)) { request, context in
@@ -46,6 +54,18 @@ struct AuthnRoutes: Sendable {
     /// Bearer token, then a certificate forwarded by a trusted proxy, then a session cookie, then the connection's
     /// client certificate, then (when configured) the service-account flow.
     func caller(_ request: Request, context: ServiceRequestContext) async throws(AuthenticationFailure) -> Authentication {
+        let forwardedForms = ForwardedCertificates.forms(in: request.headers)
+        var fromTrustedProxy = false
+        if !forwardedForms.isEmpty {
+            // Refused from any other peer, whatever else the request carries (ForwardedCertificates).
+            let peer = await context.peerCertificate()
+            guard let peer, authenticator.certificates?.isTrustedProxy(peer) ?? false else {
+                throw AuthenticationFailure(
+                    .unauthorized,
+                    "\(ForwardedCertificates.names(forwardedForms)) \(forwardedForms.count == 1 ? "is" : "are") honoured only from a trusted proxy that presents its own certificate listed in CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES; this connection presented \(peer == nil ? "no certificate" : "a certificate not on that list"), so the request is refused (remove the header, or list the proxy's certificate)", code: .forwardedCertificateNotFromProxy)
+            }
+            fromTrustedProxy = true
+        }
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else {
@@ -66,25 +86,10 @@ struct AuthnRoutes: Sendable {
         let peer = verifiedPeer?.certificate
         let certificates = authenticator.certificates
         let peerIsProxy = peer.map { certificates?.isTrustedProxy($0) ?? false } ?? false
-        if let forwarded = request.headers[.sslClientCert], !forwarded.isEmpty {
-            guard peerIsProxy else {
-                throw AuthenticationFailure(
-                    .unauthorized,
-                    "X-SSL-Client-Cert is honoured only from a trusted proxy that presents its own certificate listed in CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTED_PROXIES; this connection presented \(peer == nil ? "no certificate" : "a certificate not on that list")",
-                    code: .forwardedCertificateNotFromProxy)
-            }
-            let chain: [Certificate]
-            do {
-                chain = try CertificatePEM.parseForwarded(forwarded)
-            } catch {
-                throw AuthenticationFailure(
-                    .unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) is unreadable: \(error.message)", code: .certificateMalformed)
-            }
-            guard let leaf = chain.first else {
-                throw AuthenticationFailure(.unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) holds no certificate", code: .certificateMissing)
-            }
+        if fromTrustedProxy, let forwarded = try ForwardedCertificates.read(request.headers) {
+            // The forwarded chain helps build this request's path only.
             return try await authenticator.authenticate(
-                leaf: leaf, presented: .list(Array(chain.dropFirst())), trace: context.trace)
+                leaf: forwarded.leaf, presented: .list(forwarded.intermediates), trace: context.trace)
         }
         if let cookie = Self.cookie(named: sessions.cookieName, in: request.headers) {
             do {
@@ -107,18 +112,12 @@ struct AuthnRoutes: Sendable {
         throw AuthenticationFailure(.missing, "no credentials were presented; send \(ways.joined(separator: " or "))", code: .credentialsMissing)
     }
 
-    /// The client certificate of a request for certificate-bound tokens: a trusted proxy's forwarded certificate
-    /// (`X-SSL-Client-Cert`), else the connection's own (never the proxy's).
+    /// The client certificate of a request for certificate-bound tokens: a trusted proxy's forwarded certificate (any
+    /// of ``ForwardedCertificates``' headers), else the connection's own (never the proxy's).
     func presentedCertificate(_ request: Request, context: ServiceRequestContext) async throws(AuthenticationFailure) -> Certificate? {
         guard let peer = await context.peerCertificate() else { return nil }
         guard authenticator.certificates?.isTrustedProxy(peer) ?? false else { return peer }
-        guard let forwarded = request.headers[.sslClientCert], !forwarded.isEmpty else { return nil }
-        do {
-            return try CertificatePEM.parseForwarded(forwarded).first
-        } catch {
-            throw AuthenticationFailure(
-                .unauthorized, "the forwarded client certificate (X-SSL-Client-Cert) is unreadable: \(error.message)", code: .certificateMalformed)
-        }
+        return try ForwardedCertificates.read(request.headers)?.leaf
     }
 
     static func cookie(named name: String, in headers: HTTPFields) -> String? {
@@ -138,13 +137,33 @@ struct AuthnRoutes: Sendable {
     // MARK: - Endpoints
 
     func me(_ request: Request, context: ServiceRequestContext) async -> Response {
+        let generation = authenticator.certificates?.cache.generation
+        let keyRemovalGeneration = keyRemovals.generation
         do {
-            let principal = try await caller(request, context: context).principal
-            decisions.accepted(principal.authenticationMethod)
-            return JSONResponse.make(.ok, principal)
+            let authentication = try await caller(request, context: context)
+            decisions.accepted(authentication.principal.authenticationMethod)
+            let body = ByteBuffer(bytes: authentication.principal.directJSON)
+            let response = Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: body))
+            await keep(response, body: body, authentication: authentication, route: .me, request: request, context: context,
+                       verdictGeneration: generation,
+                       keyRemovalGeneration: keyRemovalGeneration)
+            return response
         } catch {
             return failureResponse(error, context: context, problem: false)
         }
+    }
+
+    /// Keeps a 200 answer for the lean path (``AuthnImmediate``).
+    private func keep(
+        _ response: Response, body: ByteBuffer, authentication: Authentication, route: AuthnImmediate.Route, request: Request,
+        context: ServiceRequestContext, verdictGeneration: UInt64?, keyRemovalGeneration: UInt64
+    ) async {
+        AuthnImmediate.keep(
+            response, body: body, authentication: authentication, route: route, request: request,
+            peerSHA256: await context.verifiedPeer()?.sha256, verdictGeneration: verdictGeneration,
+            keyRemovalGeneration: keyRemovalGeneration,
+            rolesTTL: authenticator.roles == nil ? nil : configuration.resolveCacheTTL, in: answers)
     }
 
     /// nginx `auth_request` / Traefik ForwardAuth. `X-Auth-Require-Role` (comma list, any of) lets the proxy ask for
@@ -152,6 +171,8 @@ struct AuthnRoutes: Sendable {
     /// The caller goes back in the structured fields of DESIGN.md §3: `X-Auth-Principal` (Item), `X-Auth-Roles`
     /// (List of Strings), `X-Auth-Admin: ?1` for admins.
     func forwardAuth(_ request: Request, context: ServiceRequestContext) async -> Response {
+        let generation = authenticator.certificates?.cache.generation
+        let keyRemovalGeneration = keyRemovals.generation
         do throws(AuthenticationFailure) {
             let authentication = try await caller(request, context: context)
             let principal = authentication.principal
@@ -165,7 +186,11 @@ struct AuthnRoutes: Sendable {
             var headers = try callerHeaders(authentication)
             headers[.cacheControl] = "no-store"
             decisions.accepted(principal.authenticationMethod)
-            return Response(status: .ok, headers: headers)
+            let response = Response(status: .ok, headers: headers)
+            await keep(response, body: ByteBuffer(), authentication: authentication, route: .forwardAuth, request: request,
+                       context: context, verdictGeneration: generation,
+                       keyRemovalGeneration: keyRemovalGeneration)
+            return response
         } catch {
             return failureResponse(error, context: context, problem: false)
         }
@@ -409,8 +434,6 @@ struct AuthnRoutes: Sendable {
 }
 
 extension HTTPField.Name {
-    /// A client certificate forwarded by a trusted proxy.
-    static let sslClientCert = Self(ProtocolHeader.sslClientCert)!
     /// The credential used, for audit trails.
     static let authCredential = Self(ProtocolHeader.authCredential)!
     /// Roles a proxy location requires (any of; comma list).

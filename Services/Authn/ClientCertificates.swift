@@ -29,6 +29,11 @@ final class CertificateVerdictCache: Sendable {
     private let entries = Mutex<[[UInt8]: Entry]>([:])
     private let capacity: Int
     private let maximumAge: TimeInterval
+    /// Counts ``removeAll()`` calls: an answer made from a verdict of an older generation is not repeated (the lean
+    /// path of authn checks it with one atomic load per request).
+    private let generationCounter = Atomic<UInt64>(0)
+
+    var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
 
     init(capacity: Int = 4096, maximumAge: TimeInterval = 300) {
         self.capacity = capacity
@@ -38,6 +43,7 @@ final class CertificateVerdictCache: Sendable {
     /// Forgets every verdict (the CRLs changed).
     func removeAll() {
         entries.withLock { $0.removeAll() }
+        generationCounter.add(1, ordering: .releasing)
     }
 
     func lookup(_ key: [UInt8], now: Date) -> Entry? {
@@ -76,6 +82,11 @@ struct ClientCertificateAuthenticator: Sendable {
     let cache: CertificateVerdictCache
     /// SHA-256 thumbprints (hex) of the proxies allowed to forward `X-SSL-Client-Cert`.
     let trustedProxies: Set<String>
+    /// Where the principal comes from (`…_MTLS_PRINCIPAL_SOURCE`).
+    var principalSource: MTLSPrincipalSource = .subjectDN
+    /// Default roles by the SPKI SHA-256 (hex) of the anchor a chain ends at (`…_MTLS_DEFAULT_ROLES_BY_ANCHOR`); an
+    /// anchor not listed gets the global `…_MTLS_DEFAULT_ROLES`.
+    var defaultRolesByAnchor: [String: [String]] = [:]
 
     /// `presented`: the intermediates that came with this leaf (its connection's, or forwarded with it), read only on a
     /// cache miss or when the cached verdict needed presented intermediates.

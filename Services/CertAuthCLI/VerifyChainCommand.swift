@@ -1,6 +1,8 @@
 import ArgumentParser
+import AsyncHTTPClient
 import CertificateValidation
 import Foundation
+import NIOCore
 import X509
 
 /// `certauth verify-chain`: the check authn makes on a client certificate, from files (DESIGN.md §4).
@@ -42,31 +44,45 @@ struct VerifyChain: AsyncParsableCommand {
     @Option(name: .long, help: "CRL file (PEM or DER, e.g. from openssl ca -gencrl) to check every certificate below the trusted CA against (repeatable). With --crl, a certificate whose issuer has no current CRL among them is refused (see --revocation-failure).")
     var crl: [String] = []
 
-    @Option(name: .customLong("revocation-failure"), help: "With --crl: closed (default) refuses a certificate whose revocation status is unknown (no CRL of its issuer, or a stale one); open accepts it.")
+    @Option(name: .customLong("revocation-failure"), help: "With --crl or --ocsp: closed (default) refuses a certificate whose revocation status is unknown (no CRL of its issuer, a stale one, no OCSP responder or none reachable); open accepts it.")
     var revocationFailure: String = RevocationFailurePolicy.closed.rawValue
+
+    @Flag(name: .long, help: "Ask the OCSP responder each certificate below the trusted CA names (authorityInfoAccess) for its status (HTTP POST, 5 s and 64 KiB per answer). With --crl too, both must establish the status. See --revocation-failure.")
+    var ocsp = false
 
     @Option(name: .customLong("max-depth"), help: "Intermediate CA certificates allowed between the leaf and a trusted CA (default \(PathBuildingBudget.standard.maximumIntermediates), like openssl verify -verify_depth).")
     var maxDepth: Int?
 
-    @Flag(name: .long, help: "Print one JSON object: valid, reason, code, chain [{subject, issuer, not_after, x5t#S256}], principal.")
+    @Flag(name: .long, help: "Print one JSON object: valid, reason, code, chain [{subject, issuer, not_after, x5t#S256, spki_sha256}], principal.")
     var json = false
 
     func run() async throws {
-        let request: Request
+        let http = ocsp ? HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(5)))) : nil
+        let outcome: Result<Void, ExitCode>
         do {
-            request = try prepare()
-        } catch {
-            FileHandle.standardError.write(Data("certauth verify-chain: \(error.message)\n".utf8))
-            throw ExitCode(2)
+            let request: Request
+            do {
+                request = try prepare(ocsp: http.map { OCSPClient(http: $0) })
+            } catch {
+                FileHandle.standardError.write(Data("certauth verify-chain: \(error.message)\n".utf8))
+                throw ExitCode(2)
+            }
+            do {
+                let validated = try await request.validator.validate(leaf: request.leaf, intermediates: request.intermediates, at: request.time)
+                let principal = (try? SubjectPrincipalMapper(pattern: nil, setting: "CN"))?.principal(for: validated.leaf.subject)
+                report(valid: true, reason: nil, code: nil, chain: validated.chain, principal: principal)
+            } catch {
+                report(valid: false, reason: error.message, code: error.code.rawValue, chain: [request.leaf] + request.intermediates, principal: nil)
+                throw ExitCode(1)
+            }
+            outcome = .success(())
+        } catch let exit as ExitCode {
+            outcome = .failure(exit)
         }
-        do {
-            let validated = try await request.validator.validate(leaf: request.leaf, intermediates: request.intermediates, at: request.time)
-            let principal = (try? SubjectPrincipalMapper(pattern: nil, setting: "CN"))?.principal(for: validated.leaf.subject)
-            report(valid: true, reason: nil, code: nil, chain: validated.chain, principal: principal)
-        } catch {
-            report(valid: false, reason: error.message, code: error.code.rawValue, chain: [request.leaf] + request.intermediates, principal: nil)
-            throw ExitCode(1)
-        }
+        try? await http?.shutdown()
+        try outcome.get()
     }
 
     // MARK: Input
@@ -78,7 +94,7 @@ struct VerifyChain: AsyncParsableCommand {
         var time: Date
     }
 
-    func prepare() throws(CertificateValidationError) -> Request {
+    func prepare(ocsp client: OCSPClient? = nil) throws(CertificateValidationError) -> Request {
         guard let leafPath = leaf else {
             throw usage("--leaf LEAF.pem is required")
         }
@@ -117,10 +133,12 @@ struct VerifyChain: AsyncParsableCommand {
         guard let failure = RevocationFailurePolicy(rawValue: revocationFailure.lowercased()) else {
             throw usage("--revocation-failure must be closed or open (got '\(revocationFailure)')")
         }
-        if !crl.isEmpty {
-            let store = try CRLStore(paths: crl, setting: "--crl")
+        if !crl.isEmpty || ocsp {
+            let store = crl.isEmpty ? nil : try CRLStore(paths: crl, setting: "--crl")
+            let mode: RevocationMode = crl.isEmpty ? .ocsp : ocsp ? .crlAndOCSP : .crl
             settings.revocation = RevocationSettings(
-                mode: .crl, failure: failure, crls: store, modeSetting: "--crl", failureSetting: "--revocation-failure")
+                mode: mode, failure: failure, crls: store, ocsp: client,
+                modeSetting: ocsp ? "--ocsp" : "--crl", failureSetting: "--revocation-failure")
         }
         if let maxDepth {
             guard maxDepth >= 0 else { throw usage("--max-depth must be 0 or more (got \(maxDepth))") }
@@ -164,6 +182,8 @@ struct VerifyChain: AsyncParsableCommand {
                         "issuer": DistinguishedNameFormat.string(certificate.issuer),
                         "not_after": certificate.notValidAfter.formatted(.iso8601),
                         "x5t#S256": (try? CertificateThumbprint.sha256(certificate)) ?? NSNull(),
+                        // What a mapping rule's issuerSpkiSha256 and …_MTLS_DEFAULT_ROLES_BY_ANCHOR pin a CA by.
+                        "spki_sha256": CertificateNames.spkiSHA256(certificate),
                     ]
                 },
             ]
@@ -183,6 +203,9 @@ struct VerifyChain: AsyncParsableCommand {
             }
             if let leaf = chain.first, let thumbprint = try? CertificateThumbprint.sha256(leaf) {
                 print("x5t#S256:  \(thumbprint)")
+            }
+            if chain.count > 1 {
+                print("issuer spki_sha256: \(CertificateNames.spkiSHA256(chain[1]))")
             }
         } else {
             print("INVALID: \(reason ?? "unknown reason")")

@@ -153,7 +153,14 @@ struct RolesRoutes: Sendable {
     // MARK: - Resolution
 
     private func resolve(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {
-        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        let answer = try Self.resolution(of: try await request.body.collect(upTo: context.maxUploadSize), in: state.view)
+        resolutions.increment()
+        return JSONResponse.make(.ok, answer)
+    }
+
+    /// The answer to a `/v1/resolve` body, from the current view: synchronous, so the lean path (``RolesImmediate``)
+    /// and the route share it.
+    static func resolution(of buffer: ByteBuffer, in view: RolesView) throws(ProblemDetails) -> ResolveResponse {
         // JSONSerialization rather than JSONDecoder: JSONValue's Decodable was 14 % of a resolution (perf, make bench).
         guard let body = ResolveRequest(json: Data(buffer.readableBytesView)) else {
             throw ProblemDetails.badRequest(
@@ -168,15 +175,23 @@ struct RolesRoutes: Sendable {
                     "certificate_subject is not an RFC 4514 DN: \(error.description).", field: "certificate_subject")
             }
         }
-        let answer = state.view.resolve(claims: body.claims, subject: subject, subjectText: body.certificateSubject)
-        resolutions.increment()
-        return JSONResponse.make(.ok, answer)
+        var issuer: String?
+        if let pin = body.certificateIssuerSPKISHA256 {
+            guard let canonical = SPKIDigest.canonical(pin) else {
+                throw ProblemDetails.badRequest(
+                    "certificate_issuer_spki_sha256 must be \(SPKIDigest.expectedForm).", field: "certificate_issuer_spki_sha256")
+            }
+            issuer = canonical
+        }
+        return view.resolve(
+            claims: body.claims, subject: subject, subjectText: body.certificateSubject,
+            certificate: CertificateFacts(sans: body.certificateSANs ?? [], issuerSPKISHA256: issuer))
     }
 
     // MARK: - Mapping rules
 
     private func createMappingRule(_ request: Request, _ context: ServiceRequestContext) async throws -> Response {
-        let (user, fields) = try await adminWrite(request, context, known: ["mappingRuleId", "claimName", "claimValue", "name", "kind"])
+        let (user, fields) = try await adminWrite(request, context, known: ["mappingRuleId", "claimName", "claimValue", "name", "kind", "issuerSpkiSha256"])
         let id = try fields.identifier("mappingRuleId")
         let rule = try Self.mappingRule(id: id, fields)
         try await write(.createMappingRule(rule), user: user, context)
@@ -200,7 +215,7 @@ struct RolesRoutes: Sendable {
     }
 
     private func updateMappingRule(_ id: String, _ request: Request, _ context: ServiceRequestContext) async throws -> Response {
-        let (user, fields) = try await adminWrite(request, context, known: ["mappingRuleId", "claimName", "claimValue", "name", "kind"])
+        let (user, fields) = try await adminWrite(request, context, known: ["mappingRuleId", "claimName", "claimValue", "name", "kind", "issuerSpkiSha256"])
         if let bodyID = try fields.string("mappingRuleId", required: false), bodyID != id {
             throw ProblemDetails.badRequest("'mappingRuleId' in the body ('\(bodyID)') differs from the path ('\(id)'); ids cannot change.", field: "mappingRuleId")
         }
@@ -219,12 +234,16 @@ struct RolesRoutes: Sendable {
     private func searchMappingRules(_ request: Request, _ context: ServiceRequestContext, roleID: String?) async throws -> Response {
         _ = try ForwardedUser(request)
         let body = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize), allowEmpty: true)
-        let fields = ["mappingRuleId", "claimName", "claimValue", "name", "kind"]
-        let spec = try SearchSpec.parse(body, filterFields: fields, sortFields: fields) { key, value throws(ProblemDetails) in
+        let fields = ["mappingRuleId", "claimName", "claimValue", "name", "kind", "issuerSpkiSha256"]
+        var spec = try SearchSpec.parse(body, filterFields: fields, sortFields: fields) { key, value throws(ProblemDetails) in
+            if key == "issuerSpkiSha256", !value.isEmpty, SPKIDigest.canonical(value) == nil {
+                throw .badRequest("'filter.issuerSpkiSha256' must be \(SPKIDigest.expectedForm).", field: "filter.issuerSpkiSha256")
+            }
             if key == "kind", MappingRuleKind(rawValue: value) == nil {
                 throw .badRequest("'filter.kind' must be one of \(MappingRuleKind.allCases.map(\.rawValue).joined(separator: ", ")).", field: "filter.kind")
             }
         }
+        if let pin = spec.filter["issuerSpkiSha256"], !pin.isEmpty { spec.filter["issuerSpkiSha256"] = SPKIDigest.canonical(pin) }
         let view = state.view
         var rules = Array(view.rules.values)
         if let roleID {
@@ -239,14 +258,32 @@ struct RolesRoutes: Sendable {
             case "claimValue": rule.claimValue
             case "name": rule.name
             case "kind": rule.kind.rawValue
+            case "issuerSpkiSha256": rule.issuerSPKISHA256
             default: ""
             }
         }
         return JSONResponse.make(.ok, SearchResponse(items: page.map(Self.wire), page: SearchResponsePage(totalItems: total)))
     }
 
-    /// Checks a mapping rule body for `kind`; DNs must parse and regexes compile when written.
+    /// Checks a mapping rule body for `kind`; DNs must parse, regexes compile and SAN/SPIFFE patterns be well formed
+    /// when written; `issuerSpkiSha256` (certificate rules only) is kept as lower-case hex.
     static func mappingRule(id: String, _ fields: JSONFields) throws(ProblemDetails) -> MappingRuleRecord {
+        var rule = try criteria(id: id, fields)
+        if let pin = try fields.string("issuerSpkiSha256", required: false), !pin.isEmpty {
+            guard rule.kind.isCertificateRule else {
+                throw .badRequest(
+                    "'issuerSpkiSha256' pins the CA that issued a client certificate, so it belongs on certificate rules (kind subject_dn, subject_dn_regex, san_dns, san_uri, spiffe_id), not on a claim rule.",
+                    field: "issuerSpkiSha256")
+            }
+            guard let canonical = SPKIDigest.canonical(pin) else {
+                throw .badRequest("'issuerSpkiSha256' must be \(SPKIDigest.expectedForm).", field: "issuerSpkiSha256")
+            }
+            rule.issuerSPKISHA256 = canonical
+        }
+        return rule
+    }
+
+    private static func criteria(id: String, _ fields: JSONFields) throws(ProblemDetails) -> MappingRuleRecord {
         var kind = MappingRuleKind.claim
         if let text = try fields.string("kind", required: false) {
             guard let parsed = MappingRuleKind(rawValue: text) else {
@@ -289,11 +326,35 @@ struct RolesRoutes: Sendable {
                     field: "claimValue")
             }
             return MappingRuleRecord(id: id, name: name, kind: kind, claimName: "", claimValue: pattern)
+        case .sanDNS:
+            _ = try fields.string("claimName", required: false)
+            let value = try fields.text("claimValue", required: true, maxLength: RoleValidation.maxClaimValueLength) ?? ""
+            if let problem = DNSNamePattern.problem(value) {
+                throw .badRequest("'claimValue' \(problem). Example: operate.prod.example, or *.svc.prod.example for one label.", field: "claimValue")
+            }
+            return MappingRuleRecord(id: id, name: name, kind: kind, claimName: "", claimValue: DNSNamePattern.normalized(value))
+        case .sanURI:
+            _ = try fields.string("claimName", required: false)
+            let value = try fields.text("claimValue", required: true, maxLength: CertificateSAN.maximumLength) ?? ""
+            guard let components = URLComponents(string: value), components.scheme != nil else {
+                throw .badRequest("'claimValue' is not an absolute URI (RFC 3986), e.g. urn:example:operate or https://id.example/operate; it is compared exactly with the certificate's URI subjectAltNames.", field: "claimValue")
+            }
+            return MappingRuleRecord(id: id, name: name, kind: kind, claimName: "", claimValue: value)
+        case .spiffeID:
+            _ = try fields.string("claimName", required: false)
+            let value = try fields.text("claimValue", required: true, maxLength: CertificateSAN.maximumLength) ?? ""
+            if let problem = SPIFFEPattern.problem(value) {
+                throw .badRequest(
+                    "'claimValue' \(problem); expected spiffe://<trust domain>/<path>, where '*' matches within one path segment and a '**' segment any number of segments, e.g. spiffe://prod.example/ns/payments/sa/*.",
+                    field: "claimValue")
+            }
+            return MappingRuleRecord(id: id, name: name, kind: kind, claimName: "", claimValue: value)
         }
     }
 
     static func wire(_ rule: MappingRuleRecord) -> MappingRule {
-        MappingRule(mappingRuleId: rule.id, claimName: rule.claimName, claimValue: rule.claimValue, name: rule.name, kind: rule.kind)
+        MappingRule(mappingRuleId: rule.id, claimName: rule.claimName, claimValue: rule.claimValue, name: rule.name, kind: rule.kind,
+                    issuerSpkiSha256: rule.issuerSPKISHA256.isEmpty ? nil : rule.issuerSPKISHA256)
     }
 
     // MARK: - Roles
@@ -449,5 +510,27 @@ struct RolesRoutes: Sendable {
     static func parameter(_ context: ServiceRequestContext, _ name: String) -> String {
         let raw = context.parameters.get(name) ?? ""
         return raw.removingPercentEncoding ?? raw
+    }
+}
+
+/// The lean path of roles (issue 16): `POST /v1/resolve` from an allowed service is answered at once on the event loop
+/// from the published in-memory view (no task, no router); the same checks as ``CallerCheckMiddleware`` and the route.
+/// Anything else (a refused caller, a bad body) goes to the router, which answers it with its problem details.
+struct RolesImmediate: ImmediateResponder {
+    let state: RolesState
+    let allowed: Set<String>
+    let trustDomain: String
+    let metrics = RouteMetrics(route: ProtocolPath.resolve, method: .post)
+    let resolutions = Counter(label: "certauth_roles_resolutions_total")
+
+    func immediateAnswer(to request: ImmediateRequest) -> ImmediateAnswer? {
+        guard request.method == .post, request.path == ProtocolPath.resolve, let peer = request.peer,
+              let identity = ServiceIdentity.name(of: peer.certificate, trustDomain: trustDomain), allowed.contains(identity),
+              let answer = try? RolesRoutes.resolution(of: request.body, in: state.view)
+        else { return nil }
+        resolutions.increment()
+        return ImmediateAnswer(
+            headers: [.contentType: "application/json", .cacheControl: "no-store"], body: ByteBuffer(bytes: answer.directJSON),
+            metrics: metrics)
     }
 }

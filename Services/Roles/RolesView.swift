@@ -9,6 +9,38 @@ struct CompiledRegexRule: Sendable {
     var regex: NSRegularExpression
 }
 
+/// What a certificate caller brings besides its subject: its DNS/URI subjectAltNames (`DNS:…`, `URI:…`) and the
+/// public-key digest of the CA that issued it, as authn read them from the validated chain.
+struct CertificateFacts: Sendable {
+    var dnsNames: [String] = []
+    var uris: [String] = []
+    /// The one SPIFFE ID among the URIs (nil when there is none, or several: an X.509-SVID carries exactly one).
+    var spiffeID: SPIFFEID?
+    /// Lower-case hex; nil when unknown (then no pinned rule matches).
+    var issuerSPKISHA256: String?
+
+    init(sans: [String], issuerSPKISHA256: String?) {
+        for text in sans.prefix(CertificateSAN.maximumCount) {
+            switch CertificateSAN(wire: text) {
+            case .dns(let name)?: dnsNames.append(DNSNamePattern.normalized(name))
+            case .uri(let uri)?: uris.append(uri)
+            case nil: continue
+            }
+        }
+        let spiffe = uris.filter { $0.lowercased().hasPrefix("spiffe://") }
+        spiffeID = spiffe.count == 1 ? SPIFFEID(spiffe[0]) : nil
+        self.issuerSPKISHA256 = issuerSPKISHA256
+    }
+
+    static let none = CertificateFacts(sans: [], issuerSPKISHA256: nil)
+}
+
+/// A compiled `spiffe_id` rule.
+struct CompiledSPIFFERule: Sendable {
+    var id: String
+    var pattern: SPIFFEPattern
+}
+
 /// An immutable view of the roles state with its resolution index. Requests read the current view without
 /// waiting on anything; changes build a new view and swap it in (see ``RolesState``).
 final class RolesView: Sendable {
@@ -25,6 +57,12 @@ final class RolesView: Sendable {
     /// canonical DN → rule ids.
     let subjectIndex: [String: [String]]
     let regexRules: [CompiledRegexRule]
+    /// DNS name (lower case) → `san_dns` rule ids; wildcard (`*.`) rules by their suffix (`.svc.example`).
+    let dnsIndex: [String: [String]]
+    let dnsWildcardIndex: [String: [String]]
+    /// URI → `san_uri` rule ids.
+    let uriIndex: [String: [String]]
+    let spiffeRules: [CompiledSPIFFERule]
 
     init(version: Int64, rules: [String: MappingRuleRecord], roles: [String: RoleRecord],
          assignments: Set<RoleAssignment>, compiler: RuleCompiler) {
@@ -42,6 +80,10 @@ final class RolesView: Sendable {
         var claimIndex: [String: [String: [String]]] = [:]
         var subjectIndex: [String: [String]] = [:]
         var regexRules: [CompiledRegexRule] = []
+        var dnsIndex: [String: [String]] = [:]
+        var dnsWildcardIndex: [String: [String]] = [:]
+        var uriIndex: [String: [String]] = [:]
+        var spiffeRules: [CompiledSPIFFERule] = []
         for rule in rules.values {
             switch rule.kind {
             case .claim:
@@ -50,8 +92,23 @@ final class RolesView: Sendable {
                 if let key = compiler.canonicalSubject(rule.claimValue) { subjectIndex[key, default: []].append(rule.id) }
             case .subjectDNRegex:
                 if let regex = compiler.regex(rule.claimValue) { regexRules.append(CompiledRegexRule(id: rule.id, regex: regex)) }
+            case .sanDNS:
+                let name = DNSNamePattern.normalized(rule.claimValue)
+                if name.hasPrefix("*.") {
+                    dnsWildcardIndex[String(name.dropFirst(1)), default: []].append(rule.id)
+                } else {
+                    dnsIndex[name, default: []].append(rule.id)
+                }
+            case .sanURI:
+                uriIndex[rule.claimValue, default: []].append(rule.id)
+            case .spiffeID:
+                if let pattern = SPIFFEPattern(rule.claimValue) { spiffeRules.append(CompiledSPIFFERule(id: rule.id, pattern: pattern)) }
             }
         }
+        self.dnsIndex = dnsIndex
+        self.dnsWildcardIndex = dnsWildcardIndex
+        self.uriIndex = uriIndex
+        self.spiffeRules = spiffeRules.sorted { $0.id < $1.id }
         self.claimIndex = claimIndex
         self.subjectIndex = subjectIndex
         self.regexRules = regexRules.sorted { $0.id < $1.id }
@@ -64,8 +121,24 @@ final class RolesView: Sendable {
 
     /// The roles and matching rules for a token's claims and/or a certificate subject: memory lookups only.
     /// Nobody gets a role no rule gives; a rule assigned to no role matches but grants nothing.
-    func resolve(claims: [String: JSONValue]?, subject: DistinguishedName?, subjectText: String?) -> ResolveResponse {
+    ///
+    /// A certificate rule with `issuerSpkiSha256` matches only when `certificate.issuerSPKISHA256` is that digest: a
+    /// certificate with the right subject or names from another CA (even one with the same DN) gets nothing from it.
+    func resolve(
+        claims: [String: JSONValue]?, subject: DistinguishedName?, subjectText: String?,
+        certificate: CertificateFacts = .none
+    ) -> ResolveResponse {
         var matched = Set<String>()
+        for name in certificate.dnsNames {
+            if let ids = dnsIndex[name] { matched.formUnion(ids) }
+            if let dot = name.firstIndex(of: "."), let ids = dnsWildcardIndex[String(name[dot...])] { matched.formUnion(ids) }
+        }
+        for uri in certificate.uris {
+            if let ids = uriIndex[uri] { matched.formUnion(ids) }
+        }
+        if let id = certificate.spiffeID {
+            for rule in spiffeRules where rule.pattern.matches(id) { matched.insert(rule.id) }
+        }
         if let claims {
             for (name, value) in claims {
                 guard let byValue = claimIndex[name], let values = value.stringValues else { continue }
@@ -85,6 +158,10 @@ final class RolesView: Sendable {
             for rule in regexRules where candidates.contains(where: { RuleCompiler.wholeMatch(rule.regex, $0) }) {
                 matched.insert(rule.id)
             }
+        }
+        matched = matched.filter { id in
+            guard let pin = rules[id]?.issuerSPKISHA256, !pin.isEmpty else { return true }
+            return pin == certificate.issuerSPKISHA256
         }
         var granted = Set<String>()
         for id in matched {

@@ -49,7 +49,7 @@ public enum TokenIssuerApplication {
                 "idp": .string((configuration.tokenURI ?? configuration.issuerBackendURL)?.absoluteString ?? ""),
             ])
         }
-        let serverTLS = try configuration.listener.tlsConfiguration()
+        let listenerTLS = try configuration.listener.reloadableTLS(name: "token-issuer", health: health, logger: logger)
 
         let idpTrust = try configuration.idpTrustStore?.load() ?? []
         let clientTLS = try ServerTLS.clientConfiguration(credential: nil, trustRoots: idpTrust, includeSystemRoots: true)
@@ -72,14 +72,15 @@ public enum TokenIssuerApplication {
         router.add(middleware: TracingMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
-        TokenIssuerRoutes(
+        let routes = TokenIssuerRoutes(
             configuration: configuration, cache: cache, endpoint: endpoint, credentials: credentials,
             handouts: TokenIssuerRoutes.handOutCounters(configuration: configuration, metrics: metrics))
-            .register(on: router)
+        routes.register(on: router)
 
         let port = PortHandle()
         let app = try configuration.listener.application(
-            name: "token-issuer", router: router, tls: .init(tlsConfiguration: serverTLS), port: port, logger: logger)
+            name: "token-issuer", router: router, tlsContext: listenerTLS.context, port: port, logger: logger,
+            immediate: TokenIssuerImmediate(answers: routes.answers, handouts: routes.handouts))
         health.up("listener")
         health.requireForReadiness("listener")
         if credentials != nil {
@@ -97,6 +98,7 @@ public enum TokenIssuerApplication {
         if let credentials {
             services.append(CredentialReloader(store: credentials, interval: configuration.keystoreReloadInterval))
         }
+        if let reloader = listenerTLS.reloader { services.append(reloader) }
         services += [app, management] as [any Service]
         return TokenIssuerInstance(
             services: services,

@@ -139,15 +139,25 @@ public struct ResolveRequest: Codable, Sendable, Equatable {
     public var claims: [String: JSONValue]?
     /// The client certificate's subject as an RFC 4514 string, when the caller used a certificate.
     public var certificateSubject: String?
+    /// The client certificate's DNS and URI subjectAltNames (``CertificateSAN/wire``: `DNS:<name>`, `URI:<uri>`).
+    public var certificateSANs: [String]?
+    /// SHA-256 (lower-case hex) of the SubjectPublicKeyInfo of the CA certificate that issued the client certificate,
+    /// from the validated chain; absent when the client certificate is itself a trust anchor.
+    public var certificateIssuerSPKISHA256: String?
 
-    public init(claims: [String: JSONValue]? = nil, certificateSubject: String? = nil) {
+    public init(claims: [String: JSONValue]? = nil, certificateSubject: String? = nil,
+                certificateSANs: [String]? = nil, certificateIssuerSPKISHA256: String? = nil) {
         self.claims = claims
         self.certificateSubject = certificateSubject
+        self.certificateSANs = certificateSANs
+        self.certificateIssuerSPKISHA256 = certificateIssuerSPKISHA256
     }
 
     enum CodingKeys: String, CodingKey {
         case claims
         case certificateSubject = "certificate_subject"
+        case certificateSANs = "certificate_sans"
+        case certificateIssuerSPKISHA256 = "certificate_issuer_spki_sha256"
     }
 }
 

@@ -10,6 +10,17 @@ public enum MappingRuleKind: String, Codable, Sendable, CaseIterable {
     case subjectDN = "subject_dn"
     /// The client certificate's subject (RFC 4514 string) matches the regular expression in `claimValue`, whole string.
     case subjectDNRegex = "subject_dn_regex"
+    /// One of the client certificate's DNS subjectAltNames equals `claimValue` (ASCII case ignored; a leading `*.`
+    /// label matches one label: ``DNSNamePattern``).
+    case sanDNS = "san_dns"
+    /// One of the client certificate's URI subjectAltNames equals `claimValue` exactly.
+    case sanURI = "san_uri"
+    /// The client certificate's SPIFFE ID (its one `spiffe://` URI SAN) matches the pattern in `claimValue`: trust
+    /// domain exact, path glob (``SPIFFEPattern``).
+    case spiffeID = "spiffe_id"
+
+    /// Whether the rule looks at the client certificate (every kind but `claim`): such rules may pin the issuing CA.
+    public var isCertificateRule: Bool { self != .claim }
 }
 
 /// A mapping rule as `/v2/mapping-rules` answers it.
@@ -19,13 +30,18 @@ public struct MappingRule: Codable, Sendable, Equatable {
     public var claimValue: String
     public var name: String
     public var kind: MappingRuleKind
+    /// Certificate rules only: the rule matches only certificates issued by the CA whose public key has this
+    /// SHA-256 (SubjectPublicKeyInfo, lower-case hex). Absent: any trusted issuer.
+    public var issuerSpkiSha256: String?
 
-    public init(mappingRuleId: String, claimName: String, claimValue: String, name: String, kind: MappingRuleKind = .claim) {
+    public init(mappingRuleId: String, claimName: String, claimValue: String, name: String, kind: MappingRuleKind = .claim,
+                issuerSpkiSha256: String? = nil) {
         self.mappingRuleId = mappingRuleId
         self.claimName = claimName
         self.claimValue = claimValue
         self.name = name
         self.kind = kind
+        self.issuerSpkiSha256 = issuerSpkiSha256
     }
 }
 
@@ -38,13 +54,17 @@ public struct MappingRuleCreateRequest: Codable, Sendable, Equatable {
     public var name: String
     /// `claim` when absent.
     public var kind: MappingRuleKind?
+    /// Certificate rules: pins the issuing CA (hex or base64url SHA-256 of its SubjectPublicKeyInfo).
+    public var issuerSpkiSha256: String?
 
-    public init(mappingRuleId: String, claimName: String?, claimValue: String, name: String, kind: MappingRuleKind? = nil) {
+    public init(mappingRuleId: String, claimName: String?, claimValue: String, name: String, kind: MappingRuleKind? = nil,
+                issuerSpkiSha256: String? = nil) {
         self.mappingRuleId = mappingRuleId
         self.claimName = claimName
         self.claimValue = claimValue
         self.name = name
         self.kind = kind
+        self.issuerSpkiSha256 = issuerSpkiSha256
     }
 }
 
@@ -54,12 +74,15 @@ public struct MappingRuleUpdateRequest: Codable, Sendable, Equatable {
     public var claimValue: String
     public var name: String
     public var kind: MappingRuleKind?
+    public var issuerSpkiSha256: String?
 
-    public init(claimName: String?, claimValue: String, name: String, kind: MappingRuleKind? = nil) {
+    public init(claimName: String?, claimValue: String, name: String, kind: MappingRuleKind? = nil,
+                issuerSpkiSha256: String? = nil) {
         self.claimName = claimName
         self.claimValue = claimValue
         self.name = name
         self.kind = kind
+        self.issuerSpkiSha256 = issuerSpkiSha256
     }
 }
 

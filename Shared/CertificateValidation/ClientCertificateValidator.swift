@@ -58,7 +58,7 @@ public struct ClientCertificateValidator: Sendable {
         }
         switch outcome {
         case .valid(let chain):
-            let revocation = RevocationCheck.evaluate(chain: chain, at: time, settings: settings.revocation)
+            let revocation = await RevocationCheck.evaluate(chain: chain, at: time, settings: settings.revocation)
             if let problem = revocation.problem {
                 throw problem
             }

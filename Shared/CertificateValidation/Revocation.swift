@@ -1,13 +1,21 @@
 import Crypto
 import Foundation
 import Synchronization
-import X509
+@_spi(FixedExpiryValidationTime) import X509
 
 /// Which revocation sources are consulted (`CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION`).
 public enum RevocationMode: String, Sendable, CaseIterable {
     case off
     /// Certificate revocation lists from files (`…_MTLS_CRL_PATHS`, `certauth verify-chain --crl`).
     case crl
+    /// The OCSP responder each certificate names (authorityInfoAccess), through ``OCSPClient``.
+    case ocsp
+    /// Both: the CRLs and the OCSP responders must each establish the status (or the failure policy decides), and a
+    /// certificate revoked by either is refused.
+    case crlAndOCSP = "crl+ocsp"
+
+    public var usesCRL: Bool { self == .crl || self == .crlAndOCSP }
+    public var usesOCSP: Bool { self == .ocsp || self == .crlAndOCSP }
 }
 
 /// What an unknown status does (`…_MTLS_REVOCATION_FAILURE`): `closed` refuses the certificate, `open` accepts it.
@@ -105,16 +113,19 @@ public struct RevocationSettings: Sendable {
     public var mode: RevocationMode
     public var failure: RevocationFailurePolicy
     public var crls: CRLStore?
+    /// The OCSP requester and response cache (modes `ocsp` and `crl+ocsp`).
+    public var ocsp: OCSPClient?
     /// Settings named in messages.
     public var modeSetting: String
     public var failureSetting: String
 
-    public init(mode: RevocationMode, failure: RevocationFailurePolicy = .closed, crls: CRLStore? = nil,
+    public init(mode: RevocationMode, failure: RevocationFailurePolicy = .closed, crls: CRLStore? = nil, ocsp: OCSPClient? = nil,
                 modeSetting: String = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION",
                 failureSetting: String = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_FAILURE") {
         self.mode = mode
         self.failure = failure
         self.crls = crls
+        self.ocsp = ocsp
         self.modeSetting = modeSetting
         self.failureSetting = failureSetting
     }
@@ -126,20 +137,76 @@ enum RevocationCheck {
     /// The revocation problem of a validated chain (leaf first, anchor last): every certificate below the anchor is
     /// looked up in a current CRL of its issuer, signed by the issuer's key.
     /// `freshUntil`: the earliest nextUpdate of the CRLs consulted, after which the verdict must be made again.
+    /// With OCSP: the responses' earliest nextUpdate also bounds `freshUntil`; when a responder could not be asked
+    /// (failure policy `open` let the chain pass), the verdict holds for ``unknownStatusHold`` only.
     static func evaluate(
         chain: [Certificate], at time: Date, settings: RevocationSettings
-    ) -> (problem: CertificateValidationError?, freshUntil: Date?) {
+    ) async -> (problem: CertificateValidationError?, freshUntil: Date?) {
         var freshUntil: Date?
-        let problem = problem(chain: chain, at: time, settings: settings) { next in
-            freshUntil = min(freshUntil ?? next, next)
+        if settings.mode.usesCRL {
+            let problem = problem(chain: chain, at: time, settings: settings) { next in
+                freshUntil = min(freshUntil ?? next, next)
+            }
+            if let problem { return (problem, freshUntil) }
         }
-        return (problem, freshUntil)
+        if settings.mode.usesOCSP, chain.count > 1 {
+            let (problem, next) = await ocspProblem(chain: chain, at: time, settings: settings)
+            if let problem { return (problem, freshUntil) }
+            if let next { freshUntil = min(freshUntil ?? next, next) }
+        }
+        return (nil, freshUntil)
+    }
+
+    static let unknownStatusHold: TimeInterval = 30
+
+    /// Asks the responders of every certificate below the anchor through swift-certificates' `OCSPVerifierPolicy`.
+    static func ocspProblem(
+        chain: [Certificate], at time: Date, settings: RevocationSettings
+    ) async -> (CertificateValidationError?, Date?) {
+        let path = chain.map(ChainRules.name).joined(separator: " -> ")
+        guard let client = settings.ocsp else {
+            return (CertificateValidationError(
+                code: .revocationUnknown,
+                message: "\(settings.modeSetting)=\(settings.mode.rawValue) but no OCSP requester is configured; this is a bug"), nil)
+        }
+        let recorder = OCSPRecorder()
+        let requester = OCSPPolicyRequester(client: client, failure: settings.failure, recorder: recorder, now: time)
+        let closed = settings.failure == .closed
+        var verifier = Verifier(rootCertificates: CertificateStore([chain[chain.count - 1]])) {
+            AlreadyValidatedChain(chain)
+            if closed {
+                OCSPResponderRequired()
+            }
+            OCSPVerifierPolicy(failureMode: closed ? .hard : .soft, requester: requester, fixedExpiryValidationTime: time)
+        }
+        let result = await verifier.validate(leaf: chain[0], intermediates: CertificateStore(Array(chain.dropFirst().dropLast())))
+        guard case .couldNotValidate(let failures) = result else {
+            let next = recorder.errors.isEmpty ? recorder.nextUpdate : time.addingTimeInterval(unknownStatusHold)
+            return (nil, next)
+        }
+        let reason = failures.first.map { "\($0.policyFailureReason)" } ?? "the chain could not be rebuilt for the OCSP check"
+        let responder = recorder.asked.last.map { " (responder \($0))" } ?? ""
+        if reason.contains("revoked through OCSP") {
+            return (CertificateValidationError(
+                code: .revoked,
+                message: "a certificate of the chain \(path) was revoked: the OCSP responder answered \(reason)\(responder); issue the client a new certificate"), nil)
+        }
+        if reason.contains(OCSPMessages.noResponderMarker) {
+            return (CertificateValidationError(
+                code: .revocationUnknown,
+                message: "the revocation status of the chain \(path) is unknown: \(reason); issue certificates with an OCSP responder URI (authorityInfoAccess), use \(settings.modeSetting)=crl, or set \(settings.failureSetting)=open to accept certificates whose status is unknown"), nil)
+        }
+        let errors = recorder.errors
+        let cause = errors.isEmpty ? reason : errors.joined(separator: "; ")
+        return (CertificateValidationError(
+            code: .revocationUnknown,
+            message: "the revocation status of the chain \(path) is unknown: \(cause)\(errors.isEmpty ? responder : ""); bring the OCSP responder back, or set \(settings.failureSetting)=open to accept certificates whose status is unknown"), nil)
     }
 
     static func problem(
         chain: [Certificate], at time: Date, settings: RevocationSettings, consulted: (Date) -> Void = { _ in }
     ) -> CertificateValidationError? {
-        guard settings.mode != .off, chain.count > 1 else { return nil }
+        guard settings.mode.usesCRL, chain.count > 1 else { return nil }
         let lists = settings.crls?.lists ?? []
         let filesSetting = settings.crls?.setting ?? "the CRL files"
         for index in chain.indices.dropLast() {

@@ -3,10 +3,38 @@ import HTTPTypes
 import Logging
 import NIOCore
 
-/// A request read whole from an HTTP/2 stream.
+/// A request read whole from an HTTP/2 stream. Its header fields stay bytes (``HTTP2RequestHeaders``) until a
+/// handler asks for ``head``.
 public struct HTTP2ServedRequest: Sendable {
-    public var head: HTTPRequest
+    public var method: HTTPRequest.Method
+    public var scheme: String?
+    public var authority: String?
+    /// The request target as sent (`:path`), query included.
+    public var path: String
+    public var headers: HTTP2RequestHeaders
     public var body: ByteBuffer
+
+    public init(
+        method: HTTPRequest.Method, scheme: String?, authority: String?, path: String, headers: HTTP2RequestHeaders,
+        body: ByteBuffer
+    ) {
+        self.method = method
+        self.scheme = scheme
+        self.authority = authority
+        self.path = path
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The request as HTTPTypes has it (field names and values become `String`s here).
+    public var head: HTTPRequest {
+        HTTPRequest(method: method, scheme: scheme, authority: authority, path: path, headerFields: headers.fields)
+    }
+
+    /// The path without its query.
+    public var pathWithoutQuery: Substring {
+        path.utf8.firstIndex(of: UInt8(ascii: "?")).map { path[..<$0] } ?? path[...]
+    }
 }
 
 /// An answer gathered whole, ready for the frames.
@@ -54,6 +82,9 @@ public struct HTTP2ServerSettings: Sendable {
     /// A request must be read whole (headers and body) within this time of its first frame, else it is answered 408
     /// and reset: a client trickling a request (slowloris) does not hold a stream for good.
     public var requestReadTimeout: TimeAmount = .seconds(30)
+    /// After its last frame (a GOAWAY), a connection the client still sends on is kept this long, reading and dropping,
+    /// before it closes, so that the client reads the GOAWAY rather than a TCP reset.
+    public var lingeringCloseTime: TimeAmount = .milliseconds(500)
 
     public init() {}
 }
@@ -73,12 +104,14 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
     /// Hands a complete request to the application; called on the event loop. The sink may be called at once.
     public typealias Dispatch = (HTTP2ServedRequest, HTTP2AnswerSink) -> Void
 
-    private struct Stream {
+    /// A class: libnghttp2 calls back several times per request (each header, each frame), and a struct taken out of
+    /// and written back into `streams` on each call was copied with all its references (perf, `make bench`).
+    private final class Stream {
         var method: HTTPRequest.Method?
         var scheme: String?
         var authority: String?
         var path: String?
-        var fields = HTTPFields()
+        var headers = HTTP2RequestHeaders()
         var headerBytes = 0
         var malformed = false
         var headerListTooLarge = false
@@ -110,6 +143,13 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
     private var idleTimer: Scheduled<Void>?
     /// A write is in progress from inside libnghttp2's callbacks: answers submitted now go out with it.
     private var inSession = false
+    private var lingerTimer: Scheduled<Void>?
+    /// The client has not closed its side (no `inputClosed` yet).
+    private var inputOpen = true
+    /// Streams begun during the current read: their read timers are armed once it is over (``armReadTimers()``).
+    private var begunInThisRead: [Int32] = []
+    /// Scratch space for answer and trailer header blocks, reused by every answer of the connection.
+    private var headerBlock = HeaderBlockBuilder()
 
     public init(settings: HTTP2ServerSettings, logger: Logger, dispatch: @escaping Dispatch) {
         self.settings = settings
@@ -172,6 +212,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             defer { inSession = false }
             return nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
         }
+        armReadTimers()
         if result < 0 {
             // A connection error libnghttp2 could not answer itself (a bad preface, a flood): it has queued GOAWAY
             // where the protocol allows one; send it and close.
@@ -201,6 +242,11 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         if event is ChannelShouldQuiesceEvent {
             perform(state.quiesce(openStreams: streams.count))
         } else if case ChannelEvent.inputClosed = event {
+            inputOpen = false
+            if lingerTimer != nil {
+                context.close(promise: nil)
+                return
+            }
             // Requests the client did not finish never will be; the others are answered, then the connection closes.
             for (id, stream) in streams where !stream.requestEnded {
                 stream.readTimer?.cancel()
@@ -229,6 +275,8 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         drainTimer = nil
         idleTimer?.cancel()
         idleTimer = nil
+        lingerTimer?.cancel()
+        lingerTimer = nil
         for stream in streams.values { stream.readTimer?.cancel() }
         streams.removeAll()
     }
@@ -253,7 +301,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             }
             writePending()
             if action == .sendGoAwayAndClose {
-                context.close(promise: nil)
+                lingerThenClose(context: context)
             } else {
                 startDrainTimer(context: context)
             }
@@ -262,7 +310,24 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             startDrainTimer(context: context)
         case .close:
             writePending(closing: true)
+            lingerThenClose(context: context)
+        }
+    }
+
+    /// Closes the connection once what was written (a GOAWAY above all) has had time to reach the client: a client
+    /// still sending (a flood, or requests crossing the GOAWAY) would otherwise have its unread data make our kernel
+    /// answer with a TCP reset, which can discard the GOAWAY before the client reads it (seen as a flaky rapid-reset
+    /// test). Meanwhile everything read is dropped (the phase is closed); a client that closes first ends it sooner.
+    /// nginx calls this lingering close.
+    private func lingerThenClose(context: ChannelHandlerContext) {
+        guard context.channel.isActive, lingerTimer == nil else { return }
+        if !inputOpen {
             context.close(promise: nil)
+            return
+        }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        lingerTimer = context.eventLoop.scheduleTask(in: settings.lingeringCloseTime) {
+            handler.value.context?.close(promise: nil)
         }
     }
 
@@ -330,7 +395,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
 
     /// Submits `answer` on `streamID` unless the stream is gone (reset by the client, or the connection closed).
     func answer(_ answer: HTTP2ServedAnswer, streamID: Int32) {
-        guard let session, var stream = streams[streamID], !stream.answered else { return }
+        guard let session, let stream = streams[streamID], !stream.answered else { return }
         stream.answered = true
         stream.readTimer?.cancel()
         stream.readTimer = nil
@@ -338,28 +403,17 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         let sendsBody = !stream.isHead && answer.body.readableBytes > 0
         stream.answerBody = sendsBody ? answer.body : ByteBuffer()
         stream.trailers = answer.trailers
-        streams[streamID] = stream
-        let status = Self.statusText(answer.head.status.code)
-        let date = answer.head.headerFields[.date] == nil ? HTTPDate.now() : nil
-        var names: [String] = [":status"]
-        var values: [String] = [status]
-        names.reserveCapacity(answer.head.headerFields.count + 2)
-        values.reserveCapacity(answer.head.headerFields.count + 2)
-        var noIndex: [Bool] = [false]
+        // One scratch buffer per connection for the header block: no array of `String`s per answer.
+        headerBlock.reset()
+        headerBlock.add(":status", Self.statusText(answer.head.status.code))
         for field in answer.head.headerFields where !Self.isConnectionSpecific(field.name) {
-            names.append(field.name.canonicalName)
-            values.append(field.value)
             // traceparent differs on every answer: kept out of the HPACK table, where it would only push out entries
             // that are used again.
-            noIndex.append(field.name == Self.traceparent)
+            headerBlock.add(field.name.canonicalName, field.value, noIndex: field.name == Self.traceparent)
         }
-        if let date {
-            names.append("date")
-            values.append(date)
-            noIndex.append(false)
-        }
+        if answer.head.headerFields[.date] == nil { headerBlock.add("date", HTTPDate.now()) }
         let hasData = sendsBody || answer.trailers != nil
-        let result = Self.withHeaderBlock(names: names, values: values, noIndex: noIndex) { nva, count in
+        let result = headerBlock.withNameValues { nva, count in
             if hasData {
                 var provider = nghttp2_data_provider(source: nghttp2_data_source(ptr: nil)) { _, streamID, buffer, length, flags, _, userData in
                     guard let buffer, let flags else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
@@ -395,29 +449,27 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
     }
 
     private func dispatchIfComplete(_ streamID: Int32) {
-        guard var stream = streams[streamID], stream.requestEnded, !stream.dispatched, let context else { return }
+        guard let stream = streams[streamID], stream.requestEnded, !stream.dispatched, let context else { return }
         stream.dispatched = true
         stream.readTimer?.cancel()
         stream.readTimer = nil
         if stream.headerListTooLarge {
-            streams[streamID] = stream
             problem(
                 .init(code: 431, reasonPhrase: "Request Header Fields Too Large"), error: "invalid_request",
                 "the request's header list is over \(settings.maxHeaderListSize) bytes; send fewer or shorter headers", streamID: streamID)
             return
         }
         guard !stream.malformed, let method = stream.method, let path = stream.path, !path.isEmpty else {
-            streams[streamID] = stream
             problem(.badRequest, error: "invalid_request", "the request's pseudo-headers (:method, :path) are missing or malformed", streamID: streamID)
             return
         }
         let body = stream.body ?? ByteBuffer()
         stream.body = nil
-        let head = HTTPRequest(method: method, scheme: stream.scheme, authority: stream.authority, path: path, headerFields: stream.fields)
-        stream.fields = HTTPFields()
-        streams[streamID] = stream
+        let request = HTTP2ServedRequest(
+            method: method, scheme: stream.scheme, authority: stream.authority, path: path, headers: stream.headers, body: body)
+        stream.headers = HTTP2RequestHeaders()
         dispatch(
-            HTTP2ServedRequest(head: head, body: body),
+            request,
             HTTP2AnswerSink(handler: NIOLoopBound(self, eventLoop: context.eventLoop), streamID: streamID))
     }
 
@@ -431,21 +483,31 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         guard state.acceptsRequests else {
             return 0  // beyond the GOAWAY's last stream: libnghttp2 refuses it
         }
-        var stream = Stream()
-        if let context {
-            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            stream.readTimer = context.eventLoop.scheduleTask(in: settings.requestReadTimeout) {
-                handler.value.requestReadTimedOut(streamID)
-            }
-        }
-        streams[streamID] = stream
+        streams[streamID] = Stream()
+        // Its read timer is armed after this read, and only if the request is still not whole then: most requests
+        // arrive whole in one read, and a timer per request was a measurable share of one (perf, `make bench`).
+        begunInThisRead.append(streamID)
         idleTimer?.cancel()
         idleTimer = nil
         return 0
     }
 
+    /// Arms the read timer of each stream begun in the last read whose request is not whole yet (slowloris).
+    private func armReadTimers() {
+        guard !begunInThisRead.isEmpty else { return }
+        defer { begunInThisRead.removeAll(keepingCapacity: true) }
+        guard let context else { return }
+        for streamID in begunInThisRead {
+            guard let stream = streams[streamID], !stream.dispatched, stream.readTimer == nil else { continue }
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            stream.readTimer = context.eventLoop.scheduleTask(in: settings.requestReadTimeout) {
+                handler.value.requestReadTimedOut(streamID)
+            }
+        }
+    }
+
     private func requestReadTimedOut(_ streamID: Int32) {
-        guard var stream = streams[streamID], !stream.dispatched else { return }
+        guard let stream = streams[streamID], !stream.dispatched else { return }
         guard stream.headersComplete else {
             // A header block cut in the middle: HTTP/2 allows no other frame until it ends, so the whole connection
             // waits on it. It goes: GOAWAY, then close.
@@ -457,18 +519,15 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         }
         stream.dispatched = true
         stream.readTimer = nil
-        streams[streamID] = stream
         problem(.requestTimeout, error: "invalid_request", "the request was not read whole within \(settings.requestReadTimeout.nanoseconds / 1_000_000_000) s", streamID: streamID)
     }
 
     private func header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 {
-        guard var stream = streams[streamID], !stream.dispatched else { return 0 }
-        streams[streamID] = nil  // unique: appended to in place
-        defer { streams[streamID] = stream }
+        guard let stream = streams[streamID], !stream.dispatched else { return 0 }
         stream.headerBytes += name.count + value.count + 32
         if stream.headerBytes > settings.maxHeaderListSize {
             stream.headerListTooLarge = true
-            stream.fields = HTTPFields()
+            stream.headers = HTTP2RequestHeaders()
             return 0
         }
         guard !stream.headerListTooLarge else { return 0 }
@@ -482,8 +541,8 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             case ":path": stream.path = text
             default: break  // :protocol (extended CONNECT) is not used here
             }
-        } else if let fieldName = HTTPField.Name(String(decoding: name, as: UTF8.self)) {
-            stream.fields.append(HTTPField(name: fieldName, value: String(decoding: value, as: UTF8.self)))
+        } else {
+            stream.headers.append(name: name, value: value)
         }
         return 0
     }
@@ -492,33 +551,29 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         let type = UInt32(frame.pointee.hd.type)
         let streamID = frame.pointee.hd.stream_id
         let endStream = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-        guard type == NGHTTP2_HEADERS.rawValue || type == NGHTTP2_DATA.rawValue, var stream = streams[streamID] else { return 0 }
+        guard type == NGHTTP2_HEADERS.rawValue || type == NGHTTP2_DATA.rawValue, let stream = streams[streamID] else { return 0 }
         if type == NGHTTP2_HEADERS.rawValue { stream.headersComplete = true }
         if endStream { stream.requestEnded = true }
-        streams[streamID] = stream
         if endStream { dispatchIfComplete(streamID) }
         return 0
     }
 
     private func dataChunk(streamID: Int32, data: UnsafeRawBufferPointer) -> Int32 {
-        guard var stream = streams[streamID], !stream.dispatched else { return 0 }
+        guard let stream = streams[streamID], !stream.dispatched else { return 0 }
         let size = (stream.body?.readableBytes ?? 0) + data.count
         if size > settings.maximumBodySize {
             stream.dispatched = true
             stream.body = nil
             stream.readTimer?.cancel()
             stream.readTimer = nil
-            streams[streamID] = stream
             problem(
                 .contentTooLarge, error: "request_too_large",
                 "the request body is over \(settings.maximumBodySize) bytes, the limit of this protocol; "
                     + "send a smaller JSON document (split a bulk change into several requests)", streamID: streamID)
             return 0
         }
-        streams[streamID] = nil
         if stream.body == nil, let context { stream.body = context.channel.allocator.buffer(capacity: data.count) }
         stream.body?.writeBytes(data)
-        streams[streamID] = stream
         return 0
     }
 
@@ -540,9 +595,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
     }
 
     private func readBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>) -> Int {
-        guard var stream = streams[streamID] else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
-        streams[streamID] = nil
-        defer { streams[streamID] = stream }
+        guard let stream = streams[streamID] else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
         let count = min(buffer.count, stream.answerBody.readableBytes)
         if count > 0, let bytes = stream.answerBody.readSlice(length: count) {
             bytes.withUnsafeReadableBytes { buffer.copyMemory(from: $0) }
@@ -551,15 +604,11 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             if let trailers = stream.trailers, let session {
                 flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-                var names: [String] = []
-                var values: [String] = []
+                headerBlock.reset()
                 for field in trailers where !Self.isConnectionSpecific(field.name) {
-                    names.append(field.name.canonicalName)
-                    values.append(field.value)
+                    headerBlock.add(field.name.canonicalName, field.value)
                 }
-                _ = Self.withHeaderBlock(names: names, values: values, noIndex: Array(repeating: false, count: names.count)) {
-                    nghttp2_submit_trailer(session, streamID, $0, $1)
-                }
+                _ = headerBlock.withNameValues { nghttp2_submit_trailer(session, streamID, $0, $1) }
                 stream.trailers = nil
             }
         }
@@ -618,35 +667,6 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
 
     // MARK: helpers
 
-    /// Calls `body` with an `nghttp2_nv` array over `names` and `values` (libnghttp2 copies them on submit).
-    private static func withHeaderBlock(
-        names: [String], values: [String], noIndex: [Bool], _ body: (UnsafePointer<nghttp2_nv>, Int) -> Int32
-    ) -> Int32 {
-        var storage: [UInt8] = []
-        storage.reserveCapacity(names.reduce(0) { $0 + $1.utf8.count } + values.reduce(0) { $0 + $1.utf8.count })
-        var offsets: [(Int, Int, Int, Int)] = []
-        offsets.reserveCapacity(names.count)
-        for (name, value) in zip(names, values) {
-            let nameStart = storage.count
-            storage.append(contentsOf: name.utf8)
-            let valueStart = storage.count
-            storage.append(contentsOf: value.utf8)
-            offsets.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))
-        }
-        storage.append(0)  // never an empty array: the base address below exists
-        return storage.withUnsafeMutableBufferPointer { bytes in
-            let base = bytes.baseAddress!
-            var nva: [nghttp2_nv] = []
-            nva.reserveCapacity(offsets.count)
-            for (index, (nameStart, nameLength, valueStart, valueLength)) in offsets.enumerated() {
-                nva.append(nghttp2_nv(
-                    name: base + nameStart, value: base + valueStart, namelen: nameLength, valuelen: valueLength,
-                    flags: noIndex[index] ? UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue) : UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
-            }
-            return nva.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
-        }
-    }
-
     static func errorText(_ code: Int32) -> String {
         String(cString: nghttp2_strerror(code))
     }
@@ -682,5 +702,67 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             }
         }
         return out
+    }
+}
+
+/// Builds an `nghttp2_nv` array in reused storage: the bytes of every name and value in one array, then the array of
+/// pointers into it (libnghttp2 copies both on submit, so the storage is free again right after).
+struct HeaderBlockBuilder {
+    private struct Span {
+        var nameStart: Int
+        var nameLength: Int
+        var valueLength: Int
+        var noIndex: Bool
+    }
+
+    private var storage: [UInt8] = []
+    private var spans: [Span] = []
+    private var nameValues: [nghttp2_nv] = []
+
+    init() {
+        storage.reserveCapacity(1024)
+        spans.reserveCapacity(16)
+        nameValues.reserveCapacity(16)
+    }
+
+    mutating func reset() {
+        storage.removeAll(keepingCapacity: true)
+        spans.removeAll(keepingCapacity: true)
+    }
+
+    mutating func add(_ name: String, _ value: String, noIndex: Bool = false) {
+        let start = storage.count
+        storage.append(contentsOf: name.utf8)
+        let valueStart = storage.count
+        storage.append(contentsOf: value.utf8)
+        spans.append(Span(nameStart: start, nameLength: valueStart - start, valueLength: storage.count - valueStart, noIndex: noIndex))
+    }
+
+    /// Calls `body` with the name/value array; its pointers are valid only during the call.
+    mutating func withNameValues(_ body: (UnsafePointer<nghttp2_nv>, Int) -> Int32) -> Int32 {
+        if storage.isEmpty { storage.append(0) }  // a base address exists even for an empty block
+        let spans = self.spans
+        var nameValues = self.nameValues
+        self.nameValues = []
+        defer {
+            nameValues.removeAll(keepingCapacity: true)
+            self.nameValues = nameValues
+        }
+        return storage.withUnsafeMutableBufferPointer { bytes -> Int32 in
+            guard let base = bytes.baseAddress else { return Int32(NGHTTP2_ERR_NOMEM.rawValue) }
+            for span in spans {
+                nameValues.append(nghttp2_nv(
+                    name: base + span.nameStart, value: base + span.nameStart + span.nameLength, namelen: span.nameLength,
+                    valuelen: span.valueLength,
+                    flags: span.noIndex ? UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue) : UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+            }
+            return nameValues.withUnsafeBufferPointer { nva -> Int32 in
+                guard let pointer = nva.baseAddress else {
+                    var empty = nghttp2_nv()
+                    return body(&empty, 0)
+                }
+                return body(pointer, nva.count)
+            }
+        }
     }
 }

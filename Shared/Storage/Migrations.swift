@@ -72,6 +72,11 @@ enum Migrations {
                 "CREATE TABLE roles_change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL)",
                 "INSERT INTO roles_change_counter (id, version) VALUES (1, 0)",
             ]),
+        // Certificate rules may pin the issuing CA by its public key (issue 17 item 5); '' means not pinned.
+        Migration(
+            component: "roles", version: 2,
+            sqlite: ["ALTER TABLE mapping_rules ADD COLUMN issuer_spki_sha256 TEXT NOT NULL DEFAULT ''"],
+            postgresql: ["ALTER TABLE mapping_rules ADD COLUMN issuer_spki_sha256 TEXT NOT NULL DEFAULT ''"]),
     ]
 
     static let sessions: [Migration] = [

@@ -11,13 +11,16 @@ public struct MappingRuleRecord: Sendable, Equatable {
     /// Empty for the subject kinds.
     public var claimName: String
     public var claimValue: String
+    /// Certificate rules: the pinned issuing CA's SubjectPublicKeyInfo SHA-256 (lower-case hex); empty: not pinned.
+    public var issuerSPKISHA256: String
 
-    public init(id: String, name: String, kind: MappingRuleKind, claimName: String, claimValue: String) {
+    public init(id: String, name: String, kind: MappingRuleKind, claimName: String, claimValue: String, issuerSPKISHA256: String = "") {
         self.id = id
         self.name = name
         self.kind = kind
         self.claimName = claimName
         self.claimValue = claimValue
+        self.issuerSPKISHA256 = issuerSPKISHA256
     }
 }
 

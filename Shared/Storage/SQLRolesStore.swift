@@ -10,7 +10,7 @@ struct SQLRolesStore<Backend: SQLBackend>: RolesStore {
     func load() async throws -> RolesSnapshot {
         let results = try await backend.read([
             SQLStep("SELECT version FROM roles_change_counter WHERE id = 1", key: "version"),
-            SQLStep("SELECT id, name, kind, claim_name, claim_value FROM mapping_rules ORDER BY id", key: "rules"),
+            SQLStep("SELECT id, name, kind, claim_name, claim_value, issuer_spki_sha256 FROM mapping_rules ORDER BY id", key: "rules"),
             SQLStep("SELECT id, name, description FROM roles ORDER BY id", key: "roles"),
             SQLStep("SELECT role_id, mapping_rule_id FROM role_mapping_rules ORDER BY role_id, mapping_rule_id", key: "assignments"),
         ])
@@ -21,7 +21,8 @@ struct SQLRolesStore<Backend: SQLBackend>: RolesStore {
             guard let kind = MappingRuleKind(rawValue: row.text(2)) else {
                 throw StorageError(.incompatibleSchema, "mapping rule '\(row.text(0))' has the unknown kind '\(row.text(2))'; it was written by a newer version.")
             }
-            rules.append(MappingRuleRecord(id: row.text(0), name: row.text(1), kind: kind, claimName: row.text(3), claimValue: row.text(4)))
+            rules.append(MappingRuleRecord(
+                id: row.text(0), name: row.text(1), kind: kind, claimName: row.text(3), claimValue: row.text(4), issuerSPKISHA256: row.text(5)))
         }
         return RolesSnapshot(
             version: results[0].first?.int(0) ?? 0,
@@ -81,8 +82,9 @@ enum RolesPlans {
                 bump,
                 .require("SELECT 1 FROM mapping_rules WHERE id = ?", [.text(rule.id)], exists: false, otherwise: conflict),
                 SQLStep(
-                    "INSERT INTO mapping_rules (id, name, kind, claim_name, claim_value, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [.text(rule.id), .text(rule.name), .text(rule.kind.rawValue), .text(rule.claimName), .text(rule.claimValue), now, now]),
+                    "INSERT INTO mapping_rules (id, name, kind, claim_name, claim_value, issuer_spki_sha256, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [.text(rule.id), .text(rule.name), .text(rule.kind.rawValue), .text(rule.claimName), .text(rule.claimValue),
+                     .text(rule.issuerSPKISHA256), now, now]),
                 audit("mapping_rule.create", "mapping_rule:\(rule.id)", details(rule)),
                 readVersion,
             ], onUniqueViolation: conflict)
@@ -91,13 +93,15 @@ enum RolesPlans {
             let missing = mappingRuleNotFound(rule.id)
             return SQLPlan([
                 bump,
-                SQLStep("SELECT kind, claim_name, claim_value FROM mapping_rules WHERE id = ?", [.text(rule.id)]) { rows in
+                SQLStep("SELECT kind, claim_name, claim_value, issuer_spki_sha256 FROM mapping_rules WHERE id = ?", [.text(rule.id)]) { rows in
                     guard let old = rows.first else { throw missing }
                     let criteriaChanged = old.text(0) != rule.kind.rawValue || old.text(1) != rule.claimName || old.text(2) != rule.claimValue
+                        || old.text(3) != rule.issuerSPKISHA256
                     var steps = [
                         SQLStep(
-                            "UPDATE mapping_rules SET name = ?, kind = ?, claim_name = ?, claim_value = ?, updated_at = ? WHERE id = ?",
-                            [.text(rule.name), .text(rule.kind.rawValue), .text(rule.claimName), .text(rule.claimValue), now, .text(rule.id)]),
+                            "UPDATE mapping_rules SET name = ?, kind = ?, claim_name = ?, claim_value = ?, issuer_spki_sha256 = ?, updated_at = ? WHERE id = ?",
+                            [.text(rule.name), .text(rule.kind.rawValue), .text(rule.claimName), .text(rule.claimValue),
+                             .text(rule.issuerSPKISHA256), now, .text(rule.id)]),
                         audit("mapping_rule.update", "mapping_rule:\(rule.id)", details(rule)),
                     ]
                     if criteriaChanged {
@@ -228,7 +232,9 @@ enum RolesPlans {
     }
 
     private static func details(_ rule: MappingRuleRecord) -> [String: String] {
-        ["name": rule.name, "kind": rule.kind.rawValue, "claimName": rule.claimName, "claimValue": rule.claimValue]
+        var details = ["name": rule.name, "kind": rule.kind.rawValue, "claimName": rule.claimName, "claimValue": rule.claimValue]
+        if !rule.issuerSPKISHA256.isEmpty { details["issuerSpkiSha256"] = rule.issuerSPKISHA256 }
+        return details
     }
 
     private static func mappingRuleNotFound(_ id: String) -> StorageError {

@@ -9,7 +9,9 @@ import NIOSSL
 import ServiceSupport
 import Testing
 import TestSupport
+import SwiftASN1
 import TokenIssuer
+import X509
 
 /// RFC 8705 §3 certificate-bound access tokens end to end: the emulator binds the token to the certificate
 /// token-issuer presented with tls_client_auth, and authn accepts it only from a connection presenting that certificate.
@@ -92,6 +94,18 @@ struct CertificateBoundTokenTests {
                         let otherViaProxy = try await call(proxy, me, headers: try forwarded("client.crt"))
                         #expect(otherViaProxy.status == 401)
                         #expect(otherViaProxy.text.contains("bound to another certificate"))
+                        // The same through RFC 9440 Client-Cert and Envoy's x-forwarded-client-cert (issue 17 item 6).
+                        for form in [ForwardedHeader.rfc9440, .envoy] {
+                            func headers(_ file: String) throws -> [(String, String)] {
+                                let certificate = try Certificate(pemEncoded: try String(contentsOfFile: pki.path(file), encoding: .utf8))
+                                return bearer + (try form.fields([certificate]))
+                            }
+                            let holderViaProxy = try await call(proxy, me, headers: try headers("identity.cer"))
+                            #expect(holderViaProxy.status == 200, "\(form): \(holderViaProxy.text)")
+                            let otherVia = try await call(proxy, me, headers: try headers("client.crt"))
+                            #expect(otherVia.status == 401, "\(form)")
+                            #expect(otherVia.text.contains("bound to another certificate"), "\(form): \(otherVia.text)")
+                        }
                         let proxyAlone = try await call(proxy, me, headers: bearer)
                         #expect(proxyAlone.status == 401)
                         #expect(proxyAlone.text.contains("no client certificate was presented"), "\(proxyAlone.text)")

@@ -39,6 +39,11 @@ import X509
         #expect(chain[0]["issuer"] as? String == "CN=zeebe, OU=Zeebe, O=Camunda, L=Berlin, ST=BE, C=DE")
         #expect((chain[0]["x5t#S256"] as? String)?.count == 43)
         #expect((chain[0]["not_after"] as? String).flatMap { try? Date($0, strategy: .iso8601) } != nil)
+        // The issuer's public-key digest (what mapping rules pin) as OpenSSL computes it from the certificate.
+        let openssl = try runProcess("/bin/sh", ["-c", "openssl x509 -in '\(pki.path("zic.crt"))' -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256 -r"])
+        let expected = try #require(openssl.output.split(separator: " ").first.map(String.init))
+        #expect(expected.count == 64)
+        #expect(chain[1]["spki_sha256"] as? String == expected)
     }
 
     @Test func validChainAsText() throws {

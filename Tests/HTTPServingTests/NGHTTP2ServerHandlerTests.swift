@@ -129,6 +129,9 @@ import Testing
         channel.embeddedEventLoop.run()
         try client.readServer(channel)
         #expect(client.responses[stream]?.body == Array("last".utf8))
+        // Lingering close: the client may still be sending; it gets time to read the GOAWAY before the close.
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: HTTP2ServerSettings().lingeringCloseTime)
         #expect(!channel.isActive)
     }
 
@@ -195,6 +198,10 @@ import Testing
         let (channel, _) = try Self.server()
         try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
         channel.embeddedEventLoop.run()
+        // What follows is read and dropped until the lingering close, or until the client closes its side.
+        try channel.writeInbound(ByteBuffer(string: "more garbage"))
+        #expect(channel.isActive)
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         #expect(!channel.isActive)
     }
 }

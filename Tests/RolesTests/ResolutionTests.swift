@@ -101,3 +101,47 @@ import Testing
         #expect(view.resolve(claims: ["oid": .string("value-1")], subject: nil, subjectText: nil).roles.isEmpty)
     }
 }
+
+/// Certificate rules by SAN and SPIFFE ID, and the issuing CA pin (issue 17 item 5).
+@Suite struct CertificateRuleResolutionTests {
+    static let firstCA = String(repeating: "a1", count: 32)
+    static let secondCA = String(repeating: "b2", count: 32)
+
+    static let view = ResolutionTests.view([
+        MappingRuleRecord(id: "dn-pinned", name: "operate pinned", kind: .subjectDN, claimName: "",
+                          claimValue: "CN=operate,O=Partner", issuerSPKISHA256: firstCA),
+        MappingRuleRecord(id: "regex-pinned", name: "partner pinned", kind: .subjectDNRegex, claimName: "",
+                          claimValue: "CN=(.*), O=Partner", issuerSPKISHA256: firstCA),
+        MappingRuleRecord(id: "dns", name: "dns", kind: .sanDNS, claimName: "", claimValue: "operate.partner.example"),
+        MappingRuleRecord(id: "dns-wild", name: "dns wildcard", kind: .sanDNS, claimName: "", claimValue: "*.svc.partner.example"),
+        MappingRuleRecord(id: "uri", name: "uri", kind: .sanURI, claimName: "", claimValue: "urn:partner:operate"),
+        MappingRuleRecord(id: "spiffe", name: "spiffe", kind: .spiffeID, claimName: "",
+                          claimValue: "spiffe://partner.example/ns/prod/sa/*", issuerSPKISHA256: secondCA),
+    ], roles: ["pinned": ["dn-pinned", "regex-pinned"], "dns": ["dns", "dns-wild"], "uri": ["uri"], "workload": ["spiffe"]])
+
+    static func resolve(subject: String? = nil, sans: [String] = [], issuer: String?) throws -> ResolveResponse {
+        let dn = try subject.map { (text: String) throws -> DistinguishedName in try DistinguishedName(parsing: text) }
+        return view.resolve(claims: nil, subject: dn, subjectText: subject, certificate: CertificateFacts(sans: sans, issuerSPKISHA256: issuer))
+    }
+
+    @Test func aPinnedRuleMatchesOnlyTheIssuerItPins() throws {
+        #expect(try Self.resolve(subject: "CN=operate, O=Partner", issuer: Self.firstCA).mappingRules == ["dn-pinned", "regex-pinned"])
+        #expect(try Self.resolve(subject: "CN=operate, O=Partner", issuer: Self.secondCA).mappingRules.isEmpty)
+        // No issuer digest (the client certificate is itself an anchor): no pinned rule.
+        #expect(try Self.resolve(subject: "CN=operate, O=Partner", issuer: nil).mappingRules.isEmpty)
+    }
+
+    @Test func dnsAndURIRules() throws {
+        let answer = try Self.resolve(sans: ["DNS:Operate.Partner.Example", "DNS:x.svc.partner.example", "URI:urn:partner:operate"], issuer: nil)
+        #expect(answer == ResolveResponse(roles: ["dns", "uri"], mappingRules: ["dns", "dns-wild", "uri"]))
+        #expect(try Self.resolve(sans: ["DNS:a.b.svc.partner.example", "URI:urn:partner:OPERATE", "operate.partner.example"], issuer: nil).mappingRules.isEmpty)
+    }
+
+    @Test func spiffeRulesNeedExactlyOneSPIFFEID() throws {
+        let id = "URI:spiffe://partner.example/ns/prod/sa/operate"
+        #expect(try Self.resolve(sans: [id], issuer: Self.secondCA).roles == ["workload"])
+        #expect(try Self.resolve(sans: [id], issuer: Self.firstCA).roles.isEmpty)
+        #expect(try Self.resolve(sans: [id, "URI:spiffe://partner.example/ns/prod/sa/other"], issuer: Self.secondCA).roles.isEmpty)
+        #expect(try Self.resolve(sans: ["URI:spiffe://partner.example/ns/dev/sa/operate"], issuer: Self.secondCA).roles.isEmpty)
+    }
+}

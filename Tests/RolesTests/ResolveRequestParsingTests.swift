@@ -11,6 +11,8 @@ import Testing
         #"{"claims":{"groups":["g1"]},"certificate_subject":"CN=a","extra":[1,2]}"#,
         #"{"claims":null,"certificate_subject":null}"#,
         #"{}"#,
+        #"{"certificate_subject":"CN=a","certificate_sans":["DNS:a.example","URI:spiffe://t/x"],"certificate_issuer_spki_sha256":"ab"}"#,
+        #"{"certificate_sans":null,"certificate_issuer_spki_sha256":null}"#,
         #"{"claims":{"big":12345678901234,"neg":-3,"exp10":1e3,"unicode":"h\u00e9 \ud83d\ude00","esc":"a\/b\"c"}}"#,
     ])
     func sameAsJSONDecoder(_ body: String) throws {
@@ -22,6 +24,7 @@ import Testing
     @Test(arguments: [
         #"[]"#, #""claims""#, #"{"claims":[]}"#, #"{"claims":"x"}"#, #"{"certificate_subject":5}"#,
         #"{"certificate_subject":["CN=a"]}"#, #"{"claims":{"a":1}"#, "", "not json",
+        #"{"certificate_sans":"DNS:a"}"#, #"{"certificate_sans":[1]}"#, #"{"certificate_issuer_spki_sha256":1}"#,
     ])
     func refusedAsJSONDecoderRefuses(_ body: String) {
         let data = Data(body.utf8)
