@@ -2,11 +2,12 @@
 # Installs the Debian packages a make target needs when any is missing, so `make run` and `make test` work on a
 # fresh Debian machine: as root with apt-get, else with sudo when it needs no password, else it prints the one
 # command to run and stops. Usage: scripts/system-packages.sh build|test
-#   build: what `swift build` links (OpenSSL, nghttp2, zlib, SQLite headers) and what `make run` calls (openssl, curl)
+#   build: what `swift build` links (OpenSSL, nghttp2, zlib, SQLite headers) and what `make run` / `make stop` call
+#          (openssl, curl, pkill from procps)
 #   test:  build + the peers and tools of the tests (PostgreSQL, nginx, glewlwyd, Python venv, docker-compose,
 #          docker.io and mmdebstrap for the container test); the same list as .ci/run.
 set -euo pipefail
-BUILD_PACKAGES=(libssl-dev libnghttp2-dev zlib1g-dev libsqlite3-dev openssl curl ca-certificates)
+BUILD_PACKAGES=(libssl-dev libnghttp2-dev zlib1g-dev libsqlite3-dev openssl curl ca-certificates procps)
 TEST_PACKAGES=("${BUILD_PACKAGES[@]}" python3 python3-pip python3-venv postgresql nginx docker-compose glewlwyd docker.io mmdebstrap)
 case "${1:-}" in
   build) wanted=("${BUILD_PACKAGES[@]}") ;;
