@@ -103,7 +103,7 @@ struct CheckConfig: AsyncParsableCommand {
     static func keystore(_ keystore: KeystoreSource, _ label: String) throws -> [String] {
         let loaded = try keystore.load()
         let credential = loaded.credential
-        return ["\(label): alias '\(credential.alias)', \(describe(credential.certificate)), x5t#S256 \(Base64URL.encode(credential.sha256Thumbprint)), from \(keystore.path)"]
+        return ["\(label): alias '\(credential.alias)', \(describe(credential.certificate)), x5t#S256 \(Base64URL.encode(credential.sha256Thumbprint)), from \(keystore.files.joined(separator: " + "))"]
             + loaded.warnings.map { "warning: \($0)" }
     }
 

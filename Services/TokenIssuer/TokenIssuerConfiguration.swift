@@ -85,6 +85,8 @@ public enum TokenIssuerSetting {
     public static let keystorePassword = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD"
     public static let keyAlias = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS"
     public static let keyPassword = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD"
+    public static let assertionCertificate = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_CERTIFICATE"
+    public static let assertionPrivateKey = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_PRIVATE_KEY"
     public static let keystoreReloadInterval = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_RELOAD_INTERVAL"
     public static let algorithm = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ALGORITHM"
     public static let lifetime = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_LIFETIME"
@@ -176,19 +178,11 @@ extension TokenIssuerConfiguration {
             }
             secret = value
         }
-        var keystore: KeystoreSource?
-        var keystorePath = env.string(S.keystorePath)
-        if method.usesCertificate {
-            keystorePath = try env.required(S.keystorePath, expected: "the path of the PKCS#12 keystore holding the client certificate, e.g. /certs/identity.p12")
-        }
-        if let keystorePath {
-            keystore = KeystoreSource(
-                path: keystorePath,
-                password: env.secret(S.keystorePassword) ?? "",
-                alias: env.string(S.keyAlias),
-                keyPassword: env.secret(S.keyPassword),
-                settings: .clientAssertion)
-        }
+        let keystore = try KeystoreSource(
+            environment: env, settings: .clientAssertion,
+            expected: method.usesCertificate
+                ? "the path of the PKCS#12 keystore holding the client certificate, e.g. /certs/identity.p12, or a directory with tls.crt and tls.key (or set \(S.assertionCertificate) and \(S.assertionPrivateKey) to PEM files)"
+                : nil)
         let algorithmRaw = try env.choice(S.algorithm, default: "RS256", allowed: ["RS256", "PS256", "ES256"])
         let algorithm = JWSAlgorithm(rawValue: algorithmRaw) ?? .rs256
         if identityType == .microsoft, algorithm == .es256 {
