@@ -166,6 +166,24 @@ public actor TokenEndpointClient {
         let method = configuration.clientAuthenticationMethod
         var form: [(String, String)] = [("grant_type", "client_credentials")]
         var metadata: Logger.Metadata = ["oauth.scope": .string(scope), "oauth.client_auth": .string(method.rawValue)]
+        if case .file(let file) = configuration.assertionSource, method == .privateKeyJWT {
+            // Workload identity federation: the platform's token, read fresh and checked before it is sent.
+            let token: String
+            do {
+                token = try file.read()
+                health?.up("assertion_file", details: ["path": file.path])
+            } catch {
+                health?.degraded("assertion_file", details: ["path": file.path, "reason": error.body.errorDescription])
+                logger.error("Federated token file refused", metadata: ["path": .string(file.path), "error": .string(error.body.errorDescription)])
+                throw error
+            }
+            metadata["assertion.file"] = .string(file.path)
+            form.append(("client_id", configuration.clientID))
+            form.append(("scope", scope))
+            form.append(("client_assertion_type", ClientAssertionResponse.jwtBearerType))
+            form.append(("client_assertion", token))
+            return ClientAuthentication(form: form, metadata: metadata)
+        }
         switch method {
         case .privateKeyJWT, .tlsClientAuth:
             guard let credentials else {
@@ -314,7 +332,7 @@ public actor TokenEndpointClient {
                 algorithm = .rs256
                 continue
             }
-            if kind == .certificate, !certificateRetried, method.usesCertificate, let credentials {
+            if kind == .certificate, !certificateRetried, method.usesCertificate, configuration.assertionSource == .keystore, let credentials {
                 certificateRetried = true
                 logger.warning("IdP refused the certificate; reloading the keystore and retrying once", metadata: failureMetadata)
                 await credentials.reload(reason: "IdP refused the certificate (\(codes.map(String.init).joined(separator: ",")))")

@@ -38,6 +38,18 @@ public enum TokenIssuerApplication {
         if let source = configuration.keystore {
             credentials = try CredentialStore(source: source, algorithm: algorithm, logger: logger, health: health)
         }
+        if case .file(let file) = configuration.assertionSource {
+            // Checked once at start so that a wrong path stops the start with its fix; read again for every exchange.
+            do {
+                _ = try file.read()
+                health.up("assertion_file", details: ["path": file.path])
+            } catch {
+                throw ConfigurationError(variable: TokenIssuerSetting.assertionFile, message: "\(error.body.errorDescription); \(error.body.hint ?? "")")
+            }
+            logger.info("Client assertions come from the federated token file, read for every exchange", metadata: [
+                "path": .string(file.path), "audience": .string(file.audience ?? "(not checked)"),
+            ])
+        }
         if !configuration.clientAuthenticationMethod.usesCertificate {
             logger.warning("token-issuer authenticates to the IdP with a client secret; migrate to private_key_jwt or tls_client_auth (see docs/x509-client-auth.md)", metadata: [
                 "oauth.client_auth": .string(configuration.clientAuthenticationMethod.rawValue),
