@@ -258,12 +258,16 @@ struct EmulatorRoutes: Sendable {
                 "client_certificate.x5t#S256": .string(presented?.thumbprint ?? ""),
             ])
             struct Success: Encodable {
-                var tokenType = "Bearer"; var expiresIn: Int; var extExpiresIn: Int; var accessToken: String
+                var tokenType = "Bearer"; var expiresIn: Int; var extExpiresIn: Int; var refreshIn: Int?; var accessToken: String
                 enum CodingKeys: String, CodingKey {
-                    case tokenType = "token_type", expiresIn = "expires_in", extExpiresIn = "ext_expires_in", accessToken = "access_token"
+                    case tokenType = "token_type", expiresIn = "expires_in", extExpiresIn = "ext_expires_in", refreshIn = "refresh_in"
+                    case accessToken = "access_token"
                 }
             }
-            return JSONResponse.make(.ok, Success(expiresIn: issued.expiresIn, extExpiresIn: issued.expiresIn, accessToken: issued.accessToken))
+            // Entra advises a refresh at half the lifetime of tokens that live longer than an hour (MSAL honours it).
+            let refreshIn = issued.expiresIn > 3600 ? issued.expiresIn / 2 : nil
+            return JSONResponse.make(.ok, Success(
+                expiresIn: issued.expiresIn, extExpiresIn: issued.expiresIn, refreshIn: refreshIn, accessToken: issued.accessToken))
         } catch {
             await control.recordFailure()
             context.logger.notice("Token request refused", metadata: [

@@ -17,11 +17,15 @@ public struct FetchedToken: Sendable {
     /// Seconds of validity the IdP granted (`expires_in`).
     public var expiresIn: Int
     public var scope: String
+    /// Seconds after which the IdP advises a refresh (`refresh_in`, which Entra sends for tokens of an hour or more);
+    /// nil: the cache's own margin applies.
+    public var refreshIn: Int?
 
-    public init(accessToken: String, expiresIn: Int, scope: String) {
+    public init(accessToken: String, expiresIn: Int, scope: String, refreshIn: Int? = nil) {
         self.accessToken = accessToken
         self.expiresIn = expiresIn
         self.scope = scope
+        self.refreshIn = refreshIn
     }
 }
 
@@ -283,9 +287,10 @@ public actor TokenEndpointClient {
                 struct Success: Decodable {
                     var accessToken: String
                     var expiresIn: Int?
+                    var refreshIn: Int?
                     var tokenType: String?
                     enum CodingKeys: String, CodingKey {
-                        case accessToken = "access_token", expiresIn = "expires_in", tokenType = "token_type"
+                        case accessToken = "access_token", expiresIn = "expires_in", tokenType = "token_type", refreshIn = "refresh_in"
                     }
                     init(from decoder: any Decoder) throws {
                         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -299,6 +304,13 @@ public actor TokenEndpointClient {
                         } else {
                             expiresIn = nil
                         }
+                        if let number = try? c.decodeIfPresent(Int.self, forKey: .refreshIn) {
+                            refreshIn = number
+                        } else if let text = try? c.decodeIfPresent(String.self, forKey: .refreshIn) {
+                            refreshIn = Int(text)
+                        } else {
+                            refreshIn = nil
+                        }
                     }
                 }
                 guard let success = try? JSONDecoder().decode(Success.self, from: Data(body.readableBytesView)), !success.accessToken.isEmpty else {
@@ -311,8 +323,10 @@ public actor TokenEndpointClient {
                 }
                 health?.up("idp", details: ["token_endpoint": endpoint])
                 logger.info("Token issued by IdP", metadata: metadata.merging(
-                    ["expires_in": .stringConvertible(success.expiresIn ?? 0)]) { $1 })
-                return FetchedToken(accessToken: success.accessToken, expiresIn: max(success.expiresIn ?? 300, 1), scope: scope)
+                    ["expires_in": .stringConvertible(success.expiresIn ?? 0), "refresh_in": .stringConvertible(success.refreshIn ?? 0)]) { $1 })
+                return FetchedToken(
+                    accessToken: success.accessToken, expiresIn: max(success.expiresIn ?? 300, 1), scope: scope,
+                    refreshIn: success.refreshIn)
             }
 
             exchangeFailures.increment()
