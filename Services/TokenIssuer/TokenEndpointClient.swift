@@ -34,7 +34,7 @@ public struct FetchedToken: Sendable {
 public actor TokenEndpointClient {
     private let configuration: TokenIssuerConfiguration
     private let credentials: CredentialStore?
-    private let http: HTTPClient
+    private let egress: EgressClients
     private let logger: Logger
     private let health: HealthRegistry?
     private var discoveredEndpoint: String?
@@ -50,10 +50,17 @@ public actor TokenEndpointClient {
 
     public init(configuration: TokenIssuerConfiguration, credentials: CredentialStore?, http: HTTPClient,
                 logger: Logger, health: HealthRegistry? = nil, idpTrustRoots: [Certificate] = []) {
+        self.init(configuration: configuration, credentials: credentials, egress: EgressClients(direct: http), logger: logger,
+                  health: health, idpTrustRoots: idpTrustRoots)
+    }
+
+    /// - Parameter egress: the direct client and the proxied ones (`HTTPS_PROXY`, `NO_PROXY`, the IdP proxy setting).
+    public init(configuration: TokenIssuerConfiguration, credentials: CredentialStore?, egress: EgressClients,
+                logger: Logger, health: HealthRegistry? = nil, idpTrustRoots: [Certificate] = []) {
         self.idpTrustRoots = idpTrustRoots
         self.configuration = configuration
         self.credentials = credentials
-        self.http = http
+        self.egress = egress
         self.logger = logger
         self.health = health
         self.discoveredEndpoint = configuration.tokenURI?.absoluteString
@@ -76,13 +83,14 @@ public actor TokenEndpointClient {
         request.headers.add(name: "Accept", value: "application/json")
         let status: UInt
         let body: ByteBuffer
+        let (http, proxy) = egress.client(for: url)
         do {
             let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
             status = response.status.code
             body = try await response.body.collect(upTo: 1 << 20)
         } catch {
             health?.degraded("idp", details: ["reason": "discovery failed: \(describe(error))", "url": url])
-            throw TokenIssuanceError.unreachable(idp: idpHost, reason: "OIDC discovery at \(url) failed: \(describe(error))")
+            throw TokenIssuanceError.unreachable(idp: idpHost, reason: "OIDC discovery at \(url)\(Self.through(proxy)) failed: \(describe(error))")
         }
         struct Discovery: Decodable {
             struct Aliases: Decodable {
@@ -263,6 +271,8 @@ public actor TokenEndpointClient {
             let status: Int
             let headers: HTTPHeaders
             let body: ByteBuffer
+            let (http, proxy) = egress.client(for: endpoint)
+            if let proxy { metadata["proxy"] = .string(proxy.description) }
             do {
                 let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
                 status = Int(response.status.code)
@@ -280,7 +290,7 @@ public actor TokenEndpointClient {
                     continue
                 }
                 logger.error("Token endpoint unreachable", metadata: metadata.merging(["error": .string(describe(error))]) { $1 })
-                throw TokenIssuanceError.unreachable(idp: idpHost, reason: describe(error))
+                throw TokenIssuanceError.unreachable(idp: idpHost, reason: "\(describe(error))\(Self.through(proxy))")
             }
 
             if status == 200 {
@@ -421,6 +431,11 @@ public actor TokenEndpointClient {
             throw TokenIssuanceError(
                 status: 500, body: OAuthErrorResponse(error: "server_error", errorDescription: "Signing the client assertion failed: \(error)"))
         }
+    }
+
+    /// " through proxy http://host:port (HTTPS_PROXY)" or "", for messages.
+    static func through(_ proxy: EgressProxy?) -> String {
+        proxy.map { " through proxy \($0.description) (\($0.variable); NO_PROXY lists the hosts reached directly)" } ?? ""
     }
 
     private var timeoutSeconds: Int {

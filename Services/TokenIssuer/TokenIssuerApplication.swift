@@ -65,18 +65,26 @@ public enum TokenIssuerApplication {
 
         let idpTrust = try configuration.idpTrustStore?.load() ?? []
         let clientTLS = try ServerTLS.clientConfiguration(credential: nil, trustRoots: idpTrust, includeSystemRoots: true)
-        let http = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(
+        let egress = EgressClients(proxies: (configuration.httpsProxy, configuration.httpProxy)) { proxy in
+            var clientConfiguration = HTTPClient.Configuration(
                 tlsConfiguration: clientTLS,
                 redirectConfiguration: .disallow,
                 timeout: .init(
                     connect: .seconds(configuration.connectTimeout.components.seconds),
-                    read: .seconds(configuration.readTimeout.components.seconds))),
-            backgroundActivityLogger: logger)
+                    read: .seconds(configuration.readTimeout.components.seconds)))
+            clientConfiguration.proxy = proxy
+            // HTTP/1.1 inside the CONNECT tunnel: the conservative choice behind inspecting corporate proxies.
+            if proxy != nil { clientConfiguration.httpVersion = .http1Only }
+            return HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration, backgroundActivityLogger: logger)
+        }
+        for proxy in [configuration.httpsProxy, configuration.httpProxy].compactMap({ $0 }) {
+            logger.info("IdP calls go through a proxy", metadata: [
+                "proxy": .string(proxy.description), "variable": .string(proxy.variable), "no_proxy": .string(proxy.bypass.joined(separator: ",")),
+            ])
+        }
 
         let endpoint = TokenEndpointClient(
-            configuration: configuration, credentials: credentials, http: http, logger: logger, health: health,
+            configuration: configuration, credentials: credentials, egress: egress, logger: logger, health: health,
             idpTrustRoots: idpTrust)
         let cache = TokenCache(logger: logger) { scope in try await endpoint.exchange(scope: scope) }
 
@@ -103,7 +111,7 @@ public enum TokenIssuerApplication {
             health: health, metrics: metrics, logger: logger, onRunning: managementPort)
 
         let discovery = DiscoveryWarmup(endpoint: endpoint, logger: logger)
-        var services: [any Service] = [HTTPClientService(client: http), discovery]
+        var services: [any Service] = egress.clients.map { HTTPClientService(client: $0) } + [discovery]
         if let credentials {
             services.append(CredentialReloader(store: credentials, interval: configuration.keystoreReloadInterval))
         }

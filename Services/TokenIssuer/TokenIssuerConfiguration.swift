@@ -41,6 +41,10 @@ public struct TokenIssuerConfiguration: Sendable {
     public var allowInsecureHTTP: Bool = false
     /// Where the client assertion comes from: signed with the keystore's key (default), or a federated token file.
     public var assertionSource: ClientAssertionSource = .keystore
+    /// The forward proxies of the IdP calls (`HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`, or
+    /// `CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PROXY` for the IdP calls only); nil: direct.
+    public var httpsProxy: EgressProxy?
+    public var httpProxy: EgressProxy?
 
     public init(
         listener: ListenerSettings, identityType: IdentityProviderType, issuerBackendURL: URL?, tokenURI: URL?,
@@ -94,6 +98,8 @@ public enum TokenIssuerSetting {
     public static let assertionFileAudience = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_FILE_AUDIENCE"
     /// Set by the azure-workload-identity webhook (and read by Azure Identity's WorkloadIdentityCredential).
     public static let azureFederatedTokenFile = "AZURE_FEDERATED_TOKEN_FILE"
+    /// A forward proxy for the IdP calls only (overrides HTTPS_PROXY/HTTP_PROXY; `none`: direct).
+    public static let proxy = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PROXY"
     public static let keystoreReloadInterval = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_RELOAD_INTERVAL"
     public static let algorithm = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ALGORITHM"
     public static let lifetime = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_LIFETIME"
@@ -233,6 +239,7 @@ extension TokenIssuerConfiguration {
             callerScopes: try Self.callerScopes(env, identityType: identityType))
         self.allowInsecureHTTP = allowInsecure
         self.assertionSource = assertionSource
+        (self.httpsProxy, self.httpProxy) = try EgressProxy.fromEnvironment(env, setting: S.proxy)
     }
 
     /// A comma list of service names (the `<service>` of `spiffe://<trust domain>/<service>`); unset: `fallback`.
