@@ -14,11 +14,15 @@ public struct Authentication: Sendable, Codable, Equatable {
     public var expiresAt: Date?
     /// Which credential was used, for audit trails: `jti=…; kid=…` or `x5t#S256=…`. Never a secret.
     public var credential: String
+    /// Until when the verdict may be repeated without checking again, when that is before `expiresAt`: the freshness
+    /// of the revocation data a certificate was checked against.
+    public var reusableUntil: Date?
 
-    public init(principal: PrincipalResponse, expiresAt: Date?, credential: String) {
+    public init(principal: PrincipalResponse, expiresAt: Date?, credential: String, reusableUntil: Date? = nil) {
         self.principal = principal
         self.expiresAt = expiresAt
         self.credential = credential
+        self.reusableUntil = reusableUntil
     }
 }
 
@@ -225,9 +229,17 @@ struct Authenticator: Sendable {
             principal: PrincipalResponse(
                 principal: principal, authenticationMethod: .mtls, roles: granted, authorities: granted,
                 expiresAt: RFC3339.string(validated.notValidAfter)),
-            expiresAt: validated.notValidAfter, credential: "x5t#S256=\(validated.thumbprintSHA256)")
+            expiresAt: validated.notValidAfter, credential: "x5t#S256=\(validated.thumbprintSHA256)",
+            // A chain that needed intermediates the client presented holds for this connection's chain only (issue 16
+            // item 4): such a verdict is not repeated by the lean path, which knows the leaf but not the chain.
+            reusableUntil: Self.needsPresentedIntermediates(validated, configured: certificates.configuredIntermediates)
+                ? .distantPast : validated.revocationCheckedUntil)
         if AdminGrantAudit.concerns(authentication) { await audit.note(authentication) }
         return authentication
+    }
+
+    static func needsPresentedIntermediates(_ validated: ValidatedCertificate, configured: [Certificate]) -> Bool {
+        validated.chain.dropFirst().dropLast().contains { !configured.contains($0) }
     }
 
     private func resolve(_ resolver: RolesResolver, _ request: ResolveRequest, trace: TraceContext?) async throws(AuthenticationFailure) -> [String] {

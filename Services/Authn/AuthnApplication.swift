@@ -100,7 +100,6 @@ public enum AuthnApplication {
 
         // Client certificates.
         var certificates: ClientCertificateAuthenticator?
-        var anchorsForCANames = internalTrust
         if let mtls = configuration.mtls {
             let trusted = try CertificatePEM.load(files: mtls.trustedCertificateFiles, setting: AuthnSetting.mtlsTrusted)
             let intermediates = mtls.intermediateCertificateFiles.isEmpty ? []
@@ -124,7 +123,6 @@ public enum AuthnApplication {
                 validator: ClientCertificateValidator(settings: settings),
                 mapper: mapper, configuredIntermediates: intermediates, cache: cache,
                 trustedProxies: Set(proxies.map(ClientCertificateAuthenticator.thumbprint)))
-            anchorsForCANames += trusted
             for role in mtls.defaultRoles where AdminGrantAudit.isAdminLike(role) {
                 logger.warning("Security audit: every valid client certificate is granted an admin role by configuration", metadata: [
                     "audit": "admin_role_default", "role": .string(role), "setting": .string(AuthnSetting.mtlsDefaultRoles),
@@ -183,25 +181,34 @@ public enum AuthnApplication {
         router.add(middleware: TracingMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
-        AuthnRoutes(
+        let routes = AuthnRoutes(
             configuration: configuration, authenticator: authenticator, sessions: sessions, anonymous: anonymous,
-            roles: rolesClient, internalCallers: internalCallers, logger: logger
-        ).register(on: router)
+            roles: rolesClient, internalCallers: internalCallers, logger: logger)
+        routes.register(on: router)
 
         // The listener: client certificates are accepted at the TLS layer, kept with their connection and validated
         // per request (see `PresentedChain`), so a refused certificate gets a 401 with the reason.
-        let serverTLS = try ServerTLS.configuration(
-            credential: credential, clientAuth: configuration.listener.clientAuth, trustRoots: anchorsForCANames)
-        let tlsChannel = HummingbirdHTTP2.TLSChannelConfiguration(tlsConfiguration: serverTLS)
+        // Reloaded without restart when the keystore, the trust store or the client-certificate trust files change
+        // (SERVER_SSL_RELOAD_INTERVAL): the served certificate and the CA names sent to clients.
+        let listener = configuration.listener
+        let mtlsTrustFiles = configuration.mtls?.trustedCertificateFiles ?? []
+        let listenerTLS = try listener.reloadableTLS(name: "authn", health: health, logger: logger, extraFiles: mtlsTrustFiles) {
+            let credential = try keystore.load().credential
+            var anchors = try listener.trustStore?.load() ?? []
+            if !mtlsTrustFiles.isEmpty { anchors += try CertificatePEM.load(files: mtlsTrustFiles, setting: AuthnSetting.mtlsTrusted) }
+            return try ServerTLS.configuration(credential: credential, clientAuth: listener.clientAuth, trustRoots: anchors)
+        }
+        if let reloader = listenerTLS.reloader { services.append(reloader) }
         let port = PortHandle()
         let app = try configuration.listener.application(
-            name: "authn", router: router, tls: tlsChannel, port: port, logger: logger,
+            name: "authn", router: router, tlsContext: listenerTLS.context, port: port, logger: logger,
             metadata: [
                 "bearer": .stringConvertible(configuration.oidc != nil), "mtls": .stringConvertible(configuration.mtls != nil),
                 "roles": .string(configuration.rolesURL?.absoluteString ?? "off"),
                 "sessions": .string(configuration.sessions.persistent ? "persistent" : "memory"),
             ],
-            clientChainCallback: configuration.listener.clientAuth == .none ? nil : PresentedChain.verificationCallback)
+            clientChainCallback: configuration.listener.clientAuth == .none ? nil : PresentedChain.verificationCallback,
+            immediate: routes.immediate)
         health.up("listener")
         health.requireForReadiness("listener")
 

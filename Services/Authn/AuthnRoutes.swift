@@ -21,6 +21,12 @@ struct AuthnRoutes: Sendable {
     /// Validates the certificates of internal callers (`POST /v1/authenticate`) against the listener's trust store.
     let internalCallers: ClientCertificateValidator?
     let logger: Logger
+    /// Answers of `/v2/authentication/me` and `/v1/forward-auth` for the lean path (``AuthnImmediate``).
+    let answers = AnswerCache<AuthnLeanAnswer>()
+
+    var immediate: AuthnImmediate {
+        AuthnImmediate(answers: answers, verdicts: authenticator.certificates?.cache)
+    }
 
     func register(on router: Router<ServiceRequestContext>) {
         router.get(RouterPath(ProtocolPath.me)) { request, context in
@@ -132,11 +138,29 @@ struct AuthnRoutes: Sendable {
     // MARK: - Endpoints
 
     func me(_ request: Request, context: ServiceRequestContext) async -> Response {
+        let generation = authenticator.certificates?.cache.generation
         do {
-            return JSONResponse.make(.ok, try await caller(request, context: context).principal)
+            let authentication = try await caller(request, context: context)
+            let body = ByteBuffer(bytes: authentication.principal.directJSON)
+            let response = Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: body))
+            await keep(response, body: body, authentication: authentication, route: .me, request: request, context: context,
+                       verdictGeneration: generation)
+            return response
         } catch {
             return failureResponse(error, context: context, problem: false)
         }
+    }
+
+    /// Keeps a 200 answer for the lean path (``AuthnImmediate``).
+    private func keep(
+        _ response: Response, body: ByteBuffer, authentication: Authentication, route: AuthnImmediate.Route, request: Request,
+        context: ServiceRequestContext, verdictGeneration: UInt64?
+    ) async {
+        AuthnImmediate.keep(
+            response, body: body, authentication: authentication, route: route, request: request,
+            peerSHA256: await context.verifiedPeer()?.sha256, verdictGeneration: verdictGeneration,
+            rolesTTL: authenticator.roles == nil ? nil : configuration.resolveCacheTTL, in: answers)
     }
 
     /// nginx `auth_request` / Traefik ForwardAuth. `X-Auth-Require-Role` (comma list, any of) lets the proxy ask for
@@ -144,6 +168,7 @@ struct AuthnRoutes: Sendable {
     /// The caller goes back in the structured fields of DESIGN.md §3: `X-Auth-Principal` (Item), `X-Auth-Roles`
     /// (List of Strings), `X-Auth-Admin: ?1` for admins.
     func forwardAuth(_ request: Request, context: ServiceRequestContext) async -> Response {
+        let generation = authenticator.certificates?.cache.generation
         do throws(AuthenticationFailure) {
             let authentication = try await caller(request, context: context)
             let principal = authentication.principal
@@ -155,7 +180,10 @@ struct AuthnRoutes: Sendable {
             }
             var headers = try callerHeaders(authentication)
             headers[.cacheControl] = "no-store"
-            return Response(status: .ok, headers: headers)
+            let response = Response(status: .ok, headers: headers)
+            await keep(response, body: ByteBuffer(), authentication: authentication, route: .forwardAuth, request: request,
+                       context: context, verdictGeneration: generation)
+            return response
         } catch {
             return failureResponse(error, context: context, problem: false)
         }

@@ -29,6 +29,11 @@ final class CertificateVerdictCache: Sendable {
     private let entries = Mutex<[[UInt8]: Entry]>([:])
     private let capacity: Int
     private let maximumAge: TimeInterval
+    /// Counts ``removeAll()`` calls: an answer made from a verdict of an older generation is not repeated (the lean
+    /// path of authn checks it with one atomic load per request).
+    private let generationCounter = Atomic<UInt64>(0)
+
+    var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
 
     init(capacity: Int = 4096, maximumAge: TimeInterval = 300) {
         self.capacity = capacity
@@ -38,6 +43,7 @@ final class CertificateVerdictCache: Sendable {
     /// Forgets every verdict (the CRLs changed).
     func removeAll() {
         entries.withLock { $0.removeAll() }
+        generationCounter.add(1, ordering: .releasing)
     }
 
     func lookup(_ key: [UInt8], now: Date) -> Entry? {

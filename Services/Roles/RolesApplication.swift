@@ -41,7 +41,7 @@ public enum RolesApplication {
         metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) async throws -> RolesInstance {
         let health = HealthRegistry()
-        let serverTLS = try configuration.listener.tlsConfiguration()
+        let listenerTLS = try configuration.listener.reloadableTLS(name: "roles", health: health, logger: logger)
         let (store, storeServices) = try await RolesStores.open(configuration.database, logger: logger)
         logger.info("Roles database opened", metadata: [
             "db.system": .string(configuration.database.backendName),
@@ -60,8 +60,10 @@ public enum RolesApplication {
 
         let port = PortHandle()
         var app = try configuration.listener.application(
-            name: "roles", router: router, tls: .init(tlsConfiguration: serverTLS), port: port, logger: logger,
-            metadata: ["allowed_callers": .string(configuration.allowedCallers.joined(separator: ","))])
+            name: "roles", router: router, tlsContext: listenerTLS.context, port: port, logger: logger,
+            metadata: ["allowed_callers": .string(configuration.allowedCallers.joined(separator: ","))],
+            immediate: RolesImmediate(
+                state: state, allowed: Set(configuration.allowedCallers), trustDomain: configuration.listener.serviceTrustDomain))
         let storageDetails = [
             "backend": configuration.database.backendName, "location": configuration.database.redactedDescription,
         ]
@@ -89,7 +91,7 @@ public enum RolesApplication {
         let poller = ChangePoller(
             state: state, interval: configuration.reloadInterval, health: health, details: storageDetails, logger: logger)
         return RolesInstance(
-            services: storeServices + [poller, app, management],
+            services: storeServices + [poller] + (listenerTLS.reloader.map { [$0] } ?? []) + [app, management],
             port: port, managementPort: managementPort, health: health, store: store, state: state)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceSupport
 import Metrics
 
 /// A cached access token. `token` is a secret.
@@ -35,6 +36,8 @@ public actor TokenCache {
     private let refreshMargin: Duration
     private let retryGap: Duration
     private let logger: Logger
+    /// The answers the lean path repeats (``TokenIssuerImmediate``), emptied with the cache.
+    nonisolated let leanAnswers = AnswerCache<LeanToken>()
     private let hits = Counter(label: "certauth_token_cache_hits_total")
     private let misses = Counter(label: "certauth_token_cache_misses_total")
 
@@ -81,6 +84,7 @@ public actor TokenCache {
 
     /// Drops every cached token (the next caller exchanges again).
     public func invalidateAll() {
+        leanAnswers.removeAll()
         for (scope, state) in states {
             if case .cached = state { states[scope] = nil }
         }

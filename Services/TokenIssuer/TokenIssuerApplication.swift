@@ -61,7 +61,7 @@ public enum TokenIssuerApplication {
                 "idp": .string((configuration.tokenURI ?? configuration.issuerBackendURL)?.absoluteString ?? ""),
             ])
         }
-        let serverTLS = try configuration.listener.tlsConfiguration()
+        let listenerTLS = try configuration.listener.reloadableTLS(name: "token-issuer", health: health, logger: logger)
 
         let idpTrust = try configuration.idpTrustStore?.load() ?? []
         let clientTLS = try ServerTLS.clientConfiguration(credential: nil, trustRoots: idpTrust, includeSystemRoots: true)
@@ -92,12 +92,13 @@ public enum TokenIssuerApplication {
         router.add(middleware: TracingMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
-        TokenIssuerRoutes(configuration: configuration, cache: cache, endpoint: endpoint, credentials: credentials)
-            .register(on: router)
+        let routes = TokenIssuerRoutes(configuration: configuration, cache: cache, endpoint: endpoint, credentials: credentials)
+        routes.register(on: router)
 
         let port = PortHandle()
         let app = try configuration.listener.application(
-            name: "token-issuer", router: router, tls: .init(tlsConfiguration: serverTLS), port: port, logger: logger)
+            name: "token-issuer", router: router, tlsContext: listenerTLS.context, port: port, logger: logger,
+            immediate: TokenIssuerImmediate(answers: routes.answers))
         health.up("listener")
         health.requireForReadiness("listener")
         if credentials != nil {
@@ -115,6 +116,7 @@ public enum TokenIssuerApplication {
         if let credentials {
             services.append(CredentialReloader(store: credentials, interval: configuration.keystoreReloadInterval))
         }
+        if let reloader = listenerTLS.reloader { services.append(reloader) }
         services += [app, management] as [any Service]
         return TokenIssuerInstance(
             services: services,

@@ -14,6 +14,9 @@ struct TokenIssuerRoutes: Sendable {
     let cache: TokenCache
     let endpoint: TokenEndpointClient
     let credentials: CredentialStore?
+    /// Cached-token answers for the lean path (``TokenIssuerImmediate``): what `POST /v1/token` answered, by caller
+    /// certificate and request body, until the token's refresh time (kept with the token cache, emptied with it).
+    var answers: AnswerCache<LeanToken> { cache.leanAnswers }
 
     func register(on router: Router<ServiceRequestContext>) {
         router.post(RouterPath(ProtocolPath.token)) { request, context in
@@ -68,8 +71,11 @@ struct TokenIssuerRoutes: Sendable {
 
     /// Counts every token and assertion handed out, per caller and scope (or audience): who obtained what.
     private static func countHandOut(kind: String, caller: String, scope: String) {
+        handOutCounter(kind: kind, caller: caller, scope: scope).increment()
+    }
+
+    static func handOutCounter(kind: String, caller: String, scope: String) -> Counter {
         Counter(label: "certauth_token_issuer_handouts_total", dimensions: [("kind", kind), ("caller", caller), ("scope", scope)])
-            .increment()
     }
 
     private func token(request: Request, context: ServiceRequestContext) async throws -> Response {
@@ -78,9 +84,11 @@ struct TokenIssuerRoutes: Sendable {
         case .success(let name): caller = name
         case .failure(let refusal): return refusal.response
         }
+        let raw: ByteBuffer
         let body: TokenRequest
         do {
-            body = try await decode(TokenRequest.self, request: request, context: context)
+            raw = try await collect(request, context: context)
+            body = try decode(TokenRequest.self, raw)
         } catch {
             return JSONResponse.oauthError(.badRequest, error)
         }
@@ -103,11 +111,16 @@ struct TokenIssuerRoutes: Sendable {
         }
         do {
             let cached = try await cache.token(scope: scope)
-            Self.countHandOut(kind: "token", caller: caller, scope: scope)
-            let remaining = max(Int(cached.expiresAtDate.timeIntervalSinceNow), 0)
-            return JSONResponse.make(.ok, TokenResponse(
-                accessToken: cached.token, expiresIn: remaining,
-                expiresAt: RFC3339.string(cached.expiresAtDate), scope: scope))
+            let handOuts = Self.handOutCounter(kind: "token", caller: caller, scope: scope)
+            handOuts.increment()
+            if let peer = await context.verifiedPeer() {
+                // The same caller sending the same body gets the same token until its refresh time: the lean path
+                // answers that from here without a task (the checks above depend only on the two).
+                answers.store(
+                    TokenIssuerImmediate.key(peer: peer, body: raw),
+                    LeanToken(token: cached, scope: scope, handOuts: handOuts), until: cached.refreshAt)
+            }
+            return JSONResponse.make(.ok, LeanToken.response(cached, scope: scope))
         } catch let error as TokenIssuanceError {
             return JSONResponse.oauthError(HTTPResponse.Status(code: error.status), error.body, retryAfter: error.retryAfter)
         }
@@ -122,7 +135,7 @@ struct TokenIssuerRoutes: Sendable {
         }
         let body: ClientAssertionRequest
         do {
-            body = try await decode(ClientAssertionRequest.self, request: request, context: context)
+            body = try decode(ClientAssertionRequest.self, try await collect(request, context: context))
         } catch {
             return JSONResponse.oauthError(.badRequest, error)
         }
@@ -139,16 +152,16 @@ struct TokenIssuerRoutes: Sendable {
         }
     }
 
-    /// An empty body decodes as `{}`; anything else must be the JSON object of the protocol.
-    private func decode<T: Decodable & Sendable>(
-        _ type: T.Type, request: Request, context: ServiceRequestContext
-    ) async throws(OAuthErrorResponse) -> T {
-        let buffer: ByteBuffer
+    private func collect(_ request: Request, context: ServiceRequestContext) async throws(OAuthErrorResponse) -> ByteBuffer {
         do {
-            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+            return try await request.body.collect(upTo: context.maxUploadSize)
         } catch {
             throw OAuthErrorResponse(error: "invalid_request", errorDescription: "The request body is larger than \(context.maxUploadSize) bytes")
         }
+    }
+
+    /// An empty body decodes as `{}`; anything else must be the JSON object of the protocol.
+    private func decode<T: Decodable & Sendable>(_ type: T.Type, _ buffer: ByteBuffer) throws(OAuthErrorResponse) -> T {
         let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer.readableBytesView)
         do {
             return try JSONDecoder().decode(T.self, from: data)
@@ -184,4 +197,46 @@ struct TokenIssuerRoutes: Sendable {
 
 extension String {
     var nonEmpty: String? { isEmpty ? nil : self }
+}
+
+/// A token `POST /v1/token` handed out, kept for the lean path with the counter of its caller and scope.
+struct LeanToken: Sendable {
+    let token: CachedToken
+    let scope: String
+    let handOuts: Counter
+
+    static func response(_ cached: CachedToken, scope: String, now: Date = Date()) -> TokenResponse {
+        TokenResponse(
+            accessToken: cached.token, expiresIn: max(Int(cached.expiresAtDate.timeIntervalSince(now)), 0),
+            expiresAt: RFC3339.string(cached.expiresAtDate), scope: scope)
+    }
+}
+
+/// The lean path of `POST /v1/token` (issue 16): a caller certificate and body that the route answered with a cached
+/// token before get the same token at once on the event loop, until the token's refresh time (after it, the route
+/// runs: it refreshes ahead of expiry). Everything the route checked (the caller's service identity, the allow-lists,
+/// the scope) depends only on the certificate and the body, which form the key; the TLS handshake verified the
+/// certificate for this connection.
+struct TokenIssuerImmediate: ImmediateResponder {
+    let answers: AnswerCache<LeanToken>
+    let metrics = RouteMetrics(route: ProtocolPath.token, method: .post)
+    let hits = Counter(label: "certauth_token_cache_hits_total")
+
+    static func key(peer: PeerCertificate, body: ByteBuffer) -> AnswerKey {
+        var key = AnswerKey(capacity: 48 + body.readableBytes)
+        key.append(peer.sha256)
+        key.append(body.readableBytesView)
+        return key
+    }
+
+    func immediateAnswer(to request: ImmediateRequest) -> ImmediateAnswer? {
+        guard request.method == .post, request.path == ProtocolPath.token, let peer = request.peer,
+              let lean = answers.lookup(Self.key(peer: peer, body: request.body))
+        else { return nil }
+        hits.increment()
+        lean.handOuts.increment()
+        let body = LeanToken.response(lean.token, scope: lean.scope).directJSON
+        return ImmediateAnswer(
+            headers: [.contentType: "application/json", .cacheControl: "no-store"], body: ByteBuffer(bytes: body), metrics: metrics)
+    }
 }

@@ -3,10 +3,38 @@ import HTTPTypes
 import Logging
 import NIOCore
 
-/// A request read whole from an HTTP/2 stream.
+/// A request read whole from an HTTP/2 stream. Its header fields stay bytes (``HTTP2RequestHeaders``) until a
+/// handler asks for ``head``.
 public struct HTTP2ServedRequest: Sendable {
-    public var head: HTTPRequest
+    public var method: HTTPRequest.Method
+    public var scheme: String?
+    public var authority: String?
+    /// The request target as sent (`:path`), query included.
+    public var path: String
+    public var headers: HTTP2RequestHeaders
     public var body: ByteBuffer
+
+    public init(
+        method: HTTPRequest.Method, scheme: String?, authority: String?, path: String, headers: HTTP2RequestHeaders,
+        body: ByteBuffer
+    ) {
+        self.method = method
+        self.scheme = scheme
+        self.authority = authority
+        self.path = path
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The request as HTTPTypes has it (field names and values become `String`s here).
+    public var head: HTTPRequest {
+        HTTPRequest(method: method, scheme: scheme, authority: authority, path: path, headerFields: headers.fields)
+    }
+
+    /// The path without its query.
+    public var pathWithoutQuery: Substring {
+        path.utf8.firstIndex(of: UInt8(ascii: "?")).map { path[..<$0] } ?? path[...]
+    }
 }
 
 /// An answer gathered whole, ready for the frames.
@@ -78,7 +106,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         var scheme: String?
         var authority: String?
         var path: String?
-        var fields = HTTPFields()
+        var headers = HTTP2RequestHeaders()
         var headerBytes = 0
         var malformed = false
         var headerListTooLarge = false
@@ -110,6 +138,8 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
     private var idleTimer: Scheduled<Void>?
     /// A write is in progress from inside libnghttp2's callbacks: answers submitted now go out with it.
     private var inSession = false
+    /// Scratch space for answer and trailer header blocks, reused by every answer of the connection.
+    private var headerBlock = HeaderBlockBuilder()
 
     public init(settings: HTTP2ServerSettings, logger: Logger, dispatch: @escaping Dispatch) {
         self.settings = settings
@@ -339,27 +369,17 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         stream.answerBody = sendsBody ? answer.body : ByteBuffer()
         stream.trailers = answer.trailers
         streams[streamID] = stream
-        let status = Self.statusText(answer.head.status.code)
-        let date = answer.head.headerFields[.date] == nil ? HTTPDate.now() : nil
-        var names: [String] = [":status"]
-        var values: [String] = [status]
-        names.reserveCapacity(answer.head.headerFields.count + 2)
-        values.reserveCapacity(answer.head.headerFields.count + 2)
-        var noIndex: [Bool] = [false]
+        // One scratch buffer per connection for the header block: no array of `String`s per answer.
+        headerBlock.reset()
+        headerBlock.add(":status", Self.statusText(answer.head.status.code))
         for field in answer.head.headerFields where !Self.isConnectionSpecific(field.name) {
-            names.append(field.name.canonicalName)
-            values.append(field.value)
             // traceparent differs on every answer: kept out of the HPACK table, where it would only push out entries
             // that are used again.
-            noIndex.append(field.name == Self.traceparent)
+            headerBlock.add(field.name.canonicalName, field.value, noIndex: field.name == Self.traceparent)
         }
-        if let date {
-            names.append("date")
-            values.append(date)
-            noIndex.append(false)
-        }
+        if answer.head.headerFields[.date] == nil { headerBlock.add("date", HTTPDate.now()) }
         let hasData = sendsBody || answer.trailers != nil
-        let result = Self.withHeaderBlock(names: names, values: values, noIndex: noIndex) { nva, count in
+        let result = headerBlock.withNameValues { nva, count in
             if hasData {
                 var provider = nghttp2_data_provider(source: nghttp2_data_source(ptr: nil)) { _, streamID, buffer, length, flags, _, userData in
                     guard let buffer, let flags else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
@@ -413,11 +433,12 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         }
         let body = stream.body ?? ByteBuffer()
         stream.body = nil
-        let head = HTTPRequest(method: method, scheme: stream.scheme, authority: stream.authority, path: path, headerFields: stream.fields)
-        stream.fields = HTTPFields()
+        let request = HTTP2ServedRequest(
+            method: method, scheme: stream.scheme, authority: stream.authority, path: path, headers: stream.headers, body: body)
+        stream.headers = HTTP2RequestHeaders()
         streams[streamID] = stream
         dispatch(
-            HTTP2ServedRequest(head: head, body: body),
+            request,
             HTTP2AnswerSink(handler: NIOLoopBound(self, eventLoop: context.eventLoop), streamID: streamID))
     }
 
@@ -468,7 +489,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         stream.headerBytes += name.count + value.count + 32
         if stream.headerBytes > settings.maxHeaderListSize {
             stream.headerListTooLarge = true
-            stream.fields = HTTPFields()
+            stream.headers = HTTP2RequestHeaders()
             return 0
         }
         guard !stream.headerListTooLarge else { return 0 }
@@ -482,8 +503,8 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             case ":path": stream.path = text
             default: break  // :protocol (extended CONNECT) is not used here
             }
-        } else if let fieldName = HTTPField.Name(String(decoding: name, as: UTF8.self)) {
-            stream.fields.append(HTTPField(name: fieldName, value: String(decoding: value, as: UTF8.self)))
+        } else {
+            stream.headers.append(name: name, value: value)
         }
         return 0
     }
@@ -551,15 +572,11 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             if let trailers = stream.trailers, let session {
                 flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-                var names: [String] = []
-                var values: [String] = []
+                headerBlock.reset()
                 for field in trailers where !Self.isConnectionSpecific(field.name) {
-                    names.append(field.name.canonicalName)
-                    values.append(field.value)
+                    headerBlock.add(field.name.canonicalName, field.value)
                 }
-                _ = Self.withHeaderBlock(names: names, values: values, noIndex: Array(repeating: false, count: names.count)) {
-                    nghttp2_submit_trailer(session, streamID, $0, $1)
-                }
+                _ = headerBlock.withNameValues { nghttp2_submit_trailer(session, streamID, $0, $1) }
                 stream.trailers = nil
             }
         }
@@ -618,35 +635,6 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
 
     // MARK: helpers
 
-    /// Calls `body` with an `nghttp2_nv` array over `names` and `values` (libnghttp2 copies them on submit).
-    private static func withHeaderBlock(
-        names: [String], values: [String], noIndex: [Bool], _ body: (UnsafePointer<nghttp2_nv>, Int) -> Int32
-    ) -> Int32 {
-        var storage: [UInt8] = []
-        storage.reserveCapacity(names.reduce(0) { $0 + $1.utf8.count } + values.reduce(0) { $0 + $1.utf8.count })
-        var offsets: [(Int, Int, Int, Int)] = []
-        offsets.reserveCapacity(names.count)
-        for (name, value) in zip(names, values) {
-            let nameStart = storage.count
-            storage.append(contentsOf: name.utf8)
-            let valueStart = storage.count
-            storage.append(contentsOf: value.utf8)
-            offsets.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))
-        }
-        storage.append(0)  // never an empty array: the base address below exists
-        return storage.withUnsafeMutableBufferPointer { bytes in
-            let base = bytes.baseAddress!
-            var nva: [nghttp2_nv] = []
-            nva.reserveCapacity(offsets.count)
-            for (index, (nameStart, nameLength, valueStart, valueLength)) in offsets.enumerated() {
-                nva.append(nghttp2_nv(
-                    name: base + nameStart, value: base + valueStart, namelen: nameLength, valuelen: valueLength,
-                    flags: noIndex[index] ? UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue) : UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
-            }
-            return nva.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
-        }
-    }
-
     static func errorText(_ code: Int32) -> String {
         String(cString: nghttp2_strerror(code))
     }
@@ -682,5 +670,67 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             }
         }
         return out
+    }
+}
+
+/// Builds an `nghttp2_nv` array in reused storage: the bytes of every name and value in one array, then the array of
+/// pointers into it (libnghttp2 copies both on submit, so the storage is free again right after).
+struct HeaderBlockBuilder {
+    private struct Span {
+        var nameStart: Int
+        var nameLength: Int
+        var valueLength: Int
+        var noIndex: Bool
+    }
+
+    private var storage: [UInt8] = []
+    private var spans: [Span] = []
+    private var nameValues: [nghttp2_nv] = []
+
+    init() {
+        storage.reserveCapacity(1024)
+        spans.reserveCapacity(16)
+        nameValues.reserveCapacity(16)
+    }
+
+    mutating func reset() {
+        storage.removeAll(keepingCapacity: true)
+        spans.removeAll(keepingCapacity: true)
+    }
+
+    mutating func add(_ name: String, _ value: String, noIndex: Bool = false) {
+        let start = storage.count
+        storage.append(contentsOf: name.utf8)
+        let valueStart = storage.count
+        storage.append(contentsOf: value.utf8)
+        spans.append(Span(nameStart: start, nameLength: valueStart - start, valueLength: storage.count - valueStart, noIndex: noIndex))
+    }
+
+    /// Calls `body` with the name/value array; its pointers are valid only during the call.
+    mutating func withNameValues(_ body: (UnsafePointer<nghttp2_nv>, Int) -> Int32) -> Int32 {
+        if storage.isEmpty { storage.append(0) }  // a base address exists even for an empty block
+        let spans = self.spans
+        var nameValues = self.nameValues
+        self.nameValues = []
+        defer {
+            nameValues.removeAll(keepingCapacity: true)
+            self.nameValues = nameValues
+        }
+        return storage.withUnsafeMutableBufferPointer { bytes -> Int32 in
+            guard let base = bytes.baseAddress else { return Int32(NGHTTP2_ERR_NOMEM.rawValue) }
+            for span in spans {
+                nameValues.append(nghttp2_nv(
+                    name: base + span.nameStart, value: base + span.nameStart + span.nameLength, namelen: span.nameLength,
+                    valuelen: span.valueLength,
+                    flags: span.noIndex ? UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue) : UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+            }
+            return nameValues.withUnsafeBufferPointer { nva -> Int32 in
+                guard let pointer = nva.baseAddress else {
+                    var empty = nghttp2_nv()
+                    return body(&empty, 0)
+                }
+                return body(pointer, nva.count)
+            }
+        }
     }
 }

@@ -35,7 +35,8 @@ struct ServiceServerChannel: ServerChildChannel {
         let channel: any Channel
     }
 
-    let sslContext: NIOSSLContext
+    /// The listener's TLS material; each new connection takes the current one (reloaded without restart).
+    let tlsContext: ServerTLSContext
     let customVerificationCallback: TLSChannelConfiguration.CustomVerificationCallback?
     /// Replaces `customVerificationCallback` when set: keeps the client's presented chain with the connection.
     let clientChainCallback: ClientChainCallback?
@@ -45,17 +46,12 @@ struct ServiceServerChannel: ServerChildChannel {
     let handshakeTimeout: TimeAmount
 
     init(
-        tls: TLSChannelConfiguration, clientChainCallback: ClientChainCallback? = nil,
+        verification: TLSChannelConfiguration.CustomVerificationCallback?, tlsContext: ServerTLSContext,
+        clientChainCallback: ClientChainCallback? = nil,
         http1Responder: @escaping HTTPChannelHandler.Responder, http2: HTTP2Serving, handshakeTimeout: TimeAmount
     ) throws {
-        var configuration = tls.tlsConfiguration
-        configuration.applicationProtocols = ["h2", "http/1.1"]
-        // When the server closes a connection (after GOAWAY at shutdown, idle, drained), NIOSSL sends close_notify and
-        // waits for the client's before closing TCP: 5 s by default, which many clients (AsyncHTTPClient, hyper-h2)
-        // never send. Every such connection then held a graceful shutdown for 5 s. Nothing is in flight by then.
-        configuration.shutdownTimeout = .milliseconds(300)
-        self.sslContext = try NIOSSLContext(configuration: configuration)
-        self.customVerificationCallback = tls.customVerificationCallback
+        self.tlsContext = tlsContext
+        self.customVerificationCallback = verification
         self.clientChainCallback = clientChainCallback
         // HTTP/1.1 (gateways, curl): the same idle timeout as HTTP/2, and header limits of the same size.
         self.http1 = HTTP1Channel(
@@ -72,6 +68,7 @@ struct ServiceServerChannel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let http1 = self.http1
         let http2 = self.http2
+        let sslContext = tlsContext.current
         do {
             let pipeline = channel.pipeline.syncOperations
             if let clientChainCallback {
@@ -142,22 +139,33 @@ struct HTTP2Serving: Sendable {
     let logger: Logger
     let bindToEventLoop: Bool
     let settings: HTTP2ServerSettings
+    /// The lean path: answers ready without waiting, made on the event loop with no task (``ImmediateResponder``).
+    let immediate: (any ImmediateResponder)?
 
-    init(responder: RouterResponder<ServiceRequestContext>, logger: Logger, bindToEventLoop: Bool, settings: HTTP2ServerSettings) {
+    init(
+        responder: RouterResponder<ServiceRequestContext>, logger: Logger, bindToEventLoop: Bool, settings: HTTP2ServerSettings,
+        immediate: (any ImmediateResponder)? = nil
+    ) {
         self.responder = responder
         self.logger = logger
         self.bindToEventLoop = bindToEventLoop
         self.settings = settings
+        self.immediate = immediate
     }
 
-    /// The dispatch of one connection: each complete request goes to the router in a task (on the connection's event
-    /// loop when `bindToEventLoop`), with the connection's client certificate read once.
+    /// The dispatch of one connection: a request the lean path can answer is answered at once, on the event loop;
+    /// every other goes to the router in a task (on the connection's event loop when `bindToEventLoop`), with the
+    /// connection's client certificate read once.
     func dispatcher(for channel: any Channel) -> NGHTTP2ServerHandler.Dispatch {
         let connection = HTTP2Connection(channel: channel)
         let executor: EventLoopTaskExecutor? = bindToEventLoop ? EventLoopTaskExecutor(eventLoop: channel.eventLoop) : nil
         let serving = self
         return { request, sink in
             let peer = connection.peerCertificate()
+            if let answer = serving.immediateAnswer(to: request, peer: peer) {
+                sink(answer)
+                return
+            }
             let request = Request(head: request.head, body: RequestBody(buffer: request.body))
             let preference: (any TaskExecutor)? = executor
             Task(executorPreference: preference) {

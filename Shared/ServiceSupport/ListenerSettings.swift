@@ -1,5 +1,6 @@
 import Foundation
 import Keystore
+import Logging
 import NIOSSL
 import X509
 
@@ -108,6 +109,10 @@ public struct ListenerSettings: Sendable {
     /// `SERVER_IDLE_TIMEOUT` (seconds, default 300): a connection with no request in flight for this long is closed
     /// (HTTP/2: with GOAWAY).
     public var idleTimeout: Int = 300
+    /// `SERVER_SSL_RELOAD_INTERVAL` (seconds, default 30; 0: never): how often the listener's keystore and trust store
+    /// files (and a service's extra trust files) are compared by content and, when changed, loaded for new connections
+    /// (``ServerTLSContext``).
+    public var tlsReloadInterval: Int = 30
 
     public init(address: String = "127.0.0.1", port: Int, managementPort: Int, sslEnabled: Bool = true,
                 keystore: KeystoreSource?, clientAuth: ClientAuthMode, trustStore: TrustStoreSource?) {
@@ -177,6 +182,27 @@ public struct ListenerSettings: Sendable {
         self.handshakeTimeout = try env.int("SERVER_TLS_HANDSHAKE_TIMEOUT", default: 10, range: 1...3600)
         self.requestReadTimeout = try env.int("SERVER_REQUEST_READ_TIMEOUT", default: 30, range: 1...3600)
         self.idleTimeout = try env.int("SERVER_IDLE_TIMEOUT", default: 300, range: 1...86_400)
+        self.tlsReloadInterval = try env.int("SERVER_SSL_RELOAD_INTERVAL", default: 30, range: 0...86_400)
+    }
+
+    /// The files whose content makes the listener's TLS material: the keystore (or PEM pair, or the `tls.crt`/`tls.key`
+    /// of a keystore directory) and the trust store.
+    public var tlsFiles: [String] {
+        (keystore?.files ?? []) + (trustStore.map { PEMCredentialLoader.files(path: $0.path) } ?? [])
+    }
+
+    /// The listener's TLS material reloaded from its files (``tlsFiles`` plus `extraFiles`), built by `make` (default:
+    /// ``tlsConfiguration()``), with its poller; the poller is nil when `SERVER_SSL_RELOAD_INTERVAL` is 0.
+    public func reloadableTLS(
+        name: String, health: HealthRegistry, logger: Logger, extraFiles: [String] = [],
+        make: (@Sendable () throws -> TLSConfiguration)? = nil
+    ) throws -> (context: ServerTLSContext, reloader: ServerTLSReloader?) {
+        let settings = self
+        let context = try ServerTLSContext(
+            listener: name, files: tlsFiles + extraFiles, health: health, logger: logger,
+            make: make ?? { try settings.tlsConfiguration() })
+        let reloader = tlsReloadInterval > 0 ? ServerTLSReloader(context: context, interval: .seconds(tlsReloadInterval)) : nil
+        return (context, reloader)
     }
 
     public static let serviceTrustDomainVariable = "CAMUNDA_SERVICE_TRUST_DOMAIN"

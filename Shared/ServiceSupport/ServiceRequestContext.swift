@@ -106,7 +106,7 @@ public final class PeerCertificate: Sendable {
     public let certificate: Certificate
     public let sha256: [UInt8]
 
-    init(certificate: Certificate, sha256: [UInt8]) {
+    public init(certificate: Certificate, sha256: [UInt8]) {
         self.certificate = certificate
         self.sha256 = sha256
     }

@@ -109,6 +109,16 @@ struct ProcessTests {
         #expect(response.version == .http2)
         #expect(response.headers.first(name: "traceparent") != nil)
         let token = try JSONDecoder().decode(TokenResponse.self, from: Data(try await response.body.collect(upTo: 1 << 20).readableBytesView))
+        // The same caller and body again: answered on the lean path (issue 16 item 2) with the same token, its own
+        // trace, and counted like the first.
+        let again = try await client.execute(request, timeout: .seconds(30))
+        #expect(again.status == .ok)
+        let firstTrace = response.headers.first(name: "traceparent")
+        #expect(again.headers.first(name: "traceparent") != nil && again.headers.first(name: "traceparent") != firstTrace)
+        #expect(again.headers.first(name: "date") != nil)
+        let repeated = try JSONDecoder().decode(TokenResponse.self, from: Data(try await again.body.collect(upTo: 1 << 20).readableBytesView))
+        #expect(repeated.accessToken == token.accessToken)
+        #expect(repeated.expiresIn <= token.expiresIn && repeated.expiresIn > 0)
 
         var assertionRequest = HTTPClientRequest(url: "https://localhost:\(issuerPort)/v1/client-assertion")
         assertionRequest.method = .POST
@@ -121,6 +131,11 @@ struct ProcessTests {
         #expect(handouts.contains { $0.contains(#"kind="token""#) && $0.contains(#"caller="app""#) && $0.contains("scope=\"\(TestPKI.apiID)/.default\"") },
                 "\(handouts)")
         #expect(handouts.contains { $0.contains(#"kind="client_assertion""#) && $0.contains(#"caller="app""#) }, "\(handouts)")
+        #expect(handouts.contains { $0.contains(#"kind="token""#) && $0.hasSuffix(" 2") }, "both token answers counted: \(handouts)")
+        let tokenRequests = exposition.split(separator: "\n").filter {
+            $0.hasPrefix("http_server_requests_total{") && $0.contains("route=\"/v1/token\"") && $0.contains("status=\"200\"")
+        }
+        #expect(tokenRequests.count == 1 && tokenRequests.first?.hasSuffix(" 2") == true, "\(tokenRequests)")
         try await client.shutdown()
 
         issuer.terminate()
