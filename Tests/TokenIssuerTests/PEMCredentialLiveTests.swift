@@ -213,3 +213,41 @@ struct PEMCredentialLiveTests {
         }
     }
 }
+
+@Suite(.serialized)
+struct PEMListenerReloadTests {
+    /// The listener's certificate from a Kubernetes TLS secret directory (`SERVER_SSL_KEY_STORE=<dir>`, its `ca.crt` the
+    /// trust store): a renewal published with the kubelet's atomic `..data` swap is served to new connections without
+    /// restart (as `openssl s_client` sees it).
+    @Test func secretDirectoryListenerReloadsOnDataSwap() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let logs = CapturedLogs()
+        let secret = try SecretVolume(path: pki.path("token-issuer-tls"))
+        let pair = try pki.pemPair(ofKeystore: "token-issuer", alias: "token-issuer")
+        let caPEM = try String(contentsOfFile: pki.path("ca.crt"), encoding: .utf8)
+        try secret.publish(["tls.crt": pair.certificate, "tls.key": pair.key, "ca.crt": caPEM])
+        var environment = pki.tokenIssuerEnvironment(emulatorPort: 1, extra: [
+            "SERVER_SSL_KEY_STORE": secret.path, "SERVER_SSL_RELOAD_INTERVAL": "1",
+        ])
+        for variable in ["SERVER_SSL_KEY_STORE_PASSWORD", "SERVER_SSL_TRUST_STORE"] { environment.removeValue(forKey: variable) }
+        let configuration = try TokenIssuerConfiguration(environment: EnvironmentReader(environment))
+        #expect(configuration.listener.trustStore?.path == (secret.path as NSString).appendingPathComponent("ca.crt"))
+        let issuer = try await TokenIssuerApplication.build(configuration: configuration, logger: logs.logger("token-issuer"))
+        try await withServices(issuer.services, logger: logs.logger("group")) {
+            let port = await issuer.port.port()
+            let first = try #require(try ListenerTLSReloadTests.servedThumbprint(port: port, pki: pki))
+            let ca = try pki.certificateAuthority()
+            let renewed = try DevPKI.issueService("token-issuer", ca: ca)
+            try secret.publish(["tls.crt": try renewed.pem, "tls.key": renewed.keyPEM, "ca.crt": caPEM])
+            let expected = try ListenerTLSReloadTests.thumbprint(renewed)
+            #expect(first != expected)
+            var served = first
+            for _ in 0..<100 where served != expected {
+                try await Task.sleep(for: .milliseconds(100))
+                served = try ListenerTLSReloadTests.servedThumbprint(port: port, pki: pki) ?? served
+            }
+            #expect(served == expected, "the renewed certificate from the swapped secret is served without restart")
+        }
+    }
+}
