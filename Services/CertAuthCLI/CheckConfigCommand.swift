@@ -36,6 +36,14 @@ struct CheckConfig: AsyncParsableCommand {
                 lines += try Self.listener(configuration.listener)
                 lines.append("client authentication: \(configuration.clientAuthenticationMethod.rawValue)")
                 if let keystore = configuration.keystore { lines += try Self.keystore(keystore, "client credential") }
+                if case .file(let file) = configuration.assertionSource {
+                    // Read and checked as for an exchange: expired, not yet valid, wrong audience.
+                    _ = try file.read()
+                    lines.append("client assertion: federated token file \(file.path) (read for every exchange; audience \(file.audience ?? "not checked"))")
+                }
+                for proxy in Set([configuration.httpsProxy, configuration.httpProxy].compactMap { $0?.description }).sorted() {
+                    lines.append("IdP calls through proxy \(proxy) (NO_PROXY: \((configuration.httpsProxy ?? configuration.httpProxy)?.bypass.joined(separator: ",") ?? ""))")
+                }
                 if let trust = configuration.idpTrustStore { lines += try Self.trustStore(trust, "IdP trust store", systemRoots: true) }
                 lines.append("IdP: \(configuration.identityType.rawValue), \(configuration.tokenURI.map { "token endpoint \($0.absoluteString)" } ?? "discovery at \(configuration.issuerBackendURL?.absoluteString ?? "?")"), client id \(configuration.clientID), scope \(configuration.defaultScope)")
                 if configuration.allowInsecureHTTP {
