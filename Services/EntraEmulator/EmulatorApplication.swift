@@ -55,13 +55,15 @@ public enum EmulatorApplication {
         let extraRoots = try configuration.trustStorePath.map {
             try TrustStoreLoader.load(path: $0, password: nil, type: "PEM", setting: "ENTRA_EMULATOR_TRUSTSTORE_PATH")
         } ?? []
-        let federationHTTP = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(
-                tlsConfiguration: try ServerTLS.clientConfiguration(credential: nil, trustRoots: extraRoots, includeSystemRoots: true),
-                redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10))),
-            backgroundActivityLogger: logger)
-        let federation = FederationVerifier(http: federationHTTP)
+        let federationTLS = try ServerTLS.clientConfiguration(credential: nil, trustRoots: extraRoots, includeSystemRoots: true)
+        let federationHTTP = EgressClients(proxies: configuration.proxies) { proxy in
+            var clientConfiguration = HTTPClient.Configuration(
+                tlsConfiguration: federationTLS, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10)))
+            clientConfiguration.proxy = proxy
+            if proxy != nil { clientConfiguration.httpVersion = .http1Only }
+            return HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration, backgroundActivityLogger: logger)
+        }
+        let federation = FederationVerifier(egress: federationHTTP)
         let keys = try SigningKeys()
         let control = EmulatorControl()
         let base = Mutex<String?>(configuration.baseURL)
@@ -96,7 +98,7 @@ public enum EmulatorApplication {
             address: configuration.listener.address, port: configuration.listener.managementPort,
             health: health, metrics: metrics, logger: logger, onRunning: managementPort,
             routes: { EmulatorRoutes.registerTestHooks(on: $0, control: control, keys: keys) })
-        return EmulatorInstance(services: [app, management, HTTPClientService(client: federationHTTP)], port: port, managementPort: managementPort, control: control, keys: keys)
+        return EmulatorInstance(services: [app, management] + federationHTTP.clients.map { HTTPClientService(client: $0) }, port: port, managementPort: managementPort, control: control, keys: keys)
     }
 }
 

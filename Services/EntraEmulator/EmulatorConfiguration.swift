@@ -19,6 +19,8 @@ public struct EmulatorConfiguration: Sendable {
     /// PEM bundle of extra CAs trusted (besides the system roots) when fetching an external issuer's discovery document
     /// and JWKS for federated credentials (`ENTRA_EMULATOR_TRUSTSTORE_PATH`).
     public var trustStorePath: String?
+    /// Forward proxies for those fetches (`HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`, or `ENTRA_EMULATOR_PROXY`).
+    public var proxies: (https: EgressProxy?, http: EgressProxy?) = (nil, nil)
 
     public init(listener: ListenerSettings, appsPath: String, baseURL: String? = nil, tokenLifetime: Int = 3599, clockSkew: Int = 300,
                 clientCAPath: String? = nil) {
@@ -54,5 +56,6 @@ public struct EmulatorConfiguration: Sendable {
             clockSkew: try env.int("ENTRA_EMULATOR_CLOCK_SKEW", default: 300, range: 0...3600),
             clientCAPath: env.string("ENTRA_EMULATOR_CLIENT_CA"))
         self.trustStorePath = env.string("ENTRA_EMULATOR_TRUSTSTORE_PATH")
+        self.proxies = try EgressProxy.fromEnvironment(env, setting: "ENTRA_EMULATOR_PROXY")
     }
 }

@@ -3,6 +3,7 @@ import ClientAssertion
 import Foundation
 import NIOCore
 import NIOHTTP1
+import ServiceSupport
 import TokenValidation
 
 /// What the federated check of a client assertion decided.
@@ -18,15 +19,15 @@ public enum FederatedOutcome: Sendable {
 /// validity time must match. Keys are cached per issuer for five minutes and fetched again for an unknown `kid` (at
 /// most every 30 seconds per issuer).
 public actor FederationVerifier {
-    private let http: HTTPClient
+    private let egress: EgressClients
     private let timeout: TimeAmount
     private var keySets: [String: (keys: [JSONWebKey], fetched: Date)] = [:]
     private static let cacheLifetime: TimeInterval = 300
     private static let refetchInterval: TimeInterval = 30
     private static let maximumDocument = 512 * 1024
 
-    public init(http: HTTPClient, timeout: TimeAmount = .seconds(10)) {
-        self.http = http
+    public init(egress: EgressClients, timeout: TimeAmount = .seconds(10)) {
+        self.egress = egress
         self.timeout = timeout
     }
 
@@ -186,7 +187,13 @@ public actor FederationVerifier {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Accept", value: "application/json")
         do {
-            let response = try await http.execute(request, timeout: timeout)
+            let (http, proxy) = egress.client(for: url)
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(request, timeout: timeout)
+            } catch {
+                throw FetchError(reason: "\(url) cannot be fetched\(proxy.map { " through proxy \($0.description) (\($0.variable))" } ?? "") (\(String(describing: error).prefix(200)))")
+            }
             guard response.status == .ok else {
                 throw FetchError(reason: "\(url) answered HTTP \(response.status.code)")
             }

@@ -148,4 +148,28 @@ struct EgressProxyTests {
             }
         }
     }
+
+    /// The emulator fetches a federated credential's external issuer discovery document and JWKS through the proxy too.
+    @Test(.timeLimit(.minutes(3))) func emulatorFetchesTheExternalIssuerThroughTinyproxy() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let logs = CapturedLogs()
+        let proxy = try await Tinyproxy(directory: pki.directory)
+        defer { proxy.stop() }
+        let external = try ExternalIssuer(pki: pki, logger: logs.logger("external-issuer"))
+        try await withServices(external.services, logger: logs.logger("group")) {
+            let issuerURL = await external.url()
+            try FederatedCredentialTests.registerFederation(pki: pki, issuer: issuerURL)
+            let configuration = try EmulatorConfiguration(environment: EnvironmentReader(pki.emulatorEnvironment(extra: [
+                "ENTRA_EMULATOR_TRUSTSTORE_PATH": pki.path("truststore.pem"), "HTTPS_PROXY": proxy.url,
+            ])))
+            let emulator = try await EmulatorApplication.build(configuration: configuration, logger: logs.logger("entra-emulator"))
+            try await withServices(emulator.services, logger: logs.logger("group")) {
+                let emulatorPort = await emulator.port.port()
+                let answer = try await PEMCredentialLiveTests.exchange(try external.mint(issuer: issuerURL), pki: pki, emulatorPort: emulatorPort)
+                #expect(answer.status == 200, "\(answer.body)")
+                #expect(proxy.logText.contains("CONNECT localhost:\(await external.port.port())"), "\(proxy.logText.suffix(1500))")
+            }
+        }
+    }
 }
