@@ -182,7 +182,9 @@ let package = Package(
         .target(
             name: "EntraEmulator",
             dependencies: [
-                "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "CertificateValidation",
+                "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "CertificateValidation", "TokenValidation",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),

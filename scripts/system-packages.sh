@@ -8,7 +8,7 @@
 #          docker.io and mmdebstrap for the container test); the same list as .ci/run.
 set -euo pipefail
 BUILD_PACKAGES=(libssl-dev libnghttp2-dev zlib1g-dev libsqlite3-dev openssl curl ca-certificates procps)
-TEST_PACKAGES=("${BUILD_PACKAGES[@]}" python3 python3-pip python3-venv postgresql nginx docker-compose glewlwyd docker.io mmdebstrap)
+TEST_PACKAGES=("${BUILD_PACKAGES[@]}" python3 python3-pip python3-venv postgresql nginx docker-compose glewlwyd docker.io mmdebstrap tinyproxy)
 case "${1:-}" in
   build) wanted=("${BUILD_PACKAGES[@]}") ;;
   test) wanted=("${TEST_PACKAGES[@]}") ;;

@@ -36,6 +36,14 @@ struct CheckConfig: AsyncParsableCommand {
                 lines += try Self.listener(configuration.listener)
                 lines.append("client authentication: \(configuration.clientAuthenticationMethod.rawValue)")
                 if let keystore = configuration.keystore { lines += try Self.keystore(keystore, "client credential") }
+                if case .file(let file) = configuration.assertionSource {
+                    // Read and checked as for an exchange: expired, not yet valid, wrong audience.
+                    _ = try file.read()
+                    lines.append("client assertion: federated token file \(file.path) (read for every exchange; audience \(file.audience ?? "not checked"))")
+                }
+                for proxy in Set([configuration.httpsProxy, configuration.httpProxy].compactMap { $0?.description }).sorted() {
+                    lines.append("IdP calls through proxy \(proxy) (NO_PROXY: \((configuration.httpsProxy ?? configuration.httpProxy)?.bypass.joined(separator: ",") ?? ""))")
+                }
                 if let trust = configuration.idpTrustStore { lines += try Self.trustStore(trust, "IdP trust store", systemRoots: true) }
                 lines.append("IdP: \(configuration.identityType.rawValue), \(configuration.tokenURI.map { "token endpoint \($0.absoluteString)" } ?? "discovery at \(configuration.issuerBackendURL?.absoluteString ?? "?")"), client id \(configuration.clientID), scope \(configuration.defaultScope)")
                 if configuration.allowInsecureHTTP {
@@ -103,7 +111,7 @@ struct CheckConfig: AsyncParsableCommand {
     static func keystore(_ keystore: KeystoreSource, _ label: String) throws -> [String] {
         let loaded = try keystore.load()
         let credential = loaded.credential
-        return ["\(label): alias '\(credential.alias)', \(describe(credential.certificate)), x5t#S256 \(Base64URL.encode(credential.sha256Thumbprint)), from \(keystore.path)"]
+        return ["\(label): alias '\(credential.alias)', \(describe(credential.certificate)), x5t#S256 \(Base64URL.encode(credential.sha256Thumbprint)), from \(keystore.files.joined(separator: " + "))"]
             + loaded.warnings.map { "warning: \($0)" }
     }
 

@@ -21,6 +21,29 @@ public struct AppRegistration: Sendable {
     public var tlsClientAuth: TLSClientAuthPolicy? = nil
     /// Issue certificate-bound access tokens (`cnf.x5t#S256` of the presented client certificate, RFC 8705 §3).
     public var certificateBoundTokens: Bool = false
+    /// Federated identity credentials: external issuers whose tokens this app may present as client assertions.
+    public var federatedCredentials: [FederatedCredential] = []
+}
+
+/// A federated identity credential of an app registration (Graph `federatedIdentityCredential`): tokens from
+/// `issuer` with subject `subject` and one of `audiences` are accepted as the app's client assertion.
+public struct FederatedCredential: Sendable, Equatable {
+    public var name: String
+    public var issuer: String
+    public var subject: String
+    public var audiences: [String]
+
+    public init(name: String, issuer: String, subject: String, audiences: [String] = [FederatedCredential.defaultAudience]) {
+        self.name = name
+        self.issuer = issuer
+        self.subject = subject
+        self.audiences = audiences
+    }
+
+    /// The audience Entra recommends for federated credentials.
+    public static let defaultAudience = "api://AzureADTokenExchange"
+    /// Graph's limit of federated identity credentials per application.
+    public static let maximumPerApplication = 20
 }
 
 /// How an app registration that uses `tls_client_auth` matches the presented certificate's subject DN.
@@ -117,7 +140,9 @@ public struct AppRegistry: Sendable {
                 var tlsClientAuthDNMatch: String?
                 var tlsClientAuthChainMatch: String?
                 var certificateBoundTokens: Bool?
+                var federatedCredentials: [FederatedCredentialEntry]?
                 enum CodingKeys: String, CodingKey {
+                    case federatedCredentials = "federated_credentials"
                     case clientID = "client_id", name, certificates
                     case clientSecrets = "client_secrets", appRolesGranted = "app_roles_granted", appRoles = "app_roles"
                     case tokenEndpointAuthMethod = "token_endpoint_auth_method"
@@ -149,9 +174,45 @@ public struct AppRegistry: Sendable {
                 appRoles: app.appRoles ?? [], objectID: stableUUID(app.clientID),
                 tlsClientAuth: try tlsPolicy(app.tokenEndpointAuthMethod, dn: app.tlsClientAuthSubjectDN, match: app.tlsClientAuthDNMatch,
                                              chain: app.tlsClientAuthChainMatch, clientID: app.clientID, path: path),
-                certificateBoundTokens: app.certificateBoundTokens ?? false)
+                certificateBoundTokens: app.certificateBoundTokens ?? false,
+                federatedCredentials: try federated(app.federatedCredentials ?? [], clientID: app.clientID, path: path))
         }
         return AppRegistry(tenantID: file.tenantID, apps: apps)
+    }
+
+    /// Graph's checks of federated identity credentials: name, issuer (an https URL) and subject required, names unique,
+    /// at most 20 per application, the issuer and subject pair unique.
+    static func federated(_ entries: [FederatedCredentialEntry], clientID: String, path: String) throws(RegistryError) -> [FederatedCredential] {
+        guard entries.count <= FederatedCredential.maximumPerApplication else {
+            throw RegistryError("App \(clientID) in \(path) has \(entries.count) federated_credentials; an application holds at most \(FederatedCredential.maximumPerApplication) (Microsoft Graph's limit).")
+        }
+        var result: [FederatedCredential] = []
+        for (index, entry) in entries.enumerated() {
+            let label = "federated_credentials[\(index)] of app \(clientID) in \(path)"
+            guard let name = entry.name, !name.isEmpty, name.count <= 120 else {
+                throw RegistryError("\(label): 'name' is required (1 to 120 characters), e.g. \"kubernetes-token-issuer\".")
+            }
+            guard let issuer = entry.issuer, let url = URL(string: issuer), let scheme = url.scheme?.lowercased(), url.host != nil,
+                  scheme == "https" || (scheme == "http" && ["localhost", "127.0.0.1", "::1"].contains(url.host ?? ""))
+            else {
+                throw RegistryError("\(label): 'issuer' must be the https URL of the external issuer (its /.well-known/openid-configuration names the JWKS), e.g. the cluster's service account issuer https://oidc.prod-aks.azure.com/<id>/.")
+            }
+            guard let subject = entry.subject, !subject.isEmpty else {
+                throw RegistryError("\(label): 'subject' is required, e.g. \"system:serviceaccount:<namespace>:<service account>\".")
+            }
+            let audiences = entry.audiences ?? [FederatedCredential.defaultAudience]
+            guard !audiences.isEmpty, audiences.allSatisfy({ !$0.isEmpty && $0.count <= 600 }) else {
+                throw RegistryError("\(label): 'audiences' must hold at least one audience (default \(FederatedCredential.defaultAudience)).")
+            }
+            if result.contains(where: { $0.name == name }) {
+                throw RegistryError("\(label): the name '\(name)' is used twice; names of federated credentials are unique per application.")
+            }
+            if result.contains(where: { $0.issuer == issuer && $0.subject == subject }) {
+                throw RegistryError("\(label): another federated credential already has issuer '\(issuer)' and subject '\(subject)'; the pair is unique per application.")
+            }
+            result.append(FederatedCredential(name: name, issuer: issuer, subject: subject, audiences: audiences))
+        }
+        return result
     }
 
     static func tlsPolicy(
@@ -214,6 +275,14 @@ public struct AppRegistry: Sendable {
         let chars = Array(hex)
         return "\(String(chars[0..<8]))-\(String(chars[8..<12]))-\(String(chars[12..<16]))-\(String(chars[16..<20]))-\(String(chars[20..<32]))"
     }
+}
+
+/// One `federated_credentials` entry as the registrations file holds it.
+struct FederatedCredentialEntry: Decodable {
+    var name: String?
+    var issuer: String?
+    var subject: String?
+    var audiences: [String]?
 }
 
 /// A problem with the app registrations file.

@@ -3,6 +3,7 @@ import CertificateValidation
 import Crypto
 import Foundation
 import HTTPTypes
+import AsyncHTTPClient
 import Hummingbird
 import HummingbirdHTTP2
 import Keystore
@@ -51,6 +52,19 @@ public enum EmulatorApplication {
             let feature = app.tlsClientAuth != nil ? "uses tls_client_auth" : "asks for certificate-bound tokens"
             throw RegistryError("App \(app.clientID) \(feature), but ENTRA_EMULATOR_CLIENT_CA is not set; set it to the PEM bundle of the CA(s) that issue client certificates, so that the listener asks for them.")
         }
+        // Federated credentials: the external issuers' discovery documents and JWKS, over HTTPS.
+        let extraRoots = try configuration.trustStorePath.map {
+            try TrustStoreLoader.load(path: $0, password: nil, type: "PEM", setting: "ENTRA_EMULATOR_TRUSTSTORE_PATH")
+        } ?? []
+        let federationTLS = try ServerTLS.clientConfiguration(credential: nil, trustRoots: extraRoots, includeSystemRoots: true)
+        let federationHTTP = EgressClients(proxies: configuration.proxies) { proxy in
+            var clientConfiguration = HTTPClient.Configuration(
+                tlsConfiguration: federationTLS, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10)))
+            clientConfiguration.proxy = proxy
+            if proxy != nil { clientConfiguration.httpVersion = .http1Only }
+            return HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration, backgroundActivityLogger: logger)
+        }
+        let federation = FederationVerifier(egress: federationHTTP)
         let keys = try SigningKeys()
         let control = EmulatorControl()
         let base = Mutex<String?>(configuration.baseURL)
@@ -62,7 +76,7 @@ public enum EmulatorApplication {
         router.add(middleware: ErrorLoggingMiddleware())
         let routes = EmulatorRoutes(
             registry: registry, configuration: configuration, keys: keys, control: control, clientCertificates: clientCertificates,
-            baseURL: { base.withLock { $0 } ?? "https://localhost:\(configuration.listener.port)" })
+            federation: federation, baseURL: { base.withLock { $0 } ?? "https://localhost:\(configuration.listener.port)" })
         routes.register(on: router)
 
         // The same serving core as every service (libnghttp2 for HTTP/2, HTTP/1.1 for curl), on one request path.
@@ -85,7 +99,7 @@ public enum EmulatorApplication {
             address: configuration.listener.address, port: configuration.listener.managementPort,
             health: health, metrics: metrics, logger: logger, onRunning: managementPort,
             routes: { EmulatorRoutes.registerTestHooks(on: $0, control: control, keys: keys) })
-        return EmulatorInstance(services: [app, management], port: port, managementPort: managementPort, control: control, keys: keys)
+        return EmulatorInstance(services: [app, management] + federationHTTP.clients.map { HTTPClientService(client: $0) }, port: port, managementPort: managementPort, control: control, keys: keys)
     }
 }
 
@@ -96,6 +110,7 @@ struct EmulatorRoutes: Sendable {
     let control: EmulatorControl
     /// Set when `ENTRA_EMULATOR_CLIENT_CA` is configured (tls_client_auth and the mTLS endpoint alias).
     let clientCertificates: ClientCertificateCheck?
+    let federation: FederationVerifier
     let baseURL: @Sendable () -> String
 
     func register(on router: Router<ServiceRequestContext>) {
@@ -228,21 +243,34 @@ struct EmulatorRoutes: Sendable {
                         leaf: leaf, thumbprint: ClientCertificateCheck.thumbprint(leaf),
                         verification: .untrusted(reason: "the emulator has no ENTRA_EMULATOR_CLIENT_CA to check client certificates with"))
             }
+            var federated: FederatedOutcome?
+            if let assertion = form["client_assertion"], let clientID = form["client_id"],
+               let app = registry.apps[clientID.lowercased()], tenant.lowercased() == registry.tenantID.lowercased(),
+               FederationVerifier.isFederated(assertion, clientID: clientID) {
+                federated = await federation.verify(assertion, app: app, now: Date(), clockSkew: configuration.clockSkew)
+            }
             let issued = try logic.handle(
                 tenant: tenant, form: form, basicAuth: basicAuth(request), key: await keys.signingKey(), now: Date(),
-                presented: presented)
+                presented: presented, federated: federated)
             await control.recordIssued()
+            var federatedName = ""
+            if case .accepted(let name)? = federated { federatedName = name }
             context.logger.info("Token issued", metadata: [
                 "client_id": .string(issued.clientID), "scope": .string(form["scope"] ?? ""),
+                "federated_credential": .string(federatedName),
                 "client_certificate.x5t#S256": .string(presented?.thumbprint ?? ""),
             ])
             struct Success: Encodable {
-                var tokenType = "Bearer"; var expiresIn: Int; var extExpiresIn: Int; var accessToken: String
+                var tokenType = "Bearer"; var expiresIn: Int; var extExpiresIn: Int; var refreshIn: Int?; var accessToken: String
                 enum CodingKeys: String, CodingKey {
-                    case tokenType = "token_type", expiresIn = "expires_in", extExpiresIn = "ext_expires_in", accessToken = "access_token"
+                    case tokenType = "token_type", expiresIn = "expires_in", extExpiresIn = "ext_expires_in", refreshIn = "refresh_in"
+                    case accessToken = "access_token"
                 }
             }
-            return JSONResponse.make(.ok, Success(expiresIn: issued.expiresIn, extExpiresIn: issued.expiresIn, accessToken: issued.accessToken))
+            // Entra advises a refresh at half the lifetime of tokens that live longer than an hour (MSAL honours it).
+            let refreshIn = issued.expiresIn > 3600 ? issued.expiresIn / 2 : nil
+            return JSONResponse.make(.ok, Success(
+                expiresIn: issued.expiresIn, extExpiresIn: issued.expiresIn, refreshIn: refreshIn, accessToken: issued.accessToken))
         } catch {
             await control.recordFailure()
             context.logger.notice("Token request refused", metadata: [

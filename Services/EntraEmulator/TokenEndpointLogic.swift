@@ -70,7 +70,7 @@ public struct TokenEndpointLogic: Sendable {
     /// Checks the request and, when it passes, mints an access token signed with `key`.
     public func handle(
         tenant: String, form: [String: String], basicAuth: (String, String)?, key: SigningKeys.Key, now: Date,
-        presented: PresentedCertificate? = nil
+        presented: PresentedCertificate? = nil, federated: FederatedOutcome? = nil
     ) throws(EntraFailure) -> IssuedToken {
         guard tenant.lowercased() == registry.tenantID.lowercased() else {
             throw EntraFailure(error: "invalid_request", code: 90002,
@@ -116,7 +116,14 @@ public struct TokenEndpointLogic: Sendable {
                 throw EntraFailure(error: "invalid_request", code: 50027,
                                    message: "Invalid client_assertion_type; expected urn:ietf:params:oauth:client-assertion-type:jwt-bearer.")
             }
-            try checkAssertion(assertion, app: app, tenant: tenant, now: now)
+            switch federated {
+            case .refused(let failure)?:
+                throw failure
+            case .accepted?:
+                break
+            case nil:
+                try checkAssertion(assertion, app: app, tenant: tenant, now: now)
+            }
             authenticationLevel = "2"
         } else if let secret = form["client_secret"] ?? basicAuth?.1 {
             guard app.clientSecrets.contains(where: { constantTimeEquals($0, secret) }) else {

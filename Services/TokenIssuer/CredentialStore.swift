@@ -37,14 +37,13 @@ public actor CredentialStore {
     /// Re-reads the keystore when its content changed; returns true when a new certificate is in use.
     @discardableResult
     public func reloadIfChanged() -> Bool {
-        guard let bytes = FileManager.default.contents(atPath: source.path) else {
+        guard let digest = source.contentDigest() else {
             logger.error("Keystore file unreadable; keeping the certificate in use", metadata: [
-                "keystore.path": .string(source.path), "x5t#S256": .string(active.x5tS256),
+                "keystore.path": .string(source.files.joined(separator: ", ")), "x5t#S256": .string(active.x5tS256),
             ])
-            health?.degraded("keystore", details: ["reason": "Certificate keystore not found: \(source.path)"])
+            health?.degraded("keystore", details: ["reason": "Certificate keystore not found or unreadable: \(source.files.joined(separator: ", "))"])
             return false
         }
-        let digest = Array(SHA256.hash(data: bytes))
         guard digest != fileDigest else { return false }
         return reload(reason: "keystore file changed")
     }
@@ -53,6 +52,8 @@ public actor CredentialStore {
     @discardableResult
     public func reload(reason: String) -> Bool {
         do {
+            // A failure leaves fileDigest as it was, so the next poll tries again (a certificate and key replaced one
+            // after the other, rather than through Kubernetes' atomic link swap, can mismatch for a moment).
             let (loaded, digest) = try Self.load(source: source, logger: logger)
             fileDigest = digest
             guard loaded.credential.sha256Thumbprint != active.sha256Thumbprint else {
@@ -90,18 +91,12 @@ public actor CredentialStore {
     }
 
     private static func load(source: KeystoreSource, logger: Logger) throws(KeystoreError) -> (LoadedKeystore, [UInt8]) {
-        guard let bytes = FileManager.default.contents(atPath: source.path) else {
-            // Let the loader produce its precise message (not found / not readable).
-            let loaded = try source.load()
-            return (loaded, [])
-        }
-        let loaded = try KeystoreLoader.load(
-            data: Array(bytes), path: source.path, password: source.password, alias: source.alias,
-            keyPassword: source.keyPassword, settings: source.settings)
+        // The digest first: a file replaced between digest and load is loaded again at the next poll.
+        let digest = source.contentDigest() ?? []
+        let loaded = try source.load()
         let credential = loaded.credential
-        CertificateMetrics.recordExpiration(role: CertificateMetrics.role(of: source.settings), certificate: credential.certificate)
         // Both seed lines are written once the load succeeded, so a failed start prints only its one error line.
-        logger.info("Loading certificate from keystore: \(source.path)", metadata: ["keystore.path": .string(source.path)])
+        logger.info("Loading certificate from keystore: \(source.files.joined(separator: ", "))", metadata: ["keystore.path": .string(source.path)])
         logger.info("Certificate loaded successfully with alias: \(credential.alias)", metadata: [
             "certificate.subject": .string(credential.subject),
             "certificate.not_after": .string(RFC3339.string(credential.notValidAfter)),
@@ -111,7 +106,7 @@ public actor CredentialStore {
         for warning in loaded.warnings {
             logger.warning("\(warning)", metadata: ["keystore.path": .string(source.path)])
         }
-        return (loaded, Array(SHA256.hash(data: bytes)))
+        return (loaded, digest)
     }
 
     private static func details(_ credential: Credential) -> [String: String] {

@@ -16,7 +16,7 @@ public struct CachedToken: Sendable {
 }
 
 /// Access tokens per scope, with one exchange in flight per scope however many callers wait (single flight),
-/// refresh ahead of expiry (5 minutes before, or at half-life for short tokens), a still-valid token served while a
+/// refresh ahead of expiry (at the IdP's `refresh_in` when it sends one, else 5 minutes before, or at half-life for short tokens), a still-valid token served while a
 /// refresh fails, and no failure ever cached. A cancelled caller never cancels the shared exchange: it runs in its
 /// own task and only the waiting stops.
 public actor TokenCache {
@@ -114,9 +114,14 @@ public actor TokenCache {
         let lifetime = Duration.seconds(fetched.expiresIn)
         let margin = min(refreshMargin, lifetime / 2)
         let issued = now()
+        // The IdP's `refresh_in` (Entra: half the lifetime of tokens over an hour), as MSAL honours it; else the margin.
+        var refreshAfter = lifetime - margin
+        if let refreshIn = fetched.refreshIn, refreshIn > 0, refreshIn < fetched.expiresIn {
+            refreshAfter = .seconds(refreshIn)
+        }
         let entry = CachedToken(
             token: fetched.accessToken, scope: scope,
-            expiresAt: issued.advanced(by: lifetime), refreshAt: issued.advanced(by: lifetime - margin),
+            expiresAt: issued.advanced(by: lifetime), refreshAt: issued.advanced(by: refreshAfter),
             expiresAtDate: wallNow().addingTimeInterval(TimeInterval(fetched.expiresIn)))
         states[scope] = .cached(entry)
         lastFailure[scope] = nil

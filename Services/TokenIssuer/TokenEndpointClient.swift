@@ -17,11 +17,15 @@ public struct FetchedToken: Sendable {
     /// Seconds of validity the IdP granted (`expires_in`).
     public var expiresIn: Int
     public var scope: String
+    /// Seconds after which the IdP advises a refresh (`refresh_in`, which Entra sends for tokens of an hour or more);
+    /// nil: the cache's own margin applies.
+    public var refreshIn: Int?
 
-    public init(accessToken: String, expiresIn: Int, scope: String) {
+    public init(accessToken: String, expiresIn: Int, scope: String, refreshIn: Int? = nil) {
         self.accessToken = accessToken
         self.expiresIn = expiresIn
         self.scope = scope
+        self.refreshIn = refreshIn
     }
 }
 
@@ -30,7 +34,7 @@ public struct FetchedToken: Sendable {
 public actor TokenEndpointClient {
     private let configuration: TokenIssuerConfiguration
     private let credentials: CredentialStore?
-    private let http: HTTPClient
+    private let egress: EgressClients
     private let logger: Logger
     private let health: HealthRegistry?
     private var discoveredEndpoint: String?
@@ -46,10 +50,17 @@ public actor TokenEndpointClient {
 
     public init(configuration: TokenIssuerConfiguration, credentials: CredentialStore?, http: HTTPClient,
                 logger: Logger, health: HealthRegistry? = nil, idpTrustRoots: [Certificate] = []) {
+        self.init(configuration: configuration, credentials: credentials, egress: EgressClients(direct: http), logger: logger,
+                  health: health, idpTrustRoots: idpTrustRoots)
+    }
+
+    /// - Parameter egress: the direct client and the proxied ones (`HTTPS_PROXY`, `NO_PROXY`, the IdP proxy setting).
+    public init(configuration: TokenIssuerConfiguration, credentials: CredentialStore?, egress: EgressClients,
+                logger: Logger, health: HealthRegistry? = nil, idpTrustRoots: [Certificate] = []) {
         self.idpTrustRoots = idpTrustRoots
         self.configuration = configuration
         self.credentials = credentials
-        self.http = http
+        self.egress = egress
         self.logger = logger
         self.health = health
         self.discoveredEndpoint = configuration.tokenURI?.absoluteString
@@ -72,13 +83,14 @@ public actor TokenEndpointClient {
         request.headers.add(name: "Accept", value: "application/json")
         let status: UInt
         let body: ByteBuffer
+        let (http, proxy) = egress.client(for: url)
         do {
             let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
             status = response.status.code
             body = try await response.body.collect(upTo: 1 << 20)
         } catch {
             health?.degraded("idp", details: ["reason": "discovery failed: \(describe(error))", "url": url])
-            throw TokenIssuanceError.unreachable(idp: idpHost, reason: "OIDC discovery at \(url) failed: \(describe(error))")
+            throw TokenIssuanceError.unreachable(idp: idpHost, reason: "OIDC discovery at \(url)\(Self.through(proxy)) failed: \(describe(error))")
         }
         struct Discovery: Decodable {
             struct Aliases: Decodable {
@@ -166,6 +178,24 @@ public actor TokenEndpointClient {
         let method = configuration.clientAuthenticationMethod
         var form: [(String, String)] = [("grant_type", "client_credentials")]
         var metadata: Logger.Metadata = ["oauth.scope": .string(scope), "oauth.client_auth": .string(method.rawValue)]
+        if case .file(let file) = configuration.assertionSource, method == .privateKeyJWT {
+            // Workload identity federation: the platform's token, read fresh and checked before it is sent.
+            let token: String
+            do {
+                token = try file.read()
+                health?.up("assertion_file", details: ["path": file.path])
+            } catch {
+                health?.degraded("assertion_file", details: ["path": file.path, "reason": error.body.errorDescription])
+                logger.error("Federated token file refused", metadata: ["path": .string(file.path), "error": .string(error.body.errorDescription)])
+                throw error
+            }
+            metadata["assertion.file"] = .string(file.path)
+            form.append(("client_id", configuration.clientID))
+            form.append(("scope", scope))
+            form.append(("client_assertion_type", ClientAssertionResponse.jwtBearerType))
+            form.append(("client_assertion", token))
+            return ClientAuthentication(form: form, metadata: metadata)
+        }
         switch method {
         case .privateKeyJWT, .tlsClientAuth:
             guard let credentials else {
@@ -242,6 +272,8 @@ public actor TokenEndpointClient {
             let headers: HTTPHeaders
             let body: ByteBuffer
             let started = ContinuousClock.now
+            let (http, proxy) = egress.client(for: endpoint)
+            if let proxy { metadata["proxy"] = .string(proxy.description) }
             do {
                 let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
                 status = Int(response.status.code)
@@ -260,16 +292,17 @@ public actor TokenEndpointClient {
                     continue
                 }
                 logger.error("Token endpoint unreachable", metadata: metadata.merging(["error": .string(describe(error))]) { $1 })
-                throw TokenIssuanceError.unreachable(idp: idpHost, reason: describe(error))
+                throw TokenIssuanceError.unreachable(idp: idpHost, reason: "\(describe(error))\(Self.through(proxy))")
             }
 
             if status == 200 {
                 struct Success: Decodable {
                     var accessToken: String
                     var expiresIn: Int?
+                    var refreshIn: Int?
                     var tokenType: String?
                     enum CodingKeys: String, CodingKey {
-                        case accessToken = "access_token", expiresIn = "expires_in", tokenType = "token_type"
+                        case accessToken = "access_token", expiresIn = "expires_in", tokenType = "token_type", refreshIn = "refresh_in"
                     }
                     init(from decoder: any Decoder) throws {
                         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -282,6 +315,13 @@ public actor TokenEndpointClient {
                             expiresIn = Int(text)
                         } else {
                             expiresIn = nil
+                        }
+                        if let number = try? c.decodeIfPresent(Int.self, forKey: .refreshIn) {
+                            refreshIn = number
+                        } else if let text = try? c.decodeIfPresent(String.self, forKey: .refreshIn) {
+                            refreshIn = Int(text)
+                        } else {
+                            refreshIn = nil
                         }
                     }
                 }
@@ -297,8 +337,10 @@ public actor TokenEndpointClient {
                 Self.recordExchange(since: started, outcome: "success", codes: [])
                 health?.up("idp", details: ["token_endpoint": endpoint])
                 logger.info("Token issued by IdP", metadata: metadata.merging(
-                    ["expires_in": .stringConvertible(success.expiresIn ?? 0)]) { $1 })
-                return FetchedToken(accessToken: success.accessToken, expiresIn: max(success.expiresIn ?? 300, 1), scope: scope)
+                    ["expires_in": .stringConvertible(success.expiresIn ?? 0), "refresh_in": .stringConvertible(success.refreshIn ?? 0)]) { $1 })
+                return FetchedToken(
+                    accessToken: success.accessToken, expiresIn: max(success.expiresIn ?? 300, 1), scope: scope,
+                    refreshIn: success.refreshIn)
             }
 
             exchangeFailures.increment()
@@ -319,7 +361,7 @@ public actor TokenEndpointClient {
                 algorithm = .rs256
                 continue
             }
-            if kind == .certificate, !certificateRetried, method.usesCertificate, let credentials {
+            if kind == .certificate, !certificateRetried, method.usesCertificate, configuration.assertionSource == .keystore, let credentials {
                 certificateRetried = true
                 logger.warning("IdP refused the certificate; reloading the keystore and retrying once", metadata: failureMetadata)
                 await credentials.reload(reason: "IdP refused the certificate (\(codes.map(String.init).joined(separator: ",")))")
@@ -408,6 +450,11 @@ public actor TokenEndpointClient {
             throw TokenIssuanceError(
                 status: 500, body: OAuthErrorResponse(error: "server_error", errorDescription: "Signing the client assertion failed: \(error)"))
         }
+    }
+
+    /// " through proxy http://host:port (HTTPS_PROXY)" or "", for messages.
+    static func through(_ proxy: EgressProxy?) -> String {
+        proxy.map { " through proxy \($0.description) (\($0.variable); NO_PROXY lists the hosts reached directly)" } ?? ""
     }
 
     private var timeoutSeconds: Int {

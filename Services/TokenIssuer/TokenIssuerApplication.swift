@@ -38,6 +38,18 @@ public enum TokenIssuerApplication {
         if let source = configuration.keystore {
             credentials = try CredentialStore(source: source, algorithm: algorithm, logger: logger, health: health)
         }
+        if case .file(let file) = configuration.assertionSource {
+            // Checked once at start so that a wrong path stops the start with its fix; read again for every exchange.
+            do {
+                _ = try file.read()
+                health.up("assertion_file", details: ["path": file.path])
+            } catch {
+                throw ConfigurationError(variable: TokenIssuerSetting.assertionFile, message: "\(error.body.errorDescription); \(error.body.hint ?? "")")
+            }
+            logger.info("Client assertions come from the federated token file, read for every exchange", metadata: [
+                "path": .string(file.path), "audience": .string(file.audience ?? "(not checked)"),
+            ])
+        }
         if !configuration.clientAuthenticationMethod.usesCertificate {
             logger.warning("token-issuer authenticates to the IdP with a client secret; migrate to private_key_jwt or tls_client_auth (see docs/x509-client-auth.md)", metadata: [
                 "oauth.client_auth": .string(configuration.clientAuthenticationMethod.rawValue),
@@ -53,18 +65,26 @@ public enum TokenIssuerApplication {
 
         let idpTrust = try configuration.idpTrustStore?.load() ?? []
         let clientTLS = try ServerTLS.clientConfiguration(credential: nil, trustRoots: idpTrust, includeSystemRoots: true)
-        let http = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(
+        let egress = EgressClients(proxies: (configuration.httpsProxy, configuration.httpProxy)) { proxy in
+            var clientConfiguration = HTTPClient.Configuration(
                 tlsConfiguration: clientTLS,
                 redirectConfiguration: .disallow,
                 timeout: .init(
                     connect: .seconds(configuration.connectTimeout.components.seconds),
-                    read: .seconds(configuration.readTimeout.components.seconds))),
-            backgroundActivityLogger: logger)
+                    read: .seconds(configuration.readTimeout.components.seconds)))
+            clientConfiguration.proxy = proxy
+            // HTTP/1.1 inside the CONNECT tunnel: the conservative choice behind inspecting corporate proxies.
+            if proxy != nil { clientConfiguration.httpVersion = .http1Only }
+            return HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration, backgroundActivityLogger: logger)
+        }
+        for proxy in [configuration.httpsProxy, configuration.httpProxy].compactMap({ $0 }) {
+            logger.info("IdP calls go through a proxy", metadata: [
+                "proxy": .string(proxy.description), "variable": .string(proxy.variable), "no_proxy": .string(proxy.bypass.joined(separator: ",")),
+            ])
+        }
 
         let endpoint = TokenEndpointClient(
-            configuration: configuration, credentials: credentials, http: http, logger: logger, health: health,
+            configuration: configuration, credentials: credentials, egress: egress, logger: logger, health: health,
             idpTrustRoots: idpTrust)
         let cache = TokenCache(logger: logger) { scope in try await endpoint.exchange(scope: scope) }
 
@@ -94,7 +114,7 @@ public enum TokenIssuerApplication {
             health: health, metrics: metrics, logger: logger, onRunning: managementPort)
 
         let discovery = DiscoveryWarmup(endpoint: endpoint, logger: logger)
-        var services: [any Service] = [HTTPClientService(client: http), discovery]
+        var services: [any Service] = egress.clients.map { HTTPClientService(client: $0) } + [discovery]
         if let credentials {
             services.append(CredentialReloader(store: credentials, interval: configuration.keystoreReloadInterval))
         }

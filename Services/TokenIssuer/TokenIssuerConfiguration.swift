@@ -39,6 +39,12 @@ public struct TokenIssuerConfiguration: Sendable {
     public var callerScopes: [String: Set<String>]
     /// Plain `http://` to the IdP beyond loopback (discovery, token endpoint) is allowed (a lab without TLS).
     public var allowInsecureHTTP: Bool = false
+    /// Where the client assertion comes from: signed with the keystore's key (default), or a federated token file.
+    public var assertionSource: ClientAssertionSource = .keystore
+    /// The forward proxies of the IdP calls (`HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`, or
+    /// `CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PROXY` for the IdP calls only); nil: direct.
+    public var httpsProxy: EgressProxy?
+    public var httpProxy: EgressProxy?
 
     public init(
         listener: ListenerSettings, identityType: IdentityProviderType, issuerBackendURL: URL?, tokenURI: URL?,
@@ -85,6 +91,15 @@ public enum TokenIssuerSetting {
     public static let keystorePassword = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD"
     public static let keyAlias = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS"
     public static let keyPassword = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD"
+    public static let assertionCertificate = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_CERTIFICATE"
+    public static let assertionPrivateKey = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_PRIVATE_KEY"
+    public static let assertionSource = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_SOURCE"
+    public static let assertionFile = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_FILE"
+    public static let assertionFileAudience = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_FILE_AUDIENCE"
+    /// Set by the azure-workload-identity webhook (and read by Azure Identity's WorkloadIdentityCredential).
+    public static let azureFederatedTokenFile = "AZURE_FEDERATED_TOKEN_FILE"
+    /// A forward proxy for the IdP calls only (overrides HTTPS_PROXY/HTTP_PROXY; `none`: direct).
+    public static let proxy = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PROXY"
     public static let keystoreReloadInterval = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_RELOAD_INTERVAL"
     public static let algorithm = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ALGORITHM"
     public static let lifetime = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_LIFETIME"
@@ -176,19 +191,27 @@ extension TokenIssuerConfiguration {
             }
             secret = value
         }
-        var keystore: KeystoreSource?
-        var keystorePath = env.string(S.keystorePath)
-        if method.usesCertificate {
-            keystorePath = try env.required(S.keystorePath, expected: "the path of the PKCS#12 keystore holding the client certificate, e.g. /certs/identity.p12")
+        let sourceRaw = try env.choice(S.assertionSource, default: "keystore", allowed: ["keystore", "file"])
+        var assertionSource = ClientAssertionSource.keystore
+        if sourceRaw == "file" {
+            guard method == .privateKeyJWT else {
+                throw ConfigurationError(
+                    variable: S.assertionSource,
+                    message: "is file, but \(S.clientAuthenticationMethod)=\(method.rawValue); a federated token is sent as a client assertion, so the method must be private_key_jwt.")
+            }
+            guard let path = env.string(S.assertionFile) ?? env.string(S.azureFederatedTokenFile) else {
+                throw ConfigurationError(
+                    variable: S.assertionFile,
+                    message: "is not set (nor \(S.azureFederatedTokenFile)) but \(S.assertionSource)=file; expected the federated token file, e.g. /var/run/secrets/azure/tokens/azure-identity-token (the projected service account token).")
+            }
+            let audience = env.string(S.assertionFileAudience) ?? (identityType == .microsoft ? FederatedTokenFile.entraAudience : nil)
+            assertionSource = .file(FederatedTokenFile(path: path, audience: audience))
         }
-        if let keystorePath {
-            keystore = KeystoreSource(
-                path: keystorePath,
-                password: env.secret(S.keystorePassword) ?? "",
-                alias: env.string(S.keyAlias),
-                keyPassword: env.secret(S.keyPassword),
-                settings: .clientAssertion)
-        }
+        let keystore = try KeystoreSource(
+            environment: env, settings: .clientAssertion,
+            expected: method.usesCertificate && assertionSource == .keystore
+                ? "the path of the PKCS#12 keystore holding the client certificate, e.g. /certs/identity.p12, or a directory with tls.crt and tls.key (or set \(S.assertionCertificate) and \(S.assertionPrivateKey) to PEM files)"
+                : nil)
         let algorithmRaw = try env.choice(S.algorithm, default: "RS256", allowed: ["RS256", "PS256", "ES256"])
         let algorithm = JWSAlgorithm(rawValue: algorithmRaw) ?? .rs256
         if identityType == .microsoft, algorithm == .es256 {
@@ -215,6 +238,8 @@ extension TokenIssuerConfiguration {
             assertionCallers: try Self.callers(env, S.assertionCallers, default: []),
             callerScopes: try Self.callerScopes(env, identityType: identityType))
         self.allowInsecureHTTP = allowInsecure
+        self.assertionSource = assertionSource
+        (self.httpsProxy, self.httpProxy) = try EgressProxy.fromEnvironment(env, setting: S.proxy)
     }
 
     /// A comma list of service names (the `<service>` of `spiffe://<trust domain>/<service>`); unset: `fallback`.

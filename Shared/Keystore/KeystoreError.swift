@@ -5,12 +5,17 @@ public struct KeystoreSettingNames: Sendable, Hashable {
     public var password: String
     public var alias: String
     public var keyPassword: String
+    /// The PEM alternative to the keystore: the certificate (chain) file and the private key file.
+    public var certificate: String
+    public var privateKey: String
 
-    public init(path: String, password: String, alias: String, keyPassword: String) {
+    public init(path: String, password: String, alias: String, keyPassword: String, certificate: String = "", privateKey: String = "") {
         self.path = path
         self.password = password
         self.alias = alias
         self.keyPassword = keyPassword
+        self.certificate = certificate
+        self.privateKey = privateKey
     }
 
     /// The client-assertion keystore of the OIDC client (private_key_jwt).
@@ -18,7 +23,9 @@ public struct KeystoreSettingNames: Sendable, Hashable {
         path: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH",
         password: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD",
         alias: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS",
-        keyPassword: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD"
+        keyPassword: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD",
+        certificate: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_CERTIFICATE",
+        privateKey: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_PRIVATE_KEY"
     )
 
     /// The TLS server keystore.
@@ -26,7 +33,9 @@ public struct KeystoreSettingNames: Sendable, Hashable {
         path: "SERVER_SSL_KEY_STORE",
         password: "SERVER_SSL_KEY_STORE_PASSWORD",
         alias: "SERVER_SSL_KEY_ALIAS",
-        keyPassword: "SERVER_SSL_KEY_PASSWORD"
+        keyPassword: "SERVER_SSL_KEY_PASSWORD",
+        certificate: "SERVER_SSL_CERTIFICATE",
+        privateKey: "SERVER_SSL_CERTIFICATE_PRIVATE_KEY"
     )
 }
 

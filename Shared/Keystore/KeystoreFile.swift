@@ -23,6 +23,12 @@ enum KeystoreFile {
         return Array(data)
     }
 
+    /// Whether `path` names a directory (following symbolic links, as Kubernetes' `..data` links need).
+    static func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
     /// The permission bits of the file, or nil when they cannot be read.
     static func permissions(path: String) -> Int? {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),

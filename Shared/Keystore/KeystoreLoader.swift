@@ -21,6 +21,9 @@ public enum KeystoreLoader {
         settings: KeystoreSettingNames,
         now: Date = Date()
     ) throws(KeystoreError) -> LoadedKeystore {
+        if KeystoreFile.isDirectory(path) {
+            return try PEMCredentialLoader.load(directory: path, settings: settings, now: now)
+        }
         let data: [UInt8]
         do {
             data = try KeystoreFile.read(path: path)
@@ -93,6 +96,14 @@ public enum KeystoreLoader {
 
     // MARK: - Format and parse errors
 
+    /// How to hand PEM files over instead of a keystore.
+    static func pemAdvice(_ settings: KeystoreSettingNames) -> String {
+        let pair = settings.certificate.isEmpty
+            ? "name the certificate and key files with the PEM settings"
+            : "set \(settings.certificate) to the certificate (chain) file and \(settings.privateKey) to the key file instead"
+        return "\(pair), or point \(settings.path) to a directory holding tls.crt and tls.key"
+    }
+
     static func exportCommand(alias: String, path: String) -> String {
         "openssl pkcs12 -export -inkey key.pem -in cert.pem -name \(alias) -out \(path)"
     }
@@ -117,7 +128,7 @@ public enum KeystoreLoader {
         case .pem:
             throw KeystoreError(
                 code: .notPKCS12,
-                message: "\(path) is not a PKCS#12 keystore: it is a PEM file; bundle key and certificate with \(exportCommand(alias: "<alias>", path: "keystore.p12")) and point \(settings.path) to the .p12 file."
+                message: "\(path) is not a PKCS#12 keystore: it is a PEM file; \(pemAdvice(settings)), or bundle key and certificate with \(exportCommand(alias: "<alias>", path: "keystore.p12")) and point \(settings.path) to the .p12 file."
             )
         case .other:
             return
@@ -157,7 +168,7 @@ public enum KeystoreLoader {
 
     // MARK: - Validity
 
-    private static func checkValidity(
+    static func checkValidity(
         _ credential: Credential,
         path: String,
         now: Date,

@@ -9,6 +9,16 @@ public enum TrustStoreLoader {
     ///   - type: "PEM", "PKCS12" (also "P12", "PFX") or nil to detect from the content.
     ///   - setting: name of the setting holding `path`, used in messages.
     public static func load(path: String, password: String?, type: String?, setting: String) throws(KeystoreError) -> [Certificate] {
+        if KeystoreFile.isDirectory(path) {
+            // The Kubernetes TLS secret layout: the CA certificates are in ca.crt.
+            guard let ca = PEMCredentialLoader.caFile(inDirectory: path) else {
+                throw KeystoreError(
+                    code: .notFound,
+                    message: "Truststore directory \(path) has no ca.crt; check \(setting): it names a PEM bundle, a PKCS#12 file, or a directory in the Kubernetes TLS secret layout with ca.crt."
+                )
+            }
+            return try load(path: ca, password: password, type: "PEM", setting: setting)
+        }
         let data: [UInt8]
         do {
             data = try KeystoreFile.read(path: path)

@@ -14,28 +14,50 @@ public enum ClientAuthMode: String, Sendable {
     case need
 }
 
-/// Where a keystore is and how to open it.
+/// Where a keystore is and how to open it: a PKCS#12 file, a directory in the Kubernetes TLS secret layout
+/// (`tls.crt`, `tls.key`), or (with `privateKeyPath`) a PEM certificate (chain) file in `path` and its key file.
 public struct KeystoreSource: Sendable {
     public var path: String
     public var password: String
     public var alias: String?
     public var keyPassword: String?
     public var settings: KeystoreSettingNames
+    /// The PEM private key file; `path` is then the PEM certificate (chain) file.
+    public var privateKeyPath: String?
 
-    public init(path: String, password: String, alias: String?, keyPassword: String?, settings: KeystoreSettingNames) {
+    public init(path: String, password: String, alias: String?, keyPassword: String?, settings: KeystoreSettingNames, privateKeyPath: String? = nil) {
         self.path = path
         self.password = password
         self.alias = alias
         self.keyPassword = keyPassword
         self.settings = settings
+        self.privateKeyPath = privateKeyPath
     }
 
-    /// Opens the keystore and selects the entry.
+    /// A PEM certificate (chain) file and its private key file.
+    public static func pem(certificate: String, privateKey: String, settings: KeystoreSettingNames) -> KeystoreSource {
+        KeystoreSource(path: certificate, password: "", alias: nil, keyPassword: nil, settings: settings, privateKeyPath: privateKey)
+    }
+
+    /// Opens the keystore (or PEM files) and selects the entry.
     public func load(now: Date = Date()) throws(KeystoreError) -> LoadedKeystore {
-        let loaded = try KeystoreLoader.load(path: path, password: password, alias: alias, keyPassword: keyPassword, settings: settings, now: now)
+        let loaded: LoadedKeystore
+        if let privateKeyPath {
+            loaded = try PEMCredentialLoader.load(certificatePath: path, privateKeyPath: privateKeyPath, settings: settings, now: now)
+        } else {
+            loaded = try KeystoreLoader.load(path: path, password: password, alias: alias, keyPassword: keyPassword, settings: settings, now: now)
+        }
         CertificateMetrics.recordExpiration(role: CertificateMetrics.role(of: settings), certificate: loaded.credential.certificate)
         return loaded
     }
+
+    /// SHA-256 over the content of the credential's files, to notice a new certificate; nil when one is unreadable.
+    public func contentDigest() -> [UInt8]? {
+        PEMCredentialLoader.contentDigest(path: path, privateKeyPath: privateKeyPath)
+    }
+
+    /// The files of the credential (for messages).
+    public var files: [String] { PEMCredentialLoader.files(path: path, privateKeyPath: privateKeyPath) }
 }
 
 /// Where a trust store is and how to open it.
@@ -124,23 +146,22 @@ public struct ListenerSettings: Sendable {
         var trustStore: TrustStoreSource?
         if sslEnabled {
             _ = try env.choice("SERVER_SSL_KEY_STORE_TYPE", default: "PKCS12", allowed: ["PKCS12"])
-            let path = try env.required(
-                "SERVER_SSL_KEY_STORE", expected: "the path of this service's PKCS#12 keystore (certauth pki init writes one per service)")
-            keystore = KeystoreSource(
-                path: path,
-                password: env.secret("SERVER_SSL_KEY_STORE_PASSWORD") ?? "",
-                alias: env.string("SERVER_SSL_KEY_ALIAS"),
-                keyPassword: env.secret("SERVER_SSL_KEY_PASSWORD"),
-                settings: .serverSSL)
+            keystore = try KeystoreSource(
+                environment: env, settings: .serverSSL,
+                expected: "the path of this service's PKCS#12 keystore (certauth pki init writes one per service), a directory with tls.crt and tls.key, or SERVER_SSL_CERTIFICATE and SERVER_SSL_CERTIFICATE_PRIVATE_KEY (PEM)")
             if let trustPath = env.string("SERVER_SSL_TRUST_STORE") {
                 let type = try env.choice("SERVER_SSL_TRUST_STORE_TYPE", default: "", allowed: ["", "PEM", "PKCS12"])
                 trustStore = TrustStoreSource(
                     path: trustPath, password: env.secret("SERVER_SSL_TRUST_STORE_PASSWORD"),
                     type: type.isEmpty ? nil : type, setting: "SERVER_SSL_TRUST_STORE")
+            } else if let trustPath = env.string("SERVER_SSL_TRUST_CERTIFICATE") {
+                trustStore = TrustStoreSource(path: trustPath, password: nil, type: "PEM", setting: "SERVER_SSL_TRUST_CERTIFICATE")
+            } else if let keystore, keystore.privateKeyPath == nil, let ca = PEMCredentialLoader.caFile(inDirectory: keystore.path) {
+                trustStore = TrustStoreSource(path: ca, password: nil, type: "PEM", setting: "SERVER_SSL_KEY_STORE")
             } else if clientAuth != .none {
                 throw ConfigurationError(
                     variable: "SERVER_SSL_TRUST_STORE",
-                    message: "is not set but SERVER_SSL_CLIENT_AUTH=\(clientAuth.rawValue) needs it; expected the CA certificates that client certificates must chain to (PEM bundle or PKCS#12), e.g. compose/pki/truststore.pem.")
+                    message: "is not set (nor SERVER_SSL_TRUST_CERTIFICATE) but SERVER_SSL_CLIENT_AUTH=\(clientAuth.rawValue) needs it; expected the CA certificates that client certificates must chain to (PEM bundle or PKCS#12), e.g. compose/pki/truststore.pem.")
             }
         } else if clientAuth != .none, env.string("SERVER_SSL_CLIENT_AUTH") != nil {
             throw ConfigurationError(
@@ -164,9 +185,10 @@ public struct ListenerSettings: Sendable {
         self.tlsReloadInterval = try env.int("SERVER_SSL_RELOAD_INTERVAL", default: 30, range: 0...86_400)
     }
 
-    /// The files whose content makes the listener's TLS material: the keystore and the trust store.
+    /// The files whose content makes the listener's TLS material: the keystore (or PEM pair, or the `tls.crt`/`tls.key`
+    /// of a keystore directory) and the trust store.
     public var tlsFiles: [String] {
-        [keystore?.path, trustStore?.path].compactMap { $0 }
+        (keystore?.files ?? []) + (trustStore.map { PEMCredentialLoader.files(path: $0.path) } ?? [])
     }
 
     /// The listener's TLS material reloaded from its files (``tlsFiles`` plus `extraFiles`), built by `make` (default:
@@ -196,5 +218,42 @@ extension ListenerSettings {
         let credential = try keystore.load().credential
         let trustRoots = try trustStore?.load() ?? []
         return try ServerTLS.configuration(credential: credential, clientAuth: clientAuth, trustRoots: trustRoots)
+    }
+}
+
+extension KeystoreSource {
+    /// A credential from the environment: the PEM pair `settings.certificate` + `settings.privateKey` when set,
+    /// else `settings.path` (a PKCS#12 file or a directory with `tls.crt` and `tls.key`) with its password and alias.
+    /// - Parameter expected: what to set when neither is; nil makes both optional (returns nil then).
+    public init?(environment env: EnvironmentReader, settings: KeystoreSettingNames, expected: String?) throws(ConfigurationError) {
+        let certificate = settings.certificate.isEmpty ? nil : env.string(settings.certificate)
+        let key = settings.privateKey.isEmpty ? nil : env.string(settings.privateKey)
+        switch (certificate, key) {
+        case (let certificate?, let key?):
+            if env.string(settings.path) != nil {
+                throw ConfigurationError(
+                    variable: settings.path,
+                    message: "is set together with \(settings.certificate) and \(settings.privateKey); expected either a keystore (PKCS#12 file or tls.crt/tls.key directory) or the PEM pair, not both.")
+            }
+            self = .pem(certificate: certificate, privateKey: key, settings: settings)
+            return
+        case (_?, nil):
+            throw ConfigurationError(variable: settings.privateKey, message: "is not set but \(settings.certificate) is; expected the PEM private key file of that certificate (tls.key).")
+        case (nil, _?):
+            throw ConfigurationError(variable: settings.certificate, message: "is not set but \(settings.privateKey) is; expected the PEM certificate (chain) file of that key (tls.crt).")
+        case (nil, nil):
+            break
+        }
+        let path: String
+        if let expected {
+            path = try env.required(settings.path, expected: expected)
+        } else if let value = env.string(settings.path) {
+            path = value
+        } else {
+            return nil
+        }
+        self.init(
+            path: path, password: env.secret(settings.password) ?? "", alias: env.string(settings.alias),
+            keyPassword: env.secret(settings.keyPassword), settings: settings)
     }
 }

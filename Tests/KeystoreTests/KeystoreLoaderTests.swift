@@ -180,8 +180,9 @@ import X509
         #expect(server?.message.contains("SERVER_SSL_KEY_STORE") == true)
     }
 
-    @Test func directoryIsUnreadable() {
-        expectKeystoreError(.unreadable, prefix: "Cannot read keystore \(temp.path)") {
+    /// A directory is the Kubernetes TLS secret layout (PEMCredentialTests); one without tls.crt says what it lacks.
+    @Test func directoryWithoutTLSFiles() {
+        expectKeystoreError(.notFound, prefix: "Keystore directory \(temp.path) has no tls.crt") {
             try KeystoreLoader.load(path: temp.path, password: "pw", alias: nil, keyPassword: nil, settings: settings)
         }
     }
