@@ -49,7 +49,8 @@ public struct TokenValidator: Sendable {
                     + "send the access token alone in 'Authorization: Bearer'")
         }
         let cacheKey = cache.map { _ in VerifiedTokenCache.key(token) }
-        if let cache, let cacheKey, let hit = cache.lookup(key: cacheKey, now: now) {
+        if let cache, let cacheKey, var hit = cache.lookup(key: cacheKey, now: now) {
+            hit.seenBefore = true
             return hit
         }
         let segments = try Self.split(token, headers: headers)

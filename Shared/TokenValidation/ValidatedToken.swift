@@ -37,6 +37,8 @@ public struct ValidatedToken: Sendable {
     public var keyID: String
     public var algorithm: JWSAlgorithm
     public var expiresAt: Date
+    /// This token was validated before and answered from the verified-token cache (a token presented again).
+    public var seenBefore = false
     public var notBefore: Date?
     /// From the role claims, deduplicated, order kept.
     public var roles: [String]
