@@ -98,8 +98,14 @@ struct RolesProcessTests {
                 for writer in 0..<4 {
                     group.addTask { await Self.write(client, port, cycle: cycle, writer: writer, into: acknowledged) }
                 }
-                // Kill at a random moment once writes are flowing.
-                try? await Task.sleep(for: .milliseconds(Int.random(in: 150...900)))
+                // Kill at a random moment once writes are flowing: first a write of this cycle acknowledged (on a
+                // loaded machine a fixed delay once killed before any, and the count check failed), then a random delay.
+                let before = acknowledged.rules.withLock { $0.count }
+                let deadline = ContinuousClock.now + .seconds(60)
+                while acknowledged.rules.withLock({ $0.count }) == before, ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 50...600)))
                 kill(current.process.processIdentifier, SIGKILL)
                 await group.waitForAll()
             }
