@@ -86,9 +86,11 @@ public final class ServerTLSContext: Sendable {
             ])
             return true
         } catch {
-            let serving = state.withLock { $0.details }
             // Remembered as seen: the same broken content is reported once, not on every poll.
-            state.withLock { $0.digest = digest }
+            let serving = state.withLock { state -> [String: String] in
+                state.digest = digest
+                return state.details
+            }
             health.degraded(component, details: serving.merging([
                 "reason": "the changed TLS files do not load: \(error); still serving the previous certificate",
             ]) { $1 })
