@@ -322,6 +322,7 @@ let package = Package(
             ],
             path: "Tests/ServiceSupportTests"
         ),
+        .testTarget(name: "ArchitectureTests", path: "Tests/ArchitectureTests"),
         .testTarget(
             name: "HTTPServingTests",
             dependencies: [
