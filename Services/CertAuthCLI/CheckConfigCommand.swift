@@ -9,6 +9,7 @@ import ServiceSupport
 import Settings
 import Storage
 import TokenIssuer
+import WireFormat
 import X509
 
 /// `certauth check-config SERVICE`: reads the service's settings from this environment exactly as the service does
