@@ -107,7 +107,11 @@ struct MTLSIdentityTests {
             "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "crl+ocsp", "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS": "/crl/ca.crl",
         ])
         #expect(both.mtls?.revocation == .crlAndOCSP)
-        #expect(throws: ConfigurationError.self) { try configuration(["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "crl+ocsp"]) }
+        // Without files the CRLs come from the certificates' distribution points, unless fetching is off.
+        #expect(try configuration(["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "crl+ocsp"]).mtls?.crlFetch == true)
+        refusedSettings(
+            ["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "crl", "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_FETCH": "false"],
+            "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS", "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_FETCH=true")
         #expect(throws: ConfigurationError.self) {
             try configuration(["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "ocsp", "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS": "/crl/ca.crl"])
         }
