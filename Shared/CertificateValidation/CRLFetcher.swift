@@ -197,6 +197,10 @@ public final class CRLFetcher: Sendable {
                 } catch {
                     throw Failure(description: "the CRL distribution point \(uri) could not be fetched: \(error)")
                 }
+                // The client should have redirects off (authn's and the CLI's have); if it followed one, refuse anyway.
+                if response.history.count > 1 {
+                    throw Failure(description: "the CRL distribution point \(uri) redirected to \(response.url?.absoluteString.prefix(200) ?? "another URL") (redirects are not followed)")
+                }
                 guard response.status == .ok else {
                     let redirect = (300..<400).contains(Int(response.status.code)) ? " (redirects are not followed)" : ""
                     throw Failure(description: "the CRL distribution point \(uri) answered HTTP \(response.status.code)\(redirect)")
