@@ -25,14 +25,21 @@ final class RevocationMetrics: Sendable {
     }
 
     private let reported = Mutex<[String: Int]>([:])
+    /// nil: the process's (`MetricsSystem.bootstrap`, onto `/metrics`).
+    private let factory: (any MetricsFactory)?
+
+    init(factory: (any MetricsFactory)? = nil) {
+        self.factory = factory
+    }
 
     /// One source's freshness: `nextUpdate` and `lastSuccess` as gauges (when known), `failures` (a running total
     /// kept by the source) into the counter.
     func record(kind: Kind, source: String, nextUpdate: Date?, lastSuccess: Date?, failures: Int) {
         let labels = [("source", source)]
         let (nextName, successName) = kind == .ocsp ? (Self.ocspNextUpdate, Self.ocspLastSuccess) : (Self.crlNextUpdate, Self.crlLastSuccess)
-        if let nextUpdate { Gauge(label: nextName, dimensions: labels).record(nextUpdate.timeIntervalSince1970) }
-        if let lastSuccess { Gauge(label: successName, dimensions: labels).record(lastSuccess.timeIntervalSince1970) }
+        let factory = self.factory ?? MetricsSystem.factory
+        if let nextUpdate { Gauge(label: nextName, dimensions: labels, factory: factory).record(nextUpdate.timeIntervalSince1970) }
+        if let lastSuccess { Gauge(label: successName, dimensions: labels, factory: factory).record(lastSuccess.timeIntervalSince1970) }
         let key = "\(kind.rawValue) \(source)"
         let delta = reported.withLock { seen -> Int? in
             let before = seen[key]
@@ -41,7 +48,7 @@ final class RevocationMetrics: Sendable {
             return failures > before ? failures - before : nil
         }
         if let delta {
-            let counter = Counter(label: Self.failuresTotal, dimensions: [("kind", kind.rawValue), ("source", source)])
+            let counter = Counter(label: Self.failuresTotal, dimensions: [("kind", kind.rawValue), ("source", source)], factory: factory)
             counter.increment(by: delta)
         }
     }

@@ -122,4 +122,40 @@ struct CRLFetchProcessTests {
         }
         for client in [plain, good, bad, later, lost, dev] { try await client.shutdown() }
     }
+
+    @Test func checkConfigShowsAndChecksThePerAnchorPolicy() throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        func checkConfig(_ extra: [String: String]) throws -> (status: Int32, output: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "\(ProcessTests.binDir)/certauth")
+            process.arguments = ["check-config", "authn"]
+            process.environment = [
+                "PATH": "/usr/bin:/bin",
+                "SERVER_SSL_KEY_STORE": pki.path("authn.p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
+                "SERVER_SSL_CLIENT_AUTH": "want", "SERVER_SSL_TRUST_STORE": pki.path("truststore.pem"),
+                "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_ENABLED": "true",
+                "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTEDCERTIFICATES": pki.path("truststore.pem"),
+            ].merging(extra) { $1 }
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+        let ok = try checkConfig([
+            "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "ocsp",
+            "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_BY_ANCHOR": "\(pki.path("truststore.pem"))=crl/open",
+        ])
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains("revocation: ocsp, failure closed"), "\(ok.output)")
+        #expect(ok.output.contains("revocation for anchor \(pki.path("truststore.pem")) (spki_sha256 "), "\(ok.output)")
+        #expect(ok.output.contains("crl, failure open"), "\(ok.output)")
+        #expect(ok.output.contains("CRL distribution points: fetched"), "\(ok.output)")
+        let wrong = try checkConfig(["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_BY_ANCHOR": "/nowhere/ca.pem=crl"])
+        #expect(wrong.status == 1, "\(wrong.output)")
+        #expect(wrong.output.contains("CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_BY_ANCHOR") && wrong.output.contains("neither one of the files"), "\(wrong.output)")
+    }
 }
