@@ -28,6 +28,8 @@ public final class CRLFetcher: Sendable {
         public var lastErrorAt: Date?
         /// Failed fetches since start (metrics).
         public var failures: Int = 0
+        /// Fetches since start, failed or not.
+        public var fetches: Int = 0
         /// When the next fetch is due (ahead of the CRL's nextUpdate, or ``maximumAge`` after the last one).
         public var refreshAt: Date
         var digest: [UInt8] = []
@@ -43,6 +45,8 @@ public final class CRLFetcher: Sendable {
     public let setting: String
     private let http: HTTPClient
     private let sources = Mutex<[String: SourceStatus]>([:])
+    /// The fetch of a URI under way: requests that need the same CRL meanwhile wait for it instead of fetching again.
+    private let inFlight = Mutex<[String: Task<SourceStatus?, Never>]>([:])
     private let onChangeHandler = Mutex<(@Sendable () -> Void)?>(nil)
 
     public static let defaultMaximumBytes = 1024 * 1024
@@ -86,10 +90,13 @@ public final class CRLFetcher: Sendable {
             if !usable {
                 let recentlyFailed = held.flatMap { $0.lastErrorAt }.map { now.timeIntervalSince($0) < retryGap } ?? false
                 if !recentlyFailed {
-                    current = await fetch(uri, now: now)
+                    current = await sharedFetch(uri, now: now)
                 }
             }
-            guard let current else { continue }
+            guard let current else {
+                errors[uri] = "the CRLs of \(capacity) distribution points are held already, so \(uri) is not fetched"
+                continue
+            }
             if current.lists.isEmpty, let error = current.lastError {
                 errors[uri] = error
             } else if let error = current.lastError, current.lists.contains(where: { ($0.nextUpdate ?? .distantFuture) <= now }) {
@@ -108,7 +115,7 @@ public final class CRLFetcher: Sendable {
         var changed = false
         for uri in due {
             let before = sources.withLock { $0[uri]?.digest }
-            let after = await fetch(uri, now: now)
+            let after = await sharedFetch(uri, now: now)
             if let after, after.digest != before, !after.digest.isEmpty { changed = true }
         }
         return changed
@@ -116,6 +123,21 @@ public final class CRLFetcher: Sendable {
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
+    }
+
+    /// ``fetch(_:now:)``, or the one under way for `uri`.
+    func sharedFetch(_ uri: String, now: Date) async -> SourceStatus? {
+        let task = inFlight.withLock { tasks -> Task<SourceStatus?, Never> in
+            if let running = tasks[uri] { return running }
+            let task = Task { await self.fetch(uri, now: now) }
+            tasks[uri] = task
+            return task
+        }
+        let status = await task.value
+        inFlight.withLock { tasks in
+            if tasks[uri] == task { tasks[uri] = nil }
+        }
+        return status
     }
 
     /// One fetch of `uri`; records the outcome and returns the source's status after it (nil when the URI is refused
@@ -129,6 +151,7 @@ public final class CRLFetcher: Sendable {
             return true
         }
         guard admitted else { return nil }
+        sources.withLock { $0[uri]?.fetches += 1 }
         do {
             let bytes = try await download(uri)
             let lists: [RevocationList]

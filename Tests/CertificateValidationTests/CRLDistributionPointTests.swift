@@ -96,6 +96,13 @@ struct CRLDistributionPointTests {
             let changes = CallCount()
             fetcher.onChange { changes.add() }
             let validator = Self.validator(anchor, fetcher: fetcher)
+            // Concurrent first requests share one fetch.
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { _ = try? await validator.validate(leaf: later, intermediates: []) }
+                }
+            }
+            #expect(fetcher.status[dp.url]?.fetches == 1)
             let now = Date()
             let validated = try await validator.validate(leaf: good, intermediates: [], at: now)
             // The verdict holds until the next refresh at the latest (maximumAge 1 s), never past the CRL's nextUpdate.
