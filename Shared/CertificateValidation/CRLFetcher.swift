@@ -30,6 +30,8 @@ public final class CRLFetcher: Sendable {
         public var failures: Int = 0
         /// Fetches since start, failed or not.
         public var fetches: Int = 0
+        /// When the last fetch began.
+        public var lastAttempt: Date?
         /// When the next fetch is due (ahead of the CRL's nextUpdate, or ``maximumAge`` after the last one).
         public var refreshAt: Date
         var digest: [UInt8] = []
@@ -88,8 +90,10 @@ public final class CRLFetcher: Sendable {
             } ?? false
             var current = held
             if !usable {
-                let recentlyFailed = held.flatMap { $0.lastErrorAt }.map { now.timeIntervalSince($0) < retryGap } ?? false
-                if !recentlyFailed {
+                // Not again within retryGap of the last attempt: a dead distribution point, or one serving a stale
+                // CRL, is not asked once per request.
+                let recentlyTried = held.flatMap { $0.lastAttempt }.map { abs(now.timeIntervalSince($0)) < retryGap } ?? false
+                if !recentlyTried {
                     current = await sharedFetch(uri, now: now)
                 }
             }
@@ -151,7 +155,10 @@ public final class CRLFetcher: Sendable {
             return true
         }
         guard admitted else { return nil }
-        sources.withLock { $0[uri]?.fetches += 1 }
+        sources.withLock { sources in
+            sources[uri]?.fetches += 1
+            sources[uri]?.lastAttempt = now
+        }
         do {
             let bytes = try await download(uri)
             let lists: [RevocationList]
@@ -171,7 +178,7 @@ public final class CRLFetcher: Sendable {
                 status.lastSuccess = now
                 status.lastError = nil
                 status.lastErrorAt = nil
-                status.refreshAt = Self.refreshTime(lists: lists, now: now, maximumAge: maximumAge)
+                status.refreshAt = Self.refreshTime(lists: lists, now: now, maximumAge: maximumAge, minimumGap: retryGap)
                 sources[uri] = status
                 return status
             }
@@ -191,15 +198,16 @@ public final class CRLFetcher: Sendable {
     }
 
     /// Ahead of the earliest nextUpdate by a tenth of the CRL's validity (at most five minutes), never later than
-    /// `maximumAge` from now, never sooner than a second from now.
-    static func refreshTime(lists: [RevocationList], now: Date, maximumAge: TimeInterval) -> Date {
+    /// `maximumAge` from now, never sooner than `minimumGap` from now (a CA that publishes stale CRLs is not asked
+    /// every second).
+    static func refreshTime(lists: [RevocationList], now: Date, maximumAge: TimeInterval, minimumGap: TimeInterval) -> Date {
         var at = now.addingTimeInterval(maximumAge)
         for list in lists {
             guard let next = list.nextUpdate else { continue }
             let ahead = min(300, max(0, next.timeIntervalSince(list.thisUpdate)) / 10)
             at = min(at, next.addingTimeInterval(-ahead))
         }
-        return max(at, now.addingTimeInterval(1))
+        return max(at, now.addingTimeInterval(minimumGap))
     }
 
     private func download(_ uri: String) async throws -> [UInt8] {

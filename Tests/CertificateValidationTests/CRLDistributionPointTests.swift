@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import CertificateValidation
+@testable import CertificateValidation
 import Foundation
 import Testing
 import TestSupport
@@ -68,6 +68,18 @@ struct CRLDistributionPointTests {
         #expect(try CRLDistributionPoints(none) == nil)
         #expect(throws: (any Error).self) { try CRLDistributionPoints(derEncoded: [0x04, 0x01, 0x00]) }
         #expect(throws: (any Error).self) { try CRLDistributionPoints(derEncoded: [0x30, 0x03, 0x02, 0x01, 0x00]) }
+    }
+
+    @Test func refreshesAheadOfNextUpdateAndNotTooOften() throws {
+        let ca = try OpenSSLCA()
+        let lists = try RevocationList.parse(Array(try Data(contentsOf: URL(fileURLWithPath: try ca.crl()))))
+        let next = try #require(lists.first?.nextUpdate)  // 7 days on: a tenth is over five minutes
+        let now = Date()
+        #expect(CRLFetcher.refreshTime(lists: lists, now: now, maximumAge: 30 * 86_400, minimumGap: 5) == next.addingTimeInterval(-300))
+        #expect(CRLFetcher.refreshTime(lists: lists, now: now, maximumAge: 3600, minimumGap: 5) == now.addingTimeInterval(3600))
+        // A CRL already stale: asked again after the minimum gap, not at once.
+        let late = next.addingTimeInterval(10)
+        #expect(CRLFetcher.refreshTime(lists: lists, now: late, maximumAge: 3600, minimumGap: 5) == late.addingTimeInterval(5))
     }
 
     static func validator(
