@@ -104,7 +104,7 @@ struct CRLDistributionPointTests {
         try dp.publish()
         let anchor = try Self.load(dp.file("ca.crt"))
         try await OCSPTests.withHTTP { http in
-            let fetcher = CRLFetcher(http: http, maximumAge: 1)
+            let fetcher = CRLFetcher(http: http, timeout: .seconds(2), maximumAge: 1)
             let changes = CallCount()
             fetcher.onChange { changes.add() }
             let validator = Self.validator(anchor, fetcher: fetcher)
