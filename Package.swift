@@ -88,10 +88,13 @@ let package = Package(
             ],
             path: "Shared/DevPKI"
         ),
+        // Reading settings from the environment (and `*_FILE` secrets) with errors that name the variable: Foundation
+        // only, so Storage and the CLI read settings without linking the server.
+        .target(name: "Settings", path: "Shared/Settings"),
         .target(
             name: "ServiceSupport",
             dependencies: [
-                "AuthProtocol",
+                "AuthProtocol", "Settings",
                 "CPlatform",
                 "HTTPServing",
                 "Keystore",
@@ -147,7 +150,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "AuthProtocol", "ServiceSupport",
+                "AuthProtocol", "Settings",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -162,7 +165,7 @@ let package = Package(
         .target(
             name: "TokenIssuer",
             dependencies: [
-                "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport",
+                "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -184,7 +187,7 @@ let package = Package(
         .target(
             name: "EntraEmulator",
             dependencies: [
-                "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "CertificateValidation", "TokenValidation",
+                "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "CertificateValidation", "TokenValidation",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -209,7 +212,7 @@ let package = Package(
         .target(
             name: "Authn",
             dependencies: [
-                "AuthProtocol", "Keystore", "ServiceSupport", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage",
+                "Settings", "AuthProtocol", "Keystore", "ServiceSupport", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage",
                 .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -237,7 +240,7 @@ let package = Package(
         .target(
             name: "Roles",
             dependencies: [
-                "AuthProtocol", "ServiceSupport", "Storage",
+                "Settings", "AuthProtocol", "ServiceSupport", "Storage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -258,7 +261,7 @@ let package = Package(
         .executableTarget(
             name: "CertAuthCLI",
             dependencies: [
-                "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion", "TokenValidation", "CertificateValidation",
+                "Settings", "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion", "TokenValidation", "CertificateValidation",
                 "ServiceSupport", "Storage", "TokenIssuer", "Authn", "Roles", "EntraEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -319,6 +322,7 @@ let package = Package(
             ],
             path: "Tests/ServiceSupportTests"
         ),
+        .testTarget(name: "ArchitectureTests", path: "Tests/ArchitectureTests"),
         .testTarget(
             name: "HTTPServingTests",
             dependencies: [
@@ -351,7 +355,7 @@ let package = Package(
         .testTarget(
             name: "TokenIssuerTests",
             dependencies: [
-                "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion",
+                "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -389,7 +393,7 @@ let package = Package(
         .testTarget(
             name: "RolesTests",
             dependencies: [
-                "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI",
+                "Settings", "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -403,7 +407,7 @@ let package = Package(
         .testTarget(
             name: "AuthnTests",
             dependencies: [
-                "Authn", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
+                "Settings", "Authn", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
                 "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "TokenIssuer", "EntraEmulator", "Roles",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

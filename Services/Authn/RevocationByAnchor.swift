@@ -1,6 +1,6 @@
 import Foundation
 import CertificateValidation
-import ServiceSupport
+import Settings
 
 /// One group of `CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_BY_ANCHOR`: `<anchor>=<mode>[/<failure>]`, groups
 /// separated by `;`, e.g. `/certs/partner-ca.pem=crl+ocsp/closed;/certs/ca.pem=off`. `<anchor>` is one of the

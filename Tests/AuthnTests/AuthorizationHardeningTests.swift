@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import AuthProtocol
 @testable import Authn
+import Settings
 import Foundation
 import Logging
 import NIOHTTP1
