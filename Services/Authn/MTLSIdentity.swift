@@ -35,20 +35,11 @@ public struct AnchorDefaultRoles: Sendable, Equatable {
 
     static func parse(_ text: String, variable: String) throws(ConfigurationError) -> [AnchorDefaultRoles] {
         var groups: [AnchorDefaultRoles] = []
-        for group in text.split(separator: ";") {
-            let trimmed = group.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            guard let equals = trimmed.firstIndex(of: "=") else {
-                throw ConfigurationError(
-                    variable: variable,
-                    message: "has the group '\(trimmed.prefix(80))' without '='; expected <anchor>=<role>,<role> groups separated by ';', where <anchor> is the SHA-256 of a trusted CA's public key or one of the files in \(AuthnSetting.mtlsTrusted), e.g. /certs/partner-ca.pem=reader;/certs/ca.pem=reader,operator")
-            }
-            let anchor = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
-            guard !anchor.isEmpty else {
-                throw ConfigurationError(variable: variable, message: "has a group '\(trimmed.prefix(80))' that names no anchor before '='")
-            }
-            let roles = trimmed[trimmed.index(after: equals)...].split(separator: ",")
-                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let split = try TrustAnchorReference.groups(
+            text, variable: variable, splitAt: .first,
+            expected: "<anchor>=<role>,<role> groups separated by ';', where <anchor> is the SHA-256 of a trusted CA's public key or one of the files in \(AuthnSetting.mtlsTrusted), e.g. /certs/partner-ca.pem=reader;/certs/ca.pem=reader,operator")
+        for (anchor, value) in split {
+            let roles = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             for role in roles {
                 if let problem = RoleName.problem(role) {
                     throw ConfigurationError(
@@ -72,6 +63,35 @@ public struct AnchorDefaultRoles: Sendable, Equatable {
 /// A trust anchor named in a per-anchor setting (`…_BY_ANCHOR`): one of the `…_MTLS_TRUSTEDCERTIFICATES` files (every
 /// certificate in it) or the SHA-256 of a trusted certificate's public key (SPKI; hex or base64url).
 enum TrustAnchorReference {
+    enum Split {
+        /// At the first '=' (the value may hold one).
+        case first
+        /// At the last '=' (the anchor, a file name, may hold one).
+        case last
+    }
+
+    /// The `<anchor>=<value>` groups of `text`, separated by ';' (blank groups skipped), trimmed; a group without '='
+    /// or without an anchor is a configuration error naming `variable` and what is `expected`.
+    static func groups(
+        _ text: String, variable: String, splitAt split: Split, expected: String
+    ) throws(ConfigurationError) -> [(anchor: String, value: String)] {
+        var groups: [(anchor: String, value: String)] = []
+        for group in text.split(separator: ";") {
+            let trimmed = group.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            guard let equals = split == .first ? trimmed.firstIndex(of: "=") : trimmed.lastIndex(of: "=") else {
+                throw ConfigurationError(
+                    variable: variable, message: "has the group '\(trimmed.prefix(80))' without '='; expected \(expected)")
+            }
+            let anchor = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
+            guard !anchor.isEmpty else {
+                throw ConfigurationError(variable: variable, message: "has a group '\(trimmed.prefix(80))' that names no anchor before '='")
+            }
+            groups.append((anchor, trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)))
+        }
+        return groups
+    }
+
     /// `entries` keyed by the SPKI SHA-256 (hex) of each anchor they name; an anchor that is none of the trusted
     /// certificates, or named twice, is a configuration error naming `variable`.
     static func resolve<Value>(

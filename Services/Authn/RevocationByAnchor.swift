@@ -24,20 +24,12 @@ public struct AnchorRevocationSetting: Sendable, Equatable {
 
     static func parse(_ text: String, variable: String) throws(ConfigurationError) -> [AnchorRevocationSetting] {
         var groups: [AnchorRevocationSetting] = []
-        for group in text.split(separator: ";") {
-            let trimmed = group.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            // The last '=': a file name may hold one, a policy never does.
-            guard let equals = trimmed.lastIndex(of: "=") else {
-                throw ConfigurationError(
-                    variable: variable,
-                    message: "has the group '\(trimmed.prefix(80))' without '='; expected <anchor>=<mode>[/<failure>] groups separated by ';', where <anchor> is one of the files in \(AuthnSetting.mtlsTrusted) or the SHA-256 of a trusted CA's public key, <mode> off, crl, ocsp or crl+ocsp and <failure> closed or open, e.g. \(example)")
-            }
-            let anchor = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
-            guard !anchor.isEmpty else {
-                throw ConfigurationError(variable: variable, message: "has a group '\(trimmed.prefix(80))' that names no anchor before '='")
-            }
-            let policy = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces).lowercased()
+        // At the last '=': a file name may hold one, a policy never does.
+        let split = try TrustAnchorReference.groups(
+            text, variable: variable, splitAt: .last,
+            expected: "<anchor>=<mode>[/<failure>] groups separated by ';', where <anchor> is one of the files in \(AuthnSetting.mtlsTrusted) or the SHA-256 of a trusted CA's public key, <mode> off, crl, ocsp or crl+ocsp and <failure> closed or open, e.g. \(example)")
+        for (anchor, value) in split {
+            let policy = value.lowercased()
             let parts = policy.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
             guard (1...2).contains(parts.count), let mode = RevocationMode(rawValue: parts[0]) else {
                 throw ConfigurationError(
