@@ -522,15 +522,14 @@ struct RolesImmediate: ImmediateResponder {
     let trustDomain: String
     let metrics = RouteMetrics(route: ProtocolPath.resolve, method: .post)
     let resolutions = Counter(label: "certauth_roles_resolutions_total")
+    static let headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
 
     func immediateAnswer(to request: ImmediateRequest) -> ImmediateAnswer? {
         guard request.method == .post, request.path == ProtocolPath.resolve, let peer = request.peer,
-              let identity = ServiceIdentity.name(of: peer.certificate, trustDomain: trustDomain), allowed.contains(identity),
+              let identity = peer.serviceName(trustDomain: trustDomain), allowed.contains(identity),
               let answer = try? RolesRoutes.resolution(of: request.body, in: state.view)
         else { return nil }
         resolutions.increment()
-        return ImmediateAnswer(
-            headers: [.contentType: "application/json", .cacheControl: "no-store"], body: ByteBuffer(bytes: answer.directJSON),
-            metrics: metrics)
+        return ImmediateAnswer(headers: Self.headers, body: ByteBuffer(bytes: answer.directJSON), metrics: metrics)
     }
 }
