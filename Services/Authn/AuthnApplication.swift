@@ -166,9 +166,9 @@ public enum AuthnApplication {
                 defaultRolesByAnchor: try AnchorDefaultRoles.resolve(
                     mtls.defaultRolesByAnchor, trustedFiles: mtls.trustedCertificateFiles, variable: AuthnSetting.mtlsDefaultRolesByAnchor))
             for role in mtls.defaultRoles + mtls.defaultRolesByAnchor.flatMap(\.roles) where AdminGrantAudit.isAdminLike(role) {
-                logger.warning("Security audit: every valid client certificate is granted an admin role by configuration", metadata: [
-                    "audit": "admin_role_default", "role": .string(role), "setting": .string(AuthnSetting.mtlsDefaultRoles),
-                ])
+                AdminGrantEvent(.configuredDefault, role: role, principal: "configuration", details: [
+                    "setting": mtls.defaultRoles.contains(role) ? AuthnSetting.mtlsDefaultRoles : AuthnSetting.mtlsDefaultRolesByAnchor,
+                ]).log(to: logger)
             }
         }
 

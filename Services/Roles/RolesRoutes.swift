@@ -471,11 +471,10 @@ struct RolesRoutes: Sendable {
         await state.committed(mutation, result: result)
         for grant in result.adminGrants {
             adminGrants.increment()
-            context.logger.warning("SECURITY: admin role granted through a mapping rule", metadata: [
-                "security.event": "admin_grant", "role.id": .string(grant.roleID), "role.name": .string(grant.roleName),
-                "mapping_rule.id": .string(grant.mappingRuleID), "principal": .string(user.principal),
-                "auth.method": .string(user.method), "auth.credential": .string(user.credential), "caller": .string(caller),
-            ])
+            AdminGrantEvent(.mappingRule, role: grant.roleName, principal: user.principal, details: [
+                "role.id": grant.roleID, "mapping_rule.id": grant.mappingRuleID, "auth.method": user.method,
+                "auth.credential": user.credential, "caller": caller,
+            ]).log(to: context.logger)
         }
     }
 
