@@ -331,6 +331,11 @@ let package = Package(
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"], path: "Tests/WireFormatTests"),
         .testTarget(name: "SettingsTests", dependencies: ["Settings"], path: "Tests/SettingsTests"),
         .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "Settings", "AuthProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/StorageTests"
+        ),
+        .testTarget(
             name: "HTTPServingTests",
             dependencies: [
                 "HTTPServing", "CNGHTTP2",
