@@ -262,6 +262,7 @@ public actor TokenEndpointClient {
         var chosen: Credential? = pinned
         if usesStore, chosen == nil { chosen = await credentials?.signingOrder().first }
         var tried: [[UInt8]] = []
+        var retriedSame = false
         var attempt = 0
         while true {
             let authentication = try await authenticate(scope: scope, endpoint: endpoint, algorithm: algorithm, credential: chosen)
@@ -386,6 +387,12 @@ public actor TokenEndpointClient {
                         logger.warning("IdP refused the certificate; retrying with the other one", metadata: failureMetadata.merging(
                             ["next.x5t#S256": .string(other.x5tS256)]) { $1 })
                         chosen = other
+                        continue
+                    }
+                    if !retriedSame {
+                        // No other certificate: once more with a fresh assertion (Entra may still be replicating a key).
+                        retriedSame = true
+                        logger.warning("IdP refused the certificate; retrying once", metadata: failureMetadata)
                         continue
                     }
                 }
