@@ -51,6 +51,8 @@ public actor CredentialStore {
     private var digests: [Slot: [UInt8]] = [:]
     private var held: [Held] = []
     private var sequence = 0
+    /// What signs when every certificate's key was removed at the IdP (then the refusal says so): the first loaded.
+    private let lastResort: Credential
     private let logger: Logger
     private let health: HealthRegistry?
     private let algorithm: String
@@ -69,9 +71,11 @@ public actor CredentialStore {
         self.algorithm = algorithm
         self.probeNewCertificates = probeNewCertificates
         self.retryRefusedAfter = retryRefusedAfter
+        let (first, firstDigest) = try Self.load(source: source, slot: .current, logger: logger)
+        lastResort = first.credential
         for slot in [Slot.current, .next] {
             guard let source = sources[slot] else { continue }
-            let (loaded, digest) = try Self.load(source: source, slot: slot, logger: logger)
+            let (loaded, digest) = slot == .current ? (first, firstDigest) : try Self.load(source: source, slot: slot, logger: logger)
             digests[slot] = digest
             // Certificates present at start may be tried by exchanges: they were configured by the operator.
             if let index = held.firstIndex(where: { $0.thumbprint == loaded.credential.sha256Thumbprint }) {
@@ -87,7 +91,7 @@ public actor CredentialStore {
     // MARK: Choosing the signing certificate
 
     /// The credential that signs new assertions (the first of ``signingOrder(now:)``).
-    public func current() -> Credential { signingOrder().first ?? held[0].credential }
+    public func current() -> Credential { signingOrder().first ?? lastResort }
 
     /// The credentials to try for one exchange, in order: newer certificates not yet tried (or refused long enough
     /// ago), then the newest accepted one, then the others; never one whose key was removed at the IdP.

@@ -223,18 +223,21 @@ public actor KeyRotation {
             await switched(from: working, to: candidate, metadata: metadata)
             return
         }
-        // 2. addKey, proof signed by the working certificate.
-        let added: String
-        do {
-            let token = try await graphToken()
-            added = try await graph.addKey(candidate, proofSigner: working, accessToken: token)
-        } catch {
-            failed("add_key", candidate: candidate, error: error, metadata: metadata)
-            return
+        // 2. addKey, proof signed by the working certificate (not again when an earlier pass added it and only the
+        // check that Entra takes it timed out).
+        if keyIDs[candidate.sha256Thumbprint] == nil {
+            let added: String
+            do {
+                let token = try await graphToken()
+                added = try await graph.addKey(candidate, proofSigner: working, accessToken: token)
+            } catch {
+                failed("add_key", candidate: candidate, error: error, metadata: metadata)
+                return
+            }
+            keyIDs[candidate.sha256Thumbprint] = added
+            step("add_key", success: true, metadata.merging(["key_id": .string(added)]) { $1 })
         }
-        keyIDs[candidate.sha256Thumbprint] = added
         await store.registered(candidate)
-        step("add_key", success: true, metadata.merging(["key_id": .string(added)]) { $1 })
         // 3. Switch once an exchange with it succeeds.
         let deadline = ContinuousClock.now + settings.verifyTimeout
         var delay = Duration.milliseconds(500)
