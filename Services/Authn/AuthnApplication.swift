@@ -13,6 +13,7 @@ import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import ServiceSupport
+import Settings
 import Storage
 import TokenValidation
 import X509

@@ -2,6 +2,7 @@ import AuthProtocol
 import CertificateValidation
 import Foundation
 import ServiceSupport
+import Settings
 import Storage
 import TokenValidation
 

@@ -2,6 +2,7 @@ import AuthProtocol
 import CertificateValidation
 import Foundation
 import ServiceSupport
+import Settings
 import X509
 
 /// Where the principal of a client certificate comes from (`CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_SOURCE`).

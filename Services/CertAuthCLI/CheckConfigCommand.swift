@@ -6,6 +6,7 @@ import Foundation
 import Keystore
 import Roles
 import ServiceSupport
+import Settings
 import Storage
 import TokenIssuer
 import X509

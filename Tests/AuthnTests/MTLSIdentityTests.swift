@@ -4,6 +4,7 @@ import CertificateValidation
 import DevPKI
 import Foundation
 import ServiceSupport
+import Settings
 import Testing
 import X509
 

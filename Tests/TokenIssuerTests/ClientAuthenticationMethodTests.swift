@@ -7,6 +7,7 @@ import Foundation
 import Keystore
 import Logging
 import ServiceSupport
+import Settings
 import Testing
 import TestSupport
 import TokenIssuer

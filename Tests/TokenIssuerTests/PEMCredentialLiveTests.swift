@@ -10,6 +10,7 @@ import NIOHTTP1
 import NIOSSL
 import ServiceLifecycle
 import ServiceSupport
+import Settings
 import SwiftASN1
 import Testing
 import TestSupport

@@ -8,6 +8,7 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import ServiceSupport
+import Settings
 import Testing
 import TestSupport
 import TokenIssuer
