@@ -87,14 +87,19 @@ struct GraphKeyClient: Sendable {
         return added.keyId
     }
 
-    /// `POST /v1.0/applications/{id}/removeKey` (204 on success).
-    func removeKey(keyID: String, proofSigner: Credential, accessToken: String) async throws(RotationError) {
+    /// `POST /v1.0/applications/{id}/removeKey` (204 on success). Returns false when the key was already gone (404:
+    /// another replica removed it first).
+    @discardableResult
+    func removeKey(keyID: String, proofSigner: Credential, accessToken: String) async throws(RotationError) -> Bool {
         struct Body: Encodable { var keyId: String; var proof: String }
         let body = Body(keyId: keyID, proof: try Self.proof(signer: proofSigner, objectID: settings.applicationObjectID))
         let (status, data) = try await post("\(applicationURL)/removeKey", body: body, accessToken: accessToken)
+        // The application was found a moment ago (addKey or GET): a 404 here is the key, gone already.
+        if status == 404 { return false }
         guard status == 204 || status == 200 else {
             throw RotationError("Graph removeKey answered HTTP \(status): \(Self.graphError(data))")
         }
+        return true
     }
 
     /// The `keyId` of the registered certificate `credential`, from `GET /v1.0/applications/{id}?$select=keyCredentials`
@@ -286,8 +291,10 @@ public actor KeyRotation {
                     step("find_key", success: true, metadata)
                 }
                 if let keyID {
-                    try await graph.removeKey(keyID: keyID, proofSigner: signer, accessToken: token)
-                    step("remove_key", success: true, metadata.merging(["key_id": .string(keyID)]) { $1 })
+                    let removed = try await graph.removeKey(keyID: keyID, proofSigner: signer, accessToken: token)
+                    step("remove_key", success: true, metadata.merging([
+                        "key_id": .string(keyID), "note": .string(removed ? "removed" : "already removed (another replica)"),
+                    ]) { $1 })
                 } else {
                     logger.notice("Old certificate is no longer registered at Entra; nothing to remove", metadata: metadata)
                 }

@@ -159,7 +159,7 @@ def test_monitoring_overlay_scrapes_and_alerts_on_exported_metrics(rendered):
     rules = by_kind(objects, "PrometheusRule")["certauth"]["spec"]["groups"][0]["rules"]
     alerts = {r["alert"]: r for r in rules}
     assert set(alerts) == {"CertAuthCertificateExpiringSoon", "CertAuthJWKSStale", "CertAuthJWKSRefreshFailing",
-                           "CertAuthIdPFailing", "CertAuthRefusalRateSpike"}
+                           "CertAuthIdPFailing", "CertAuthRefusalRateSpike", "CertAuthCredentialRotationFailing"}
     assert "certauth_authn_decisions_total" in alerts["CertAuthRefusalRateSpike"]["expr"]
     assert "14 * 86400" in alerts["CertAuthCertificateExpiringSoon"]["expr"]
     sources = "\n".join(p.read_text() for d in ("Services", "Shared") for p in (ROOT / d).rglob("*.swift"))
