@@ -33,9 +33,11 @@ let package = Package(
     ],
     targets: [
         // MARK: Shared libraries
+        // Byte codecs every layer shares (hex, base64url lenient and strict): no dependencies.
+        .target(name: "WireFormat", path: "Shared/WireFormat"),
         .target(
             name: "AuthProtocol",
-            dependencies: [.product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
+            dependencies: ["WireFormat", .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
             path: "Shared/AuthProtocol"
         ),
         .target(
@@ -60,7 +62,7 @@ let package = Package(
         .target(
             name: "Keystore",
             dependencies: [
-                "CPKCS12",
+                "WireFormat", "CPKCS12",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -71,7 +73,7 @@ let package = Package(
         .target(
             name: "ClientAssertion",
             dependencies: [
-                "Keystore",
+                "WireFormat", "Keystore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
@@ -94,7 +96,7 @@ let package = Package(
         .target(
             name: "ServiceSupport",
             dependencies: [
-                "AuthProtocol", "Settings",
+                "WireFormat", "AuthProtocol", "Settings",
                 "CPlatform",
                 "HTTPServing",
                 "Keystore",
@@ -124,7 +126,7 @@ let package = Package(
         .target(
             name: "TokenValidation",
             dependencies: [
-                "AuthProtocol", "Keystore", "ClientAssertion",
+                "WireFormat", "AuthProtocol", "Keystore", "ClientAssertion",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -134,7 +136,7 @@ let package = Package(
         .target(
             name: "CertificateValidation",
             dependencies: [
-                "Keystore",
+                "WireFormat", "Keystore",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -187,7 +189,7 @@ let package = Package(
         .target(
             name: "EntraEmulator",
             dependencies: [
-                "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "CertificateValidation", "TokenValidation",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "CertificateValidation", "TokenValidation",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -212,7 +214,7 @@ let package = Package(
         .target(
             name: "Authn",
             dependencies: [
-                "Settings", "AuthProtocol", "Keystore", "ServiceSupport", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ServiceSupport", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage",
                 .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -261,7 +263,7 @@ let package = Package(
         .executableTarget(
             name: "CertAuthCLI",
             dependencies: [
-                "Settings", "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion", "TokenValidation", "CertificateValidation",
+                "WireFormat", "Settings", "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion", "TokenValidation", "CertificateValidation",
                 "ServiceSupport", "Storage", "TokenIssuer", "Authn", "Roles", "EntraEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -280,7 +282,7 @@ let package = Package(
         .executableTarget(
             name: "CertAuthBench",
             dependencies: [
-                "AuthProtocol", "ClientAssertion", "DevPKI", "Keystore", "Storage", "TokenValidation",
+                "WireFormat", "AuthProtocol", "ClientAssertion", "DevPKI", "Keystore", "Storage", "TokenValidation",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -323,6 +325,7 @@ let package = Package(
             path: "Tests/ServiceSupportTests"
         ),
         .testTarget(name: "ArchitectureTests", path: "Tests/ArchitectureTests"),
+        .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"], path: "Tests/WireFormatTests"),
         .testTarget(
             name: "HTTPServingTests",
             dependencies: [
@@ -341,7 +344,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KeystoreTests",
-            dependencies: ["Keystore", "DevPKI", "TestSupport", .product(name: "X509", package: "swift-certificates")],
+            dependencies: ["WireFormat", "Keystore", "DevPKI", "TestSupport", .product(name: "X509", package: "swift-certificates")],
             path: "Tests/KeystoreTests"
         ),
         .testTarget(
@@ -355,7 +358,7 @@ let package = Package(
         .testTarget(
             name: "TokenIssuerTests",
             dependencies: [
-                "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion",
+                "WireFormat", "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -371,7 +374,7 @@ let package = Package(
         .testTarget(
             name: "TokenValidationTests",
             dependencies: [
-                "TokenValidation", "AuthProtocol", "ClientAssertion", "Keystore", "DevPKI", "TestSupport",
+                "WireFormat", "TokenValidation", "AuthProtocol", "ClientAssertion", "Keystore", "DevPKI", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -407,7 +410,7 @@ let package = Package(
         .testTarget(
             name: "AuthnTests",
             dependencies: [
-                "Settings", "Authn", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
+                "WireFormat", "Settings", "Authn", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
                 "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "TokenIssuer", "EntraEmulator", "Roles",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -428,7 +431,6 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "AuthProtocol", "TestSupport", "DevPKI", "CertificateValidation", "Keystore",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

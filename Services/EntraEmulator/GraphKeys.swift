@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Keystore
 import SwiftASN1
+import WireFormat
 import X509
 import _CryptoExtras
 

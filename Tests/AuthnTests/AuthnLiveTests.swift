@@ -16,6 +16,7 @@ import SwiftASN1
 import Testing
 import TestSupport
 import TokenIssuer
+import WireFormat
 import X509
 
 /// authn in process on port 0 with the emulator and token-issuer: real TLS, HTTP/2 and client certificates.

@@ -1,15 +1,14 @@
 import AsyncHTTPClient
 import AuthProtocol
-import Crypto
 import DevPKI
 import Foundation
 import Keystore
 import NIOCore
 import NIOHTTP1
+import SwiftASN1
 import Synchronization
 import Testing
 import TestSupport
-import SwiftASN1
 import X509
 
 /// Issue 19 items 3 and 4 with the emulator and token-issuer as processes: overlapping credentials (current and next)
@@ -42,9 +41,7 @@ struct CredentialRotationProcessTests {
     }
 
     static func thumbprint(_ certificate: Certificate) -> String {
-        var serializer = DER.Serializer()
-        try? serializer.serialize(certificate)
-        return Base64URL.encode(Array(SHA256.hash(data: serializer.serializedBytes)))
+        certificate.x5tS256 ?? ""
     }
 
     /// The dev PKI's current client credential as PEM text.

@@ -11,6 +11,7 @@ import Settings
 import Testing
 import TestSupport
 import TokenIssuer
+import WireFormat
 
 /// App registrations for the client authentication methods of issue 6, written next to a test PKI.
 enum MethodApps {

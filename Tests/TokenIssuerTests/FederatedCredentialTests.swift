@@ -17,6 +17,7 @@ import Settings
 import Testing
 import TestSupport
 import TokenIssuer
+import WireFormat
 
 /// An external OIDC issuer the test runs (the Kubernetes API server's service account issuer, in production): HTTPS
 /// discovery and JWKS on port 0, and tokens it mints with its RSA key.
