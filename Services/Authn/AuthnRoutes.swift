@@ -9,7 +9,7 @@ import NIOHTTP1
 import ServiceSupport
 import X509
 
-/// authn's HTTP surface (DESIGN.md §4).
+/// authn's HTTP surface (README).
 struct AuthnRoutes: Sendable {
     let configuration: AuthnConfiguration
     let authenticator: Authenticator
@@ -170,7 +170,7 @@ struct AuthnRoutes: Sendable {
 
     /// nginx `auth_request` / Traefik ForwardAuth. `X-Auth-Require-Role` (comma list, any of) lets the proxy ask for
     /// a role per location: 403 when the caller holds none of them (role names compare exactly, as everywhere).
-    /// The caller goes back in the structured fields of DESIGN.md §3: `X-Auth-Principal` (Item), `X-Auth-Roles`
+    /// The caller goes back in the structured fields of docs/security-model.md: `X-Auth-Principal` (Item), `X-Auth-Roles`
     /// (List of Strings), `X-Auth-Admin: ?1` for admins.
     func forwardAuth(_ request: Request, context: ServiceRequestContext) async -> Response {
         let generation = authenticator.certificates?.cache.generation
@@ -198,7 +198,7 @@ struct AuthnRoutes: Sendable {
         }
     }
 
-    /// The `X-Auth-*` fields for `authentication` (DESIGN.md §3), or a refusal when a value cannot be carried without
+    /// The `X-Auth-*` fields for `authentication` (docs/security-model.md), or a refusal when a value cannot be carried without
     /// ambiguity (it was checked when read, so this means a bug or a role from an unchecked source).
     func callerHeaders(_ authentication: Authentication) throws(AuthenticationFailure) -> HTTPFields {
         var headers: HTTPFields = [:]
@@ -278,10 +278,10 @@ struct AuthnRoutes: Sendable {
             (path, query) = target
         case .failure(let problem):
             context.logger.info("Management request refused", metadata: ["reason": .string(problem.reason)])
-            return self.problem(.badRequest, "Bad request target", "\(problem.reason); send the path as roles' API names it (DESIGN.md §4)", context: context)
+            return self.problem(.badRequest, "Bad request target", "\(problem.reason); send the path as roles' API names it (docs/roles.md, API)", context: context)
         }
         guard let access = ManagementAPI.access(method: request.method, path: path) else {
-            return problem(.notFound, "Not Found", "no management route \(request.method.rawValue) \(path); see DESIGN.md §4 for the /v2 routes", context: context)
+            return problem(.notFound, "Not Found", "no management route \(request.method.rawValue) \(path); see docs/roles.md (API) for the /v2 routes", context: context)
         }
         let authentication: Authentication
         do {

@@ -13,7 +13,7 @@ enum ManagementAccess: String, Sendable, Equatable {
     case audit
 }
 
-/// The `/v2` routes roles serves (DESIGN.md §4), with what each needs. A target that matches none is not forwarded.
+/// The `/v2` routes roles serves (README), with what each needs. A target that matches none is not forwarded.
 enum ManagementAPI {
     enum Segment: Equatable {
         case literal(String)

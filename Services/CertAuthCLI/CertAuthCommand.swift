@@ -10,7 +10,7 @@ import SwiftASN1
 import WireFormat
 import X509
 
-/// `certauth`: the operator CLI (DESIGN.md §4).
+/// `certauth`: the operator CLI (README).
 @main
 struct CertAuthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -5,7 +5,7 @@ import Foundation
 import NIOCore
 import X509
 
-/// `certauth verify-chain`: the check authn makes on a client certificate, from files (DESIGN.md §4).
+/// `certauth verify-chain`: the check authn makes on a client certificate, from files (README).
 struct VerifyChain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify-chain",

@@ -6,7 +6,7 @@ import WireFormat
 import X509
 import SwiftASN1
 
-/// One app registration of the emulated tenant (DESIGN.md §4 `ENTRA_EMULATOR_APPS`).
+/// One app registration of the emulated tenant (`ENTRA_EMULATOR_APPS`, README "entra-emulator configuration").
 public struct AppRegistration: Sendable {
     public var clientID: String
     public var name: String

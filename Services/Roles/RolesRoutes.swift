@@ -10,7 +10,7 @@ import Storage
 
 /// The end user authn forwards with a `/v2` request (`X-Auth-*` headers, trusted only from allowed callers). The
 /// principal and roles are RFC 8941 structured fields, and whether the caller is an admin is authn's decision, sent
-/// as `X-Auth-Admin: ?1` (DESIGN.md §3): roles never re-derives it from a role string.
+/// as `X-Auth-Admin: ?1` (docs/security-model.md): roles never re-derives it from a role string.
 struct ForwardedUser: Sendable {
     var principal: String
     var roles: [String]
@@ -31,7 +31,7 @@ struct ForwardedUser: Sendable {
     }
 
     /// Reads the headers; a request without `X-Auth-Principal` did not come through authn's authentication. A header
-    /// that is not the structured field DESIGN.md §3 pins is refused (400), never guessed at.
+    /// that is not the structured field docs/security-model.md pins is refused (400), never guessed at.
     init(_ request: Request) throws(ProblemDetails) {
         guard let rawPrincipal = request.headers[.authPrincipal], !rawPrincipal.isEmpty else {
             throw .forbidden("The request carries no \(ProtocolHeader.authPrincipal); roles answers /v2 requests only as forwarded by authn after it authenticated the caller.")

@@ -1,7 +1,7 @@
 import RawStructuredFieldValues
 
 /// The one encoding of the caller that authn passes on, to roles (`/v2/**`) and to gateways (`/v1/forward-auth`):
-/// RFC 8941 structured fields (DESIGN.md §3), so that no value can change meaning when it is joined, split or
+/// RFC 8941 structured fields (docs/security-model.md, "What each service trusts"), so that no value can change meaning when it is joined, split or
 /// re-encoded on the way. `X-Auth-Principal` is an Item (a String; a Display String, RFC 9651, when the name is not
 /// ASCII), `X-Auth-Roles` a List of Strings (Tokens and Display Strings also accepted when read), `X-Auth-Admin: ?1`
 /// when authn has decided the caller is an admin.

@@ -68,7 +68,7 @@ public enum JSONValue: Codable, Sendable, Hashable {
     }
 }
 
-// MARK: - authn wire types (DESIGN.md §4)
+// MARK: - authn wire types (README)
 
 /// How a caller authenticated, as `authentication_method` and `X-Auth-Method` carry it.
 public enum AuthenticationMethod: String, Codable, Sendable {

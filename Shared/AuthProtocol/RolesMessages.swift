@@ -1,6 +1,6 @@
 import Foundation
 
-// MARK: - roles /v2 management API (Camunda 8.8 shapes, DESIGN.md §4)
+// MARK: - roles /v2 management API (Camunda 8.8 shapes, docs/roles.md)
 
 /// What a mapping rule compares. An extension of Camunda's shape: absent means `claim`.
 public enum MappingRuleKind: String, Codable, Sendable, CaseIterable {

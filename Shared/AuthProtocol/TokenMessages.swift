@@ -1,6 +1,6 @@
 import Foundation
 
-// MARK: - token-issuer wire types (DESIGN.md §4)
+// MARK: - token-issuer wire types (README)
 
 /// Body of `POST /v1/token`.
 public struct TokenRequest: Codable, Sendable, Equatable {

@@ -118,7 +118,7 @@ public enum DevPKI {
     public static let defaultTrustDomain = "certauth"
 
     /// A service certificate: CN and first DNS SAN = the service name, plus localhost and 127.0.0.1, and the service
-    /// identity `spiffe://<trustDomain>/<name>` as URI SAN (the marker services recognise each other by, DESIGN.md §3).
+    /// identity `spiffe://<trustDomain>/<name>` as URI SAN (the marker services recognise each other by, docs/security-model.md).
     public static func issueService(
         _ name: String, ca: IssuedCertificate, trustDomain: String = defaultTrustDomain, usage: Usage = .serverAndClient,
         now: Date = Date()
@@ -178,7 +178,7 @@ public enum DevPKI {
     /// Subject of the shared intermediary of ``Scheme/intermediary`` (the seed's "Zeebe Intermediary Certificate").
     public static let intermediarySubject = "CN=shared-intermediary, OU=Zeebe, O=CertAuth dev"
 
-    /// Writes the whole development PKI into `directory` (DESIGN.md §4 `certauth pki init`).
+    /// Writes the whole development PKI into `directory` (`certauth pki init`, README).
     ///
     /// With ``Scheme/intermediary`` every certificate is issued by the shared intermediary; the PKCS#12 files hold
     /// leaf, intermediary and root, `client.crt` holds leaf and intermediary, and the intermediary itself is written

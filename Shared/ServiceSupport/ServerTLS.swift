@@ -73,7 +73,7 @@ public enum ServerTLS {
 }
 
 /// Identity of a caller on the internal protocol, read from its certificate: the URI subjectAltName
-/// `spiffe://<trust domain>/<service>` (DESIGN.md §3), which `certauth pki init` puts into every service certificate
+/// `spiffe://<trust domain>/<service>` (docs/security-model.md), which `certauth pki init` puts into every service certificate
 /// and no end-user certificate carries. A DNS name or common name is never taken for a service: an end-user
 /// certificate named `authn` is not authn.
 public enum ServiceIdentity {

@@ -59,7 +59,7 @@ public struct EnvironmentReader: Sendable {
         return EnvironmentReader(resolved)
     }
 
-    /// The prefixes of every setting the suite reads (DESIGN.md §3).
+    /// The prefixes of every setting the suite reads (docs/security-model.md).
     public static let settingPrefixes = [
         "SERVER_", "MANAGEMENT_", "CAMUNDA_", "INITIAL_", "IDENTITY_", "ENTRA_EMULATOR_", "LOG_",
     ]

@@ -1,7 +1,7 @@
 import ClientAssertion
 import Foundation
 
-/// What a token must look like to be accepted (DESIGN.md §5).
+/// What a token must look like to be accepted (docs/authn.md).
 public struct TokenValidationSettings: Sendable {
     /// Accepted `iss` values, exact match.
     public var issuers: [String]

@@ -1,7 +1,7 @@
 import AuthProtocol
 import Testing
 
-/// `X-Auth-*` as RFC 8941 structured fields (DESIGN.md §3): a value keeps its meaning through encoding and decoding.
+/// `X-Auth-*` as RFC 8941 structured fields (docs/security-model.md): a value keeps its meaning through encoding and decoding.
 struct AuthHeadersTests {
     @Test func rolesRoundTripAsAListOfStrings() throws {
         let roles = ["admin", "Reader", "ROLE_USER", "a\"quote", "back\\slash", "Jürgen", "x;y=z", "(paren)"]

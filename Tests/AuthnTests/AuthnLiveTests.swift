@@ -92,7 +92,7 @@ struct AuthnLiveTests {
 
             let forward = try await call(anonymous, "https://localhost:\(ports.authn)/v1/forward-auth", headers: [("authorization", "Bearer \(token)")])
             #expect(forward.status == 200)
-            // RFC 8941 structured fields (DESIGN.md §3): the principal an Item, the roles a List of Strings.
+            // RFC 8941 structured fields (docs/security-model.md): the principal an Item, the roles a List of Strings.
             #expect(forward.headers["x-auth-principal"] == "\"\(TestPKI.clientID)\"")
             #expect(forward.headers["x-auth-roles"] == #""Admin", "Reader""#)
             #expect(forward.headers["x-auth-admin"] == nil, "Admin is not an admin role unless CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES says so")

@@ -100,7 +100,7 @@ struct NginxForwardAuthTests {
         // A component certificate of the seed's intermediary scheme: nginx forwards the leaf, authn builds the chain.
         let operate = try Self.curl(url, cacert: cacert, cert: "\(dir)/operate.crt", key: "\(dir)/operate.key")
         #expect(operate.status == 200, "\(operate.body)")
-        // The caller reaches the upstream in the structured fields of DESIGN.md §3 (an Item and a List of Strings).
+        // The caller reaches the upstream in the structured fields of docs/security-model.md (an Item and a List of Strings).
         #expect(operate.body.contains(#"principal="operate" roles="ROLE_USER" method=mtls"#), "\(operate.body)")
 
         // A bearer token from token-issuer.
