@@ -331,7 +331,7 @@ public actor CredentialStore {
             "certificate.subject": .string(credential.subject),
             "certificate.not_after": .string(RFC3339.string(credential.notValidAfter)),
             "x5t": .string(credential.x5t), "x5t#S256": .string(credential.x5tS256),
-            "thumbprint.sha1": .string(credential.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()),
+            "thumbprint.sha1": .string(credential.sha1ThumbprintHex),
             "slot": .string(slot.rawValue),
         ])
         for warning in loaded.warnings {

@@ -17,94 +17,94 @@ struct OCSPLiveTests {
         let port: Int
 
         init() async throws {
-            for attempt in 0..<5 {
-                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("authn-ocsp-\(UUID().uuidString)").path
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                func run(_ arguments: [String]) throws {
+            var made: String?
+            let started: (process: Process, port: Int)
+            do {
+                started = try await ListeningProcess.start("openssl ocsp", seconds: 10) { port, attempt in
+                    if let earlier = made { try? FileManager.default.removeItem(atPath: earlier) }  // a port lost to another process
+                    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("authn-ocsp-\(UUID().uuidString)").path
+                    made = directory
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    func run(_ arguments: [String]) throws {
+                        let process = Process()
+                        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+                        process.arguments = arguments
+                        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+                        let output = Pipe()
+                        process.standardOutput = output
+                        process.standardError = output
+                        try process.run()
+                        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                        process.waitUntilExit()
+                        guard process.terminationStatus == 0 else { throw FixtureError("openssl \(arguments.joined(separator: " ")): \(text)") }
+                    }
+                    func write(_ name: String, _ text: String) throws {
+                        try Data(text.utf8).write(to: URL(fileURLWithPath: "\(directory)/\(name)"))
+                    }
+                    try write("ca.cnf", """
+                        [ ca ]
+                        default_ca = live_ca
+                        [ live_ca ]
+                        database = index.txt
+                        new_certs_dir = .
+                        serial = serial
+                        default_md = sha256
+                        default_days = 30
+                        policy = accept_any
+                        unique_subject = no
+                        [ accept_any ]
+                        commonName = supplied
+
+                        """)
+                    try write("index.txt", "")
+                    try write("serial", "2000\n")
+                    try write("req.cnf", """
+                        [ req ]
+                        distinguished_name = dn
+                        x509_extensions = v3
+                        [ dn ]
+                        [ v3 ]
+                        basicConstraints = critical,CA:TRUE
+                        keyUsage = critical,keyCertSign,cRLSign
+                        subjectKeyIdentifier = hash
+
+                        """)
+                    try write("leaf.ext", """
+                        basicConstraints = CA:FALSE
+                        keyUsage = digitalSignature
+                        extendedKeyUsage = clientAuth
+                        authorityInfoAccess = OCSP;URI:http://127.0.0.1:\(port)/
+
+                        """)
+                    try run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "30",
+                             "-subj", "/CN=OCSP Live CA \(attempt)", "-config", "req.cnf"])
+                    for name in ["good", "bad", "later"] {
+                        try run(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name)"])
+                        try run(["ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", "\(name).csr",
+                                 "-out", "\(name).crt", "-notext", "-extfile", "leaf.ext"])
+                    }
+                    try run(["ca", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-revoke", "bad.crt"])
                     let process = Process()
                     process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-                    process.arguments = arguments
+                    process.arguments = ["ocsp", "-index", "index.txt", "-port", String(port), "-rsigner", "ca.crt", "-rkey", "ca.key",
+                                         "-CA", "ca.crt", "-nmin", "5"]
                     process.currentDirectoryURL = URL(fileURLWithPath: directory)
-                    let output = Pipe()
-                    process.standardOutput = output
-                    process.standardError = output
-                    try process.run()
-                    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                    process.waitUntilExit()
-                    guard process.terminationStatus == 0 else { throw FixtureError("openssl \(arguments.joined(separator: " ")): \(text)") }
+                    process.standardOutput = FileHandle.nullDevice
+                    process.standardError = FileHandle.nullDevice
+                    return process
                 }
-                func write(_ name: String, _ text: String) throws {
-                    try Data(text.utf8).write(to: URL(fileURLWithPath: "\(directory)/\(name)"))
-                }
-                let port = PostgresTestServer.freePort()
-                try write("ca.cnf", """
-                    [ ca ]
-                    default_ca = live_ca
-                    [ live_ca ]
-                    database = index.txt
-                    new_certs_dir = .
-                    serial = serial
-                    default_md = sha256
-                    default_days = 30
-                    policy = accept_any
-                    unique_subject = no
-                    [ accept_any ]
-                    commonName = supplied
-
-                    """)
-                try write("index.txt", "")
-                try write("serial", "2000\n")
-                try write("req.cnf", """
-                    [ req ]
-                    distinguished_name = dn
-                    x509_extensions = v3
-                    [ dn ]
-                    [ v3 ]
-                    basicConstraints = critical,CA:TRUE
-                    keyUsage = critical,keyCertSign,cRLSign
-                    subjectKeyIdentifier = hash
-
-                    """)
-                try write("leaf.ext", """
-                    basicConstraints = CA:FALSE
-                    keyUsage = digitalSignature
-                    extendedKeyUsage = clientAuth
-                    authorityInfoAccess = OCSP;URI:http://127.0.0.1:\(port)/
-
-                    """)
-                try run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "30",
-                         "-subj", "/CN=OCSP Live CA \(attempt)", "-config", "req.cnf"])
-                for name in ["good", "bad", "later"] {
-                    try run(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name)"])
-                    try run(["ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", "\(name).csr",
-                             "-out", "\(name).crt", "-notext", "-extfile", "leaf.ext"])
-                }
-                try run(["ca", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-revoke", "bad.crt"])
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-                process.arguments = ["ocsp", "-index", "index.txt", "-port", String(port), "-rsigner", "ca.crt", "-rkey", "ca.key",
-                                     "-CA", "ca.crt", "-nmin", "5"]
-                process.currentDirectoryURL = URL(fileURLWithPath: directory)
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                if await ListeningProcess.waitUntilHolding(pid: process.processIdentifier, ports: [port], seconds: 10) {
-                    self.directory = directory
-                    self.process = process
-                    self.port = port
-                    return
-                }
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                process.waitUntilExit()
-                try? FileManager.default.removeItem(atPath: directory)
+            } catch {
+                if let made { try? FileManager.default.removeItem(atPath: made) }
+                throw error
             }
-            throw FixtureError("openssl ocsp did not bind a port in 5 attempts")
+            self.directory = try #require(made)
+            self.process = started.process
+            self.port = started.port
         }
 
         /// SIGKILL: `openssl ocsp` acts on SIGTERM only after its next connection.
         func stop() {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            ListeningProcess.stop(process)
         }
 
         func remove() {

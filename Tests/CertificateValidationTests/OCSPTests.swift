@@ -16,9 +16,10 @@ final class OpenSSLOCSPResponder: Sendable {
     /// Issues `names` with the responder's URL in authorityInfoAccess, revokes `revoked`, then starts the responder.
     /// A port taken by another process between the pick and the bind: new port, new certificates (up to 5 times).
     init(names: [String], revoked: [String]) async throws {
-        for attempt in 0..<5 {
+        var made: OpenSSLCA?
+        let started = try await ListeningProcess.start("openssl ocsp", seconds: 10) { port, attempt in
             let ca = try OpenSSLCA(name: "OCSP Test CA \(attempt)")
-            let port = PostgresTestServer.freePort()
+            made = ca
             try ca.directory.write("aia.ext", """
                 basicConstraints = CA:FALSE
                 keyUsage = digitalSignature
@@ -42,23 +43,16 @@ final class OpenSSLOCSPResponder: Sendable {
             process.currentDirectoryURL = URL(fileURLWithPath: ca.directory.path)
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
-            try process.run()
-            if await ListeningProcess.waitUntilHolding(pid: process.processIdentifier, ports: [port], seconds: 10) {
-                self.process = process
-                self.port = port
-                self.ca = ca
-                return
-            }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            return process
         }
-        throw HelperError(description: "openssl ocsp did not bind a port in 5 attempts")
+        self.process = started.process
+        self.port = started.port
+        self.ca = try #require(made)
     }
 
     /// SIGKILL: `openssl ocsp` waits for its next connection before it acts on SIGTERM.
     func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        ListeningProcess.stop(process)
     }
 
     func certificate(_ name: String) throws -> Certificate {

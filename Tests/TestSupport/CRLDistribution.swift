@@ -56,26 +56,24 @@ public final class CRLDistribution: Sendable {
         try Self.openssl(in: directory, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "30",
                                          "-subj", "/CN=\(name)", "-config", "req.cnf"])
         let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "/usr/local/bin/python3"
-        for _ in 0..<5 {
-            let port = PostgresTestServer.freePort()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: python)
-            process.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", served]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            if await ListeningProcess.waitUntilHolding(pid: process.processIdentifier, ports: [port], seconds: 20) {
-                self.directory = directory
-                self.served = served
-                self.port = port
-                self.server = process
-                return
+        let started: (process: Process, port: Int)
+        do {
+            started = try await ListeningProcess.start("python3 -m http.server", seconds: 20) { port, _ in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: python)
+                process.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", served]
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                return process
             }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
         }
-        try? FileManager.default.removeItem(atPath: directory)
-        throw Failure(description: "python3 -m http.server did not bind a port in 5 attempts")
+        self.directory = directory
+        self.served = served
+        self.server = started.process
+        self.port = started.port
     }
 
     /// Issues a client certificate `name` (key `name.key`, certificate `name.crt`) whose distribution point is
@@ -123,8 +121,7 @@ public final class CRLDistribution: Sendable {
     }
 
     public func stop() {
-        if server.isRunning { kill(server.processIdentifier, SIGKILL) }
-        server.waitUntilExit()
+        ListeningProcess.stop(server)
     }
 
     public func remove() {

@@ -31,6 +31,36 @@ public enum ListeningProcess {
         return false
     }
 
+    /// Starts a foreign server on a port picked as free until the started process itself holds it: `make` is given
+    /// the port and the attempt number and returns the process to run (configured, not yet running). A process that
+    /// exits or does not bind within `seconds` is killed and the next attempt gets another port. Throws after
+    /// `attempts` naming `what`.
+    public static func start(
+        _ what: String, attempts: Int = 5, seconds: Double = 15, _ make: (_ port: Int, _ attempt: Int) throws -> Process
+    ) async throws -> (process: Process, port: Int) {
+        for attempt in 0..<attempts {
+            let port = PostgresTestServer.freePort()
+            let process = try make(port, attempt)
+            try process.run()
+            if await waitUntilHolding(pid: process.processIdentifier, ports: [port], seconds: seconds) {
+                return (process, port)
+            }
+            stop(process)
+        }
+        throw NotBound(description: "\(what) did not bind a port in \(attempts) attempts")
+    }
+
+    /// Stops a foreign server with SIGKILL (openssl ocsp and tinyproxy in the foreground act on SIGTERM late or not at
+    /// all) and reaps it.
+    public static func stop(_ process: Process) {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    public struct NotBound: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     /// Inodes of the sockets listening on `port`.
     static func listeningInodes(port: Int) -> Set<String> {
         let hexPort = String(format: "%04X", port)

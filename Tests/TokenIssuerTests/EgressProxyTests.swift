@@ -20,8 +20,7 @@ final class Tinyproxy: Sendable {
             throw HelperFailure(description: "tinyproxy is not installed (apt-get install tinyproxy; .ci/run and scripts/system-packages.sh test install it)")
         }
         let log = (directory as NSString).appendingPathComponent("tinyproxy.log")
-        for attempt in 0..<5 {
-            let port = PostgresTestServer.freePort()
+        let started = try await ListeningProcess.start("tinyproxy (log: \(log))") { port, attempt in
             let configuration = """
                 Port \(port)
                 Listen 127.0.0.1
@@ -38,17 +37,11 @@ final class Tinyproxy: Sendable {
             process.arguments = ["-d", "-c", path]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
-            try process.run()
-            if await ListeningProcess.waitUntilHolding(pid: process.processIdentifier, ports: [port], seconds: 15) {
-                self.process = process
-                self.port = port
-                self.log = log
-                return
-            }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            return process
         }
-        throw HelperFailure(description: "tinyproxy did not bind a port in 5 attempts; see \(log)")
+        self.process = started.process
+        self.port = started.port
+        self.log = log
     }
 
     var url: String { "http://127.0.0.1:\(port)" }
@@ -57,8 +50,7 @@ final class Tinyproxy: Sendable {
 
     /// SIGKILL: tinyproxy in the foreground (-d) does not always exit on SIGTERM.
     func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        ListeningProcess.stop(process)
     }
 }
 
