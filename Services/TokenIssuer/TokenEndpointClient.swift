@@ -9,6 +9,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import ServiceSupport
+import Tracing
 import X509
 
 /// A token the IdP issued. `accessToken` is a secret.
@@ -267,6 +268,15 @@ public actor TokenEndpointClient {
             }
             request.tlsConfiguration = authentication.tls
             request.body = .bytes(ByteBuffer(string: form))
+            // A client span per attempt when traces are exported; its traceparent goes to the IdP.
+            let span = ServiceTracing.clientSpan("token exchange")
+            defer { span?.end() }
+            if let span, let traceparent = ServiceTracing.outgoingTraceparent(span: span, trace: nil) {
+                span.attributes["url.full"] = endpoint
+                span.attributes["certauth.scope"] = scope
+                span.attributes["certauth.attempt"] = attempt + 1
+                request.headers.add(name: "traceparent", value: traceparent)
+            }
 
             let status: Int
             let headers: HTTPHeaders
@@ -280,6 +290,7 @@ public actor TokenEndpointClient {
                 headers = response.headers
                 body = try await response.body.collect(upTo: 1 << 20)
             } catch {
+                span?.setStatus(SpanStatus(code: .error, message: "token endpoint unreachable"))
                 Self.recordExchange(since: started, outcome: "transport_error", codes: [])
                 exchangeFailures.increment()
                 health?.degraded("idp", details: ["reason": describe(error), "token_endpoint": endpoint])
@@ -295,6 +306,8 @@ public actor TokenEndpointClient {
                 throw TokenIssuanceError.unreachable(idp: idpHost, reason: "\(describe(error))\(Self.through(proxy))")
             }
 
+            span?.attributes["http.response.status_code"] = status
+            if status != 200 { span?.setStatus(SpanStatus(code: .error, message: "HTTP \(status)")) }
             if status == 200 {
                 struct Success: Decodable {
                     var accessToken: String
