@@ -268,15 +268,13 @@ public actor TokenEndpointClient {
             }
             request.tlsConfiguration = authentication.tls
             request.body = .bytes(ByteBuffer(string: form))
-            // A client span per attempt when traces are exported; its traceparent goes to the IdP.
+            // A client span per attempt when traces are exported (the request is sent within it: its traceparent
+            // goes to the IdP).
             let span = ServiceTracing.clientSpan("token exchange")
             defer { span?.end() }
-            if let span, let traceparent = ServiceTracing.outgoingTraceparent(span: span, trace: nil) {
-                span.attributes["url.full"] = endpoint
-                span.attributes["certauth.scope"] = scope
-                span.attributes["certauth.attempt"] = attempt + 1
-                request.headers.add(name: "traceparent", value: traceparent)
-            }
+            span?.attributes["url.full"] = endpoint
+            span?.attributes["certauth.scope"] = scope
+            span?.attributes["certauth.attempt"] = attempt + 1
 
             let status: Int
             let headers: HTTPHeaders
@@ -285,7 +283,7 @@ public actor TokenEndpointClient {
             let (http, proxy) = egress.client(for: endpoint)
             if let proxy { metadata["proxy"] = .string(proxy.description) }
             do {
-                let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
+                let response = try await ServiceTracing.within(span) { try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds))) }
                 status = Int(response.status.code)
                 headers = response.headers
                 body = try await response.body.collect(upTo: 1 << 20)

@@ -108,15 +108,17 @@ public struct InternalClient: Sendable {
         span?.attributes["url.full"] = url
         span?.attributes["peer.service"] = service
         defer { span?.end() }
-        if let traceparent = ServiceTracing.outgoingTraceparent(span: span, trace: trace) {
-            request.headers.replaceOrAdd(name: ProtocolHeader.traceparent, value: traceparent)
+        if span == nil, let trace {  // with a span, AsyncHTTPClient sends its traceparent (ServiceTracing.within)
+            request.headers.replaceOrAdd(name: ProtocolHeader.traceparent, value: trace.child().traceparent)
         }
         if let body { request.body = .bytes(body) }
         let retryable = idempotent ?? !(method == .POST || method == .PATCH)
         var failures: [String] = []
         for replica in try await peers.candidates() {
             do {
-                let response = try await replica.client.execute(request, timeout: .seconds(timeout.components.seconds))
+                let response = try await ServiceTracing.within(span) {
+                    try await replica.client.execute(request, timeout: .seconds(timeout.components.seconds))
+                }
                 let bytes = try await response.body.collect(upTo: 1 << 20)
                 if replica.failing { await peers.report(replica.address, reachable: true) }
                 if let span {

@@ -33,12 +33,15 @@ public enum ServiceTracing {
     /// Runs `operation` in a span named `name` when tracing is on (child of the task's current span, else of `trace`);
     /// the span records a thrown error and ends when `operation` returns. `operation` gets the span's trace (for a
     /// `traceparent` it sends), or `trace` itself when tracing is off. With tracing off this is a plain call.
+    ///
+    /// `onlyWithinTrace`: no span unless there is a parent (for frequent background work, such as polling a
+    /// database, that would otherwise make a trace of its own every few hundred milliseconds).
     public static func withSpan<T, Failure: Error>(
         _ name: String, kind: SpanKind = .internal, trace: TraceContext? = nil, attributes: SpanAttributes = [:],
-        isolation: isolated (any Actor)? = #isolation,
+        onlyWithinTrace: Bool = false, isolation: isolated (any Actor)? = #isolation,
         _ operation: (TraceContext?) async throws(Failure) -> T
     ) async throws(Failure) -> T {
-        guard isEnabled else { return try await operation(trace) }
+        guard isEnabled, !onlyWithinTrace || trace != nil || InstrumentationContext.current != nil else { return try await operation(trace) }
         let span = startSpan(name, context: parentContext(trace), ofKind: kind)
         if !attributes.isEmpty { span.attributes.merge(attributes) }
         defer { span.end() }
@@ -58,16 +61,21 @@ public enum ServiceTracing {
     }
 
     /// A client span for an outgoing call, child of the task's current span (else of `trace`); nil when tracing is off.
-    /// End it when the call is done; send ``outgoingTraceparent(span:trace:)`` with the request.
+    /// End it when the call is done, and send the request ``within(_:_:)`` it.
     public static func clientSpan(_ name: String, trace: TraceContext? = nil) -> (any Span)? {
         guard isEnabled else { return nil }
         return startSpan(name, context: parentContext(trace), ofKind: .client)
     }
 
-    /// The traceparent of a client span's outgoing request: the span's own when tracing is on, else a child of `trace`.
-    public static func outgoingTraceparent(span: (any Span)?, trace: TraceContext?) -> String? {
-        if let span, let own = TraceContext(context: span.context) { return own.traceparent }
-        return trace?.child().traceparent
+    /// Runs `body` with `span` as the task's current span (a plain call for nil). AsyncHTTPClient, once a tracer is
+    /// installed, sends the current span as `traceparent` itself (and adds its own `GET`/`POST` span under it): so a
+    /// request sent within a client span carries that span's id, and must not get a `traceparent` of ours as well
+    /// (two values would make the receiver start a new trace).
+    public static func within<T>(
+        _ span: (any Span)?, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
+    ) async throws -> T {
+        guard let span else { return try await body() }
+        return try await InstrumentationContext.$current.withValue(span.context) { try await body() }
     }
 }
 

@@ -34,7 +34,7 @@ struct SQLRolesStore<Backend: SQLBackend>: RolesStore {
     }
 
     func version() async throws -> Int64 {
-        let results = try await traced("version") {
+        let results = try await traced("version", onlyWithinTrace: true) {  // polled in the background: in requests only
             try await backend.read([SQLStep("SELECT version FROM roles_change_counter WHERE id = 1", key: "version")])
         }
         return results.first?.first?.int(0) ?? 0
@@ -50,10 +50,11 @@ struct SQLRolesStore<Backend: SQLBackend>: RolesStore {
     }
 
     /// Runs `body` in a client span `roles-store <operation>` when traces are exported (a plain call otherwise).
-    private func traced<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
+    private func traced<T>(_ operation: String, onlyWithinTrace: Bool = false, _ body: () async throws -> T) async throws -> T {
         try await ServiceTracing.withSpan(
             "roles-store \(operation)", kind: .client,
-            attributes: ["db.system.name": .string(Backend.systemName), "db.operation.name": .string(operation)]
+            attributes: ["db.system.name": .string(Backend.systemName), "db.operation.name": .string(operation)],
+            onlyWithinTrace: onlyWithinTrace
         ) { _ in try await body() }
     }
 
