@@ -7,7 +7,8 @@ import Foundation
 /// - `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`): the collector's OTLP/HTTP base URL, e.g.
 ///   `http://otel-collector:4318` (spans go to `/v1/traces` under it; the `_TRACES_` variable is used as is). Unset:
 ///   no spans are made and nothing is exported.
-/// - `OTEL_EXPORTER_OTLP_PROTOCOL` / `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`: `http/protobuf` (default) or `http/json`.
+/// - `OTEL_EXPORTER_OTLP_PROTOCOL` / `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`: `http/protobuf` (the default and only
+///   value: the build has no gRPC exporter, and swift-otel's `http/json` writes ids collectors refuse).
 /// - `OTEL_SDK_DISABLED=true`: export off even with an endpoint.
 /// - `OTEL_SERVICE_NAME` (default: the executable's name), `OTEL_RESOURCE_ATTRIBUTES` (`key=value,…`).
 public struct TraceExportSettings: Sendable, Equatable {
@@ -17,7 +18,7 @@ public struct TraceExportSettings: Sendable, Equatable {
     public var serviceName: String?
 
     public static let endpointVariables = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]
-    public static let protocols = ["http/protobuf", "http/json"]
+    public static let protocols = ["http/protobuf"]
 
     /// Nil when no endpoint is set (or `OTEL_SDK_DISABLED=true`): export off.
     public init?(environment: EnvironmentReader) throws(ConfigurationError) {
@@ -32,9 +33,14 @@ public struct TraceExportSettings: Sendable, Equatable {
         }
         let protocolSetting = environment.first(of: ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"])
         if let protocolSetting, !Self.protocols.contains(protocolSetting.value) {
+            // http/json: swift-otel 1.6.0 writes trace and span ids in base64 there (protobuf's JSON mapping), where
+            // OTLP/JSON asks for hex, so a collector would refuse or garble every span.
+            let why = protocolSetting.value == "http/json"
+                ? "the exporter's OTLP/JSON writes trace ids in base64, which collectors refuse"
+                : "CertAuth exports over OTLP/HTTP only (no gRPC)"
             throw ConfigurationError(
                 variable: protocolSetting.name,
-                message: "'\(protocolSetting.value)' is not supported; CertAuth exports over OTLP/HTTP only: use http/protobuf (the default) or http/json, with the collector's HTTP port (4318)")
+                message: "'\(protocolSetting.value)' is not supported (\(why)); unset it or use http/protobuf, with the collector's OTLP/HTTP port (4318)")
         }
         self.endpointVariable = variable
         self.endpoint = endpoint

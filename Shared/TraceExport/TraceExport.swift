@@ -10,7 +10,7 @@ import Tracing
 ///
 /// Started only when ``TraceExportSettings`` finds an endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`); swift-otel then reads
 /// the standard OpenTelemetry variables itself: `OTEL_SERVICE_NAME` (default here: the executable's name),
-/// `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_HEADERS`,
+/// `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`,
 /// `OTEL_EXPORTER_OTLP_CERTIFICATE` (and the client certificate and key for mutual TLS), `OTEL_TRACES_SAMPLER` /
 /// `OTEL_TRACES_SAMPLER_ARG`, `OTEL_BSP_*`. Only traces: logs stay JSON lines on standard error, metrics on `/metrics`.
 public enum TraceExport {

@@ -138,6 +138,8 @@ struct TraceExportProcessTests {
         (["OTEL_EXPORTER_OTLP_ENDPOINT": "otel-collector:4318"], "OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4318' is not an http(s) URL"),
         (["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"],
          "OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported"),
+        (["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"],
+         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' is not supported (the exporter's OTLP/JSON writes trace ids in base64"),
     ])
     func badTraceExportSettingsPrintOneLineAndExit1(overrides: [String: String], expected: String) async throws {
         let pki = try TestPKI()
