@@ -11,7 +11,8 @@ import NIOTLS
 
 /// The server side of a service's listener: TLS, then HTTP/2 or HTTP/1.1 as ALPN decides.
 ///
-/// HTTP/1.1 (gateways such as nginx `auth_request`, curl without `--http2`) is Hummingbird's own `HTTP1Channel`.
+/// HTTP/1.1 (gateways such as nginx `auth_request`, curl without `--http2`) is Hummingbird's own `HTTP1Channel`, with
+/// the same lean path as HTTP/2 in front of it (``HTTP1ImmediateHandler``).
 /// HTTP/2, the internal protocol, is served by libnghttp2 (``NGHTTP2ServerHandler``, one session per connection) and
 /// each request goes straight to the router (``HTTP2Serving``). swift-nio-http2's per-stream machinery, first as
 /// Hummingbird's child channels and then at frame level, measured 2-4 x nginx's CPU per request (`make bench`).
@@ -96,7 +97,15 @@ struct ServiceServerChannel: ServerChildChannel {
                         return .http2
                     }
                 case .negotiated("http/1.1"), .fallback:
-                    return http1.setup(channel: channel, logger: logger).map { .http1_1($0) }
+                    return http1.setup(channel: channel, logger: logger).flatMapThrowing { connection in
+                        if http2.immediate != nil {
+                            // The lean path, right after Hummingbird's connection-state handler (see HTTP1ImmediateHandler).
+                            let sync = channel.pipeline.syncOperations
+                            let state = try sync.handler(type: HTTPConnectionStateHandler.self)
+                            try sync.addHandler(HTTP1ImmediateHandler(serving: http2, channel: channel), position: .after(state))
+                        }
+                        return .http1_1(connection)
+                    }
                 case .negotiated:
                     // Only h2 and http/1.1 are offered, so the TLS library would not have agreed to anything else.
                     return channel.close().flatMap { channel.eventLoop.makeFailedFuture(UnexpectedALPN()) }
@@ -157,11 +166,11 @@ struct HTTP2Serving: Sendable {
     /// every other goes to the router in a task (on the connection's event loop when `bindToEventLoop`), with the
     /// connection's client certificate read once.
     func dispatcher(for channel: any Channel) -> NGHTTP2ServerHandler.Dispatch {
-        let connection = HTTP2Connection(channel: channel)
+        let connection = ConnectionPeer(channel: channel)
         let executor: EventLoopTaskExecutor? = bindToEventLoop ? EventLoopTaskExecutor(eventLoop: channel.eventLoop) : nil
         let serving = self
         return { request, sink in
-            let peer = connection.peerCertificate()
+            let peer = connection.certificate()
             if let answer = serving.immediateAnswer(to: request, peer: peer) {
                 sink(answer)
                 return
@@ -198,8 +207,8 @@ struct HTTP2Serving: Sendable {
     }
 }
 
-/// One HTTP/2 connection's own facts, on its event loop.
-private final class HTTP2Connection {
+/// A connection's client certificate, read on its event loop.
+final class ConnectionPeer {
     let channel: any Channel
     /// The client certificate, read once at the first request (`.some(nil)`: none was presented).
     private var peer: PeerCertificate??
@@ -210,7 +219,7 @@ private final class HTTP2Connection {
 
     /// The TLS handshake's client certificate: a connection keeps the one it was established with, so it is read and
     /// parsed once rather than per request (it was 3-4 % of an mTLS request, perf).
-    func peerCertificate() -> PeerCertificate? {
+    func certificate() -> PeerCertificate? {
         if let known = peer { return known }
         var certificate: PeerCertificate?
         if let tls = try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),

@@ -1,0 +1,36 @@
+import Foundation
+
+/// One HTTP/1.1 exchange with bytes exactly as given, over TLS by `openssl s_client` (an independent client that
+/// does not normalise the request target the way HTTP libraries do).
+public enum RawHTTP1 {
+    public struct Answer: Sendable {
+        public var status: Int
+        public var text: String
+    }
+
+    public static func send(port: Int, pki: TestPKI, certificate: String?, request: String) throws -> Answer {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        var arguments = ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-alpn", "http/1.1",
+                         "-CAfile", pki.path("truststore.pem"), "-quiet", "-ign_eof"]
+        if let certificate { arguments += ["-cert", pki.path("\(certificate).crt"), "-key", pki.path("\(certificate).key")] }
+        process.arguments = arguments
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data(request.utf8))
+        try input.fileHandleForWriting.close()
+        // Bounded: the server closes after its answer (Connection: close); if it does not, openssl is stopped at 30 s.
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(30)) { [process] in
+            if process.isRunning { process.terminate() }
+        }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        let statusLine = text.split(separator: "\r\n", maxSplits: 1).first ?? ""
+        let parts = statusLine.split(separator: " ")
+        return Answer(status: parts.count > 1 ? Int(parts[1]) ?? 0 : 0, text: text)
+    }
+}
