@@ -106,7 +106,7 @@ public struct TracingMiddleware: RouterMiddleware {
             server.end(status: Int(response.status.code), route: context.endpointPath)
             return response
         } catch {
-            server.span.recordError(error)
+            ServiceTracing.recordFailure(error, on: server.span)
             server.end(status: Int((error as? any HTTPResponseError)?.status.code ?? 500), route: context.endpointPath)
             throw error
         }

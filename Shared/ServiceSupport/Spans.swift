@@ -53,11 +53,15 @@ public enum ServiceTracing {
                 return .failure(error)
             }
         }
-        if case .failure(let error) = result {
-            span.recordError(error)
-            span.setStatus(SpanStatus(code: .error))
-        }
+        if case .failure(let error) = result { recordFailure(error, on: span) }
         return try result.get()
+    }
+
+    /// Marks `span` failed with the error's type as `error.type` (OpenTelemetry's convention). Not the error's text:
+    /// spans leave the process like logs, and a message is the one place a caller's input could travel into them.
+    public static func recordFailure(_ error: any Error, on span: any Span) {
+        span.attributes["error.type"] = String(describing: type(of: error))
+        span.setStatus(SpanStatus(code: .error))
     }
 
     /// A client span for an outgoing call, child of the task's current span (else of `trace`); nil when tracing is off.
@@ -121,7 +125,9 @@ struct ServerSpan {
 
     init(method: String, path: String, incoming: TraceContext?, at start: DefaultTracerClock.Instant = DefaultTracerClock.now) {
         let parent = incoming?.instrumentationContext ?? .topLevel
-        let span = startSpan("\(method) \(path)", at: start, context: parent, ofKind: .server)
+        // Named by the method until the route is known (a path would make a name per resource, or per probe of a
+        // scanner); OpenTelemetry's `{method} {route}` once it is.
+        let span = startSpan(method, at: start, context: parent, ofKind: .server)
         span.attributes["http.request.method"] = method
         span.attributes["url.path"] = path
         self.span = span
