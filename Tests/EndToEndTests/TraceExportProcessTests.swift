@@ -134,6 +134,48 @@ struct TraceExportProcessTests {
         #expect(collector.contentTypes().allSatisfy { $0 == "application/x-protobuf" }, "\(collector.contentTypes())")
     }
 
+    /// A write through roles' `/v2` API (as authn forwards it) is a request span with the roles store's database call
+    /// under it; and the spans of the last requests leave at SIGTERM although the batch delay (60 s) has not passed.
+    @Test func aRolesWriteSpansItsDatabaseCallAndTheLastSpansAreSentAtShutdown() async throws {
+        let collector = try await OTLPCollector.start()
+        defer { collector.stop() }
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let roles = try await ProcessTests.startBound("roles", environment: pki.rolesEnvironment(
+            database: ["CAMUNDA_DATABASE_URL": pki.path("roles.sqlite")],
+            extra: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(collector.port)", "OTEL_BSP_SCHEDULE_DELAY": "60000"]),
+            log: pki.path("roles.log"))
+        defer { if roles.process.isRunning { roles.process.terminate(); roles.process.waitUntilExit() } }
+        let client = try pki.serviceClient("authn")
+        let trace = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+        var request = HTTPClientRequest(url: "https://localhost:\(roles.port)/v2/mapping-rules")
+        request.method = .POST
+        for (name, value) in RolesProcessTests.admin { request.headers.add(name: name, value: value) }
+        request.headers.add(name: "traceparent", value: "00-\(trace)-6b6b6b6b6b6b6b6b-01")
+        request.body = .bytes(ByteBuffer(string: #"{"mappingRuleId": "traced", "claimName": "sub", "claimValue": "traced", "name": "traced"}"#))
+        let status: HTTPResponseStatus
+        do {
+            let response = try await client.execute(request, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            status = response.status
+        } catch {
+            try await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        #expect(status == .created)
+        #expect(collector.spans(trace: trace).isEmpty, "nothing sent before the batch delay")
+
+        roles.process.terminate()
+        roles.process.waitUntilExit()
+        #expect(roles.process.terminationStatus == 0)
+        let server = try await collector.span(service: "roles", named: "POST /v2/mapping-rules", trace: trace)
+        #expect(server.kind == .server && server.parentSpanID == "6b6b6b6b6b6b6b6b")
+        let apply = try await collector.span(service: "roles", named: "roles-store apply", trace: trace)
+        #expect(apply.kind == .client && apply.parentSpanID == server.spanID)
+        #expect(apply.attributes["db.system.name"] == "sqlite" && apply.attributes["db.operation.name"] == "apply")
+    }
+
     @Test(arguments: [
         (["OTEL_EXPORTER_OTLP_ENDPOINT": "otel-collector:4318"], "OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4318' is not an http(s) URL"),
         (["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"],
