@@ -268,8 +268,8 @@ public actor TokenEndpointClient {
             }
             request.tlsConfiguration = authentication.tls
             request.body = .bytes(ByteBuffer(string: form))
-            // A client span per attempt when traces are exported (the request is sent within it: its traceparent
-            // goes to the IdP).
+            // A client span per attempt when traces are exported; the request is sent within it, so the IdP gets a
+            // traceparent of this trace (from AsyncHTTPClient's span of the POST, see ServiceTracing.within).
             let span = ServiceTracing.clientSpan("token exchange")
             defer { span?.end() }
             span?.attributes["url.full"] = endpoint

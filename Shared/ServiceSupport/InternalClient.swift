@@ -101,8 +101,9 @@ public struct InternalClient: Sendable {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers = headers
-        // With trace export on, the call is a client span (child of the task's current span or of `trace`) whose
-        // id is the traceparent sent: the called service's server span hangs under it.
+        // With trace export on, the call is a client span (child of the task's current span or of `trace`), the
+        // request is sent within it, and the called service's server span hangs under it (through AsyncHTTPClient's
+        // own span of the request, whose traceparent it sends).
         let span = ServiceTracing.clientSpan("\(method.rawValue) \(service) \(path)", trace: trace)
         span?.attributes["http.request.method"] = method.rawValue
         span?.attributes["url.full"] = url

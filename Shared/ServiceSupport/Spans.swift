@@ -17,7 +17,7 @@ public enum ServiceTracing {
     }
 
     /// Adds `trace_id` and `span_id` of the task's current span to every log line (so the lines a token exchange or a
-    /// JWKS fetch writes name the trace their span is in). Nil when tracing is off.
+    /// JWKS fetch writes name the trace their span is in). Adds nothing when tracing is off or no span is current.
     public static let logMetadataProvider = Logger.MetadataProvider {
         guard isEnabled, let context = InstrumentationContext.current, let trace = TraceContext(context: context) else { return [:] }
         return ["trace_id": .string(trace.traceID), "span_id": .string(trace.spanID)]
@@ -31,7 +31,7 @@ public enum ServiceTracing {
     }
 
     /// Runs `operation` in a span named `name` when tracing is on (child of the task's current span, else of `trace`);
-    /// the span records a thrown error and ends when `operation` returns. `operation` gets the span's trace (for a
+    /// the span records a thrown error's type and ends when `operation` returns. `operation` gets the span's trace (for a
     /// `traceparent` it sends), or `trace` itself when tracing is off. With tracing off this is a plain call.
     ///
     /// `onlyWithinTrace`: no span unless there is a parent (for frequent background work, such as polling a
@@ -72,9 +72,9 @@ public enum ServiceTracing {
     }
 
     /// Runs `body` with `span` as the task's current span (a plain call for nil). AsyncHTTPClient, once a tracer is
-    /// installed, sends the current span as `traceparent` itself (and adds its own `GET`/`POST` span under it): so a
-    /// request sent within a client span carries that span's id, and must not get a `traceparent` of ours as well
-    /// (two values would make the receiver start a new trace).
+    /// installed, makes its own `GET`/`POST` span under the current one and sends it as `traceparent`: so a request
+    /// sent within a client span is traced under it, and must not get a `traceparent` of ours as well (two values
+    /// would make the receiver start a new trace).
     public static func within<T>(
         _ span: (any Span)?, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
     ) async throws -> T {
