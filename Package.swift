@@ -37,9 +37,11 @@ let package = Package(
     ],
     targets: [
         // MARK: Shared libraries
+        // Byte codecs every layer shares (hex, base64url lenient and strict): no dependencies.
+        .target(name: "WireFormat", path: "Shared/WireFormat"),
         .target(
             name: "AuthProtocol",
-            dependencies: [.product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
+            dependencies: ["WireFormat", .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
             path: "Shared/AuthProtocol"
         ),
         .target(
@@ -64,7 +66,7 @@ let package = Package(
         .target(
             name: "Keystore",
             dependencies: [
-                "CPKCS12",
+                "WireFormat", "CPKCS12",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -75,7 +77,7 @@ let package = Package(
         .target(
             name: "ClientAssertion",
             dependencies: [
-                "Keystore",
+                "WireFormat", "Keystore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
@@ -92,10 +94,13 @@ let package = Package(
             ],
             path: "Shared/DevPKI"
         ),
+        // Reading settings from the environment (and `*_FILE` secrets) with errors that name the variable: Foundation
+        // only, so Storage and the CLI read settings without linking the server.
+        .target(name: "Settings", path: "Shared/Settings"),
         .target(
             name: "ServiceSupport",
             dependencies: [
-                "AuthProtocol",
+                "WireFormat", "AuthProtocol", "Settings",
                 "CPlatform",
                 "HTTPServing",
                 "Keystore",
@@ -139,7 +144,7 @@ let package = Package(
         .target(
             name: "TokenValidation",
             dependencies: [
-                "AuthProtocol", "Keystore", "ClientAssertion",
+                "WireFormat", "AuthProtocol", "Keystore", "ClientAssertion",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,7 +155,7 @@ let package = Package(
         .target(
             name: "CertificateValidation",
             dependencies: [
-                "Keystore",
+                "WireFormat", "Keystore",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -166,7 +171,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "AuthProtocol", "ServiceSupport",
+                "AuthProtocol", "Settings",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -182,7 +187,7 @@ let package = Package(
         .target(
             name: "TokenIssuer",
             dependencies: [
-                "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport",
+                "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -205,7 +210,7 @@ let package = Package(
         .target(
             name: "EntraEmulator",
             dependencies: [
-                "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "CertificateValidation", "TokenValidation",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "CertificateValidation", "TokenValidation",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -230,7 +235,7 @@ let package = Package(
         .target(
             name: "Authn",
             dependencies: [
-                "AuthProtocol", "Keystore", "ServiceSupport", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ServiceSupport", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage",
                 .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -258,7 +263,7 @@ let package = Package(
         .target(
             name: "Roles",
             dependencies: [
-                "AuthProtocol", "ServiceSupport", "Storage",
+                "Settings", "AuthProtocol", "ServiceSupport", "Storage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -279,7 +284,7 @@ let package = Package(
         .executableTarget(
             name: "CertAuthCLI",
             dependencies: [
-                "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion", "TokenValidation", "CertificateValidation",
+                "WireFormat", "Settings", "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion", "TokenValidation", "CertificateValidation",
                 "ServiceSupport", "Storage", "TokenIssuer", "Authn", "Roles", "EntraEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -298,7 +303,7 @@ let package = Package(
         .executableTarget(
             name: "CertAuthBench",
             dependencies: [
-                "AuthProtocol", "ClientAssertion", "DevPKI", "Keystore", "Storage", "TokenValidation",
+                "WireFormat", "AuthProtocol", "ClientAssertion", "DevPKI", "Keystore", "Storage", "TokenValidation",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -340,6 +345,8 @@ let package = Package(
             ],
             path: "Tests/ServiceSupportTests"
         ),
+        .testTarget(name: "ArchitectureTests", path: "Tests/ArchitectureTests"),
+        .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"], path: "Tests/WireFormatTests"),
         .testTarget(
             name: "HTTPServingTests",
             dependencies: [
@@ -358,7 +365,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KeystoreTests",
-            dependencies: ["Keystore", "DevPKI", "TestSupport", .product(name: "X509", package: "swift-certificates")],
+            dependencies: ["WireFormat", "Keystore", "DevPKI", "TestSupport", .product(name: "X509", package: "swift-certificates")],
             path: "Tests/KeystoreTests"
         ),
         .testTarget(
@@ -372,7 +379,7 @@ let package = Package(
         .testTarget(
             name: "TokenIssuerTests",
             dependencies: [
-                "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion",
+                "WireFormat", "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -388,7 +395,7 @@ let package = Package(
         .testTarget(
             name: "TokenValidationTests",
             dependencies: [
-                "TokenValidation", "AuthProtocol", "ClientAssertion", "Keystore", "DevPKI", "TestSupport",
+                "WireFormat", "TokenValidation", "AuthProtocol", "ClientAssertion", "Keystore", "DevPKI", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -410,7 +417,7 @@ let package = Package(
         .testTarget(
             name: "RolesTests",
             dependencies: [
-                "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI",
+                "Settings", "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -424,7 +431,7 @@ let package = Package(
         .testTarget(
             name: "AuthnTests",
             dependencies: [
-                "Authn", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
+                "WireFormat", "Settings", "Authn", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
                 "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "TokenIssuer", "EntraEmulator", "Roles",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -13,6 +13,7 @@ import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import ServiceSupport
+import Settings
 import Storage
 import TokenValidation
 import X509
@@ -115,30 +116,47 @@ public enum AuthnApplication {
             settings.acceptsCertificateAuthorityLeaf = false  // issue 15: a CA's key signs, it does not authenticate
             settings.profile = mtls.profile
             let cache = CertificateVerdictCache()
-            if mtls.revocation != .off {
-                var store: CRLStore?
-                if mtls.revocation.usesCRL {
-                    let crls = try CRLStore(paths: mtls.crlPaths, setting: AuthnSetting.mtlsCRLPaths)
-                    store = crls
-                    services.append(CRLReloader(
-                        store: crls, cache: cache, health: health, interval: mtls.crlReloadInterval, failure: mtls.revocationFailure,
-                        logger: logger))
-                }
-                var ocsp: OCSPClient?
-                if mtls.revocation.usesOCSP {
-                    // Responders are mostly plain http (the response is signed); no redirects, bounded exchanges.
-                    let http = HTTPClient(
+            if mtls.usesCRL || mtls.usesOCSP {
+                let store = mtls.usesCRL && !mtls.crlPaths.isEmpty
+                    ? try CRLStore(paths: mtls.crlPaths, setting: AuthnSetting.mtlsCRLPaths) : nil
+                // OCSP responders and CRL distribution points are mostly plain http (what they send is signed); no
+                // redirects, bounded exchanges.
+                var http: HTTPClient?
+                if mtls.usesOCSP || (mtls.usesCRL && mtls.crlFetch) {
+                    let client = HTTPClient(
                         eventLoopGroupProvider: .singleton,
                         configuration: .init(
                             tlsConfiguration: try ServerTLS.clientConfiguration(credential: nil, trustRoots: [], includeSystemRoots: true),
                             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(5))),
                         backgroundActivityLogger: logger)
-                    services.append(HTTPClientService(client: http))
+                    services.append(HTTPClientService(client: client))
+                    http = client
+                }
+                var fetcher: CRLFetcher?
+                if mtls.usesCRL, mtls.crlFetch, let http {
+                    let crls = CRLFetcher(
+                        http: http, timeout: mtls.crlFetchTimeout, maximumBytes: mtls.crlFetchMaxBytes,
+                        maximumAge: mtls.crlFetchInterval.seconds, setting: AuthnSetting.mtlsCRLFetch)
+                    // A changed CRL takes the cached verdicts (and the lean path's answers, by generation) with it.
+                    crls.onChange { cache.removeAll() }
+                    fetcher = crls
+                }
+                if mtls.usesCRL {
+                    services.append(CRLReloader(
+                        store: store, fetcher: fetcher, cache: cache, health: health, interval: mtls.crlReloadInterval,
+                        failure: mtls.revocationFailure, logger: logger))
+                }
+                var ocsp: OCSPClient?
+                if mtls.usesOCSP, let http {
                     let client = OCSPClient(http: http)
                     ocsp = client
                     services.append(OCSPHealthReporter(client: client, health: health, failure: mtls.revocationFailure))
                 }
-                settings.revocation = RevocationSettings(mode: mtls.revocation, failure: mtls.revocationFailure, crls: store, ocsp: ocsp)
+                settings.revocation = RevocationSettings(
+                    mode: mtls.revocation, failure: mtls.revocationFailure, crls: store, ocsp: ocsp, fetcher: fetcher)
+                settings.revocation.byAnchor = try AnchorRevocationSetting.resolve(
+                    mtls.revocationByAnchor, globalFailure: mtls.revocationFailure, trustedFiles: mtls.trustedCertificateFiles,
+                    variable: AuthnSetting.mtlsRevocationByAnchor)
             }
             certificates = ClientCertificateAuthenticator(
                 validator: ClientCertificateValidator(settings: settings),

@@ -2,6 +2,7 @@ import AuthProtocol
 import CertificateValidation
 import Foundation
 import ServiceSupport
+import Settings
 import Storage
 import TokenValidation
 
@@ -84,6 +85,23 @@ public struct MTLSSettings: Sendable {
     public var crlPaths: [String] = []
     /// `…_MTLS_CRL_RELOAD_INTERVAL` (seconds): how often the CRL files are checked for changes.
     public var crlReloadInterval: Duration = .seconds(30)
+    /// `…_MTLS_CRL_FETCH`: with a mode that includes `crl`, fetch the CRLs the certificates' CRL distribution points
+    /// name (http only) besides the files (default true).
+    public var crlFetch = true
+    /// `…_MTLS_CRL_FETCH_TIMEOUT` (seconds, default 5): the whole exchange with a distribution point.
+    public var crlFetchTimeout: Duration = .seconds(5)
+    /// `…_MTLS_CRL_FETCH_MAX_BYTES` (default 1 MiB): the largest CRL accepted from a distribution point.
+    public var crlFetchMaxBytes = CRLFetcher.defaultMaximumBytes
+    /// `…_MTLS_CRL_FETCH_INTERVAL` (seconds, default 3600): the longest a fetched CRL is used without asking its
+    /// distribution point again (it is also fetched ahead of its nextUpdate).
+    public var crlFetchInterval: Duration = .seconds(3600)
+    /// `…_MTLS_REVOCATION_BY_ANCHOR`: revocation mode and failure policy per trust anchor (``AnchorRevocationSetting``).
+    public var revocationByAnchor: [AnchorRevocationSetting] = []
+
+    /// Whether some chain is checked against CRLs (the global mode or an anchor's).
+    public var usesCRL: Bool { revocation.usesCRL || revocationByAnchor.contains { $0.mode.usesCRL } }
+    /// Whether some chain is checked through OCSP.
+    public var usesOCSP: Bool { revocation.usesOCSP || revocationByAnchor.contains { $0.mode.usesOCSP } }
     /// `…_MTLS_PRINCIPAL_SOURCE`: where the principal comes from (the subject by default).
     public var principalSource: MTLSPrincipalSource = .subjectDN
     /// `…_MTLS_DEFAULT_ROLES_BY_ANCHOR`: default roles per trust anchor (``AnchorDefaultRoles``).
@@ -208,6 +226,11 @@ public enum AuthnSetting {
     public static let mtlsRevocationFailure = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_FAILURE"
     public static let mtlsCRLPaths = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS"
     public static let mtlsCRLReloadInterval = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_RELOAD_INTERVAL"
+    public static let mtlsCRLFetch = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_FETCH"
+    public static let mtlsCRLFetchTimeout = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_FETCH_TIMEOUT"
+    public static let mtlsCRLFetchMaxBytes = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_FETCH_MAX_BYTES"
+    public static let mtlsCRLFetchInterval = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_FETCH_INTERVAL"
+    public static let mtlsRevocationByAnchor = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_BY_ANCHOR"
     public static let mtlsPrincipalSource = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_SOURCE"
     public static let mtlsDefaultRolesByAnchor = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_DEFAULT_ROLES_BY_ANCHOR"
     public static let unprotectedAPI = "CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI"
@@ -474,7 +497,8 @@ extension AuthnConfiguration {
 }
 
 extension AuthnConfiguration {
-    /// `…_MTLS_REVOCATION`, `…_REVOCATION_FAILURE`, `…_CRL_PATHS`, `…_CRL_RELOAD_INTERVAL`.
+    /// `…_MTLS_REVOCATION`, `…_REVOCATION_FAILURE`, `…_CRL_PATHS`, `…_CRL_RELOAD_INTERVAL`, `…_CRL_FETCH*`,
+    /// `…_REVOCATION_BY_ANCHOR`.
     static func readRevocation(_ env: EnvironmentReader, into mtls: inout MTLSSettings?) throws(ConfigurationError) {
         typealias S = AuthnSetting
         let paths = env.list(S.mtlsCRLPaths)
@@ -499,12 +523,19 @@ extension AuthnConfiguration {
         }
         mtls?.crlPaths = paths
         mtls?.crlReloadInterval = .seconds(try env.int(S.mtlsCRLReloadInterval, default: 30, range: 1...86_400))
-        if mtls?.revocation.usesCRL == true, paths.isEmpty {
+        mtls?.crlFetch = try env.bool(S.mtlsCRLFetch, default: true)
+        mtls?.crlFetchTimeout = .seconds(try env.int(S.mtlsCRLFetchTimeout, default: 5, range: 1...60))
+        mtls?.crlFetchMaxBytes = try env.int(S.mtlsCRLFetchMaxBytes, default: CRLFetcher.defaultMaximumBytes, range: 1024...64 * 1024 * 1024)
+        mtls?.crlFetchInterval = .seconds(try env.int(S.mtlsCRLFetchInterval, default: 3600, range: 1...7 * 86_400))
+        if let text = env.string(S.mtlsRevocationByAnchor) {
+            mtls?.revocationByAnchor = try AnchorRevocationSetting.parse(text, variable: S.mtlsRevocationByAnchor)
+        }
+        if mtls?.usesCRL == true, paths.isEmpty, mtls?.crlFetch == false {
             throw ConfigurationError(
                 variable: S.mtlsCRLPaths,
-                message: "is not set but \(S.mtlsRevocation)=\(mtls?.revocation.rawValue ?? "crl"); list the CRL files of the CAs in \(S.mtlsTrusted) (comma list, PEM or DER, e.g. from openssl ca -gencrl).")
+                message: "is not set but \(S.mtlsRevocation)=\(mtls?.revocation.rawValue ?? "crl") (or an anchor of \(S.mtlsRevocationByAnchor) uses crl) and \(S.mtlsCRLFetch)=false; list the CRL files of the CAs in \(S.mtlsTrusted) (comma list, PEM or DER, e.g. from openssl ca -gencrl), or set \(S.mtlsCRLFetch)=true to fetch them from the certificates' CRL distribution points.")
         }
-        if mtls?.revocation.usesCRL == false, !paths.isEmpty {
+        if mtls?.usesCRL == false, !paths.isEmpty {
             throw ConfigurationError(
                 variable: S.mtlsCRLPaths,
                 message: "is set but \(S.mtlsRevocation) is \(mtls?.revocation.rawValue ?? "off"), so the CRLs would not be checked; set \(S.mtlsRevocation)=crl or crl+ocsp.")

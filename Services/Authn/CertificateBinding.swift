@@ -38,6 +38,6 @@ enum CertificateBinding {
 
     /// `x5t#S256` of a certificate: base64url (unpadded) SHA-256 of its DER.
     static func thumbprint(_ certificate: Certificate) -> String {
-        Base64URL.encode(Array(SHA256.hash(data: certificate.derBytes)))
+        certificate.x5tS256 ?? ""
     }
 }

@@ -115,19 +115,13 @@ struct ClientCertificateAuthenticator: Sendable {
     }
 
     static func thumbprint(_ certificate: Certificate) -> String {
-        SHA256.hash(data: certificate.derBytes).map { String(format: "%02x", $0) }.joined()
+        certificate.sha256Hex ?? ""
     }
 }
 
 extension Certificate {
     /// The DER encoding (re-serialised; swift-certificates keeps the original bytes for parsed certificates).
     var derBytes: [UInt8] {
-        var serializer = DER.Serializer()
-        do {
-            try serializer.serialize(self)
-        } catch {
-            return []
-        }
-        return serializer.serializedBytes
+        (try? derEncoded()) ?? []
     }
 }

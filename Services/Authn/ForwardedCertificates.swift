@@ -2,6 +2,7 @@ import CertificateValidation
 import Crypto
 import Foundation
 import HTTPTypes
+import Keystore
 import RawStructuredFieldValues
 import SwiftASN1
 import X509
@@ -198,7 +199,7 @@ enum ForwardedCertificates {
             throw failure(.envoy, "carries no Cert or Chain (only \(element.map(\.key).joined(separator: ", "))), so there is no certificate to validate")
         }
         if let hash = values("hash").first {
-            let actual = SHA256.hash(data: leaf.derBytes).map { String(format: "%02x", $0) }.joined()
+            let actual = leaf.sha256Hex ?? ""
             guard hash.lowercased() == actual else {
                 throw failure(.envoy, "has a Hash that is not the SHA-256 of its Cert")
             }

@@ -2,6 +2,7 @@ import AuthProtocol
 import CertificateValidation
 import Foundation
 import ServiceSupport
+import Settings
 import X509
 
 /// Where the principal of a client certificate comes from (`CAMUNDA_SECURITY_AUTHENTICATION_MTLS_PRINCIPAL_SOURCE`).
@@ -34,20 +35,11 @@ public struct AnchorDefaultRoles: Sendable, Equatable {
 
     static func parse(_ text: String, variable: String) throws(ConfigurationError) -> [AnchorDefaultRoles] {
         var groups: [AnchorDefaultRoles] = []
-        for group in text.split(separator: ";") {
-            let trimmed = group.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            guard let equals = trimmed.firstIndex(of: "=") else {
-                throw ConfigurationError(
-                    variable: variable,
-                    message: "has the group '\(trimmed.prefix(80))' without '='; expected <anchor>=<role>,<role> groups separated by ';', where <anchor> is the SHA-256 of a trusted CA's public key or one of the files in \(AuthnSetting.mtlsTrusted), e.g. /certs/partner-ca.pem=reader;/certs/ca.pem=reader,operator")
-            }
-            let anchor = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
-            guard !anchor.isEmpty else {
-                throw ConfigurationError(variable: variable, message: "has a group '\(trimmed.prefix(80))' that names no anchor before '='")
-            }
-            let roles = trimmed[trimmed.index(after: equals)...].split(separator: ",")
-                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let split = try TrustAnchorReference.groups(
+            text, variable: variable, splitAt: .first,
+            expected: "<anchor>=<role>,<role> groups separated by ';', where <anchor> is the SHA-256 of a trusted CA's public key or one of the files in \(AuthnSetting.mtlsTrusted), e.g. /certs/partner-ca.pem=reader;/certs/ca.pem=reader,operator")
+        for (anchor, value) in split {
+            let roles = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             for role in roles {
                 if let problem = RoleName.problem(role) {
                     throw ConfigurationError(
@@ -64,6 +56,47 @@ public struct AnchorDefaultRoles: Sendable, Equatable {
     static func resolve(
         _ groups: [AnchorDefaultRoles], trustedFiles: [String], variable: String
     ) throws -> [String: [String]] {
+        try TrustAnchorReference.resolve(groups.map { ($0.anchor, $0.roles) }, trustedFiles: trustedFiles, variable: variable)
+    }
+}
+
+/// A trust anchor named in a per-anchor setting (`…_BY_ANCHOR`): one of the `…_MTLS_TRUSTEDCERTIFICATES` files (every
+/// certificate in it) or the SHA-256 of a trusted certificate's public key (SPKI; hex or base64url).
+enum TrustAnchorReference {
+    enum Split {
+        /// At the first '=' (the value may hold one).
+        case first
+        /// At the last '=' (the anchor, a file name, may hold one).
+        case last
+    }
+
+    /// The `<anchor>=<value>` groups of `text`, separated by ';' (blank groups skipped), trimmed; a group without '='
+    /// or without an anchor is a configuration error naming `variable` and what is `expected`.
+    static func groups(
+        _ text: String, variable: String, splitAt split: Split, expected: String
+    ) throws(ConfigurationError) -> [(anchor: String, value: String)] {
+        var groups: [(anchor: String, value: String)] = []
+        for group in text.split(separator: ";") {
+            let trimmed = group.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            guard let equals = split == .first ? trimmed.firstIndex(of: "=") : trimmed.lastIndex(of: "=") else {
+                throw ConfigurationError(
+                    variable: variable, message: "has the group '\(trimmed.prefix(80))' without '='; expected \(expected)")
+            }
+            let anchor = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
+            guard !anchor.isEmpty else {
+                throw ConfigurationError(variable: variable, message: "has a group '\(trimmed.prefix(80))' that names no anchor before '='")
+            }
+            groups.append((anchor, trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)))
+        }
+        return groups
+    }
+
+    /// `entries` keyed by the SPKI SHA-256 (hex) of each anchor they name; an anchor that is none of the trusted
+    /// certificates, or named twice, is a configuration error naming `variable`.
+    static func resolve<Value>(
+        _ entries: [(anchor: String, value: Value)], trustedFiles: [String], variable: String
+    ) throws -> [String: Value] {
         var trustedByFile: [String: [Certificate]] = [:]
         var trustedDigests = Set<String>()
         for file in trustedFiles {
@@ -71,28 +104,28 @@ public struct AnchorDefaultRoles: Sendable, Equatable {
             trustedByFile[file] = certificates
             trustedDigests.formUnion(certificates.map(CertificateNames.spkiSHA256))
         }
-        var byAnchor: [String: [String]] = [:]
-        for group in groups {
+        var byAnchor: [String: Value] = [:]
+        for entry in entries {
             let digests: [String]
-            if let certificates = trustedByFile[group.anchor] {
+            if let certificates = trustedByFile[entry.anchor] {
                 digests = certificates.map(CertificateNames.spkiSHA256)
-            } else if let digest = SPKIDigest.canonical(group.anchor) {
+            } else if let digest = SPKIDigest.canonical(entry.anchor) {
                 guard trustedDigests.contains(digest) else {
                     throw ConfigurationError(
                         variable: variable,
-                        message: "names the anchor \(group.anchor), the public key of none of the certificates in \(AuthnSetting.mtlsTrusted); `certauth verify-chain --json` prints each chain certificate's spki_sha256")
+                        message: "names the anchor \(entry.anchor), the public key of none of the certificates in \(AuthnSetting.mtlsTrusted); `certauth verify-chain --json` prints each chain certificate's spki_sha256")
                 }
                 digests = [digest]
             } else {
                 throw ConfigurationError(
                     variable: variable,
-                    message: "names the anchor '\(group.anchor)', which is neither one of the files in \(AuthnSetting.mtlsTrusted) (\(trustedFiles.joined(separator: ", "))) nor \(SPKIDigest.expectedForm)")
+                    message: "names the anchor '\(entry.anchor)', which is neither one of the files in \(AuthnSetting.mtlsTrusted) (\(trustedFiles.joined(separator: ", "))) nor \(SPKIDigest.expectedForm)")
             }
             for digest in digests {
                 if byAnchor[digest] != nil {
-                    throw ConfigurationError(variable: variable, message: "names the anchor \(group.anchor) twice (or a key that another group names too)")
+                    throw ConfigurationError(variable: variable, message: "names the anchor \(entry.anchor) twice (or a key that another group names too)")
                 }
-                byAnchor[digest] = group.roles
+                byAnchor[digest] = entry.value
             }
         }
         return byAnchor
@@ -136,28 +169,19 @@ enum MTLSPrincipal {
             }
             return principal
         case .spiffeID:
-            let ids = CertificateNames.spiffeURIs(leaf)
-            guard ids.count == 1 else {
-                throw AuthenticationFailure(
-                    .unauthorized,
-                    ids.isEmpty
-                        ? "client certificate '\(subject)' carries no SPIFFE ID (a spiffe:// URI subjectAltName), which \(AuthnSetting.mtlsPrincipalSource)=spiffe_id takes the principal from; issue it as an X.509-SVID (SPIRE, cert-manager csi-driver-spiffe, step-ca) or choose another principal source"
-                        : "client certificate '\(subject)' carries \(ids.count) SPIFFE IDs; an X.509-SVID carries exactly one, so none is taken as the principal", code: .certificatePrincipalMissing)
+            let id = try single(
+                CertificateNames.spiffeURIs(leaf), subject: subject,
+                none: "carries no SPIFFE ID (a spiffe:// URI subjectAltName), which \(AuthnSetting.mtlsPrincipalSource)=spiffe_id takes the principal from; issue it as an X.509-SVID (SPIRE, cert-manager csi-driver-spiffe, step-ca) or choose another principal source",
+                many: { "carries \($0) SPIFFE IDs; an X.509-SVID carries exactly one, so none is taken as the principal" })
+            if let problem = SPIFFEID.problem(id) {
+                throw AuthenticationFailure(.unauthorized, "client certificate '\(subject)': its SPIFFE ID '\(id.prefix(200))' \(problem)", code: .certificatePrincipalMissing)
             }
-            if let problem = SPIFFEID.problem(ids[0]) {
-                throw AuthenticationFailure(.unauthorized, "client certificate '\(subject)': its SPIFFE ID '\(ids[0].prefix(200))' \(problem)", code: .certificatePrincipalMissing)
-            }
-            return ids[0]
+            return id
         case .sanURI:
-            let uris = CertificateNames.uris(leaf)
-            guard uris.count == 1 else {
-                throw AuthenticationFailure(
-                    .unauthorized,
-                    uris.isEmpty
-                        ? "client certificate '\(subject)' has no URI subjectAltName, which \(AuthnSetting.mtlsPrincipalSource)=san_uri takes the principal from"
-                        : "client certificate '\(subject)' has \(uris.count) URI subjectAltNames; with \(AuthnSetting.mtlsPrincipalSource)=san_uri it must have exactly one, so that the principal is not a guess", code: .certificatePrincipalMissing)
-            }
-            return uris[0]
+            return try single(
+                CertificateNames.uris(leaf), subject: subject,
+                none: "has no URI subjectAltName, which \(AuthnSetting.mtlsPrincipalSource)=san_uri takes the principal from",
+                many: { "has \($0) URI subjectAltNames; with \(AuthnSetting.mtlsPrincipalSource)=san_uri it must have exactly one, so that the principal is not a guess" })
         case .sanDNS:
             guard let name = CertificateNames.dnsNames(leaf).first, !name.isEmpty else {
                 throw AuthenticationFailure(
@@ -166,6 +190,17 @@ enum MTLSPrincipal {
             }
             return name
         }
+    }
+
+    /// The one name of `names` (the principal must not be a guess among several), else a refusal saying which.
+    private static func single(
+        _ names: [String], subject: String, none: String, many: (Int) -> String
+    ) throws(AuthenticationFailure) -> String {
+        guard names.count == 1 else {
+            throw AuthenticationFailure(
+                .unauthorized, "client certificate '\(subject)' \(names.isEmpty ? none : many(names.count))", code: .certificatePrincipalMissing)
+        }
+        return names[0]
     }
 
     /// The names sent to roles (`certificate_sans`): DNS and URI SANs, at most ``CertificateSAN/maximumCount``.

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import WireFormat
 
 /// What a `/v2` management request needs, decided from its method and route pattern (never from a suffix of the
 /// target): authn authorises exactly the target it forwards to roles.
@@ -97,15 +98,15 @@ enum ManagementAPI {
             case UInt8(ascii: "?"):
                 if queryStart == nil { queryStart = index }
             case UInt8(ascii: "%"):
-                guard index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) else {
+                guard index + 2 < bytes.count, let high = Hex.value(bytes[index + 1]), let low = Hex.value(bytes[index + 2]) else {
                     return .failure(TargetProblem("the request target has a '%' that is not followed by two hex digits"))
                 }
                 let decoded = high << 4 | low
                 if decoded < 0x20 || decoded == 0x7F {
-                    return .failure(TargetProblem("the request target contains an encoded control character (%\(hex(decoded)))"))
+                    return .failure(TargetProblem("the request target contains an encoded control character (%\(Hex.encode([decoded], uppercase: true)))"))
                 }
                 if queryStart == nil, decoded == UInt8(ascii: "/") || decoded == UInt8(ascii: "\\") {
-                    return .failure(TargetProblem("the request path contains an encoded '\(decoded == UInt8(ascii: "/") ? "/" : "\\")' (%\(hex(decoded)))"))
+                    return .failure(TargetProblem("the request path contains an encoded '\(decoded == UInt8(ascii: "/") ? "/" : "\\")' (%\(Hex.encode([decoded], uppercase: true)))"))
                 }
                 index += 2
             default:
@@ -113,7 +114,7 @@ enum ManagementAPI {
                     if byte < 0x20 || byte == 0x7F {
                         return .failure(TargetProblem("the request target contains a control character"))
                     }
-                    return .failure(TargetProblem("the request target contains a character that must be percent-encoded (byte 0x\(hex(byte)))"))
+                    return .failure(TargetProblem("the request target contains a character that must be percent-encoded (byte 0x\(Hex.encode([byte], uppercase: true)))"))
                 }
             }
             index += 1
@@ -148,17 +149,4 @@ enum ManagementAPI {
         }
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
-
-    private static func hex(_ byte: UInt8) -> String {
-        let text = String(byte, radix: 16, uppercase: true)
-        return text.count == 1 ? "0" + text : text
-    }
 }

@@ -5,12 +5,14 @@ import ServiceSupport
 
 /// Health `ocsp`: each OCSP responder asked so far, its last success, the nextUpdate of its last answer and its last
 /// error; degraded while a responder's last exchange failed (with failure policy `closed` its certificates are then
-/// refused, with `open` accepted unchecked) or its last answer is past nextUpdate.
+/// refused, with `open` accepted unchecked) or its last answer is past nextUpdate. The same freshness goes to
+/// ``RevocationMetrics`` (`certauth_ocsp_*{source}`, `certauth_revocation_fetch_failures_total{kind="ocsp"}`).
 struct OCSPHealthReporter: Service {
     let client: OCSPClient
     let health: HealthRegistry
     let failure: RevocationFailurePolicy
     var interval: Duration = .seconds(5)
+    var metrics = RevocationMetrics()
 
     func run() async throws {
         report()
@@ -33,6 +35,7 @@ struct OCSPHealthReporter: Service {
                 details["responder\(index).next_update"] = RFC3339.string(next) + (next < now ? " (stale)" : "")
                 if next < now, status.lastError != nil { degraded = true }
             }
+            metrics.record(kind: .ocsp, source: uri, nextUpdate: status.nextUpdate, lastSuccess: status.lastSuccess, failures: status.failures)
             if let error = status.lastError {
                 details["responder\(index).last_error"] = error
                 if let at = status.lastErrorAt { details["responder\(index).last_error_at"] = RFC3339.string(at) }

@@ -6,6 +6,7 @@ import Logging
 import ServiceLifecycle
 import ServiceSupport
 import Storage
+import WireFormat
 
 /// Cookie sessions. The cookie holds 32 random bytes; only their SHA-256 is stored, so a leaked database holds no
 /// usable session. In memory by default; in the database (SQLite file or PostgreSQL, shared by replicas, surviving
@@ -124,7 +125,7 @@ actor SessionManager {
     }
 
     static func id(of cookie: String) -> String {
-        SHA256.hash(data: Array(cookie.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Array(cookie.utf8)))
     }
 }
 

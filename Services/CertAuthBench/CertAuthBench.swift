@@ -7,6 +7,7 @@ import Keystore
 import Logging
 import Storage
 import TokenValidation
+import WireFormat
 import X509
 import _CryptoExtras
 

@@ -7,6 +7,7 @@ import Foundation
 import Keystore
 import ServiceSupport
 import SwiftASN1
+import WireFormat
 import X509
 
 /// `certauth`: the operator CLI (DESIGN.md §4).
@@ -64,7 +65,7 @@ struct PKI: AsyncParsableCommand {
             print("Client credential to register at the IdP: \((out as NSString).appendingPathComponent("identity.cer"))")
             print("  alias    identity")
             print("  subject  \(summary.identity.subject)")
-            print("  x5t      \(summary.identity.x5t)  (SHA-1 hex \(hex(summary.identity.sha1Thumbprint)), as the Azure portal shows it)")
+            print("  x5t      \(summary.identity.x5t)  (SHA-1 hex \(Hex.encode(summary.identity.sha1Thumbprint, uppercase: true)), as the Azure portal shows it)")
             print("  x5t#S256 \(summary.identity.x5tS256)")
             if layout == .intermediary {
                 print("")
@@ -116,12 +117,8 @@ struct Thumbprint: AsyncParsableCommand {
         let sha256 = Array(SHA256.hash(data: der))
         print(label)
         print("x5t       (SHA-1)    base64url \(Base64URL.encode(sha1))")
-        print("                     hex       \(hex(sha1))")
+        print("                     hex       \(Hex.encode(sha1, uppercase: true))")
         print("x5t#S256  (SHA-256)  base64url \(Base64URL.encode(sha256))")
-        print("                     hex       \(hex(sha256))")
+        print("                     hex       \(Hex.encode(sha256, uppercase: true))")
     }
-}
-
-func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { String(format: "%02X", $0) }.joined()
 }

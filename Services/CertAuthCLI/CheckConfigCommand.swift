@@ -6,8 +6,10 @@ import Foundation
 import Keystore
 import Roles
 import ServiceSupport
+import Settings
 import Storage
 import TokenIssuer
+import WireFormat
 import X509
 
 /// `certauth check-config SERVICE`: reads the service's settings from this environment exactly as the service does
@@ -77,6 +79,7 @@ struct CheckConfig: AsyncParsableCommand {
                         lines.append("trusted proxies: \(proxies.count)")
                     }
                     _ = try SubjectPrincipalMapper(pattern: mtls.subjectPattern, setting: AuthnSetting.mtlsSubjectPattern)
+                    lines += try Self.revocation(mtls)
                 } else {
                     lines.append("client certificates: off")
                 }
@@ -103,6 +106,32 @@ struct CheckConfig: AsyncParsableCommand {
         }
         print("\(service.rawValue): configuration OK")
         for line in lines { print("  \(line)") }
+    }
+
+    /// authn's revocation checking as it would run: the global policy, each anchor's, the CRL files (read) and
+    /// whether distribution points are fetched.
+    static func revocation(_ mtls: MTLSSettings) throws -> [String] {
+        guard mtls.usesCRL || mtls.usesOCSP else { return ["revocation: off"] }
+        var lines = ["revocation: \(mtls.revocation.rawValue), failure \(mtls.revocationFailure.rawValue) (the default for anchors not listed in \(AuthnSetting.mtlsRevocationByAnchor))"]
+        let byAnchor = try AnchorRevocationSetting.resolve(
+            mtls.revocationByAnchor, globalFailure: mtls.revocationFailure, trustedFiles: mtls.trustedCertificateFiles,
+            variable: AuthnSetting.mtlsRevocationByAnchor)
+        for (digest, policy) in byAnchor.sorted(by: { $0.key < $1.key }) {
+            lines.append("revocation for anchor \(policy.anchor) (spki_sha256 \(digest)): \(policy.mode.rawValue), failure \(policy.failure.rawValue)")
+        }
+        if mtls.usesCRL {
+            if !mtls.crlPaths.isEmpty {
+                let store = try CRLStore(paths: mtls.crlPaths, setting: AuthnSetting.mtlsCRLPaths)
+                for file in store.status {
+                    let next = file.lists.compactMap(\.nextUpdate).min()
+                    lines.append("CRL file \(file.path): \(file.lists.count) CRL(s), next update \(next.map(RFC3339.string) ?? "none")\(next.map { $0 < Date() } == true ? " (STALE)" : "")")
+                }
+            }
+            lines.append(mtls.crlFetch
+                ? "CRL distribution points: fetched (http only, \(mtls.crlFetchMaxBytes) bytes and \(mtls.crlFetchTimeout.components.seconds) s at most, again every \(mtls.crlFetchInterval.components.seconds) s or ahead of nextUpdate)"
+                : "CRL distribution points: not fetched (\(AuthnSetting.mtlsCRLFetch)=false)")
+        }
+        return lines
     }
 
     static func listener(_ listener: ListenerSettings) throws -> [String] {

@@ -44,11 +44,14 @@ struct VerifyChain: AsyncParsableCommand {
     @Option(name: .long, help: "CRL file (PEM or DER, e.g. from openssl ca -gencrl) to check every certificate below the trusted CA against (repeatable). With --crl, a certificate whose issuer has no current CRL among them is refused (see --revocation-failure).")
     var crl: [String] = []
 
-    @Option(name: .customLong("revocation-failure"), help: "With --crl or --ocsp: closed (default) refuses a certificate whose revocation status is unknown (no CRL of its issuer, a stale one, no OCSP responder or none reachable); open accepts it.")
+    @Option(name: .customLong("revocation-failure"), help: "With --crl, --crl-fetch or --ocsp: closed (default) refuses a certificate whose revocation status is unknown (no CRL of its issuer, a stale one, no OCSP responder or none reachable); open accepts it.")
     var revocationFailure: String = RevocationFailurePolicy.closed.rawValue
 
     @Flag(name: .long, help: "Ask the OCSP responder each certificate below the trusted CA names (authorityInfoAccess) for its status (HTTP POST, 5 s and 64 KiB per answer). With --crl too, both must establish the status. See --revocation-failure.")
     var ocsp = false
+
+    @Flag(name: .customLong("crl-fetch"), help: "Fetch the CRL each certificate below the trusted CA names in its CRL distribution points (http only, GET, no redirects, 5 s and 1 MiB per CRL). Works with --crl (the files count too) and --ocsp (both must establish the status). See --revocation-failure.")
+    var crlFetch = false
 
     @Option(name: .customLong("max-depth"), help: "Intermediate CA certificates allowed between the leaf and a trusted CA (default \(PathBuildingBudget.standard.maximumIntermediates), like openssl verify -verify_depth).")
     var maxDepth: Int?
@@ -57,14 +60,16 @@ struct VerifyChain: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let http = ocsp ? HTTPClient(
+        let http = ocsp || crlFetch ? HTTPClient(
             eventLoopGroupProvider: .singleton,
             configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(5)))) : nil
         let outcome: Result<Void, ExitCode>
         do {
             let request: Request
             do {
-                request = try prepare(ocsp: http.map { OCSPClient(http: $0) })
+                request = try prepare(
+                    ocsp: ocsp ? http.map { OCSPClient(http: $0) } : nil,
+                    fetcher: crlFetch ? http.map { CRLFetcher(http: $0, setting: "--crl-fetch") } : nil)
             } catch {
                 FileHandle.standardError.write(Data("certauth verify-chain: \(error.message)\n".utf8))
                 throw ExitCode(2)
@@ -94,7 +99,7 @@ struct VerifyChain: AsyncParsableCommand {
         var time: Date
     }
 
-    func prepare(ocsp client: OCSPClient? = nil) throws(CertificateValidationError) -> Request {
+    func prepare(ocsp client: OCSPClient? = nil, fetcher: CRLFetcher? = nil) throws(CertificateValidationError) -> Request {
         guard let leafPath = leaf else {
             throw usage("--leaf LEAF.pem is required")
         }
@@ -133,12 +138,13 @@ struct VerifyChain: AsyncParsableCommand {
         guard let failure = RevocationFailurePolicy(rawValue: revocationFailure.lowercased()) else {
             throw usage("--revocation-failure must be closed or open (got '\(revocationFailure)')")
         }
-        if !crl.isEmpty || ocsp {
+        if !crl.isEmpty || ocsp || crlFetch {
             let store = crl.isEmpty ? nil : try CRLStore(paths: crl, setting: "--crl")
-            let mode: RevocationMode = crl.isEmpty ? .ocsp : ocsp ? .crlAndOCSP : .crl
+            let usesCRL = !crl.isEmpty || crlFetch
+            let mode: RevocationMode = !usesCRL ? .ocsp : ocsp ? .crlAndOCSP : .crl
             settings.revocation = RevocationSettings(
-                mode: mode, failure: failure, crls: store, ocsp: client,
-                modeSetting: ocsp ? "--ocsp" : "--crl", failureSetting: "--revocation-failure")
+                mode: mode, failure: failure, crls: store, ocsp: client, fetcher: fetcher,
+                modeSetting: ocsp ? "--ocsp" : crl.isEmpty ? "--crl-fetch" : "--crl", failureSetting: "--revocation-failure")
         }
         if let maxDepth {
             guard maxDepth >= 0 else { throw usage("--max-depth must be 0 or more (got \(maxDepth))") }

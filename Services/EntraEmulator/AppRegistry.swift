@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Keystore
+import WireFormat
 import X509
 import SwiftASN1
 
@@ -271,7 +272,7 @@ public struct AppRegistry: Sendable {
     /// A UUID derived from a string, so object ids stay the same across restarts.
     static func stableUUID(_ seed: String) -> String {
         let bytes = Array(SHA256.hash(data: Array("oid:\(seed)".utf8)).prefix(16))
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let hex = Hex.encode(bytes)
         let chars = Array(hex)
         return "\(String(chars[0..<8]))-\(String(chars[8..<12]))-\(String(chars[12..<16]))-\(String(chars[16..<20]))-\(String(chars[20..<32]))"
     }

@@ -44,13 +44,7 @@ struct ClientCertificateCheck: Sendable {
 
     /// `x5t#S256`: base64url SHA-256 of the DER.
     static func thumbprint(_ certificate: Certificate) -> String {
-        var serializer = DER.Serializer()
-        do {
-            try serializer.serialize(certificate)
-        } catch {
-            return ""
-        }
-        return Base64URL.encode(Array(SHA256.hash(data: serializer.serializedBytes)))
+        certificate.x5tS256 ?? ""
     }
 
 

@@ -14,6 +14,7 @@ import Prometheus
 import ServiceLifecycle
 import ServiceSupport
 import Synchronization
+import WireFormat
 import X509
 import _CryptoExtras
 

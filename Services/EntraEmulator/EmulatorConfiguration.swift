@@ -1,5 +1,6 @@
 import Foundation
 import ServiceSupport
+import Settings
 
 /// Settings of the entra-emulator.
 public struct EmulatorConfiguration: Sendable {

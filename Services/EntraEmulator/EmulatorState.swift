@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Keystore
 import _CryptoExtras
+import WireFormat
 
 /// The emulator's signing keys: the current one signs, the previous stays in the JWKS after a rotation
 /// (as Entra publishes several keys).

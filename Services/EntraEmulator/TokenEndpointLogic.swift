@@ -3,6 +3,7 @@ import CertificateValidation
 import Crypto
 import Foundation
 import Keystore
+import WireFormat
 import X509
 import _CryptoExtras
 

@@ -1,5 +1,6 @@
 import Foundation
 import ServiceSupport
+import Settings
 import Storage
 
 /// The claim that bootstraps the admin: whoever carries it gets the role `admin` (the seeds' `INITIAL_CLAIM_*`).

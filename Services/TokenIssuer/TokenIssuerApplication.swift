@@ -10,6 +10,7 @@ import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import ServiceSupport
+import Settings
 
 /// A built token-issuer: the services to run, and handles on what they bind.
 public struct TokenIssuerInstance: Sendable {

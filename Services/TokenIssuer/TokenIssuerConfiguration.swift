@@ -2,6 +2,7 @@ import ClientAssertion
 import Foundation
 import Keystore
 import ServiceSupport
+import Settings
 
 /// Everything token-issuer needs, read once at start.
 public struct TokenIssuerConfiguration: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import WireFormat
 
 /// The names of a client certificate that authn sends to roles (`/v1/resolve` `certificate_sans`) and that mapping
 /// rules compare: subjectAltName entries written as OpenSSL prints them, `DNS:<name>` and `URI:<uri>`.
@@ -214,19 +215,9 @@ public enum SPKIDigest {
         while base64.hasSuffix("=") { base64.removeLast() }
         guard base64.utf8.count == 43, base64.utf8.allSatisfy({ $0 != 0x3D }) else { return nil }
         guard let data = Data(base64Encoded: base64 + "="), data.count == 32 else { return nil }
-        return Self.hex(Array(data))
+        return Hex.encode(data)
     }
 
-    public static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 
     public static let expectedForm = "64 hex digits (colons allowed) or 43 base64url characters: the SHA-256 of the CA's SubjectPublicKeyInfo, e.g. from `openssl x509 -in ca.crt -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256` or `certauth verify-chain --json` (spki_sha256)"
 }

@@ -1,5 +1,6 @@
 import Crypto
 import SwiftASN1
+import WireFormat
 import X509
 
 /// What identifies a certificate besides its subject: the SHA-256 of its public key (SubjectPublicKeyInfo DER, as
@@ -15,7 +16,7 @@ public enum CertificateNames {
             // A parsed key always re-encodes; should it not, no pin can match this digest of nothing.
             return ""
         }
-        return hex(Array(SHA256.hash(data: serializer.serializedBytes)))
+        return Hex.encode(SHA256.hash(data: serializer.serializedBytes))
     }
 
     /// The DNS names of the certificate's subjectAltName, in order.
@@ -41,16 +42,6 @@ public enum CertificateNames {
         uris(certificate).filter { $0.lowercased().hasPrefix("spiffe://") }
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 }
 
 extension ValidatedCertificate {

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Keystore
 import SwiftASN1
+import WireFormat
 import X509
 
 /// Certificates from PEM text, from a proxy header, and from the files of the trusted-certificates setting.
@@ -107,21 +108,20 @@ public enum CertificatePEM {
 
 /// Thumbprints as JOSE writes them.
 public enum CertificateThumbprint {
-    /// base64url SHA-256 of the certificate's DER (`x5t#S256`).
+    /// base64url SHA-256 of the certificate's DER (`x5t#S256`), or an error naming the certificate (the CLI's form of
+    /// `Certificate.x5tS256`).
     public static func sha256(_ certificate: Certificate) throws(CertificateValidationError) -> String {
         Base64URL.encode(SHA256.hash(data: try derBytes(certificate)))
     }
 
     /// The certificate's DER encoding.
     public static func derBytes(_ certificate: Certificate) throws(CertificateValidationError) -> [UInt8] {
-        var serializer = DER.Serializer()
         do {
-            try serializer.serialize(certificate)
+            return try certificate.derEncoded()
         } catch {
             throw CertificateValidationError(
                 code: .malformed,
                 message: "certificate '\(DistinguishedNameFormat.string(certificate.subject))' cannot be re-encoded as DER (\(error)); it is not a well-formed X.509 certificate")
         }
-        return serializer.serializedBytes
     }
 }

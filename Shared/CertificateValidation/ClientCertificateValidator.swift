@@ -58,7 +58,10 @@ public struct ClientCertificateValidator: Sendable {
         }
         switch outcome {
         case .valid(let chain):
-            let revocation = await RevocationCheck.evaluate(chain: chain, at: time, settings: settings.revocation)
+            // CRL downloads and parses, OCSP exchanges: never on an event loop either.
+            let revocation = await withTaskExecutorPreference(globalConcurrentExecutor) {
+                await RevocationCheck.evaluate(chain: chain, at: time, settings: self.settings.revocation)
+            }
             if let problem = revocation.problem {
                 throw problem
             }

@@ -1,4 +1,5 @@
 import SwiftASN1
+import WireFormat
 import X509
 
 /// Distinguished names as text, the way Keycloak, Java and the seed documents show them.
@@ -60,7 +61,7 @@ public enum DistinguishedNameFormat {
         if knownKey(attribute.type) != nil, let text = text(attribute.value) {
             return escape(text)
         }
-        return "#" + hex(der(ASN1Any(attribute.value)))
+        return "#" + Hex.encode(der(ASN1Any(attribute.value)))
     }
 
     /// The value as text: UTF8/Printable/IA5 directly, BMP (UTF-16), Universal (UTF-32), Teletex (as Latin-1,
@@ -123,8 +124,4 @@ public enum DistinguishedNameFormat {
         return serializer.serializedBytes
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef")
-        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]] })
-    }
 }

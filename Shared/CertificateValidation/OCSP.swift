@@ -25,6 +25,8 @@ public final class OCSPClient: Sendable {
         public var nextUpdate: Date?
         public var lastError: String?
         public var lastErrorAt: Date?
+        /// Exchanges that failed since start (metrics).
+        public var failures = 0
     }
 
     struct CachedResponse {
@@ -106,6 +108,7 @@ public final class OCSPClient: Sendable {
                 var status = statuses[uri] ?? ResponderStatus()
                 status.lastError = "\(error)"
                 status.lastErrorAt = now
+                status.failures += 1
                 statuses[uri] = status
             }
             throw error

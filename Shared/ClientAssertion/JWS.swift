@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Keystore
 import _CryptoExtras
+import WireFormat
 
 /// JWS algorithms the suite signs and verifies. Never `none`, never HMAC.
 public enum JWSAlgorithm: String, Sendable, Codable, CaseIterable {

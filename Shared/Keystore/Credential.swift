@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import WireFormat
 import X509
 
 /// A private key with its certificate and chain, loaded from a keystore.
@@ -58,10 +59,7 @@ public struct Credential: Sendable {
 
     /// Upper-case hex SHA-1 thumbprint, as shown by Azure/Entra for uploaded certificates.
     public var sha1ThumbprintHex: String {
-        sha1Thumbprint.map { byte in
-            let hex = String(byte, radix: 16, uppercase: true)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        Hex.encode(sha1Thumbprint, uppercase: true)
     }
 
     /// The leaf subject in RFC 4514 order.

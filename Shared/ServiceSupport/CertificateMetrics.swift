@@ -14,9 +14,7 @@ public enum CertificateMetrics {
     /// Records one certificate. `role`: `server` (the listener's own), `client_credential` (token-issuer's
     /// identity), `trusted_ca` (a trust store entry).
     public static func recordExpiration(role: String, certificate: Certificate) {
-        var serializer = DER.Serializer()
-        guard (try? serializer.serialize(certificate)) != nil else { return }
-        let thumbprint = Base64URL.encode(Array(SHA256.hash(data: serializer.serializedBytes)))
+        guard let thumbprint = certificate.x5tS256 else { return }
         Gauge(label: expirationName, dimensions: [("role", role), ("x5t_s256", thumbprint)])
             .record(certificate.notValidAfter.timeIntervalSince1970)
     }

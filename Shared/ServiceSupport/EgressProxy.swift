@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Settings
 
 /// The forward proxy outgoing calls to the IdP take (discovery, JWKS, token endpoint, Graph): `HTTPS_PROXY` for https
 /// URLs and `HTTP_PROXY` for http URLs (upper or lower case, as curl reads them), except for hosts `NO_PROXY` names;

@@ -1,3 +1,4 @@
+import Settings
 import Foundation
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,7 @@ import Foundation
 import Keystore
 import Logging
 import NIOSSL
+import Settings
 import X509
 
 /// How a listener asks for client certificates (`SERVER_SSL_CLIENT_AUTH`).

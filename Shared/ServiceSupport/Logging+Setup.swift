@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Settings
 
 /// How log lines are written: JSON objects (default, for collectors) or text (for humans, `LOG_FORMAT=text`).
 public enum LogFormat: String, Sendable {

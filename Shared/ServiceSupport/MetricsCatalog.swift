@@ -40,6 +40,26 @@ public enum MetricsCatalog {
         "certauth_jwks_refresh_failures_total": Entry(
             name: "certauth_jwks_refresh_failures_total",
             help: "Fetches of the IdP's signing keys (JWKS) that failed (network, TLS, status, or an unusable key set); authn keeps the keys it has.", labels: [:]),
+        "certauth_crl_next_update_timestamp_seconds": Entry(
+            name: "certauth_crl_next_update_timestamp_seconds",
+            help: "When authn's current CRL from a source (a CRL file or a CRL distribution point URL) is due to be replaced (its earliest nextUpdate), in Unix seconds; past it the CRL is stale and the revocation failure policy decides.",
+            labels: ["source": "source"]),
+        "certauth_crl_last_success_timestamp_seconds": Entry(
+            name: "certauth_crl_last_success_timestamp_seconds",
+            help: "When authn last read a CRL file or fetched a CRL distribution point successfully, in Unix seconds, by source.",
+            labels: ["source": "source"]),
+        "certauth_ocsp_next_update_timestamp_seconds": Entry(
+            name: "certauth_ocsp_next_update_timestamp_seconds",
+            help: "The nextUpdate of the last answer of an OCSP responder, in Unix seconds, by responder URL (source).",
+            labels: ["source": "source"]),
+        "certauth_ocsp_last_success_timestamp_seconds": Entry(
+            name: "certauth_ocsp_last_success_timestamp_seconds",
+            help: "When an OCSP responder last answered authn, in Unix seconds, by responder URL (source).",
+            labels: ["source": "source"]),
+        "certauth_revocation_fetch_failures_total": Entry(
+            name: "certauth_revocation_fetch_failures_total",
+            help: "Revocation data authn could not get, by kind (crl_file: a CRL file unreadable; crl_fetch: a CRL distribution point failed; ocsp: an OCSP exchange failed) and source (file or URL); the last good data stays in use until its nextUpdate.",
+            labels: ["kind": "kind", "source": "source"]),
         "certauth_authn_decisions_total": Entry(
             name: "certauth_authn_decisions_total",
             help: "authn's decisions on callers, by credential method (oidc, mtls, session, anonymous, none), result (accepted, unauthenticated, forbidden, unavailable) and reason (the short code of the 401/403/503 body's \"reason\"; ok when accepted).",

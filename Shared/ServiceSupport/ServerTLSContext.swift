@@ -7,6 +7,7 @@ import NIOSSL
 import ServiceLifecycle
 import SwiftASN1
 import Synchronization
+import WireFormat
 import X509
 
 /// A listener's TLS material, reloaded without restart (issue 16 item 5): its files (keystore, trust store, a

@@ -1,10 +1,11 @@
+import HTTPServing
 import Hummingbird
 import HummingbirdCore
 import HummingbirdHTTP2
-import HTTPServing
 import Logging
 import NIOCore
 import NIOSSL
+import Settings
 
 /// A TLS verification callback with metadata (NIOSSL's `NIOSSLCustomVerificationCallbackWithMetadata`, sendable).
 public typealias ClientChainCallback = @Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResultWithMetadata>) -> Void

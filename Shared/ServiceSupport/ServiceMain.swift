@@ -1,10 +1,11 @@
-import Foundation
 import CPlatform
+import Foundation
 import Keystore
 import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import Settings
 import UnixSignals
 
 /// What a service's `main` runs: settings read, logging and metrics installed, the service built and run until

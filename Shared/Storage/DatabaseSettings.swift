@@ -1,5 +1,5 @@
 import Foundation
-import ServiceSupport
+import Settings
 
 /// Which database a service keeps its durable state in.
 public enum DatabaseSettings: Sendable, Equatable {

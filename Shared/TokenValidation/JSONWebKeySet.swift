@@ -3,6 +3,7 @@ import ClientAssertion
 import Crypto
 import Foundation
 import _CryptoExtras
+import WireFormat
 
 /// A signing key from the IdP's JWKS.
 public struct JSONWebKey: Sendable {
@@ -102,8 +103,8 @@ public enum JSONWebKeySetParser {
         let key: VerificationKey
         switch jwk["kty"]?.stringValue {
         case "RSA":
-            guard let n = jwk["n"]?.stringValue.flatMap(Base64URLDecoding.decode),
-                  let e = jwk["e"]?.stringValue.flatMap(Base64URLDecoding.decode), !n.isEmpty, !e.isEmpty
+            guard let n = jwk["n"]?.stringValue.flatMap(StrictBase64URL.decode),
+                  let e = jwk["e"]?.stringValue.flatMap(StrictBase64URL.decode), !n.isEmpty, !e.isEmpty
             else { return .failure(Skip("RSA key without valid base64url 'n' and 'e'")) }
             let bits = bitLength(n)
             guard bits >= 2048 else {
@@ -122,8 +123,8 @@ public enum JSONWebKeySetParser {
             guard curve == "P-256" else {
                 return .failure(Skip("EC curve \(quoted(curve)) is not supported; only P-256 (ES256) is"))
             }
-            guard let x = jwk["x"]?.stringValue.flatMap(Base64URLDecoding.decode),
-                  let y = jwk["y"]?.stringValue.flatMap(Base64URLDecoding.decode), x.count == 32, y.count == 32
+            guard let x = jwk["x"]?.stringValue.flatMap(StrictBase64URL.decode),
+                  let y = jwk["y"]?.stringValue.flatMap(StrictBase64URL.decode), x.count == 32, y.count == 32
             else { return .failure(Skip("P-256 key without 32-byte base64url 'x' and 'y'")) }
             do {
                 key = .p256(try P256.Signing.PublicKey(x963Representation: [0x04] + x + y))

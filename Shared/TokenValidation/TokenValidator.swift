@@ -4,6 +4,7 @@ import Crypto
 import Foundation
 import Synchronization
 import _CryptoExtras
+import WireFormat
 
 /// Validates bearer access tokens (JWS compact serialisation) against the IdP's JWKS and the settings: algorithm
 /// allowlist, `kid` from the JWKS only (`jku`, `x5u`, `jwk`, `x5c` headers are never used), signature, `iss`, `aud`,
@@ -219,7 +220,7 @@ public struct TokenValidator: Sendable {
                         + "from the IdP's token response, without quotes or a 'Bearer' prefix"))
             }
             func part(_ range: Range<Int>) -> [UInt8]? {
-                Base64URLDecoding.decode(UnsafeBufferPointer(rebasing: bytes[range]))
+                StrictBase64URL.decode(UnsafeBufferPointer(rebasing: bytes[range]))
             }
             let headerText = UnsafeBufferPointer(rebasing: bytes[0..<first])
             let header: HeaderSegment
@@ -234,7 +235,7 @@ public struct TokenValidator: Sendable {
             guard let payload = part((first + 1)..<second) else {
                 return .failure(malformedPart("payload"))
             }
-            guard let signature = Base64URLDecoding.decodeData(UnsafeBufferPointer(rebasing: bytes[(second + 1)...])) else {
+            guard let signature = StrictBase64URL.decodeData(UnsafeBufferPointer(rebasing: bytes[(second + 1)...])) else {
                 return .failure(malformedPart("signature"))
             }
             let digest = SHA256.hash(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[0..<second])))

@@ -1,5 +1,6 @@
 import Authn
 import ServiceSupport
+import Settings
 import Testing
 
 /// authn's settings: the seed's blocks work as pasted, and every inconsistent combination fails at start with one

@@ -1,20 +1,22 @@
+import _CryptoExtras
 import AsyncHTTPClient
-import AuthProtocol
 import Authn
+import AuthProtocol
 import DevPKI
 import EntraEmulator
-import _CryptoExtras
 import Foundation
 import Keystore
 import Logging
 import NIOCore
 import NIOHTTP1
-import SwiftASN1
+import Roles
 import ServiceSupport
+import Settings
+import SwiftASN1
 import Testing
 import TestSupport
 import TokenIssuer
-import Roles
+import WireFormat
 import X509
 
 /// authn in process on port 0 with the emulator and token-issuer: real TLS, HTTP/2 and client certificates.

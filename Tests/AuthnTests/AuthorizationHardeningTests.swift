@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import AuthProtocol
 @testable import Authn
+import Settings
 import Foundation
 import Logging
 import NIOHTTP1
@@ -81,7 +82,7 @@ struct AuthorizationHardeningTests {
         try await withHardenedSuite(authn: ["CAMUNDA_SECURITY_AUTHORIZATION_READER_ROLES": "ROLE_USER"]) { pki, _, ports, roles in
             let body = #"{"roleId": "smuggled", "name": "smuggled"}"#
             for target in ["/v2/roles#/search", "/v2/roles/x/../../roles", "/v2//roles", "/v2/roles/%2e%2e/audit-log", "/v2/roles%2Fsearch"] {
-                let answer = try RawHTTP1.send(
+                let answer = try await RawHTTP1.send(
                     port: ports.authn, pki: pki, certificate: "client",
                     request: "POST \(target) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
                 #expect(answer.status == 400, "\(target): \(answer.text)")

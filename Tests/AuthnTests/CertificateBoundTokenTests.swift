@@ -1,15 +1,16 @@
 import AsyncHTTPClient
-import AuthProtocol
 import Authn
+import AuthProtocol
 import EntraEmulator
 import Foundation
 import Keystore
 import NIOHTTP1
 import NIOSSL
 import ServiceSupport
+import Settings
+import SwiftASN1
 import Testing
 import TestSupport
-import SwiftASN1
 import TokenIssuer
 import X509
 

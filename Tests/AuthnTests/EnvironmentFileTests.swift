@@ -1,5 +1,6 @@
 import Foundation
 import ServiceSupport
+import Settings
 import Testing
 
 /// `NAME_FILE` settings (Docker secrets, Kubernetes secret volumes).

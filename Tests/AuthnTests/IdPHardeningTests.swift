@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import AuthProtocol
 import Authn
+import AuthProtocol
 import ClientAssertion
 import EntraEmulator
 import Foundation
@@ -12,6 +12,7 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import ServiceSupport
+import Settings
 import Testing
 import TestSupport
 import TokenIssuer

@@ -4,6 +4,7 @@ import CertificateValidation
 import DevPKI
 import Foundation
 import ServiceSupport
+import Settings
 import Testing
 import X509
 
@@ -107,7 +108,11 @@ struct MTLSIdentityTests {
             "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "crl+ocsp", "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS": "/crl/ca.crl",
         ])
         #expect(both.mtls?.revocation == .crlAndOCSP)
-        #expect(throws: ConfigurationError.self) { try configuration(["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "crl+ocsp"]) }
+        // Without files the CRLs come from the certificates' distribution points, unless fetching is off.
+        #expect(try configuration(["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "crl+ocsp"]).mtls?.crlFetch == true)
+        refusedSettings(
+            ["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "crl", "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_FETCH": "false"],
+            "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS", "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_FETCH=true")
         #expect(throws: ConfigurationError.self) {
             try configuration(["CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION": "ocsp", "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS": "/crl/ca.crl"])
         }
@@ -132,6 +137,46 @@ struct MTLSIdentityTests {
         }
         #expect(throws: ConfigurationError.self) {
             try AnchorDefaultRoles.resolve([AnchorDefaultRoles(anchor: "/other.pem", roles: [])], trustedFiles: [file], variable: "V")
+        }
+    }
+
+    @Test func revocationByAnchor() throws {
+        let variable = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_BY_ANCHOR"
+        let parsed = try configuration([variable: " /certs/partner=ca.pem = CRL+OCSP/closed ; /certs/ca.pem=off;; abc=ocsp/open "])
+        #expect(parsed.mtls?.revocationByAnchor == [
+            AnchorRevocationSetting(anchor: "/certs/partner=ca.pem", mode: .crlAndOCSP, failure: .closed),
+            AnchorRevocationSetting(anchor: "/certs/ca.pem", mode: .off),
+            AnchorRevocationSetting(anchor: "abc", mode: .ocsp, failure: .open),
+        ])
+        // An anchor using crl needs no global mode; crl files without any crl user are refused.
+        #expect(parsed.mtls?.usesCRL == true && parsed.mtls?.usesOCSP == true)
+        refusedSettings([variable: "/certs/ca.pem"], variable, "without '='; expected <anchor>=<mode>[/<failure>]")
+        refusedSettings([variable: "/certs/ca.pem=crl+ocps"], variable, "gives anchor '/certs/ca.pem' the policy 'crl+ocps'")
+        refusedSettings([variable: "/certs/ca.pem=crl/shut"], variable, "the failure policy 'shut'; expected closed")
+        refusedSettings([variable: "=crl"], variable, "names no anchor")
+        refusedSettings(
+            [variable: "/certs/ca.pem=ocsp", "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS": "/crl/ca.crl"],
+            "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS", "would not be checked")
+
+        // Resolved against the trusted files at start: a file or key that is not trusted is refused.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("revocation-anchors-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ca = try Self.ca.get()
+        let file = "\(directory)/ca.pem"
+        #expect(FileManager.default.createFile(atPath: file, contents: Data(try ca.pem.utf8)))
+        let digest = CertificateNames.spkiSHA256(ca.certificate)
+        let resolved = try AnchorRevocationSetting.resolve(
+            [AnchorRevocationSetting(anchor: file, mode: .crl)], globalFailure: .open, trustedFiles: [file], variable: variable)
+        #expect(resolved == [digest: AnchorRevocationPolicy(mode: .crl, failure: .open, anchor: file)])
+        #expect(throws: ConfigurationError.self) {
+            try AnchorRevocationSetting.resolve(
+                [AnchorRevocationSetting(anchor: "/elsewhere.pem", mode: .crl)], globalFailure: .closed, trustedFiles: [file], variable: variable)
+        }
+        #expect(throws: ConfigurationError.self) {
+            try AnchorRevocationSetting.resolve(
+                [AnchorRevocationSetting(anchor: file, mode: .crl), AnchorRevocationSetting(anchor: digest, mode: .off)],
+                globalFailure: .closed, trustedFiles: [file], variable: variable)
         }
     }
 }

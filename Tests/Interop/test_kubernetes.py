@@ -160,7 +160,8 @@ def test_monitoring_overlay_scrapes_and_alerts_on_exported_metrics(rendered):
     rules = by_kind(objects, "PrometheusRule")["certauth"]["spec"]["groups"][0]["rules"]
     alerts = {r["alert"]: r for r in rules}
     assert set(alerts) == {"CertAuthCertificateExpiringSoon", "CertAuthJWKSStale", "CertAuthJWKSRefreshFailing",
-                           "CertAuthIdPFailing", "CertAuthRefusalRateSpike"}
+                           "CertAuthIdPFailing", "CertAuthRefusalRateSpike", "CertAuthCRLNearlyStale",
+                           "CertAuthRevocationSourceFailing"}
     assert "certauth_authn_decisions_total" in alerts["CertAuthRefusalRateSpike"]["expr"]
     assert "14 * 86400" in alerts["CertAuthCertificateExpiringSoon"]["expr"]
     sources = "\n".join(p.read_text() for d in ("Services", "Shared") for p in (ROOT / d).rglob("*.swift"))
@@ -169,7 +170,8 @@ def test_monitoring_overlay_scrapes_and_alerts_on_exported_metrics(rendered):
         for metric in set(re.findall(r"\b(certauth_[a-z_]+|http_server_[a-z_]+)", alert["expr"])):
             assert f'"{metric}"' in sources, f"{alert['alert']} uses {metric}, which no service exports"
     print("monitoring overlay: ServiceMonitor on every management port; alerts (certificate < 14 days, JWKS stale, "
-          "JWKS refresh failing, IdP failing, refusal spike by decision reason) on metrics the services export")
+          "JWKS refresh failing, IdP failing, refusal spike by decision reason, CRL near nextUpdate, revocation sources "
+          "failing) on metrics the services export")
 
 
 def test_every_deployment_environment_passes_check_config(rendered):

@@ -1,6 +1,7 @@
 import Foundation
 import Keystore
 import Testing
+import WireFormat
 import X509
 
 @Suite struct KeystoreLoaderTests {

@@ -1,5 +1,6 @@
 import Roles
 import ServiceSupport
+import Settings
 import Storage
 import Testing
 

@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import Roles
 import ServiceSupport
+import Settings
 import Storage
 import Testing
 import TestSupport

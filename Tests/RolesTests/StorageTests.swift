@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import ServiceSupport
+import Settings
 import Storage
 import Testing
 import TestSupport

@@ -80,7 +80,7 @@ import TestSupport
         try await Self.withServer { pki, port in
             let started = ContinuousClock.now
             // Sent at once (pipelined): two lean answers, a routed one, and a lean one declined by the responder.
-            let answer = try RawHTTP1.send(
+            let answer = try await RawHTTP1.send(
                 port: port, pki: pki, certificate: "client",
                 request: Self.get("/lean") + Self.get("/lean") + Self.get("/routed") + Self.get("/lean", close: true, extra: "x-decline: 1\r\n"))
             let bodies = Self.bodies(answer.text)
@@ -98,7 +98,7 @@ import TestSupport
         try await Self.withServer { pki, port in
             // `/slow` takes 400 ms in the router; the `/lean` right behind it must not overtake it (HTTP/1.1 answers
             // leave in request order), so it goes to the router too.
-            let answer = try RawHTTP1.send(
+            let answer = try await RawHTTP1.send(
                 port: port, pki: pki, certificate: "client", request: Self.get("/slow") + Self.get("/lean", close: true))
             #expect(Self.bodies(answer.text) == ["slow", "router-lean"], "\(answer.text)")
         }
@@ -108,7 +108,7 @@ import TestSupport
         try await Self.withServer { pki, port in
             let started = ContinuousClock.now
             // Bytes after a `Connection: close` request are never answered.
-            let answer = try RawHTTP1.send(
+            let answer = try await RawHTTP1.send(
                 port: port, pki: pki, certificate: "client", request: Self.get("/lean", close: true) + Self.get("/routed"))
             #expect(Self.bodies(answer.text) == ["lean-1"], "\(answer.text)")
             #expect(answer.text.lowercased().contains("\r\nconnection: close\r\n"))

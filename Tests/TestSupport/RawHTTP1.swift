@@ -8,7 +8,17 @@ public enum RawHTTP1 {
         public var text: String
     }
 
-    public static func send(port: Int, pki: TestPKI, certificate: String?, request: String) throws -> Answer {
+    /// Runs the exchange on a dispatch thread, not on the Swift concurrency pool: it blocks until openssl ends, and a
+    /// blocked pool thread (two on a 2-core machine) can starve the in-process server the test is talking to.
+    public static func send(port: Int, pki: TestPKI, certificate: String?, request: String) async throws -> Answer {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try sendBlocking(port: port, pki: pki, certificate: certificate, request: request) })
+            }
+        }
+    }
+
+    static func sendBlocking(port: Int, pki: TestPKI, certificate: String?, request: String) throws -> Answer {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         var arguments = ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-alpn", "http/1.1",

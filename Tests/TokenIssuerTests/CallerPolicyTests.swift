@@ -4,6 +4,7 @@ import DevPKI
 import EntraEmulator
 import Foundation
 import ServiceSupport
+import Settings
 import Testing
 import TestSupport
 import TokenIssuer

@@ -7,9 +7,11 @@ import Foundation
 import Keystore
 import Logging
 import ServiceSupport
+import Settings
 import Testing
 import TestSupport
 import TokenIssuer
+import WireFormat
 
 /// App registrations for the client authentication methods of issue 6, written next to a test PKI.
 enum MethodApps {

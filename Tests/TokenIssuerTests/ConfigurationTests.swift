@@ -1,6 +1,7 @@
 import Foundation
 import Keystore
 import ServiceSupport
+import Settings
 import Testing
 import TestSupport
 import TokenIssuer

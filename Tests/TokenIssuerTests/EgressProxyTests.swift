@@ -3,6 +3,7 @@ import EntraEmulator
 import Foundation
 import Logging
 import ServiceSupport
+import Settings
 import Testing
 import TestSupport
 import TokenIssuer

@@ -1,6 +1,7 @@
 import EntraEmulator
 import Foundation
 import ServiceSupport
+import Settings
 import Testing
 import TestSupport
 

@@ -1,3 +1,4 @@
+import _CryptoExtras
 import AsyncHTTPClient
 import AuthProtocol
 import ClientAssertion
@@ -12,10 +13,11 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import ServiceSupport
+import Settings
 import Testing
 import TestSupport
 import TokenIssuer
-import _CryptoExtras
+import WireFormat
 
 /// An external OIDC issuer the test runs (the Kubernetes API server's service account issuer, in production): HTTPS
 /// discovery and JWKS on port 0, and tokens it mints with its RSA key.

@@ -9,6 +9,7 @@ import SwiftASN1
 import Testing
 import TestSupport
 import TokenIssuer
+import WireFormat
 import X509
 
 /// The service's own TLS material reloads without restart (issue 16 item 5): a new keystore written in place is served

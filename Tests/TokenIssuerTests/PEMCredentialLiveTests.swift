@@ -10,10 +10,12 @@ import NIOHTTP1
 import NIOSSL
 import ServiceLifecycle
 import ServiceSupport
+import Settings
 import SwiftASN1
 import Testing
 import TestSupport
 import TokenIssuer
+import WireFormat
 import X509
 
 /// A Kubernetes secret volume as the kubelet writes it: `tls.crt -> ..data/tls.crt`, `..data -> ..<version>`, and an

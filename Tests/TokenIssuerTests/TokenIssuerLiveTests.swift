@@ -8,9 +8,11 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import ServiceSupport
+import Settings
 import Testing
 import TestSupport
 import TokenIssuer
+import WireFormat
 
 /// The emulator and token-issuer built in process, listening on port 0, over real TLS and HTTP/2.
 enum Fixtures {

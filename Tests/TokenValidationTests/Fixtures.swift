@@ -8,6 +8,7 @@ import Synchronization
 import TestSupport
 import TokenValidation
 import _CryptoExtras
+import WireFormat
 
 // MARK: - Keys and JWKS
 

@@ -4,6 +4,7 @@ import Foundation
 import Keystore
 import Testing
 import TokenValidation
+import WireFormat
 
 /// Header and payload JSON that a token reader must not be confused by (RFC 7515 §4, RFC 8725 §3): duplicate names,
 /// deep nesting, truncation, broken text. Each is refused as malformed, without trapping.

@@ -8,6 +8,7 @@ import TestSupport
 import Testing
 @testable import TokenValidation
 import _CryptoExtras
+import WireFormat
 
 @Suite struct JSONWebKeySetParserTests {
     @Test func badKeysAreSkippedWithReasonsWhileGoodKeysLoad() throws {
@@ -296,20 +297,5 @@ enum CapturedLogsLogger {
         #expect(cache.count == 10)
         #expect(cache.lookup("token-999", now: Fixture.now) != nil)
         #expect(cache.lookup("token-989", now: Fixture.now) == nil)
-    }
-}
-
-@Suite struct Base64URLDecodingTests {
-    @Test func agreesWithTheKeystoreEncoderForEveryLength() {
-        var generator = SystemRandomNumberGenerator()
-        for length in 0..<70 {
-            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            #expect(Base64URLDecoding.decode(Base64URL.encode(bytes)) == bytes)
-        }
-    }
-
-    @Test(arguments: ["A", "AB=", "AB==", "a+bc", "a/bc", "ab c", "QR", "QUJ", "é"])
-    func refusesNonCanonicalInput(_ text: String) {
-        #expect(Base64URLDecoding.decode(text) == nil)
     }
 }

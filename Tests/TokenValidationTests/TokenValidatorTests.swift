@@ -7,6 +7,7 @@ import TestSupport
 import Testing
 import TokenValidation
 import _CryptoExtras
+import WireFormat
 
 @Suite struct BadTokenTests {
     /// One refused token: what it is, the token, the code it must be refused with.

@@ -1,6 +1,6 @@
 import Foundation
-import Keystore
 import Testing
+import WireFormat
 
 @Suite struct Base64URLTests {
     @Test func encodesWithoutPadding() {
@@ -46,5 +46,44 @@ import Testing
                 .replacingOccurrences(of: "=", with: "")
             #expect(Base64URL.encode(bytes) == expected, "\(length) bytes")
         }
+    }
+}
+
+@Suite struct StrictBase64URLTests {
+    @Test func agreesWithTheEncoderForEveryLength() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<70 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            #expect(StrictBase64URL.decode(Base64URL.encode(bytes)) == bytes)
+        }
+    }
+
+    @Test(arguments: ["A", "AB=", "AB==", "a+bc", "a/bc", "ab c", "QR", "QUJ", "é"])
+    func refusesNonCanonicalInput(_ text: String) {
+        #expect(StrictBase64URL.decode(text) == nil)
+    }
+}
+
+@Suite struct HexTests {
+    @Test func encodesBothCasesAndDecodesWhatItWrote() {
+        #expect(Hex.encode([UInt8]()) == "")
+        #expect(Hex.encode([0x00, 0x0F, 0xA5, 0xFF]) == "000fa5ff")
+        #expect(Hex.encode([0x00, 0x0F, 0xA5, 0xFF], uppercase: true) == "000FA5FF")
+        // What openssl prints for the SHA-256 of "abc" (`printf abc | openssl dgst -sha256`).
+        let digest: [UInt8] = [
+            0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+            0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+        ]
+        #expect(Hex.encode(digest) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        for length in 0..<40 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255) }
+            #expect(Hex.decode(Hex.encode(bytes)) == bytes)
+            #expect(Hex.decode(Hex.encode(bytes, uppercase: true)) == bytes)
+        }
+    }
+
+    @Test(arguments: ["0", "abc", "0g", "zz", " 00", "00 ", "é0"])
+    func refusesWhatIsNotHex(_ text: String) {
+        #expect(Hex.decode(text) == nil)
     }
 }

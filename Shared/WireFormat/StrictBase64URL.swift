@@ -1,9 +1,9 @@
 import Foundation
 
 /// Strict base64url decoding (RFC 4648 §5, no padding, canonical trailing bits) straight from the token's UTF-8
-/// bytes: one allocation per segment, no intermediate strings. `Keystore.Base64URL` is the general-purpose one;
-/// this one sits on the hot path of every bearer token.
-enum Base64URLDecoding {
+/// bytes: one allocation per segment, no intermediate strings. ``Base64URL`` is the lenient one (padding accepted);
+/// this one reads what must be exact: every JWS segment of a bearer token (the hot path) and JWK members.
+public enum StrictBase64URL {
     /// Four tables of 256 entries, one per position in a group of four characters: the character's 6 bits shifted
     /// to their place in the group's 24 bits, or 0x0100_0000 (outside them) for a byte outside the alphabet. A group
     /// is then four lookups ORed together, and one test of the high byte per segment catches any bad character.
@@ -19,13 +19,13 @@ enum Base64URLDecoding {
     }()
 
     /// The number of bytes `count` characters decode to; nil for a length no base64url text has.
-    static func decodedCount(_ count: Int) -> Int? {
+    public static func decodedCount(_ count: Int) -> Int? {
         count % 4 == 1 ? nil : count / 4 * 3 + max(0, count % 4 - 1)
     }
 
     /// The decoded bytes, or nil for a character outside the alphabet, padding, an impossible length, or
     /// non-zero bits after the last full byte.
-    static func decode(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+    public static func decode(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard let count = decodedCount(input.count) else { return nil }
         var valid = false
         let output = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -37,7 +37,7 @@ enum Base64URLDecoding {
 
     /// The decoded bytes as `Data` (what swift-crypto's signature types hold), or nil as for `decode(_:)`. Decoded on
     /// the stack and copied once: writing into a `Data` in place cost more (zeroing, and its storage's checks).
-    static func decodeData(_ input: UnsafeBufferPointer<UInt8>) -> Data? {
+    public static func decodeData(_ input: UnsafeBufferPointer<UInt8>) -> Data? {
         guard let count = decodedCount(input.count) else { return nil }
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer -> Data? in
             guard decode(input, into: buffer) else { return nil }
@@ -95,7 +95,7 @@ enum Base64URLDecoding {
     }
 
     /// Decodes a base64url string (JWK members).
-    static func decode(_ text: String) -> [UInt8]? {
+    public static func decode(_ text: String) -> [UInt8]? {
         var text = text
         return text.withUTF8 { decode($0) }
     }
