@@ -332,7 +332,7 @@ let package = Package(
         .testTarget(
             name: "ServiceSupportTests",
             dependencies: [
-                "ServiceSupport", "AuthProtocol", "Keystore", "TestSupport", "CertificateValidation", "HTTPServing",
+                "ServiceSupport", "Settings", "AuthProtocol", "Keystore", "TestSupport", "CertificateValidation", "HTTPServing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,4 +1,5 @@
 import Foundation
+import Settings
 
 /// The trace export settings (OpenTelemetry's own variables), checked at start and by `certauth check-config`; the
 /// exporter itself (swift-otel, linked only into the service executables) reads the rest of the `OTEL_*` variables.

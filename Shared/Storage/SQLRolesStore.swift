@@ -1,6 +1,5 @@
 import AuthProtocol
 import Foundation
-import ServiceSupport
 import Tracing
 
 /// The roles store over either backend. Every mutation is one plan: bump the change counter first (in PostgreSQL
@@ -49,13 +48,23 @@ struct SQLRolesStore<Backend: SQLBackend>: RolesStore {
         return MutationResult(version: result["version"]?.first?.int(0) ?? 0, adminGrants: grants)
     }
 
-    /// Runs `body` in a client span `roles-store <operation>` when traces are exported (a plain call otherwise).
+    /// Runs `body` in a client span `roles-store <operation>` (swift-distributed-tracing's API: a no-op until a service
+    /// installs a tracer, which it does only when traces are exported). `onlyWithinTrace`: no span outside a request's
+    /// trace, for the version poll that would otherwise be a trace of its own every few hundred milliseconds.
     private func traced<T>(_ operation: String, onlyWithinTrace: Bool = false, _ body: () async throws -> T) async throws -> T {
-        try await ServiceTracing.withSpan(
-            "roles-store \(operation)", kind: .client,
-            attributes: ["db.system.name": .string(Backend.systemName), "db.operation.name": .string(operation)],
-            onlyWithinTrace: onlyWithinTrace
-        ) { _ in try await body() }
+        if onlyWithinTrace, InstrumentationContext.current == nil { return try await body() }
+        return try await withSpan("roles-store \(operation)", ofKind: .client) { span in
+            span.attributes["db.system.name"] = Backend.systemName
+            span.attributes["db.operation.name"] = operation
+            do {
+                return try await body()
+            } catch {
+                // The error's type only (as ServiceTracing.recordFailure): its text could carry a caller's input.
+                span.attributes["error.type"] = String(describing: type(of: error))
+                span.setStatus(SpanStatus(code: .error))
+                throw error
+            }
+        }
     }
 
     func auditLog(limit: Int, before: Int64?) async throws -> AuditPage {

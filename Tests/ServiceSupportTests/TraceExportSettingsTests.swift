@@ -1,4 +1,5 @@
 import ServiceSupport
+import Settings
 import Testing
 
 /// `OTEL_*` settings as the services and `certauth check-config` read them (the export itself: TraceExportProcessTests).
