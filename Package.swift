@@ -342,11 +342,20 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
             ],
             path: "Tests/ServiceSupportTests"
         ),
         .testTarget(name: "ArchitectureTests", path: "Tests/ArchitectureTests"),
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"], path: "Tests/WireFormatTests"),
+        .testTarget(name: "SettingsTests", dependencies: ["Settings"], path: "Tests/SettingsTests"),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "Settings", "AuthProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/StorageTests"
+        ),
         .testTarget(
             name: "HTTPServingTests",
             dependencies: [
@@ -451,7 +460,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AuthProtocol", "TestSupport", "DevPKI", "CertificateValidation",
+                "AuthProtocol", "TestSupport", "DevPKI", "CertificateValidation", "Keystore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

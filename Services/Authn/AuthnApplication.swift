@@ -65,14 +65,21 @@ public enum AuthnApplication {
         var keys: KeySetCache?
         if let oidc = configuration.oidc {
             let idpTrust = try oidc.idpTrustStore?.load() ?? []
-            let idpHTTP = HTTPClient(
-                eventLoopGroupProvider: .singleton,
-                configuration: .init(
-                    tlsConfiguration: try ServerTLS.clientConfiguration(credential: nil, trustRoots: idpTrust, includeSystemRoots: true),
-                    redirectConfiguration: .disallow,
-                    timeout: .init(connect: .seconds(5), read: .seconds(10))),
-                backgroundActivityLogger: logger)
-            services.append(HTTPClientService(client: idpHTTP))
+            let idpTLS = try ServerTLS.clientConfiguration(credential: nil, trustRoots: idpTrust, includeSystemRoots: true)
+            // Discovery and JWKS honour HTTPS_PROXY / NO_PROXY (or CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PROXY), CONNECT.
+            let idpHTTP = EgressClients(proxies: oidc.proxies) { proxy in
+                var clientConfiguration = HTTPClient.Configuration(
+                    tlsConfiguration: idpTLS, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10)))
+                clientConfiguration.proxy = proxy
+                if proxy != nil { clientConfiguration.httpVersion = .http1Only }
+                return HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration, backgroundActivityLogger: logger)
+            }
+            services.append(contentsOf: idpHTTP.clients.map { HTTPClientService(client: $0) } as [any Service])
+            for proxy in [oidc.proxies.https, oidc.proxies.http].compactMap({ $0 }) {
+                logger.info("IdP calls (discovery, JWKS) go through a proxy", metadata: [
+                    "proxy": .string(proxy.description), "variable": .string(proxy.variable), "no_proxy": .string(proxy.bypass.joined(separator: ",")),
+                ])
+            }
             let source = JWKSSource(
                 http: idpHTTP, jwkSetURI: oidc.jwkSetURI, issuer: oidc.issuer, timeout: oidc.jwksFetchTimeout,
                 allowInsecureHTTP: oidc.allowInsecureHTTP, multiTenant: !oidc.allowedTenants.isEmpty)
@@ -166,9 +173,9 @@ public enum AuthnApplication {
                 defaultRolesByAnchor: try AnchorDefaultRoles.resolve(
                     mtls.defaultRolesByAnchor, trustedFiles: mtls.trustedCertificateFiles, variable: AuthnSetting.mtlsDefaultRolesByAnchor))
             for role in mtls.defaultRoles + mtls.defaultRolesByAnchor.flatMap(\.roles) where AdminGrantAudit.isAdminLike(role) {
-                logger.warning("Security audit: every valid client certificate is granted an admin role by configuration", metadata: [
-                    "audit": "admin_role_default", "role": .string(role), "setting": .string(AuthnSetting.mtlsDefaultRoles),
-                ])
+                AdminGrantEvent(.configuredDefault, role: role, principal: "configuration", details: [
+                    "setting": mtls.defaultRoles.contains(role) ? AuthnSetting.mtlsDefaultRoles : AuthnSetting.mtlsDefaultRolesByAnchor,
+                ]).log(to: logger)
             }
         }
 
@@ -269,7 +276,8 @@ public enum AuthnApplication {
 /// Where the IdP's signing keys come from: the configured JWK set URI, or the `jwks_uri` of the issuer's discovery
 /// document (looked up on each refresh, so a moved JWKS is followed).
 struct JWKSSource: Sendable, CustomStringConvertible {
-    let http: HTTPClient
+    /// Direct and proxied clients; each URL goes the way `NO_PROXY` says.
+    let http: EgressClients
     let jwkSetURI: URL?
     let issuer: String?
     let timeout: Duration
@@ -312,10 +320,12 @@ struct JWKSSource: Sendable, CustomStringConvertible {
 
     private func get(_ url: String, what: String) async throws -> [UInt8] {
         let response: HTTPClientResponse
+        let (client, proxy) = http.client(for: url)
         do {
-            response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(max(1, timeout.components.seconds)))
+            response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(max(1, timeout.components.seconds)))
         } catch {
-            throw JWKSSourceError(message: "could not fetch \(what) from \(url): \(InternalClient.describe(error))")
+            let through = proxy.map { " through proxy \($0.description) (\($0.variable); NO_PROXY lists the hosts reached directly)" } ?? ""
+            throw JWKSSourceError(message: "could not fetch \(what) from \(url)\(through): \(InternalClient.describe(error))")
         }
         guard response.status == .ok else {
             throw JWKSSourceError(message: "\(url) answered \(response.status.code) for \(what)")

@@ -37,6 +37,9 @@ public struct OIDCSettings: Sendable {
     public var allowedTenants: [String]
     /// Plain `http://` to the IdP beyond loopback (discovery, JWKS) is allowed (a lab without TLS).
     public var allowInsecureHTTP: Bool
+    /// Forward proxies for discovery and JWKS: `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`, or
+    /// `CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PROXY` for the IdP calls only (as token-issuer); nil: direct.
+    public var proxies: (https: EgressProxy?, http: EgressProxy?) = (nil, nil)
 
     public init(issuers: [String], issuer: String?, jwkSetURI: URL?, audiences: [String],
                 roleClaims: [String] = ["roles", "app_roles"], scopeClaims: [String] = ["scp"], principalClaim: String? = nil,
@@ -308,6 +311,7 @@ extension AuthnConfiguration {
                 maxTokenLength: try env.int(S.maxTokenLength, default: 16 * 1024, range: 1024...(256 * 1024)),
                 maxTokenLifetime: .seconds(try env.int(S.maxTokenLifetime, default: 86_400, range: 60...(30 * 86_400))),
                 allowedTenants: allowedTenants, allowInsecureHTTP: allowInsecure)
+            oidc?.proxies = try EgressProxy.fromEnvironment(env, setting: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PROXY")
         } else if method == .oidc, env.string(S.audience) != nil {
             throw ConfigurationError(
                 variable: S.issuer,

@@ -387,11 +387,11 @@ struct AuthnRoutes: Sendable {
         case .missing:
             status = .unauthorized
             code = "missing_credentials"
-            headers[.wwwAuthenticate] = "Bearer realm=\"certauth\", error_description=\"\(Self.quoted(description))\""
+            headers[.wwwAuthenticate] = "Bearer realm=\"certauth\", error_description=\"\(HTTPQuotedString.sanitized(description))\""
         case .unauthorized:
             status = .unauthorized
             code = "invalid_token"
-            headers[.wwwAuthenticate] = "Bearer realm=\"certauth\", error=\"invalid_token\", error_description=\"\(Self.quoted(description))\""
+            headers[.wwwAuthenticate] = "Bearer realm=\"certauth\", error=\"invalid_token\", error_description=\"\(HTTPQuotedString.sanitized(description))\""
         case .forbidden:
             status = .forbidden
             code = "insufficient_scope"
@@ -420,18 +420,6 @@ struct AuthnRoutes: Sendable {
         var response = JSONResponse.make(status, body)
         response.headers[.contentType] = ProblemDetails.contentType
         return response
-    }
-
-    /// An RFC 7230 quoted-string body: no quotes or backslashes, no control characters, bounded length.
-    static func quoted(_ text: String) -> String {
-        let cleaned = text.unicodeScalars.map { scalar -> String in
-            switch scalar {
-            case "\"", "\\": return "'"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || scalar.value > 0x7E: return " "
-            default: return String(scalar)
-            }
-        }.joined()
-        return cleaned.count > 400 ? String(cleaned.prefix(400)) + "..." : cleaned
     }
 }
 

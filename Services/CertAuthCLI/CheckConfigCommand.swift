@@ -38,6 +38,10 @@ struct CheckConfig: AsyncParsableCommand {
                 lines += try Self.listener(configuration.listener)
                 lines.append("client authentication: \(configuration.clientAuthenticationMethod.rawValue)")
                 if let keystore = configuration.keystore { lines += try Self.keystore(keystore, "client credential") }
+                if let next = configuration.nextKeystore { lines += try Self.keystore(next, "next client credential") }
+                if let rotation = configuration.rotation {
+                    lines.append("zero-touch rotation at Entra: Graph \(rotation.graphURL.absoluteString), application object id \(rotation.applicationObjectID), old key removed \(rotation.gracePeriod.components.seconds) s after the switch")
+                }
                 if case .file(let file) = configuration.assertionSource {
                     // Read and checked as for an exchange: expired, not yet valid, wrong audience.
                     _ = try file.read()
@@ -57,6 +61,9 @@ struct CheckConfig: AsyncParsableCommand {
                 if let oidc = configuration.oidc {
                     lines.append("bearer tokens: issuers \(oidc.issuers.joined(separator: ", ")); audiences \(oidc.audiences.joined(separator: ", ")); keys from \(oidc.jwkSetURI?.absoluteString ?? "the issuer's discovery document")")
                     if let trust = oidc.idpTrustStore { lines += try Self.trustStore(trust, "IdP trust store", systemRoots: true) }
+                    for proxy in Set([oidc.proxies.https, oidc.proxies.http].compactMap { $0?.description }).sorted() {
+                        lines.append("IdP calls (discovery, JWKS) through proxy \(proxy)")
+                    }
                     lines.append("maximum token lifetime: \(oidc.maxTokenLifetime.components.seconds) s")
                     if !oidc.allowedTenants.isEmpty {
                         lines.append("multi-tenant issuer: allowed tenants \(oidc.allowedTenants.joined(separator: ", "))")

@@ -1,3 +1,4 @@
+import CertificateValidation
 import Crypto
 import Foundation
 import Keystore
@@ -24,6 +25,9 @@ public struct AppRegistration: Sendable {
     public var certificateBoundTokens: Bool = false
     /// Federated identity credentials: external issuers whose tokens this app may present as client assertions.
     public var federatedCredentials: [FederatedCredential] = []
+    /// The application object's id (Graph `id`, "Object ID" in the admin center; `object_id` in the file, else derived
+    /// from the client id): the `iss` Graph expects in addKey/removeKey proofs.
+    public var applicationObjectID: String = ""
 }
 
 /// A federated identity credential of an app registration (Graph `federatedIdentityCredential`): tokens from
@@ -116,6 +120,23 @@ public struct RegisteredCertificate: Sendable {
     public var x5t: String
     public var x5tS256: String
     public var path: String
+    /// Graph's `keyId` of this key credential (derived from the thumbprint for certificates from the file).
+    public var keyID: String = ""
+    /// Graph's `displayName`.
+    public var displayName: String = ""
+
+    /// A certificate as Graph addKey registers it (`path` is empty).
+    public static func added(_ certificate: Certificate, der: [UInt8], displayName: String?) -> RegisteredCertificate {
+        let x5tS256 = Base64URL.encode(Array(SHA256.hash(data: der)))
+        return RegisteredCertificate(
+            certificate: certificate, x5t: Base64URL.encode(Array(Insecure.SHA1.hash(data: der))), x5tS256: x5tS256, path: "",
+            keyID: UUID().uuidString.lowercased(), displayName: displayName ?? DistinguishedNameFormat.commonName(certificate.subject).map { "CN=\($0)" } ?? "certificate")
+    }
+
+    /// Graph's `customKeyIdentifier` of a certificate: its SHA-1 thumbprint (Edm.Binary, base64 in JSON).
+    public var customKeyIdentifier: String {
+        Data(Base64URL.decode(x5t) ?? []).base64EncodedString()
+    }
 }
 
 /// The emulated tenant: id and app registrations.
@@ -142,7 +163,9 @@ public struct AppRegistry: Sendable {
                 var tlsClientAuthChainMatch: String?
                 var certificateBoundTokens: Bool?
                 var federatedCredentials: [FederatedCredentialEntry]?
+                var objectID: String?
                 enum CodingKeys: String, CodingKey {
+                    case objectID = "object_id"
                     case federatedCredentials = "federated_credentials"
                     case clientID = "client_id", name, certificates
                     case clientSecrets = "client_secrets", appRolesGranted = "app_roles_granted", appRoles = "app_roles"
@@ -176,7 +199,8 @@ public struct AppRegistry: Sendable {
                 tlsClientAuth: try tlsPolicy(app.tokenEndpointAuthMethod, dn: app.tlsClientAuthSubjectDN, match: app.tlsClientAuthDNMatch,
                                              chain: app.tlsClientAuthChainMatch, clientID: app.clientID, path: path),
                 certificateBoundTokens: app.certificateBoundTokens ?? false,
-                federatedCredentials: try federated(app.federatedCredentials ?? [], clientID: app.clientID, path: path))
+                federatedCredentials: try federated(app.federatedCredentials ?? [], clientID: app.clientID, path: path),
+                applicationObjectID: try applicationObjectID(app.objectID, clientID: app.clientID, path: path))
         }
         return AppRegistry(tenantID: file.tenantID, apps: apps)
     }
@@ -214,6 +238,15 @@ public struct AppRegistry: Sendable {
             result.append(FederatedCredential(name: name, issuer: issuer, subject: subject, audiences: audiences))
         }
         return result
+    }
+
+    /// `object_id`, a GUID; default: a stable one derived from the client id (not the service principal's `oid`).
+    static func applicationObjectID(_ value: String?, clientID: String, path: String) throws(RegistryError) -> String {
+        guard let value else { return stableUUID("application:\(clientID)") }
+        guard UUID(uuidString: value) != nil else {
+            throw RegistryError("App \(clientID) in \(path): object_id '\(value.prefix(80))' is not a GUID; expected the application object's id, e.g. 8f3c3a52-4b4e-4e53-9f0c-3f3b0d7e6a11 (or leave it out).")
+        }
+        return value.lowercased()
     }
 
     static func tlsPolicy(
@@ -262,11 +295,13 @@ public struct AppRegistry: Sendable {
         guard let certificate = try? Certificate(derEncoded: der) else {
             throw RegistryError("Certificate \(path) of app \(clientID) is not an X.509 certificate (DER or PEM).")
         }
+        let x5tS256 = Base64URL.encode(Array(SHA256.hash(data: der)))
         return RegisteredCertificate(
             certificate: certificate,
             x5t: Base64URL.encode(Array(Insecure.SHA1.hash(data: der))),
-            x5tS256: Base64URL.encode(Array(SHA256.hash(data: der))),
-            path: path)
+            x5tS256: x5tS256,
+            path: path, keyID: stableUUID("key:\(x5tS256)"),
+            displayName: DistinguishedNameFormat.commonName(certificate.subject).map { "CN=\($0)" } ?? URL(fileURLWithPath: path).lastPathComponent)
     }
 
     /// A UUID derived from a string, so object ids stay the same across restarts.

@@ -25,6 +25,8 @@ public struct EmulatorInstance: Sendable {
     public let managementPort: PortHandle
     public let control: EmulatorControl
     public let keys: SigningKeys
+    /// The app registrations, as Graph addKey/removeKey change them.
+    public let apps: AppRegistryStore
 }
 
 /// The entra-emulator: Entra ID v2.0 discovery, JWKS and token endpoint over HTTPS, for development and tests.
@@ -69,6 +71,7 @@ public enum EmulatorApplication {
         let keys = try SigningKeys()
         let control = EmulatorControl()
         let base = Mutex<String?>(configuration.baseURL)
+        let apps = AppRegistryStore(registry)
         let health = HealthRegistry()
 
         let router = Router(context: ServiceRequestContext.self)
@@ -76,7 +79,7 @@ public enum EmulatorApplication {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
         let routes = EmulatorRoutes(
-            registry: registry, configuration: configuration, keys: keys, control: control, clientCertificates: clientCertificates,
+            registry: registry, apps: apps, configuration: configuration, keys: keys, control: control, clientCertificates: clientCertificates,
             federation: federation, baseURL: { base.withLock { $0 } ?? "https://localhost:\(configuration.listener.port)" })
         routes.register(on: router)
 
@@ -99,13 +102,17 @@ public enum EmulatorApplication {
         let management = ManagementServer.build(
             address: configuration.listener.address, port: configuration.listener.managementPort,
             health: health, metrics: metrics, logger: logger, onRunning: managementPort,
-            routes: { EmulatorRoutes.registerTestHooks(on: $0, control: control, keys: keys) })
-        return EmulatorInstance(services: [app, management] + federationHTTP.clients.map { HTTPClientService(client: $0) }, port: port, managementPort: managementPort, control: control, keys: keys)
+            routes: { EmulatorRoutes.registerTestHooks(on: $0, control: control, keys: keys, apps: apps) })
+        return EmulatorInstance(
+            services: [app, management] + federationHTTP.clients.map { HTTPClientService(client: $0) }, port: port,
+            managementPort: managementPort, control: control, keys: keys, apps: apps)
     }
 }
 
 struct EmulatorRoutes: Sendable {
+    /// The registrations as loaded (tenant id); the app keys change at run time in `apps`.
     let registry: AppRegistry
+    let apps: AppRegistryStore
     let configuration: EmulatorConfiguration
     let keys: SigningKeys
     let control: EmulatorControl
@@ -131,6 +138,26 @@ struct EmulatorRoutes: Sendable {
         router.post("/:tenant/oauth2/v2.0/token") { request, context in
             try await token(request: request, context: context)
         }
+        // Microsoft Graph's application key roll-over (addKey/removeKey) and the application's key credentials.
+        router.post("/v1.0/applications/:id/addKey") { request, context in
+            try await addKey(request: request, context: context, selector: context.parameters.get("id") ?? "")
+        }
+        router.post("/v1.0/applications/:id/removeKey") { request, context in
+            try await removeKey(request: request, context: context, selector: context.parameters.get("id") ?? "")
+        }
+        router.get("/v1.0/applications/:id") { request, context in
+            try await application(request: request, context: context, selector: context.parameters.get("id") ?? "")
+        }
+        // `/v1.0/applications(appId='…')/addKey`: the appId addressing is one path segment.
+        router.post("/v1.0/:segment/addKey") { request, context in
+            try await addKey(request: request, context: context, selector: Self.appIDSelector(context.parameters.get("segment")))
+        }
+        router.post("/v1.0/:segment/removeKey") { request, context in
+            try await removeKey(request: request, context: context, selector: Self.appIDSelector(context.parameters.get("segment")))
+        }
+        router.get("/v1.0/:segment") { request, context in
+            try await application(request: request, context: context, selector: Self.appIDSelector(context.parameters.get("segment")))
+        }
         if clientCertificates != nil {
             // RFC 8705 §5 alias: the same endpoint, advertised for clients that authenticate with their certificate.
             router.post("/:tenant/oauth2/v2.0/mtls/token") { request, context in
@@ -141,7 +168,19 @@ struct EmulatorRoutes: Sendable {
 
     /// The test hooks: on the management port only (plain HTTP, not published), never on the public HTTPS
     /// listener, where any caller could reset counters, inject faults or rotate the signing key.
-    static func registerTestHooks(on router: Router<BasicRequestContext>, control: EmulatorControl, keys: SigningKeys) {
+    static func registerTestHooks(on router: Router<BasicRequestContext>, control: EmulatorControl, keys: SigningKeys, apps: AppRegistryStore) {
+        // The certificates registered on an app now (thumbprints and Graph key ids), as addKey/removeKey left them.
+        router.get("/_emulator/apps/:client/keys") { _, context in
+            let client = (context.parameters.get("client") ?? "").lowercased()
+            guard let app = await apps.snapshot().apps[client] else {
+                return JSONResponse.make(.notFound, ["error": "no app with client id \(client.prefix(80))"])
+            }
+            struct Key: Encodable {
+                var keyId: String; var x5tS256: String; var displayName: String
+                enum CodingKeys: String, CodingKey { case keyId = "key_id", x5tS256 = "x5t#S256", displayName = "display_name" }
+            }
+            return JSONResponse.make(.ok, app.certificates.map { Key(keyId: $0.keyID, x5tS256: $0.x5tS256, displayName: $0.displayName) })
+        }
         router.get("/_emulator/stats") { _, _ in
             JSONResponse.make(.ok, await control.snapshot())
         }
@@ -234,6 +273,7 @@ struct EmulatorRoutes: Sendable {
                              code: code, message: "Injected fault."),
                 codes: fault.errorCodes ?? [code], headers: headers, context: context)
         }
+        let registry = await apps.snapshot()
         let logic = TokenEndpointLogic(
             registry: registry, issuerBase: baseURL(), tokenLifetime: configuration.tokenLifetime, clockSkew: configuration.clockSkew)
         do {
@@ -280,6 +320,101 @@ struct EmulatorRoutes: Sendable {
             let correlation = request.headers[.clientRequestID]
             return entraError(error, correlationID: correlation, context: context)
         }
+    }
+
+    // MARK: Microsoft Graph: application key roll-over
+
+    /// `applications(appId='…')` → `(appId='…')`; anything else matches no application.
+    static func appIDSelector(_ segment: String?) -> String {
+        guard let segment, segment.lowercased().hasPrefix("applications(") else { return "\u{0}" }
+        return String(segment.dropFirst("applications".count))
+    }
+
+    private var graphLogic: GraphKeyLogic {
+        GraphKeyLogic(issuer: "\(baseURL())/\(registry.tenantID)/v2.0", clockSkew: configuration.clockSkew)
+    }
+
+    func addKey(request: Request, context: ServiceRequestContext, selector: String) async throws -> Response {
+        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        do throws(GraphFailure) {
+            guard let body = try? JSONDecoder().decode(AddKeyBody.self, from: Data(buffer.readableBytesView)) else {
+                throw GraphFailure(status: 400, code: "Request_BadRequest", message: "The request body must be JSON: {\"keyCredential\": {\"type\": \"AsymmetricX509Cert\", \"usage\": \"Verify\", \"key\": \"<base64 DER>\"}, \"passwordCredential\": null, \"proof\": \"<JWT>\"}.")
+            }
+            let now = Date()
+            let app = try await graphApplication(selector)
+            try graphLogic.checkAccessToken(request.headers[.authorization], app: app, keys: await keys.published(), now: now)
+            let signer = try graphLogic.checkProof(body.proof, app: app, now: now)
+            let added = try graphLogic.newCertificate(body)
+            try await apps.add(added, clientID: app.clientID)
+            let registered = added
+            context.logger.notice("Graph addKey: certificate registered", metadata: [
+                "client_id": .string(app.clientID), "key_id": .string(registered.keyID), "x5t#S256": .string(registered.x5tS256),
+                "proof.x5t#S256": .string(signer.x5tS256),
+            ])
+            return JSONResponse.make(.ok, GraphKeyCredential(registered))
+        } catch {
+            return graphError(error, context: context, action: "addKey")
+        }
+    }
+
+    func removeKey(request: Request, context: ServiceRequestContext, selector: String) async throws -> Response {
+        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        do throws(GraphFailure) {
+            guard let body = try? JSONDecoder().decode(RemoveKeyBody.self, from: Data(buffer.readableBytesView)) else {
+                throw GraphFailure(status: 400, code: "Request_BadRequest", message: "The request body must be JSON: {\"keyId\": \"<guid>\", \"proof\": \"<JWT>\"}.")
+            }
+            guard let keyID = body.keyId?.lowercased(), UUID(uuidString: keyID) != nil else {
+                throw GraphFailure(status: 400, code: "Request_BadRequest", message: "The 'keyId' parameter must be the GUID of a key credential of the application.")
+            }
+            let now = Date()
+            let app = try await graphApplication(selector)
+            try graphLogic.checkAccessToken(request.headers[.authorization], app: app, keys: await keys.published(), now: now)
+            let signer = try graphLogic.checkProof(body.proof, app: app, now: now)
+            let removed = try await apps.remove(keyID: keyID, clientID: app.clientID)
+            context.logger.notice("Graph removeKey: certificate removed", metadata: [
+                "client_id": .string(app.clientID), "key_id": .string(keyID), "x5t#S256": .string(removed.x5tS256),
+                "proof.x5t#S256": .string(signer.x5tS256),
+            ])
+            return Response(status: .noContent)
+        } catch {
+            return graphError(error, context: context, action: "removeKey")
+        }
+    }
+
+    /// `GET /v1.0/applications/{id}`: id, appId, displayName and keyCredentials (never key material).
+    func application(request: Request, context: ServiceRequestContext, selector: String) async throws -> Response {
+        do throws(GraphFailure) {
+            let app = try await graphApplication(selector)
+            try graphLogic.checkAccessToken(request.headers[.authorization], app: app, keys: await keys.published(), now: Date())
+            struct Application: Encodable { var id: String; var appId: String; var displayName: String; var keyCredentials: [GraphKeyCredential] }
+            return JSONResponse.make(.ok, Application(
+                id: app.applicationObjectID, appId: app.clientID, displayName: app.name, keyCredentials: app.certificates.map(GraphKeyCredential.init)))
+        } catch {
+            return graphError(error, context: context, action: "get application")
+        }
+    }
+
+    private func graphApplication(_ selector: String) async throws(GraphFailure) -> AppRegistration {
+        guard let app = GraphKeyLogic.application(selector, in: await apps.snapshot()) else {
+            throw GraphFailure(status: 404, code: "Request_ResourceNotFound", message: "Resource '\(selector.prefix(80))' does not exist or one of its queried reference-property objects are not present.")
+        }
+        return app
+    }
+
+    func graphError(_ failure: GraphFailure, context: ServiceRequestContext, action: String) -> Response {
+        struct Body: Encodable {
+            struct Inner: Encodable {
+                var code: String; var message: String; var innerError: [String: String]
+            }
+            var error: Inner
+        }
+        context.logger.notice("Graph \(action) refused", metadata: ["code": .string(failure.code), "message": .string(failure.message)])
+        let requestID = UUID().uuidString.lowercased()
+        return JSONResponse.make(
+            HTTPResponse.Status(code: failure.status),
+            Body(error: .init(code: failure.code, message: failure.message, innerError: [
+                "date": Date().formatted(.iso8601), "request-id": requestID, "client-request-id": requestID,
+            ])))
     }
 
     func basicAuth(_ request: Request) -> (String, String)? {

@@ -191,8 +191,14 @@ public struct TokenEndpointLogic: Sendable {
         }
     }
 
+    /// Microsoft Graph as a resource (`https://graph.microsoft.com/.default`), for the tokens of Graph addKey/removeKey.
+    public static let graph = AppRegistration(
+        clientID: GraphResource.appID, name: "Microsoft Graph", certificates: [], clientSecrets: [], appRolesGranted: [:],
+        appRoles: [], objectID: AppRegistry.stableUUID("Microsoft Graph"))
+
     func resolveResource(_ identifier: String) -> AppRegistration? {
         let id = identifier.lowercased()
+        if GraphResource.identifiers.contains(id) { return Self.graph }
         if let app = registry.apps[id] { return app }
         if id.hasPrefix("api://"), let app = registry.apps[String(id.dropFirst("api://".count))] { return app }
         return nil
@@ -322,4 +328,12 @@ struct AccessTokenClaims: Codable {
     var ver: String
     /// RFC 8705 §3 confirmation: `x5t#S256` of the client certificate the token is bound to.
     var cnf: [String: String]?
+}
+
+/// Microsoft Graph's identifiers as a resource.
+public enum GraphResource {
+    /// Graph's application id (the `aud` of its app-only tokens).
+    public static let appID = "00000003-0000-0000-c000-000000000000"
+    /// What a client may name it by in `scope`.
+    public static let identifiers: Set<String> = [appID, "https://graph.microsoft.com", "https://graph.microsoft.com/"]
 }

@@ -132,11 +132,9 @@ enum Bootstrap {
                 let result = try await store.apply(mutation, by: actor, at: Date())
                 await state.committed(mutation, result: result)
                 for grant in result.adminGrants {
-                    logger.warning("SECURITY: admin role granted through a mapping rule", metadata: [
-                        "security.event": "admin_grant", "role.id": .string(grant.roleID), "role.name": .string(grant.roleName),
-                        "mapping_rule.id": .string(grant.mappingRuleID), "principal": "configuration",
-                        "claim.name": .string(claim.name), "source": .string(claim.source),
-                    ])
+                    AdminGrantEvent(.mappingRule, role: grant.roleName, principal: "configuration", details: [
+                        "role.id": grant.roleID, "mapping_rule.id": grant.mappingRuleID, "claim.name": claim.name, "source": claim.source,
+                    ]).log(to: logger)
                 }
             } catch let error as StorageError where error.code == .conflict {
                 continue  // another replica bootstrapped the same thing at the same moment

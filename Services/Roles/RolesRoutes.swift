@@ -471,11 +471,10 @@ struct RolesRoutes: Sendable {
         await state.committed(mutation, result: result)
         for grant in result.adminGrants {
             adminGrants.increment()
-            context.logger.warning("SECURITY: admin role granted through a mapping rule", metadata: [
-                "security.event": "admin_grant", "role.id": .string(grant.roleID), "role.name": .string(grant.roleName),
-                "mapping_rule.id": .string(grant.mappingRuleID), "principal": .string(user.principal),
-                "auth.method": .string(user.method), "auth.credential": .string(user.credential), "caller": .string(caller),
-            ])
+            AdminGrantEvent(.mappingRule, role: grant.roleName, principal: user.principal, details: [
+                "role.id": grant.roleID, "mapping_rule.id": grant.mappingRuleID, "auth.method": user.method,
+                "auth.credential": user.credential, "caller": caller,
+            ]).log(to: context.logger)
         }
     }
 
@@ -522,15 +521,14 @@ struct RolesImmediate: ImmediateResponder {
     let trustDomain: String
     let metrics = RouteMetrics(route: ProtocolPath.resolve, method: .post)
     let resolutions = Counter(label: "certauth_roles_resolutions_total")
+    static let headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
 
     func immediateAnswer(to request: ImmediateRequest) -> ImmediateAnswer? {
         guard request.method == .post, request.path == ProtocolPath.resolve, let peer = request.peer,
-              let identity = ServiceIdentity.name(of: peer.certificate, trustDomain: trustDomain), allowed.contains(identity),
+              let identity = peer.serviceName(trustDomain: trustDomain), allowed.contains(identity),
               let answer = try? RolesRoutes.resolution(of: request.body, in: state.view)
         else { return nil }
         resolutions.increment()
-        return ImmediateAnswer(
-            headers: [.contentType: "application/json", .cacheControl: "no-store"], body: ByteBuffer(bytes: answer.directJSON),
-            metrics: metrics)
+        return ImmediateAnswer(headers: Self.headers, body: ByteBuffer(bytes: answer.directJSON), metrics: metrics)
     }
 }

@@ -48,6 +48,7 @@ public actor TokenEndpointClient {
     private var mutualTLS: (thumbprint: [UInt8], configuration: TLSConfiguration)?
     private let exchanges = Counter(label: "certauth_token_exchanges_total")
     private let exchangeFailures = Counter(label: "certauth_token_exchange_failures_total")
+    private let fallbacks = Counter(label: "certauth_credential_fallbacks_total")
 
     public init(configuration: TokenIssuerConfiguration, credentials: CredentialStore?, http: HTTPClient,
                 logger: Logger, health: HealthRegistry? = nil, idpTrustRoots: [Certificate] = []) {
@@ -175,7 +176,7 @@ public actor TokenEndpointClient {
         var metadata: Logger.Metadata
     }
 
-    private func authenticate(scope: String, endpoint: String, algorithm: JWSAlgorithm) async throws(TokenIssuanceError) -> ClientAuthentication {
+    private func authenticate(scope: String, endpoint: String, algorithm: JWSAlgorithm, credential chosen: Credential?) async throws(TokenIssuanceError) -> ClientAuthentication {
         let method = configuration.clientAuthenticationMethod
         var form: [(String, String)] = [("grant_type", "client_credentials")]
         var metadata: Logger.Metadata = ["oauth.scope": .string(scope), "oauth.client_auth": .string(method.rawValue)]
@@ -206,7 +207,12 @@ public actor TokenEndpointClient {
                         error: "server_error", errorDescription: "\(method.rawValue) needs the client certificate, and no keystore is loaded",
                         hint: "Set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH."))
             }
-            let credential = await credentials.current()
+            let credential: Credential
+            if let chosen {
+                credential = chosen
+            } else {
+                credential = await credentials.current()
+            }
             metadata["x5t#S256"] = .string(credential.x5tS256)
             form.append(("client_id", configuration.clientID))
             form.append(("scope", scope))
@@ -245,14 +251,22 @@ public actor TokenEndpointClient {
     }
 
     /// Obtains an access token for `scope`, authenticating with the configured method (a fresh assertion every attempt).
-    public func exchange(scope: String) async throws(TokenIssuanceError) -> FetchedToken {
+    /// With certificate credentials, signs with the first of the store's signing order and, on a certificate-class
+    /// refusal, falls back to the next one not tried in this exchange (the store learns what the IdP said).
+    /// - Parameter pinned: sign with exactly this credential, without fallback or retries (zero-touch rotation's
+    ///   check that Entra takes a new certificate).
+    public func exchange(scope: String, pinned: Credential? = nil) async throws(TokenIssuanceError) -> FetchedToken {
         let endpoint = try await exchangeEndpoint()
         let method = configuration.clientAuthenticationMethod
         var algorithm = configuration.assertion.algorithm
-        var certificateRetried = false
+        let usesStore = method.usesCertificate && configuration.assertionSource == .keystore && credentials != nil
+        var chosen: Credential? = pinned
+        if usesStore, chosen == nil { chosen = await credentials?.signingOrder().first }
+        var tried: [[UInt8]] = []
+        var retriedSame = false
         var attempt = 0
         while true {
-            let authentication = try await authenticate(scope: scope, endpoint: endpoint, algorithm: algorithm)
+            let authentication = try await authenticate(scope: scope, endpoint: endpoint, algorithm: algorithm, credential: chosen)
             var metadata = authentication.metadata
             metadata["attempt"] = .stringConvertible(attempt + 1)
             let form = FormURLEncoding.encode(authentication.form)
@@ -347,6 +361,7 @@ public actor TokenEndpointClient {
                 }
                 Self.recordExchange(since: started, outcome: "success", codes: [])
                 health?.up("idp", details: ["token_endpoint": endpoint])
+                if let chosen { await credentials?.accepted(chosen) }
                 logger.info("Token issued by IdP", metadata: metadata.merging(
                     ["expires_in": .stringConvertible(success.expiresIn ?? 0), "refresh_in": .stringConvertible(success.refreshIn ?? 0)]) { $1 })
                 return FetchedToken(
@@ -372,13 +387,28 @@ public actor TokenEndpointClient {
                 algorithm = .rs256
                 continue
             }
-            if kind == .certificate, !certificateRetried, method.usesCertificate, configuration.assertionSource == .keystore, let credentials {
-                certificateRetried = true
-                logger.warning("IdP refused the certificate; reloading the keystore and retrying once", metadata: failureMetadata)
-                await credentials.reload(reason: "IdP refused the certificate (\(codes.map(String.init).joined(separator: ",")))")
-                continue
+            if kind == .certificate, usesStore, let credentials, let refused = chosen {
+                await credentials.refused(refused, codes: codes)
+                tried.append(refused.sha256Thumbprint)
+                if pinned == nil {
+                    // The keystore may have changed since the last poll; then the other certificate, if any.
+                    await credentials.reload(reason: "IdP refused the certificate (\(codes.map(String.init).joined(separator: ",")))")
+                    if let other = await credentials.signingOrder().first(where: { !tried.contains($0.sha256Thumbprint) }) {
+                        fallbacks.increment()
+                        logger.warning("IdP refused the certificate; retrying with the other one", metadata: failureMetadata.merging(
+                            ["next.x5t#S256": .string(other.x5tS256)]) { $1 })
+                        chosen = other
+                        continue
+                    }
+                    if !retriedSame {
+                        // No other certificate: once more with a fresh assertion (Entra may still be replicating a key).
+                        retriedSame = true
+                        logger.warning("IdP refused the certificate; retrying once", metadata: failureMetadata)
+                        continue
+                    }
+                }
             }
-            if kind == .throttled || kind == .server, attempt < configuration.maxRetries {
+            if kind == .throttled || kind == .server, pinned == nil, attempt < configuration.maxRetries {
                 let retryAfter = Self.retryAfter(headers)
                 let delay = retryAfter.map { Duration.seconds($0) } ?? backoff(attempt: attempt)
                 if delay <= configuration.maxRetryDelay {
@@ -390,7 +420,8 @@ public actor TokenEndpointClient {
                 }
             }
             logger.error("IdP refused the token request", metadata: failureMetadata)
-            let credentialInUse = await credentials?.current()
+            var credentialInUse = chosen
+            if credentialInUse == nil { credentialInUse = await credentials?.current() }
             let context = IdPErrorClassifier.HintContext(
                 clientID: configuration.clientID, tenant: tenant(of: endpoint), scope: scope,
                 x5t: credentialInUse?.x5t ?? "-", x5tS256: credentialInUse?.x5tS256 ?? "-", idpHost: idpHost,

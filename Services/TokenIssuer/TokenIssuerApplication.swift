@@ -37,7 +37,9 @@ public enum TokenIssuerApplication {
         let algorithm = configuration.assertion.algorithm.rawValue
         var credentials: CredentialStore?
         if let source = configuration.keystore {
-            credentials = try CredentialStore(source: source, algorithm: algorithm, logger: logger, health: health)
+            credentials = try CredentialStore(
+                source: source, next: configuration.nextKeystore, algorithm: algorithm, logger: logger, health: health,
+                probeNewCertificates: configuration.rotation == nil)
         }
         if case .file(let file) = configuration.assertionSource {
             // Checked once at start so that a wrong path stops the start with its fix; read again for every exchange.
@@ -118,6 +120,21 @@ public enum TokenIssuerApplication {
         var services: [any Service] = egress.clients.map { HTTPClientService(client: $0) } + [discovery]
         if let credentials {
             services.append(CredentialReloader(store: credentials, interval: configuration.keystoreReloadInterval))
+        }
+        if let rotationSettings = configuration.rotation, let credentials {
+            let rotation = KeyRotation(
+                settings: rotationSettings, store: credentials, endpoint: endpoint, cache: cache, egress: egress,
+                defaultScope: configuration.defaultScope, timeout: configuration.connectTimeout + configuration.readTimeout,
+                pollInterval: configuration.keystoreReloadInterval > .zero ? configuration.keystoreReloadInterval : .seconds(60),
+                logger: logger, health: health)
+            services.append(KeyRotationService(
+                rotation: rotation,
+                interval: configuration.keystoreReloadInterval > .zero ? configuration.keystoreReloadInterval : .seconds(60)))
+            logger.info("Zero-touch certificate rotation at Entra is on", metadata: [
+                "graph": .string(rotationSettings.graphURL.absoluteString),
+                "application.object_id": .string(rotationSettings.applicationObjectID),
+                "grace_period_s": .stringConvertible(rotationSettings.gracePeriod.components.seconds),
+            ])
         }
         if let reloader = listenerTLS.reloader { services.append(reloader) }
         services += [app, management] as [any Service]

@@ -46,6 +46,11 @@ public struct TokenIssuerConfiguration: Sendable {
     /// `CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PROXY` for the IdP calls only); nil: direct.
     public var httpsProxy: EgressProxy?
     public var httpProxy: EgressProxy?
+    /// The next client credential during a rollover (`…_CLIENT_ASSERTION_NEXT_KEYSTORE_PATH` or the `…_NEXT_CERTIFICATE`
+    /// + `…_NEXT_PRIVATE_KEY` pair); nil: one credential.
+    public var nextKeystore: KeystoreSource?
+    /// Zero-touch rotation at Entra (Graph addKey/removeKey); nil: off (the default).
+    public var rotation: RotationSettings?
 
     public init(
         listener: ListenerSettings, identityType: IdentityProviderType, issuerBackendURL: URL?, tokenURI: URL?,
@@ -102,6 +107,21 @@ public enum TokenIssuerSetting {
     /// A forward proxy for the IdP calls only (overrides HTTPS_PROXY/HTTP_PROXY; `none`: direct).
     public static let proxy = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PROXY"
     public static let keystoreReloadInterval = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_RELOAD_INTERVAL"
+    public static let nextKeystorePath = KeystoreSettingNames.clientAssertionNext.path
+    public static let nextCertificate = KeystoreSettingNames.clientAssertionNext.certificate
+    public static let nextPrivateKey = KeystoreSettingNames.clientAssertionNext.privateKey
+    /// Zero-touch rotation at Entra: `true` registers a new certificate with Graph addKey and removes the old one.
+    public static let rotationEnabled = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ROTATION_ENABLED"
+    /// The application's object id (Graph `id`, "Object ID" in the app registration): the proof's `iss`.
+    public static let rotationApplicationObjectID = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ROTATION_APPLICATION_OBJECT_ID"
+    /// Seconds between switching to the new certificate and removing the old key at Entra.
+    public static let rotationGracePeriod = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ROTATION_GRACE_PERIOD"
+    /// Seconds token-issuer keeps checking that Entra takes a newly added key (replication) before it gives up for now.
+    public static let rotationVerifyTimeout = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ROTATION_VERIFY_TIMEOUT"
+    /// Microsoft Graph's base URL (default https://graph.microsoft.com).
+    public static let graphURL = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_GRAPH_URL"
+    /// The scope of the app's own Graph token (default https://graph.microsoft.com/.default).
+    public static let graphScope = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_GRAPH_SCOPE"
     public static let algorithm = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ALGORITHM"
     public static let lifetime = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_LIFETIME"
     public static let sendX5C = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_SEND_X5C"
@@ -241,6 +261,13 @@ extension TokenIssuerConfiguration {
         self.allowInsecureHTTP = allowInsecure
         self.assertionSource = assertionSource
         (self.httpsProxy, self.httpProxy) = try EgressProxy.fromEnvironment(env, setting: S.proxy)
+        self.nextKeystore = try KeystoreSource(environment: env, settings: .clientAssertionNext, expected: nil)
+        if nextKeystore != nil, keystore == nil || assertionSource != .keystore || !method.usesCertificate {
+            throw ConfigurationError(
+                variable: S.nextKeystorePath,
+                message: "is set, but there is no current client certificate to roll over from (\(S.keystorePath) or \(S.assertionCertificate), with private_key_jwt or tls_client_auth and CLIENT_ASSERTION_SOURCE=keystore); set the current credential too, or remove the next one.")
+        }
+        self.rotation = try RotationSettings(environment: env, method: method, identityType: identityType, hasKeystore: keystore != nil && assertionSource == .keystore, allowInsecure: allowInsecure)
     }
 
     /// A comma list of service names (the `<service>` of `spiffe://<trust domain>/<service>`); unset: `fallback`.
@@ -310,5 +337,61 @@ extension TokenIssuerConfiguration {
                 variable: variable,
                 message: "Invalid scope: missing .default suffix ('\(scope)'); Microsoft Entra's client_credentials flow needs exactly one scope of the form '<resource client id or app ID URI>/.default', e.g. 2622078b-0164-41ee-8794-3ff8d9f8e402/.default.")
         }
+    }
+}
+
+/// Zero-touch rotation at Entra (issue 19 item 4): a new certificate on disk is registered on the app registration
+/// with Graph `addKey` (proof of possession signed by the working key), used once an exchange with it succeeds, and the
+/// old key removed with `removeKey` after the grace period.
+public struct RotationSettings: Sendable {
+    /// Graph's base URL, e.g. https://graph.microsoft.com (the emulator's in tests).
+    public var graphURL: URL
+    /// The scope of the app's own Graph token.
+    public var graphScope: String
+    /// The application's object id: the proof's `iss` (Graph documents the application's `id`).
+    public var applicationObjectID: String
+    /// How long the old key stays registered after the switch (in-flight assertions, other replicas).
+    public var gracePeriod: Duration
+    /// How long to keep checking that Entra takes a newly added key before giving up until the next poll.
+    public var verifyTimeout: Duration
+
+    public init(graphURL: URL, graphScope: String = "https://graph.microsoft.com/.default", applicationObjectID: String,
+                gracePeriod: Duration = .seconds(86_400), verifyTimeout: Duration = .seconds(600)) {
+        self.graphURL = graphURL
+        self.graphScope = graphScope
+        self.applicationObjectID = applicationObjectID
+        self.gracePeriod = gracePeriod
+        self.verifyTimeout = verifyTimeout
+    }
+
+    /// nil unless `…_ROTATION_ENABLED=true`; then checks what it needs.
+    init?(environment env: EnvironmentReader, method: ClientAuthenticationMethod, identityType: IdentityProviderType,
+          hasKeystore: Bool, allowInsecure: Bool) throws(ConfigurationError) {
+        typealias S = TokenIssuerSetting
+        guard try env.bool(S.rotationEnabled, default: false) else { return nil }
+        guard identityType == .microsoft, method == .privateKeyJWT, hasKeystore else {
+            throw ConfigurationError(
+                variable: S.rotationEnabled,
+                message: "is true, but zero-touch rotation registers certificates at Microsoft Entra with Graph addKey: it needs CAMUNDA_IDENTITY_TYPE=MICROSOFT, private_key_jwt and a client certificate keystore (CLIENT_ASSERTION_SOURCE=keystore).")
+        }
+        let graph = try env.url(S.graphURL, allowHTTP: true) ?? URL(string: "https://graph.microsoft.com")
+        guard let graph else {
+            throw ConfigurationError(variable: S.graphURL, message: "is not a URL; expected https://graph.microsoft.com.")
+        }
+        try IdPTransport.check(graph, variable: S.graphURL, allowInsecure: allowInsecure, expected: "Microsoft Graph (it receives the app's token and proofs of possession)")
+        let objectID = try env.required(
+            S.rotationApplicationObjectID,
+            expected: "the app registration's Object ID (Graph 'id', not the client id), which Graph expects as the 'iss' of the proof of possession")
+        guard UUID(uuidString: objectID) != nil else {
+            throw ConfigurationError(
+                variable: S.rotationApplicationObjectID,
+                message: "is '\(objectID.prefix(80))'; expected the app registration's Object ID, a GUID such as 8f3c3a52-4b4e-4e53-9f0c-3f3b0d7e6a11 (Entra admin center > App registrations > Overview).")
+        }
+        let scope = env.string(S.graphScope) ?? "https://graph.microsoft.com/.default"
+        try TokenIssuerConfiguration.checkMicrosoftScope(scope, variable: S.graphScope)
+        self.init(
+            graphURL: graph, graphScope: scope, applicationObjectID: objectID.lowercased(),
+            gracePeriod: .seconds(try env.int(S.rotationGracePeriod, default: 86_400, range: 0...(30 * 86_400))),
+            verifyTimeout: .seconds(try env.int(S.rotationVerifyTimeout, default: 600, range: 1...86_400)))
     }
 }

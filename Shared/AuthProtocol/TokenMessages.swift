@@ -82,9 +82,17 @@ public struct CredentialInfo: Codable, Sendable, Equatable {
     public var algorithm: String
     /// True for the certificate that signs new assertions.
     public var active: Bool
+    /// Where it comes from: `current` (the keystore settings), `next` (the `…_NEXT_…` settings), or `retained` (no
+    /// longer on disk, kept in memory until a newer certificate is accepted or its key is removed at the IdP).
+    public var slot: String?
+    /// What the IdP said about it: `accepted` (a token exchange succeeded), `refused` (a certificate-class refusal,
+    /// e.g. AADSTS700027), `untried`, `registered` (added with Graph addKey, not yet used), `removed` (removeKey).
+    public var idpStatus: String?
 
     public init(alias: String, subject: String, issuer: String, notBefore: String, notAfter: String,
-                x5t: String, x5tS256: String, algorithm: String, active: Bool) {
+                x5t: String, x5tS256: String, algorithm: String, active: Bool, slot: String? = nil, idpStatus: String? = nil) {
+        self.slot = slot
+        self.idpStatus = idpStatus
         self.alias = alias
         self.subject = subject
         self.issuer = issuer
@@ -97,7 +105,8 @@ public struct CredentialInfo: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case alias, subject, issuer, algorithm, active, x5t
+        case alias, subject, issuer, algorithm, active, x5t, slot
+        case idpStatus = "idp_status"
         case notBefore = "not_before"
         case notAfter = "not_after"
         case x5tS256 = "x5t#S256"

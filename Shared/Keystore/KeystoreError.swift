@@ -28,6 +28,17 @@ public struct KeystoreSettingNames: Sendable, Hashable {
         privateKey: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_PRIVATE_KEY"
     )
 
+    /// The next client credential (issue 19 item 3): loaded next to the current one during a rollover; token-issuer
+    /// signs with the newest certificate the IdP has accepted and falls back to the other on a certificate refusal.
+    public static let clientAssertionNext = KeystoreSettingNames(
+        path: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_PATH",
+        password: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_PASSWORD",
+        alias: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_KEY_ALIAS",
+        keyPassword: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_KEY_PASSWORD",
+        certificate: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_CERTIFICATE",
+        privateKey: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_PRIVATE_KEY"
+    )
+
     /// The TLS server keystore.
     public static let serverSSL = KeystoreSettingNames(
         path: "SERVER_SSL_KEY_STORE",

@@ -23,6 +23,25 @@ enum KeystoreFile {
         return Array(data)
     }
 
+    /// The bytes of the file `path`, or an error naming it, the `setting` that named it and the fix: `what` is the file's
+    /// kind as the first word of a sentence ("Certificate keystore", "Truststore", "Certificate file"); the
+    /// unreadable-file sentence uses `shortName` (default: `what` in lower case).
+    static func read(_ path: String, what: String, shortName: String? = nil, setting: String) throws(KeystoreError) -> [UInt8] {
+        do {
+            return try read(path: path)
+        } catch {
+            switch error {
+            case .notFound:
+                throw KeystoreError(
+                    code: .notFound, message: "\(what) not found: \(path); check \(setting) and that the file is mounted (for example /certs:ro).")
+            case .unreadable(let reason):
+                throw KeystoreError(
+                    code: .unreadable,
+                    message: "Cannot read \(shortName ?? what.lowercased()) \(path) (\(reason)); check \(setting) and that the service user may read the file.")
+            }
+        }
+    }
+
     /// Whether `path` names a directory (following symbolic links, as Kubernetes' `..data` links need).
     static func isDirectory(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false

@@ -24,23 +24,7 @@ public enum KeystoreLoader {
         if KeystoreFile.isDirectory(path) {
             return try PEMCredentialLoader.load(directory: path, settings: settings, now: now)
         }
-        let data: [UInt8]
-        do {
-            data = try KeystoreFile.read(path: path)
-        } catch {
-            switch error {
-            case .notFound:
-                throw KeystoreError(
-                    code: .notFound,
-                    message: "Certificate keystore not found: \(path); check \(settings.path) and that the file is mounted (for example /certs:ro)."
-                )
-            case .unreadable(let reason):
-                throw KeystoreError(
-                    code: .unreadable,
-                    message: "Cannot read keystore \(path) (\(reason)); check \(settings.path) and that the service user may read the file."
-                )
-            }
-        }
+        let data = try KeystoreFile.read(path, what: "Certificate keystore", shortName: "keystore", setting: settings.path)
 
         let loaded = try load(
             data: data, path: path, password: password, alias: alias, keyPassword: keyPassword,

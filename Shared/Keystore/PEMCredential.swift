@@ -112,16 +112,7 @@ public enum PEMCredentialLoader {
     }
 
     private static func read(_ path: String, what: String, setting: String) throws(KeystoreError) -> [UInt8] {
-        do {
-            return try KeystoreFile.read(path: path)
-        } catch {
-            switch error {
-            case .notFound:
-                throw KeystoreError(code: .notFound, message: "\(what) not found: \(path); check \(setting) and that the file is mounted (for example /certs:ro).")
-            case .unreadable(let reason):
-                throw KeystoreError(code: .unreadable, message: "Cannot read \(what.lowercased()) \(path) (\(reason)); check \(setting) and that the service user may read the file.")
-            }
-        }
+        try KeystoreFile.read(path, what: what, setting: setting)
     }
 
     private struct ParsedCertificate {

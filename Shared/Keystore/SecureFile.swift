@@ -4,6 +4,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import WireFormat
 
 /// Why a file could not be written; names the path and the system's reason, never the contents.
 public struct SecureFileError: Error, CustomStringConvertible, Sendable {
@@ -29,8 +30,7 @@ public enum SecureFile {
     public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = privateMode) throws(SecureFileError) {
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
-        var suffix = ""
-        for _ in 0..<8 { suffix += String(format: "%02x", UInt8.random(in: 0...255)) }
+        let suffix = Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255) })
         let temporary = ((directory.isEmpty ? "." : directory) as NSString).appendingPathComponent(".\(name).\(suffix).tmp")
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard descriptor >= 0 else { throw failure(path, "open") }

@@ -19,23 +19,7 @@ public enum TrustStoreLoader {
             }
             return try load(path: ca, password: password, type: "PEM", setting: setting)
         }
-        let data: [UInt8]
-        do {
-            data = try KeystoreFile.read(path: path)
-        } catch {
-            switch error {
-            case .notFound:
-                throw KeystoreError(
-                    code: .notFound,
-                    message: "Truststore not found: \(path); check \(setting) and that the file is mounted (for example /certs:ro)."
-                )
-            case .unreadable(let reason):
-                throw KeystoreError(
-                    code: .unreadable,
-                    message: "Cannot read truststore \(path) (\(reason)); check \(setting) and that the service user may read the file."
-                )
-            }
-        }
+        let data = try KeystoreFile.read(path, what: "Truststore", setting: setting)
         return try load(data: data, path: path, password: password, type: type, setting: setting)
     }
 

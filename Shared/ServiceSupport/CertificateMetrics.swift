@@ -28,7 +28,12 @@ public enum CertificateMetrics {
     }
 
     /// The role of a keystore by the settings it was configured with.
+    /// `client_credential_next`: token-issuer's next client credential during a rollover.
     public static func role(of settings: KeystoreSettingNames) -> String {
-        settings.path == KeystoreSettingNames.serverSSL.path ? "server" : "client_credential"
+        switch settings.path {
+        case KeystoreSettingNames.serverSSL.path: return "server"
+        case KeystoreSettingNames.clientAssertionNext.path: return "client_credential_next"
+        default: return "client_credential"
+        }
     }
 }

@@ -37,10 +37,32 @@ public enum JSONResponse {
     ) -> Response {
         var headers: HTTPFields = [:]
         if status == .unauthorized {
-            let description = error.errorDescription.replacingOccurrences(of: "\"", with: "'")
-            headers[.wwwAuthenticate] = "Bearer error=\"\(error.error)\", error_description=\"\(description)\""
+            headers[.wwwAuthenticate] =
+                "Bearer error=\"\(HTTPQuotedString.sanitized(error.error))\", error_description=\"\(HTTPQuotedString.sanitized(error.errorDescription))\""
         }
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         return make(status, error, headers: headers)
+    }
+}
+
+/// Text made safe inside an HTTP quoted-string (RFC 9110 section 5.6.4), as `WWW-Authenticate` parameters carry it: the
+/// one sanitizer for every challenge the suite writes. Error descriptions come from outside (an IdP's
+/// `error_description` holds `\r\n` and quotes; a token's claims end up in reasons), so `"` and `\` become `'`, control
+/// characters and anything outside printable ASCII a space, and the text is cut at `limit` characters.
+public enum HTTPQuotedString {
+    public static func sanitized(_ text: String, limit: Int = 400) -> String {
+        var out = ""
+        out.reserveCapacity(min(text.utf8.count, limit + 3))
+        var count = 0
+        for scalar in text.unicodeScalars {
+            guard count < limit else { return out + "..." }
+            switch scalar {
+            case "\"", "\\": out.append("'")
+            case _ where scalar.value < 0x20 || scalar.value > 0x7E: out.append(" ")
+            default: out.unicodeScalars.append(scalar)
+            }
+            count += 1
+        }
+        return out
     }
 }

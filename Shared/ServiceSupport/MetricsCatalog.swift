@@ -32,7 +32,7 @@ public enum MetricsCatalog {
         // The suite's own.
         CertificateMetrics.expirationName: Entry(
             name: CertificateMetrics.expirationName,
-            help: "When a certificate this service holds (role server, client_credential) or trusts (trusted_ca, client_ca, client_intermediate, trusted_proxy) expires, in Unix seconds, by role and x5t#S256 thumbprint.",
+            help: "When a certificate this service holds (role server, client_credential, client_credential_next) or trusts (trusted_ca, client_ca, client_intermediate, trusted_proxy) expires, in Unix seconds, by role and x5t#S256 thumbprint.",
             labels: ["role": "role", "x5t_s256": "x5t_s256"]),
         "certauth_jwks_last_success_timestamp_seconds": Entry(
             name: "certauth_jwks_last_success_timestamp_seconds",
@@ -78,6 +78,13 @@ public enum MetricsCatalog {
         "certauth_token_exchange_failures_total": Entry(
             name: "certauth_token_exchange_failures_total",
             help: "Token exchanges at the IdP that failed (network, TLS, or an AADSTS error).", labels: [:]),
+        "certauth_credential_rotation_steps_total": Entry(
+            name: "certauth_credential_rotation_steps_total",
+            help: "Steps of token-issuer's zero-touch certificate rotation at Entra, by step (verify, graph_token, add_key, switch, find_key, remove_key) and outcome (success, failure); a failed step leaves the working certificate in use and is retried.",
+            labels: ["step": "step", "outcome": "outcome"]),
+        "certauth_credential_fallbacks_total": Entry(
+            name: "certauth_credential_fallbacks_total",
+            help: "Token exchanges token-issuer retried with its other client certificate after the IdP refused one (a certificate-class AADSTS code such as 700027).", labels: [:]),
         "certauth_token_cache_hits_total": Entry(
             name: "certauth_token_cache_hits_total",
             help: "Token requests token-issuer answered from its cache.", labels: [:]),

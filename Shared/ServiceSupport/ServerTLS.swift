@@ -88,10 +88,23 @@ public enum ServiceIdentity {
     /// The service named by the certificate's SPIFFE ID in `trustDomain`; nil when it has none, several, or one of
     /// another trust domain or shape (`spiffe://<trust domain>/<one path segment>`).
     public static func name(of certificate: Certificate, trustDomain: String) -> String? {
-        guard let sans = try? certificate.extensions.subjectAlternativeNames else { return nil }
+        name(uris: uriNames(of: certificate), trustDomain: trustDomain)
+    }
+
+    /// The URI subjectAltNames of `certificate`, in order (none when it has no readable extension).
+    public static func uriNames(of certificate: Certificate) -> [String] {
+        guard let sans = try? certificate.extensions.subjectAlternativeNames else { return [] }
+        return sans.compactMap { name in
+            if case .uniformResourceIdentifier(let uri) = name { return uri }
+            return nil
+        }
+    }
+
+    /// The service named by the one SPIFFE ID among `uris` in `trustDomain`, as ``name(of:trustDomain:)``.
+    public static func name(uris: [String], trustDomain: String) -> String? {
         var found: String?
-        for name in sans {
-            guard case .uniformResourceIdentifier(let uri) = name, uri.lowercased().hasPrefix("spiffe://") else { continue }
+        for uri in uris {
+            guard uri.lowercased().hasPrefix("spiffe://") else { continue }
             guard found == nil else { return nil }  // an SVID carries exactly one SPIFFE ID
             let prefix = "spiffe://\(trustDomain)/"
             guard uri.hasPrefix(prefix) else { return nil }

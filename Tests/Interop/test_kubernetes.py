@@ -161,7 +161,7 @@ def test_monitoring_overlay_scrapes_and_alerts_on_exported_metrics(rendered):
     alerts = {r["alert"]: r for r in rules}
     assert set(alerts) == {"CertAuthCertificateExpiringSoon", "CertAuthJWKSStale", "CertAuthJWKSRefreshFailing",
                            "CertAuthIdPFailing", "CertAuthRefusalRateSpike", "CertAuthCRLNearlyStale",
-                           "CertAuthRevocationSourceFailing"}
+                           "CertAuthRevocationSourceFailing", "CertAuthCredentialRotationFailing"}
     assert "certauth_authn_decisions_total" in alerts["CertAuthRefusalRateSpike"]["expr"]
     assert "14 * 86400" in alerts["CertAuthCertificateExpiringSoon"]["expr"]
     sources = "\n".join(p.read_text() for d in ("Services", "Shared") for p in (ROOT / d).rglob("*.swift"))

@@ -90,3 +90,82 @@ import TokenIssuer
         #expect(error?.message.contains("identity") == true)
     }
 }
+
+/// The next credential and zero-touch rotation settings (issue 19 items 3 and 4).
+@Suite struct CredentialRotationConfigurationTests {
+    let pki: TestPKI
+
+    init() throws { pki = try TestPKI() }
+
+    func configuration(_ overrides: [String: String?]) throws(ConfigurationError) -> TokenIssuerConfiguration {
+        var values = pki.tokenIssuerEnvironment(emulatorPort: 9443)
+        for (key, value) in overrides { values[key] = value }
+        return try TokenIssuerConfiguration(environment: EnvironmentReader(values))
+    }
+
+    static let enabled = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ROTATION_ENABLED"
+    static let objectID = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ROTATION_APPLICATION_OBJECT_ID"
+
+    @Test func nextCredentialInEachFormAndOffByDefault() throws {
+        let plain = try configuration([:])
+        #expect(plain.nextKeystore == nil && plain.rotation == nil)
+        let pem = try configuration([
+            TokenIssuerSetting.nextCertificate: pki.path("next.crt"), TokenIssuerSetting.nextPrivateKey: pki.path("next.key"),
+        ])
+        #expect(pem.nextKeystore?.privateKeyPath == pki.path("next.key"))
+        #expect(pem.nextKeystore?.settings == .clientAssertionNext)
+        let p12 = try configuration([TokenIssuerSetting.nextKeystorePath: pki.path("next.p12")])
+        #expect(p12.nextKeystore?.path == pki.path("next.p12") && p12.nextKeystore?.privateKeyPath == nil)
+    }
+
+    @Test func halfANextPairOrNoCurrentCredentialIsRefused() throws {
+        let half = #expect(throws: ConfigurationError.self) {
+            try configuration([TokenIssuerSetting.nextCertificate: pki.path("next.crt")])
+        }
+        #expect(half?.variable == TokenIssuerSetting.nextPrivateKey)
+        let secretOnly = #expect(throws: ConfigurationError.self) {
+            try configuration([
+                "CAMUNDA_SECURITY_CERT_AUTH_ENABLED": "false", "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_SECRET": "s",
+                "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH": nil,
+                TokenIssuerSetting.nextKeystorePath: pki.path("next.p12"),
+            ])
+        }
+        #expect(secretOnly?.variable == TokenIssuerSetting.nextKeystorePath)
+    }
+
+    @Test func rotationNeedsTheObjectIDAsAGUIDAndDefaultsToGraph() throws {
+        let missing = #expect(throws: ConfigurationError.self) { try configuration([Self.enabled: "true"]) }
+        #expect(missing?.variable == Self.objectID)
+        #expect(missing?.message.contains("Object ID") == true)
+        let clientID = #expect(throws: ConfigurationError.self) {
+            try configuration([Self.enabled: "true", Self.objectID: "identity-app"])
+        }
+        #expect(clientID?.variable == Self.objectID)
+        let rotation = try #require(try configuration([Self.enabled: "true", Self.objectID: "0C5F3A52-4B4E-4E53-9F0C-3F3B0D7E6A11"]).rotation)
+        #expect(rotation.graphURL.absoluteString == "https://graph.microsoft.com")
+        #expect(rotation.graphScope == "https://graph.microsoft.com/.default")
+        #expect(rotation.applicationObjectID == "0c5f3a52-4b4e-4e53-9f0c-3f3b0d7e6a11")
+        #expect(rotation.gracePeriod == .seconds(86_400))
+        let badGrace = #expect(throws: ConfigurationError.self) {
+            try configuration([Self.enabled: "true", Self.objectID: "0c5f3a52-4b4e-4e53-9f0c-3f3b0d7e6a11",
+                               TokenIssuerSetting.rotationGracePeriod: "-1"])
+        }
+        #expect(badGrace?.variable == TokenIssuerSetting.rotationGracePeriod)
+        let plainHTTP = #expect(throws: ConfigurationError.self) {
+            try configuration([Self.enabled: "true", Self.objectID: "0c5f3a52-4b4e-4e53-9f0c-3f3b0d7e6a11",
+                               TokenIssuerSetting.graphURL: "http://graph.corp.example"])
+        }
+        #expect(plainHTTP?.variable == TokenIssuerSetting.graphURL)
+    }
+
+    @Test func rotationOnlyWithACertificateAtEntra() throws {
+        let generic = #expect(throws: ConfigurationError.self) {
+            try configuration([
+                Self.enabled: "true", Self.objectID: "0c5f3a52-4b4e-4e53-9f0c-3f3b0d7e6a11",
+                "CAMUNDA_IDENTITY_TYPE": "KEYCLOAK", "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_SCOPES": "openid",
+            ])
+        }
+        #expect(generic?.variable == Self.enabled)
+        #expect(generic?.message.contains("MICROSOFT") == true)
+    }
+}

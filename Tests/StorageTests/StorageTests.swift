@@ -1,8 +1,6 @@
 import AuthProtocol
 import Foundation
 import Logging
-import ServiceLifecycle
-import ServiceSupport
 import Settings
 import Storage
 import Testing

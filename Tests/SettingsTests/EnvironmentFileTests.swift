@@ -1,5 +1,4 @@
 import Foundation
-import ServiceSupport
 import Settings
 import Testing
 
