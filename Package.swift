@@ -30,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // OTLP/HTTP only: the default traits add OTLP/gRPC, which builds grpc-swift-2 and its transport (minutes of
+        // every clean build) for an exporter the suite does not use.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // MARK: Shared libraries
@@ -120,8 +124,22 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Shared/ServiceSupport"
+        ),
+        // Trace export over OTLP/HTTP (swift-otel): only the service executables link it; the libraries make spans
+        // through swift-distributed-tracing's API alone.
+        .target(
+            name: "TraceExport",
+            dependencies: [
+                "ServiceSupport",
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/TraceExport"
         ),
         .target(
             name: "TokenValidation",
@@ -130,6 +148,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Shared/TokenValidation"
         ),
@@ -159,6 +178,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Shared/Storage"
         ),
@@ -178,12 +198,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Services/TokenIssuer"
         ),
         .executableTarget(
             name: "TokenIssuerServer",
-            dependencies: ["TokenIssuer", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["TokenIssuer", "ServiceSupport", "TraceExport", .product(name: "Logging", package: "swift-log")],
             path: "Services/TokenIssuerServer"
         ),
         .target(
@@ -208,7 +229,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "EntraEmulatorServer",
-            dependencies: ["EntraEmulator", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EntraEmulator", "ServiceSupport", "TraceExport", .product(name: "Logging", package: "swift-log")],
             path: "Services/EntraEmulatorServer"
         ),
         .target(
@@ -236,7 +257,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "AuthnServer",
-            dependencies: ["Authn", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Authn", "ServiceSupport", "TraceExport", .product(name: "Logging", package: "swift-log")],
             path: "Services/AuthnServer"
         ),
         .target(
@@ -257,7 +278,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "RolesServer",
-            dependencies: ["Roles", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Roles", "ServiceSupport", "TraceExport", .product(name: "Logging", package: "swift-log")],
             path: "Services/RolesServer"
         ),
         .executableTarget(
@@ -311,7 +332,7 @@ let package = Package(
         .testTarget(
             name: "ServiceSupportTests",
             dependencies: [
-                "ServiceSupport", "AuthProtocol", "Keystore", "TestSupport", "CertificateValidation", "HTTPServing",
+                "ServiceSupport", "Settings", "AuthProtocol", "Keystore", "TestSupport", "CertificateValidation", "HTTPServing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -448,6 +469,8 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Tests/EndToEndTests"
         ),

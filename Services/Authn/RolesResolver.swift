@@ -40,7 +40,10 @@ actor RolesResolver {
         }
         let answer: ResolveResponse
         do {
-            answer = try await client.post(ProtocolPath.resolve, request, as: ResolveResponse.self, trace: trace, idempotent: true)
+            let client = self.client
+            answer = try await ServiceTracing.withSpan("roles resolution", trace: trace) { trace throws(InternalCallError) in
+                try await client.post(ProtocolPath.resolve, request, as: ResolveResponse.self, trace: trace, idempotent: true)
+            }
             health.up("roles")
         } catch {
             health.degraded("roles", details: ["error": error.message])

@@ -102,6 +102,11 @@ struct CheckConfig: AsyncParsableCommand {
                 let registry = try AppRegistry.load(path: configuration.appsPath)
                 lines.append("tenant \(registry.tenantID), \(registry.apps.count) app registration(s), issuer base \(configuration.baseURL ?? "https://localhost:<port>")")
             }
+            if let traces = try TraceExportSettings(environment: env) {
+                lines.append("traces: exported over OTLP/HTTP (\(traces.protocolName)) to \(traces.endpoint) (\(traces.endpointVariable)) as service \(traces.serviceName ?? service.rawValue)")
+            } else {
+                lines.append("traces: not exported (OTEL_EXPORTER_OTLP_ENDPOINT is not set)")
+            }
         } catch {
             FileHandle.standardError.write(Data((ServiceMain.failureLine(name: service.rawValue, error) + "\n").utf8))
             throw ExitCode(1)

@@ -9,6 +9,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import ServiceSupport
+import Tracing
 import X509
 
 /// A token the IdP issued. `accessToken` is a secret.
@@ -281,6 +282,13 @@ public actor TokenEndpointClient {
             }
             request.tlsConfiguration = authentication.tls
             request.body = .bytes(ByteBuffer(string: form))
+            // A client span per attempt when traces are exported; the request is sent within it, so the IdP gets a
+            // traceparent of this trace (from AsyncHTTPClient's span of the POST, see ServiceTracing.within).
+            let span = ServiceTracing.clientSpan("token exchange")
+            defer { span?.end() }
+            span?.attributes["url.full"] = endpoint
+            span?.attributes["certauth.scope"] = scope
+            span?.attributes["certauth.attempt"] = attempt + 1
 
             let status: Int
             let headers: HTTPHeaders
@@ -289,11 +297,12 @@ public actor TokenEndpointClient {
             let (http, proxy) = egress.client(for: endpoint)
             if let proxy { metadata["proxy"] = .string(proxy.description) }
             do {
-                let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
+                let response = try await ServiceTracing.within(span) { try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds))) }
                 status = Int(response.status.code)
                 headers = response.headers
                 body = try await response.body.collect(upTo: 1 << 20)
             } catch {
+                span?.setStatus(SpanStatus(code: .error, message: "token endpoint unreachable"))
                 Self.recordExchange(since: started, outcome: "transport_error", codes: [])
                 exchangeFailures.increment()
                 health?.degraded("idp", details: ["reason": describe(error), "token_endpoint": endpoint])
@@ -309,6 +318,8 @@ public actor TokenEndpointClient {
                 throw TokenIssuanceError.unreachable(idp: idpHost, reason: "\(describe(error))\(Self.through(proxy))")
             }
 
+            span?.attributes["http.response.status_code"] = status
+            if status != 200 { span?.setStatus(SpanStatus(code: .error, message: "HTTP \(status)")) }
             if status == 200 {
                 struct Success: Decodable {
                     var accessToken: String

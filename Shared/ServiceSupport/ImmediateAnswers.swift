@@ -4,6 +4,7 @@ import HTTPTypes
 import Metrics
 import NIOCore
 import Synchronization
+import Tracing
 
 /// The lean path (issue 16): a service's answer that is ready without waiting (a verdict or a token from a cache, a
 /// lookup in memory) is made synchronously on the connection's event loop, with no `Task` and no router. Anything
@@ -51,10 +52,12 @@ public struct ImmediateAnswer: Sendable {
 /// The request metrics of one route, method and status, under the labels Hummingbird's `MetricsMiddleware` uses for the
 /// router's answers (so `/metrics` counts a route the same whichever path answered): made once per route.
 public final class RouteMetrics: Sendable {
+    let route: String
     let counter: Counter
     let timer: Metrics.Timer
 
     public init(route: String, method: HTTPRequest.Method, status: HTTPResponse.Status = .ok) {
+        self.route = route
         let dimensions = [
             ("http.route", route), ("http.request.method", method.rawValue), ("http.response.status_code", String(status.code)),
         ]
@@ -74,8 +77,17 @@ extension HTTP2Serving {
     func immediateAnswer(to request: HTTP2ServedRequest, peer: PeerCertificate?) -> HTTP2ServedAnswer? {
         guard let immediate else { return nil }
         let start = DispatchTime.now().uptimeNanoseconds
+        let spanStart = ServiceTracing.isEnabled ? DefaultTracerClock.now : nil
         guard let answer = immediate.immediateAnswer(to: ImmediateRequest(served: request, peer: peer)) else { return nil }
-        let trace = request.headers.string("traceparent").flatMap(TraceContext.init(traceparent:))?.child() ?? TraceContext.random()
+        let incoming = request.headers.string("traceparent").flatMap(TraceContext.init(traceparent:))
+        let trace: TraceContext
+        if let spanStart {  // trace export on: the answer's server span, made only now that there is an answer
+            let server = ServerSpan(method: request.method.rawValue, path: String(request.pathWithoutQuery), incoming: incoming, at: spanStart)
+            server.end(status: Int(answer.status.code), route: answer.metrics.route)
+            trace = server.trace
+        } else {
+            trace = incoming?.child() ?? TraceContext.random()
+        }
         var headers = answer.headers
         headers[.traceparent] = trace.traceparent
         if request.method != .head, answer.status != .noContent {

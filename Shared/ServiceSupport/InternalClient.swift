@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Tracing
 import X509
 
 /// Why a call to another service of the suite failed. Never carries a token or key.
@@ -100,15 +101,32 @@ public struct InternalClient: Sendable {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers = headers
-        if let trace { request.headers.replaceOrAdd(name: ProtocolHeader.traceparent, value: trace.child().traceparent) }
+        // With trace export on, the call is a client span (child of the task's current span or of `trace`), the
+        // request is sent within it, and the called service's server span hangs under it (through AsyncHTTPClient's
+        // own span of the request, whose traceparent it sends).
+        let span = ServiceTracing.clientSpan("\(method.rawValue) \(service) \(path)", trace: trace)
+        span?.attributes["http.request.method"] = method.rawValue
+        span?.attributes["url.full"] = url
+        span?.attributes["peer.service"] = service
+        defer { span?.end() }
+        if span == nil, let trace {  // with a span, AsyncHTTPClient sends its traceparent (ServiceTracing.within)
+            request.headers.replaceOrAdd(name: ProtocolHeader.traceparent, value: trace.child().traceparent)
+        }
         if let body { request.body = .bytes(body) }
         let retryable = idempotent ?? !(method == .POST || method == .PATCH)
         var failures: [String] = []
         for replica in try await peers.candidates() {
             do {
-                let response = try await replica.client.execute(request, timeout: .seconds(timeout.components.seconds))
+                let response = try await ServiceTracing.within(span) {
+                    try await replica.client.execute(request, timeout: .seconds(timeout.components.seconds))
+                }
                 let bytes = try await response.body.collect(upTo: 1 << 20)
                 if replica.failing { await peers.report(replica.address, reachable: true) }
+                if let span {
+                    span.attributes["http.response.status_code"] = Int(response.status.code)
+                    span.attributes["server.address"] = replica.address
+                    if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
+                }
                 return (Int(response.status.code), response.headers, bytes)
             } catch {
                 await peers.report(replica.address, reachable: false)
@@ -116,6 +134,7 @@ public struct InternalClient: Sendable {
                 guard retryable || Self.failedBeforeSending(error) else { break }
             }
         }
+        span?.setStatus(SpanStatus(code: .error, message: "\(service) unreachable"))
         throw InternalCallError(
             service: service,
             message: "\(service) is unreachable at \(baseURL.absoluteString) (\(failures.joined(separator: "; "))); check that it runs and that its certificate is from the internal CA")

@@ -28,19 +28,21 @@ public struct LogSettings: Sendable {
         self.init(format: LogFormat(rawValue: format) ?? .json, level: Logger.Level(rawValue: level) ?? .info)
     }
 
-    /// Installs the process-wide log handler. Call once, from `main` only, never from tests.
-    public func bootstrap() {
+    /// Installs the process-wide log handler. Call once, from `main` only, never from tests. `metadataProvider` adds
+    /// to every line (the current span's `trace_id` when traces are exported).
+    public func bootstrap(metadataProvider: Logger.MetadataProvider? = nil) {
         let format = self.format
         let level = self.level
-        LoggingSystem.bootstrap { label in
+        LoggingSystem.bootstrap({ label, provider in
             var handler: any LogHandler
             switch format {
             case .json: handler = JSONLogHandler(label: label)
-            case .text: handler = StreamLogHandler.standardError(label: label)
+            case .text: handler = StreamLogHandler.standardError(label: label, metadataProvider: provider)
             }
+            handler.metadataProvider = provider
             handler.logLevel = level
             return handler
-        }
+        }, metadataProvider: metadataProvider)
     }
 }
 

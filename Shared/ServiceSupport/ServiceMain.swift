@@ -11,6 +11,9 @@ import UnixSignals
 /// What a service's `main` runs: settings read, logging and metrics installed, the service built and run until
 /// SIGTERM or SIGINT. A configuration or keystore problem prints one line and exits with status 1.
 public enum ServiceMain {
+    /// Starts trace export (`TraceExport.bootstrap`): installs the tracer and returns the service that exports.
+    public typealias TraceExportBootstrap = @Sendable (_ name: String, _ settings: TraceExportSettings, _ logger: Logger) throws -> any Service
+
     /// Everything a service needs from the process, handed to its builder.
     public struct Environment: Sendable {
         public var reader: EnvironmentReader
@@ -35,23 +38,34 @@ public enum ServiceMain {
     /// Runs the service named `name`; `build` returns what to run and the handles on its ports. Once both listeners
     /// are bound, one log line says which ports they hold (`SERVER_PORT=0` / `MANAGEMENT_SERVER_PORT=0` pick free
     /// ones), and when `SERVER_PORTS_REPORT` is set the same goes into that file (see ``BoundPortsFile``).
-    public static func run(name: String, build: @Sendable (Environment) async throws -> Started) async -> Never {
+    ///
+    /// `tracing` starts trace export when ``TraceExportSettings`` finds an endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`):
+    /// the executables pass `TraceExport.bootstrap`, so that only they link the exporter. Its service runs first in
+    /// the group, so it stops last and sends the spans of the final requests.
+    public static func run(name: String, tracing: TraceExportBootstrap? = nil, build: @Sendable (Environment) async throws -> Started) async -> Never {
         limitMallocArenas()
         trimHeapPeriodically()
         let reader: EnvironmentReader
         let logSettings: LogSettings
+        let traceSettings: TraceExportSettings?
         do {
             reader = try EnvironmentReader.readingFiles(ProcessInfo.processInfo.environment)
             logSettings = try LogSettings(environment: reader)
+            traceSettings = tracing == nil ? nil : try TraceExportSettings(environment: reader)
         } catch {
             fail(name: name, error)
         }
-        logSettings.bootstrap()
+        logSettings.bootstrap(metadataProvider: traceSettings == nil ? nil : ServiceTracing.logMetadataProvider)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(CertAuthMetricsFactory(registry: registry))
         let logger = Logger(label: name)
         do {
-            let started = try await build(Environment(reader: reader, logger: logger, metrics: registry))
+            var exporter: (any Service)?
+            if let tracing, let traceSettings {
+                exporter = try tracing(name, traceSettings, logger)
+            }
+            var started = try await build(Environment(reader: reader, logger: logger, metrics: registry))
+            if let exporter { started.services.insert(exporter, at: 0) }
             let portsFile = reader.string(BoundPortsFile.variable)
             let reporter = Task {
                 let server = await started.port.port(), management = await started.managementPort.port()

@@ -7,6 +7,7 @@ import NIOCore
 import NIOSSL
 import SwiftASN1
 import Synchronization
+import Tracing
 import X509
 
 /// The request context of every CertAuth service: Hummingbird's core storage plus the connection channel
@@ -76,12 +77,38 @@ public struct TracingMiddleware: RouterMiddleware {
     ) async throws -> Response {
         var context = context
         let incoming = request.headers[.traceparent].flatMap(TraceContext.init(traceparent:))
+        if ServiceTracing.isEnabled { return try await handleInSpan(request, context: context, incoming: incoming, next: next) }
         if let incoming { context.trace = incoming.child() }  // else the new trace the context started with
         context.logger[metadataKey: "trace_id"] = .string(context.trace.traceID)
         context.logger[metadataKey: "span_id"] = .string(context.trace.spanID)
         var response = try await next(request, context)
         response.headers[.traceparent] = context.trace.traceparent
         return response
+    }
+
+    /// With trace export on: the request in a server span (child of `incoming`), whose ids become the request's trace,
+    /// its log lines' `trace_id` and the answer's `traceparent`; the span is the current one for the handler's own.
+    private func handleInSpan(
+        _ request: Request, context: ServiceRequestContext, incoming: TraceContext?,
+        next: (Request, ServiceRequestContext) async throws -> Response
+    ) async throws -> Response {
+        var context = context
+        let server = ServerSpan(method: request.method.rawValue, path: request.uri.path, incoming: incoming)
+        context.trace = server.trace
+        context.logger[metadataKey: "trace_id"] = .string(context.trace.traceID)
+        context.logger[metadataKey: "span_id"] = .string(context.trace.spanID)
+        do {
+            var response = try await InstrumentationContext.$current.withValue(server.span.context) { [context] in
+                try await next(request, context)
+            }
+            response.headers[.traceparent] = context.trace.traceparent
+            server.end(status: Int(response.status.code), route: context.endpointPath)
+            return response
+        } catch {
+            ServiceTracing.recordFailure(error, on: server.span)
+            server.end(status: Int((error as? any HTTPResponseError)?.status.code ?? 500), route: context.endpointPath)
+            throw error
+        }
     }
 }
 

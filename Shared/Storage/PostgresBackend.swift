@@ -7,6 +7,7 @@ import ServiceLifecycle
 
 /// PostgreSQL through postgres-nio's `PostgresClient` (a connection pool, run as a `Service`).
 struct PostgresBackend: SQLBackend {
+    static let systemName = "postgresql"
     let client: PostgresClient
     let logger: Logger
 

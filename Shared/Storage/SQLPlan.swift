@@ -92,6 +92,8 @@ typealias SQLPlanResult = [String: [SQLRow]]
 
 /// What the stores need from a database: consistent reads and all-or-nothing writes.
 protocol SQLBackend: Sendable {
+    /// OpenTelemetry's `db.system.name`: `sqlite` or `postgresql`.
+    static var systemName: String { get }
     /// Runs the queries in one read transaction (one consistent snapshot).
     func read(_ queries: [SQLStep]) async throws -> [[SQLRow]]
     /// Runs the plan in one transaction; committed (and, for SQLite, synced to disk) when this returns.

@@ -1,5 +1,6 @@
 import AuthProtocol
 import Foundation
+import Tracing
 
 /// The roles store over either backend. Every mutation is one plan: bump the change counter first (in PostgreSQL
 /// that row lock serialises all writers across replicas, so the checks below see the latest committed state),
@@ -8,12 +9,12 @@ struct SQLRolesStore<Backend: SQLBackend>: RolesStore {
     let backend: Backend
 
     func load() async throws -> RolesSnapshot {
-        let results = try await backend.read([
+        let results = try await traced("load") { try await backend.read([
             SQLStep("SELECT version FROM roles_change_counter WHERE id = 1", key: "version"),
             SQLStep("SELECT id, name, kind, claim_name, claim_value, issuer_spki_sha256 FROM mapping_rules ORDER BY id", key: "rules"),
             SQLStep("SELECT id, name, description FROM roles ORDER BY id", key: "roles"),
             SQLStep("SELECT role_id, mapping_rule_id FROM role_mapping_rules ORDER BY role_id, mapping_rule_id", key: "assignments"),
-        ])
+        ]) }
         guard results.count == 4 else { throw StorageError(.unavailable, "incomplete read of the roles tables") }
         var rules: [MappingRuleRecord] = []
         rules.reserveCapacity(results[1].count)
@@ -32,17 +33,38 @@ struct SQLRolesStore<Backend: SQLBackend>: RolesStore {
     }
 
     func version() async throws -> Int64 {
-        let results = try await backend.read([SQLStep("SELECT version FROM roles_change_counter WHERE id = 1", key: "version")])
+        let results = try await traced("version", onlyWithinTrace: true) {  // polled in the background: in requests only
+            try await backend.read([SQLStep("SELECT version FROM roles_change_counter WHERE id = 1", key: "version")])
+        }
         return results.first?.first?.int(0) ?? 0
     }
 
     func apply(_ mutation: RolesMutation, by actor: AuditActor, at time: Date) async throws -> MutationResult {
         let plan = RolesPlans.plan(mutation, actor: actor, at: time)
-        let result = try await backend.write(plan)
+        let result = try await traced("apply") { try await backend.write(plan) }
         let grants = (result["admin_grants"] ?? []).map {
             AdminGrant(roleID: $0.text(0), roleName: $0.text(1), mappingRuleID: $0.text(2))
         }
         return MutationResult(version: result["version"]?.first?.int(0) ?? 0, adminGrants: grants)
+    }
+
+    /// Runs `body` in a client span `roles-store <operation>` (swift-distributed-tracing's API: a no-op until a service
+    /// installs a tracer, which it does only when traces are exported). `onlyWithinTrace`: no span outside a request's
+    /// trace, for the version poll that would otherwise be a trace of its own every few hundred milliseconds.
+    private func traced<T>(_ operation: String, onlyWithinTrace: Bool = false, _ body: () async throws -> T) async throws -> T {
+        if onlyWithinTrace, InstrumentationContext.current == nil { return try await body() }
+        return try await withSpan("roles-store \(operation)", ofKind: .client) { span in
+            span.attributes["db.system.name"] = Backend.systemName
+            span.attributes["db.operation.name"] = operation
+            do {
+                return try await body()
+            } catch {
+                // The error's type only (as ServiceTracing.recordFailure): its text could carry a caller's input.
+                span.attributes["error.type"] = String(describing: type(of: error))
+                span.setStatus(SpanStatus(code: .error))
+                throw error
+            }
+        }
     }
 
     func auditLog(limit: Int, before: Int64?) async throws -> AuditPage {
@@ -54,7 +76,7 @@ struct SQLRolesStore<Backend: SQLBackend>: RolesStore {
         } else {
             page = SQLStep("SELECT \(columns) FROM audit_log ORDER BY id DESC LIMIT ?", [.int(Int64(limit))], key: "page")
         }
-        let results = try await backend.read([page, SQLStep("SELECT COUNT(*) FROM audit_log", key: "count")])
+        let results = try await traced("audit_log") { try await backend.read([page, SQLStep("SELECT COUNT(*) FROM audit_log", key: "count")]) }
         let entries = (results.first ?? []).map { row in
             AuditEntry(
                 id: row.int(0), timestamp: Date(storageMilliseconds: row.int(1)),

@@ -5,6 +5,7 @@ import Logging
 /// SQLite through GRDB: a `DatabasePool` in WAL mode with `synchronous=FULL`, so a committed write is on disk
 /// (WAL fsynced) before it is acknowledged and survives `kill -9` and power loss. One process per file.
 struct SQLiteBackend: SQLBackend {
+    static let systemName = "sqlite"
     let pool: DatabasePool
     let path: String
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import Tracing
 
 /// How the JWKS is kept fresh.
 public struct KeySetCacheSettings: Sendable {
@@ -178,8 +179,16 @@ public actor KeySetCache {
         let fetch = self.fetch
         let timeout = settings.fetchTimeout
         let task = Task<Result<Int, TokenValidationError>, Never> {
-            let outcome = await Self.fetchAndParse(fetch: fetch, timeout: timeout)
-            return self.apply(outcome)
+            // A client span when traces are exported (child of the request that found a kid unknown, if one did).
+            await withSpan("JWKS fetch", ofKind: .client) { span in
+                let outcome = await Self.fetchAndParse(fetch: fetch, timeout: timeout)
+                switch outcome {
+                case .success(let parsed): span.attributes["certauth.jwks.key_count"] = parsed.keys.count
+                case .failure(let error):
+                    span.setStatus(SpanStatus(code: .error, message: error.message))
+                }
+                return self.apply(outcome)
+            }
         }
         inFlight = task
         return task

@@ -16,7 +16,8 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
-KUSTOMIZATIONS = ["base", "cert-manager-ca", "overlays/cert-manager", "overlays/monitoring", "overlays/production"]
+KUSTOMIZATIONS = ["base", "cert-manager-ca", "overlays/cert-manager", "overlays/monitoring", "overlays/production",
+                  "overlays/tracing"]
 # The Kubernetes version whose schemas the objects must satisfy (kubernetes-validate bundles them).
 KUBERNETES_VERSION = "1.32.0"
 CUSTOM_KINDS = {
@@ -75,7 +76,7 @@ def test_every_object_validates_against_the_kubernetes_schemas(rendered):
 
 
 def test_deployments_follow_the_deployment_rules(rendered):
-    for path in ["base", "overlays/cert-manager", "overlays/monitoring", "overlays/production"]:
+    for path in ["base", "overlays/cert-manager", "overlays/monitoring", "overlays/production", "overlays/tracing"]:
         objects = rendered[path]
         deployments, services = by_kind(objects, "Deployment"), by_kind(objects, "Service")
         budgets, policies = by_kind(objects, "PodDisruptionBudget"), by_kind(objects, "NetworkPolicy")
@@ -190,7 +191,7 @@ def test_every_deployment_environment_passes_check_config(rendered):
                        check=True, stdout=subprocess.DEVNULL)
         url = b"postgres://certauth:db-Pa55@postgres.example:5432/certauth?sslmode=require"
         truststore = (pki / "truststore.pem").read_bytes()
-        for path in ["base", "overlays/cert-manager", "overlays/monitoring", "overlays/production"]:
+        for path in ["base", "overlays/cert-manager", "overlays/monitoring", "overlays/production", "overlays/tracing"]:
             objects = rendered[path]
             # What the cluster holds: the Secrets the base documents (created by the user) ...
             secrets = {
@@ -238,7 +239,12 @@ def test_every_deployment_environment_passes_check_config(rendered):
                 environment = {"PATH": "/usr/bin:/bin"}
                 for entry in container["env"]:
                     if "value" in entry:
-                        value = entry["value"]
+                        # $(NAME) of an earlier variable is expanded by the kubelet
+                        value = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                                       lambda m: environment.get(m.group(1), m.group(0)), entry["value"])
+                    elif "fieldRef" in entry["valueFrom"]:   # the downward API: the pod's own name, namespace
+                        value = {"metadata.name": f"{name}-5d9c7b8f6-x2x7q",
+                                 "metadata.namespace": "certauth"}[entry["valueFrom"]["fieldRef"]["fieldPath"]]
                     else:
                         ref = entry["valueFrom"]["configMapKeyRef"]
                         value = configmaps[ref["name"]][ref["key"]].decode()
@@ -252,6 +258,13 @@ def test_every_deployment_environment_passes_check_config(rendered):
                 output = result.stdout + result.stderr
                 assert password not in output and "db-Pa55" not in output
                 assert "readable by" not in output, output
+                if path == "overlays/tracing":
+                    assert "traces: exported over OTLP/HTTP (http/protobuf) to http://otel-collector.observability.svc:4318" \
+                        in output, output
+                    assert environment["OTEL_RESOURCE_ATTRIBUTES"] == \
+                        f"k8s.pod.name={name}-5d9c7b8f6-x2x7q,k8s.namespace.name=certauth", environment
+                else:
+                    assert "traces: not exported" in output, output
                 print(f"{path}: {name}: check-config ok")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
