@@ -148,7 +148,7 @@ struct CredentialRotationProcessTests {
         defer { pki.remove() }
         try Self.writeApps(pki, certificates: ["identity.cer"])
         let current = try Self.currentPEM(pki)
-        let secret = try SecretDirectory(path: pki.path("identity-tls"))
+        let secret = try SecretVolume(path: pki.path("identity-tls"))
         try secret.publish(["tls.crt": current.certificate, "tls.key": current.key])
 
         var processes: [Process] = []
@@ -243,34 +243,3 @@ final class LoadState: Sendable {
     let outcomes = Mutex<(ok: Int, failed: [String])>((0, []))
 }
 
-/// A Kubernetes secret volume as the kubelet writes it: `tls.crt -> ..data/tls.crt`, `..data -> ..<version>`; an update
-/// renames a new `..data` link over the old one (atomic: a reader sees the old files or the new ones).
-struct SecretDirectory {
-    let path: String
-
-    init(path: String) throws {
-        self.path = path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func publish(_ files: [String: String]) throws {
-        let name = "..version_\(UUID().uuidString.prefix(8))"
-        let directory = (path as NSString).appendingPathComponent(name)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        for (file, content) in files {
-            try SecureFile.write(Array(content.utf8), to: (directory as NSString).appendingPathComponent(file), mode: file.hasSuffix(".key") ? 0o600 : 0o644)
-        }
-        let staging = (path as NSString).appendingPathComponent("..data_tmp")
-        try? FileManager.default.removeItem(atPath: staging)
-        try FileManager.default.createSymbolicLink(atPath: staging, withDestinationPath: name)
-        guard rename(staging, (path as NSString).appendingPathComponent("..data")) == 0 else {
-            throw CommandError("rename ..data failed")
-        }
-        for file in files.keys {
-            let link = (path as NSString).appendingPathComponent(file)
-            if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil {
-                try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "..data/\(file)")
-            }
-        }
-    }
-}

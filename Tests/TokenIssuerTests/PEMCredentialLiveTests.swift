@@ -18,38 +18,6 @@ import TokenIssuer
 import WireFormat
 import X509
 
-/// A Kubernetes secret volume as the kubelet writes it: `tls.crt -> ..data/tls.crt`, `..data -> ..<version>`, and an
-/// update renames a new `..data` link over the old one (atomic: a reader sees the old files or the new ones).
-struct SecretVolume {
-    let path: String
-
-    init(path: String) throws {
-        self.path = path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func publish(_ files: [String: String]) throws {
-        let name = "..2026_12_06_\(UUID().uuidString.prefix(8))"
-        let directory = (path as NSString).appendingPathComponent(name)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        for (file, content) in files {
-            try SecureFile.write(Array(content.utf8), to: (directory as NSString).appendingPathComponent(file), mode: file.hasSuffix(".key") ? 0o600 : 0o644)
-        }
-        let staging = (path as NSString).appendingPathComponent("..data_tmp")
-        try? FileManager.default.removeItem(atPath: staging)
-        try FileManager.default.createSymbolicLink(atPath: staging, withDestinationPath: name)
-        guard rename(staging, (path as NSString).appendingPathComponent("..data")) == 0 else {
-            throw HelperFailure(description: "rename ..data failed")
-        }
-        for file in files.keys {
-            let link = (path as NSString).appendingPathComponent(file)
-            if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil {
-                try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "..data/\(file)")
-            }
-        }
-    }
-}
-
 struct HelperFailure: Error, CustomStringConvertible {
     var description: String
 }
