@@ -26,17 +26,7 @@ struct OCSPLiveTests {
                     made = directory
                     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                     func run(_ arguments: [String]) throws {
-                        let process = Process()
-                        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-                        process.arguments = arguments
-                        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-                        let output = Pipe()
-                        process.standardOutput = output
-                        process.standardError = output
-                        try process.run()
-                        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                        process.waitUntilExit()
-                        guard process.terminationStatus == 0 else { throw FixtureError("openssl \(arguments.joined(separator: " ")): \(text)") }
+                        try OpenSSLCLI.run(arguments, in: directory)
                     }
                     func write(_ name: String, _ text: String) throws {
                         try Data(text.utf8).write(to: URL(fileURLWithPath: "\(directory)/\(name)"))

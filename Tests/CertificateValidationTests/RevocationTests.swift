@@ -1,6 +1,7 @@
 import CertificateValidation
 import Foundation
 import Testing
+import TestSupport
 import X509
 
 /// A CA run with `openssl ca`, its CRLs made by `openssl ca -gencrl` (an independent implementation).
@@ -40,8 +41,7 @@ struct OpenSSLCA {
     }
 
     func run(_ arguments: [String]) throws {
-        let result = try runProcess("/usr/bin/openssl", arguments, in: directory.path)
-        guard result.status == 0 else { throw HelperError(description: "openssl \(arguments.joined(separator: " ")): \(result.output)") }
+        try OpenSSLCLI.run(arguments, in: directory.path)
     }
 
     var anchor: Certificate {

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import SwiftASN1
 import Testing
+import TestSupport
 import X509
 
 /// The `strict` profile (issue 17 item 2): each check refuses a chain that `compatible` accepts, and a well-formed
@@ -192,8 +193,7 @@ import X509
         // openssl makes the 1024-bit key (swift-crypto will not), with the seed's own two-step commands.
         let directory = try TemporaryDirectory()
         func run(_ arguments: [String]) throws {
-            let result = try runProcess("/usr/bin/openssl", arguments, in: directory.path)
-            guard result.status == 0 else { throw HelperError(description: "openssl \(arguments.first ?? ""): \(result.output)") }
+            try OpenSSLCLI.run(arguments, in: directory.path)
         }
         try run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "root.key", "-out", "root.crt", "-days", "30", "-subj", "/CN=Strict RSA Root"])
         try run(["req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", "small.key", "-out", "small.csr", "-subj", "/CN=small"])

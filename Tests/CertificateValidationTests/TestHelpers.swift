@@ -4,6 +4,7 @@ import DevPKI
 import Foundation
 import SwiftASN1
 import Testing
+import TestSupport
 import X509
 
 /// A failure of a test helper step (openssl CLI, file system).
@@ -152,11 +153,7 @@ func runProcess(_ executable: String, _ arguments: [String], in directory: Strin
 /// Runs the openssl CLI; throws unless it exits 0.
 @discardableResult
 func openssl(_ arguments: [String], in directory: String) throws -> String {
-    let result = try runProcess("/usr/bin/openssl", arguments, in: directory)
-    guard result.status == 0 else {
-        throw HelperError(description: "openssl \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)")
-    }
-    return result.output
+    try OpenSSLCLI.run(arguments, in: directory, mergeStandardError: true)
 }
 
 /// A temporary directory, removed when the value is released.

@@ -1,6 +1,7 @@
 import Foundation
 import Keystore
 import Testing
+import TestSupport
 import WireFormat
 import X509
 

@@ -1,6 +1,7 @@
 import Foundation
 import Keystore
 import Testing
+import TestSupport
 import X509
 
 /// PEM certificate + key files, the Kubernetes TLS secret directory layout, and cert-manager's PKCS#12 profiles.

@@ -1,6 +1,7 @@
 import Foundation
 import Keystore
 import Testing
+import TestSupport
 import X509
 
 @Suite struct PKCS12WriterTests {
@@ -36,7 +37,7 @@ import X509
         #expect(info.contains("Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC"), "\(info)")
 
         // Wrong password is rejected by openssl too.
-        #expect(throws: HelperError.self) {
+        #expect(throws: OpenSSLCLIError.self) {
             try OpenSSLCLI.run(["pkcs12", "-in", path, "-passin", "pass:wrong", "-nodes"])
         }
 

@@ -1,59 +1,11 @@
 import Foundation
 import Keystore
 import Testing
+import TestSupport
 
 /// Failure of a helper step (openssl CLI, file system).
 struct HelperError: Error, CustomStringConvertible {
     var description: String
-}
-
-/// Runs the openssl command-line tool.
-enum OpenSSLCLI {
-    static let executable = "/usr/bin/openssl"
-
-    @discardableResult
-    static func run(_ arguments: [String], in directory: String? = nil, mergeStandardError: Bool = false) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let directory {
-            process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        }
-        let scratch = FileManager.default.temporaryDirectory
-            .appendingPathComponent("openssl-stderr-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: scratch.path, contents: nil) else {
-            throw HelperError(description: "cannot create \(scratch.path)")
-        }
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let errorHandle = try FileHandle(forWritingTo: scratch)
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = errorHandle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try errorHandle.close()
-        let stdout = String(decoding: data, as: UTF8.self)
-        let stderr = (try? String(contentsOf: scratch, encoding: .utf8)) ?? ""
-        guard process.terminationStatus == 0 else {
-            throw HelperError(
-                description: "openssl \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(stderr)"
-            )
-        }
-        return mergeStandardError ? stdout + stderr : stdout
-    }
-
-    /// Hex digest of a certificate as printed by `openssl x509 -fingerprint`, lower-case without colons.
-    static func fingerprint(certificatePEM path: String, digest: String) throws -> String {
-        let text = try run(["x509", "-noout", "-fingerprint", "-\(digest)", "-in", path])
-        guard let value = text.split(separator: "=", maxSplits: 1).last else {
-            throw HelperError(description: "unexpected fingerprint output \(text)")
-        }
-        return value.trimmingCharacters(in: .whitespacesAndNewlines)
-            .replacingOccurrences(of: ":", with: "")
-            .lowercased()
-    }
 }
 
 /// A temporary directory removed on deinit.
