@@ -55,11 +55,7 @@ extension MultiHostTests {
 
         let password = TestPKI.password
         func listener(_ service: String, _ address: String, port: Int, management: Int) -> [String: String] {
-            [
-                "SERVER_ADDRESS": address, "SERVER_PORT": String(port), "MANAGEMENT_SERVER_PORT": String(management),
-                "SERVER_SSL_KEY_STORE": pki.path("\(service).p12"), "SERVER_SSL_KEY_STORE_PASSWORD": password,
-                "SERVER_SSL_TRUST_STORE": pki.path("truststore.pem"), "LOG_FORMAT": "json",
-            ]
+            TestNetwork.listenerEnvironment(pki: pki, service: service, address: address, port: port, management: management)
         }
         try network.start("idp", "entra-emulator", log: pki.path("emulator.log"), environment: listener(
             "entra-emulator", "10.78.2.2", port: 9443, management: 9083

@@ -10,6 +10,15 @@ import TestSupport
 /// every process in the namespaces and deletes them (and their hosts files) once the test process is gone, however
 /// it ends.
 final class TestNetwork: Sendable {
+    /// A service listener's settings on `address` in a namespace: its keystore from the test PKI, JSON logs.
+    static func listenerEnvironment(pki: TestPKI, service: String, address: String, port: Int, management: Int) -> [String: String] {
+        [
+            "SERVER_ADDRESS": address, "SERVER_PORT": String(port), "MANAGEMENT_SERVER_PORT": String(management),
+            "SERVER_SSL_KEY_STORE": pki.path("\(service).p12"), "SERVER_SSL_KEY_STORE_PASSWORD": TestPKI.password,
+            "SERVER_SSL_TRUST_STORE": pki.path("truststore.pem"), "LOG_FORMAT": "json",
+        ]
+    }
+
     struct Host: Sendable {
         var namespace: String
         var name: String
