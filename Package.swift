@@ -37,7 +37,8 @@ let package = Package(
     ],
     targets: [
         // MARK: Shared libraries
-        // Byte codecs every layer shares (hex, base64url lenient and strict): no dependencies.
+        // Wire formats every layer shares, one codec of each: hex, base64url (lenient and strict), JSON (value, strict
+        // reader, writer with the one string escaper), RFC 3339 and HTTP dates, form URL-encoding. No dependencies.
         .target(name: "WireFormat", path: "Shared/WireFormat"),
         .target(
             name: "AuthProtocol",
@@ -55,7 +56,7 @@ let package = Package(
         .target(
             name: "HTTPServing",
             dependencies: [
-                "CNGHTTP2",
+                "CNGHTTP2", "WireFormat",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -107,7 +108,6 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -127,6 +127,24 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Shared/ServiceSupport"
+        ),
+        // The outbound side: the internal client with its peer pool, and the IdP calls' egress proxy and transport
+        // rules. Only the services that call out link AsyncHTTPClient through it.
+        .target(
+            name: "ServiceClient",
+            dependencies: [
+                "AuthProtocol", "Keystore", "Settings", "ServiceSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            path: "Shared/ServiceClient"
         ),
         // Trace export over OTLP/HTTP (swift-otel): only the service executables link it; the libraries make spans
         // through swift-distributed-tracing's API alone.
@@ -187,7 +205,7 @@ let package = Package(
         .target(
             name: "TokenIssuer",
             dependencies: [
-                "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "ServiceClient",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -210,7 +228,7 @@ let package = Package(
         .target(
             name: "EntraEmulator",
             dependencies: [
-                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "CertificateValidation", "TokenValidation",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "ServiceClient", "CertificateValidation", "TokenValidation",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -235,7 +253,7 @@ let package = Package(
         .target(
             name: "Authn",
             dependencies: [
-                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ServiceSupport", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ServiceSupport", "ServiceClient", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage",
                 .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -263,7 +281,7 @@ let package = Package(
         .target(
             name: "Roles",
             dependencies: [
-                "Settings", "AuthProtocol", "ServiceSupport", "Storage",
+                "WireFormat", "Settings", "AuthProtocol", "ServiceSupport", "Storage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -285,7 +303,7 @@ let package = Package(
             name: "CertAuthCLI",
             dependencies: [
                 "WireFormat", "Settings", "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion", "TokenValidation", "CertificateValidation",
-                "ServiceSupport", "Storage", "TokenIssuer", "Authn", "Roles", "EntraEmulator",
+                "ServiceSupport", "ServiceClient", "Storage", "TokenIssuer", "Authn", "Roles", "EntraEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -348,6 +366,21 @@ let package = Package(
             ],
             path: "Tests/ServiceSupportTests"
         ),
+        .testTarget(
+            name: "ServiceClientTests",
+            dependencies: [
+                "ServiceClient", "ServiceSupport", "Keystore", "CertificateValidation", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            path: "Tests/ServiceClientTests"
+        ),
         .testTarget(name: "ArchitectureTests", path: "Tests/ArchitectureTests"),
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"], path: "Tests/WireFormatTests"),
         .testTarget(name: "SettingsTests", dependencies: ["Settings"], path: "Tests/SettingsTests"),
@@ -369,7 +402,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuthProtocolTests",
-            dependencies: ["AuthProtocol"],
+            dependencies: ["AuthProtocol", "WireFormat"],
             path: "Tests/AuthProtocolTests"
         ),
         .testTarget(
@@ -388,7 +421,7 @@ let package = Package(
         .testTarget(
             name: "TokenIssuerTests",
             dependencies: [
-                "WireFormat", "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion",
+                "WireFormat", "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "ServiceClient", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -426,7 +459,7 @@ let package = Package(
         .testTarget(
             name: "RolesTests",
             dependencies: [
-                "Settings", "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI",
+                "WireFormat", "Settings", "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

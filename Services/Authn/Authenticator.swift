@@ -2,8 +2,10 @@ import AuthProtocol
 import CertificateValidation
 import Foundation
 import Logging
+import ServiceClient
 import ServiceSupport
 import TokenValidation
+import WireFormat
 import X509
 
 /// A caller authn has authenticated.

@@ -11,11 +11,13 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import Prometheus
+import ServiceClient
 import ServiceLifecycle
 import ServiceSupport
 import Settings
 import Storage
 import TokenValidation
+import WireFormat
 import X509
 
 /// A built authn: the services to run, and handles on what they bind.

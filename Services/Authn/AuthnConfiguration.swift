@@ -1,6 +1,7 @@
 import AuthProtocol
 import CertificateValidation
 import Foundation
+import ServiceClient
 import ServiceSupport
 import Settings
 import Storage

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Keystore
 import Logging
+import ServiceClient
 import ServiceLifecycle
 import ServiceSupport
 import Storage

@@ -3,6 +3,7 @@ import ClientAssertion
 import Foundation
 import NIOCore
 import NIOHTTP1
+import ServiceClient
 import ServiceSupport
 import TokenValidation
 

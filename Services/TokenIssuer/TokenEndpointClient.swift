@@ -8,8 +8,10 @@ import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import ServiceClient
 import ServiceSupport
 import Tracing
+import WireFormat
 import X509
 
 /// A token the IdP issued. `accessToken` is a secret.

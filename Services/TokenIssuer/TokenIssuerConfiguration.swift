@@ -1,6 +1,7 @@
 import ClientAssertion
 import Foundation
 import Keystore
+import ServiceClient
 import ServiceSupport
 import Settings
 

@@ -7,7 +7,9 @@ import Logging
 import Metrics
 import Prometheus
 import NIOCore
+import ServiceClient
 import ServiceSupport
+import WireFormat
 
 /// The internal protocol routes of token-issuer: `POST /v1/token`, `POST /v1/client-assertion`, `GET /v1/credentials`.
 struct TokenIssuerRoutes: Sendable {

@@ -9,6 +9,7 @@ import NIOCore
 import ServiceSupport
 import Testing
 import SwiftASN1
+import WireFormat
 import X509
 
 @testable import Authn
