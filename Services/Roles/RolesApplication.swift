@@ -46,7 +46,7 @@ public enum RolesApplication {
     ) async throws -> RolesInstance {
         let health = HealthRegistry()
         let listenerTLS = try configuration.listener.reloadableTLS(name: "roles", health: health, logger: logger)
-        let (store, storeServices) = try await RolesStores.open(configuration.database, logger: logger)
+        let (store, storeServices) = try await RolesStores.open(configuration.database, urlSetting: RolesSetting.databaseURL, logger: logger)
         logger.info("Roles database opened", metadata: [
             "db.system": .string(configuration.database.backendName),
             "db.location": .string(configuration.database.redactedDescription),
