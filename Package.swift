@@ -459,8 +459,10 @@ let package = Package(
         .testTarget(
             name: "RolesTests",
             dependencies: [
-                "WireFormat", "Settings", "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI",
+                "WireFormat", "Settings", "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI", "CertificateValidation",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
