@@ -42,6 +42,50 @@ public struct TokenValidator: Sendable {
 
     /// The token's claims and what they mean, if every check passes; otherwise the first failed check.
     public func validate(_ token: String, now: Date = Date()) async throws(TokenValidationError) -> ValidatedToken {
+        switch try prepare(token, now: now) {
+        case .known(let hit):
+            return hit
+        case .needsKey(let prepared):
+            let key: JSONWebKey
+            if let loaded = keys.loadedKey(id: prepared.kid) {
+                key = loaded
+            } else {
+                key = try await keys.key(id: prepared.kid)
+            }
+            return try finish(prepared, key: key, now: now)
+        }
+    }
+
+    /// ``validate(_:now:)`` without waiting: the same checks and answers when the token's signing key is loaded
+    /// already (every token but the first of a new key), nil when the key must be fetched first. For the lean path
+    /// (issue 16), which answers on the connection's event loop: this runs one JSON parse and one signature check,
+    /// bounded by ``TokenValidationSettings/maxTokenLength``, and never blocks.
+    public func validateWithLoadedKeys(_ token: String, now: Date = Date()) throws(TokenValidationError) -> ValidatedToken? {
+        switch try prepare(token, now: now) {
+        case .known(let hit):
+            return hit
+        case .needsKey(let prepared):
+            guard let key = keys.loadedKey(id: prepared.kid) else { return nil }
+            return try finish(prepared, key: key, now: now)
+        }
+    }
+
+    /// A token read up to its key: split, header checked, cache missed.
+    private struct Prepared {
+        var segments: Segments
+        var algorithm: JWSAlgorithm
+        var kid: String
+        var cacheKey: SHA256Digest?
+    }
+
+    private enum Preparation {
+        /// The verified-token cache knew the token.
+        case known(ValidatedToken)
+        case needsKey(Prepared)
+    }
+
+    /// Everything before the key: the length limit, the verified-token cache, the three parts, and the header's checks.
+    private func prepare(_ token: String, now: Date) throws(TokenValidationError) -> Preparation {
         let length = token.utf8.count
         guard length <= settings.maxTokenLength else {
             throw TokenValidationError(
@@ -52,7 +96,7 @@ public struct TokenValidator: Sendable {
         let cacheKey = cache.map { _ in VerifiedTokenCache.key(token) }
         if let cache, let cacheKey, var hit = cache.lookup(key: cacheKey, now: now) {
             hit.seenBefore = true
-            return hit
+            return .known(hit)
         }
         let segments = try Self.split(token, headers: headers)
         let header: Header
@@ -83,28 +127,29 @@ public struct TokenValidator: Sendable {
                 "token header has no 'kid'; the signing key is looked up by kid in the IdP's JWKS only — make sure the "
                     + "token comes from the configured IdP (Entra and Keycloak always set kid)")
         }
-        let key: JSONWebKey
-        if let loaded = keys.loadedKey(id: kid) {
-            key = loaded
-        } else {
-            key = try await keys.key(id: kid)
-        }
+        return .needsKey(Prepared(segments: segments, algorithm: algorithm, kid: kid, cacheKey: cacheKey))
+    }
+
+    /// Everything from the key on: the key fits the algorithm, the signature, the claims, the cache.
+    private func finish(_ prepared: Prepared, key: JSONWebKey, now: Date) throws(TokenValidationError) -> ValidatedToken {
+        let algorithm = prepared.algorithm
         guard key.accepts(algorithm) else {
             let own = key.algorithm.map { ", JWK alg \($0.rawValue)" } ?? ""
             throw TokenValidationError(
                 .algorithmKeyMismatch,
-                "token alg \(algorithm.rawValue) does not fit key \(quoted(kid)) (\(key.keyDescription)\(own)); the "
+                "token alg \(algorithm.rawValue) does not fit key \(quoted(prepared.kid)) (\(key.keyDescription)\(own)); the "
                     + "header was altered or names the wrong key — the token is refused")
         }
+        let segments = prepared.segments
         guard Self.verify(segments.signature, digest: segments.digest, algorithm: algorithm, key: key.key) else {
             throw TokenValidationError(
                 .invalidSignature,
-                "token signature does not verify with key \(quoted(kid)) (\(algorithm.rawValue)); the token was altered "
+                "token signature does not verify with key \(quoted(prepared.kid)) (\(algorithm.rawValue)); the token was altered "
                     + "or not signed by the IdP — get a new token from the configured IdP")
         }
         let claims = try decodeClaims(segments.payload)
         let validated = try check(claims, payload: segments.payload, key: key, algorithm: algorithm, now: now)
-        if let cache, let cacheKey, now < validated.expiresAt {
+        if let cache, let cacheKey = prepared.cacheKey, now < validated.expiresAt {
             cache.store(key: cacheKey, validated)
             // A refresh that removed the key while this token was being checked has already swept the cache; take
             // back what was stored after the sweep.
