@@ -173,9 +173,7 @@ struct ChangePoller: Service {
                         throw CancellationError()
                     } catch {
                         if !failing {
-                            logger.warning("Roles database check failed; serving the last loaded state", metadata: [
-                                "error": .string(String(describing: error)),
-                            ])
+                            logger.warning("Roles database check failed; serving the last loaded state", error: error)
                             failing = true
                         }
                         health.degraded("storage", details: details.merging([
