@@ -304,7 +304,7 @@ h2() { # name, pid-or-"", then h2load arguments (the shim reads BENCH_* from the
   if [ -n "${BENCH_PERF:-}" ] && [ -n "$pid" ]; then  # profile the service during the measured part
     mkdir -p "$OUT/perf"
     (sleep "$WARMUP"; exec perf record -F 499 --call-graph dwarf -p "$pid" -o "$OUT/perf/$name.data" -- sleep "$SECONDS_PER") \
-      >/dev/null 2>&1 &
+      >"$OUT/perf/$name.log" 2>&1 &
     perf_pid=$!
   fi
   # CPU time the server spends during the measured part (after the warm-up), whoever else shares the machine:
