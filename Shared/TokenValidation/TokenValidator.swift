@@ -13,6 +13,8 @@ public struct TokenValidator: Sendable {
     public let settings: TokenValidationSettings
     private let keys: KeySetCache
     private let cache: VerifiedTokenCache?
+    /// Refusals made after the signature check, by token digest (only with `cache`: the digest is made for it).
+    private let refusals = RefusedTokenCache()
     private let leeway: Double
     private let headers = RecentHeaders()
     /// The claims the checks read: ``Claim``'s, then the role claims, then the scope claims of the settings.
@@ -98,6 +100,7 @@ public struct TokenValidator: Sendable {
             hit.seenBefore = true
             return .known(hit)
         }
+        if let cacheKey, let refused = refusals.lookup(key: cacheKey, now: now) { throw refused }
         let segments = try Self.split(token, headers: headers)
         let header: Header
         switch segments.header {
@@ -130,8 +133,18 @@ public struct TokenValidator: Sendable {
         return .needsKey(Prepared(segments: segments, algorithm: algorithm, kid: kid, cacheKey: cacheKey))
     }
 
-    /// Everything from the key on: the key fits the algorithm, the signature, the claims, the cache.
+    /// Everything from the key on: the key fits the algorithm, the signature, the claims, the cache; a refusal is
+    /// remembered (``RefusedTokenCache``).
     private func finish(_ prepared: Prepared, key: JSONWebKey, now: Date) throws(TokenValidationError) -> ValidatedToken {
+        do {
+            return try checkWithKey(prepared, key: key, now: now)
+        } catch {
+            if let cacheKey = prepared.cacheKey { refusals.store(key: cacheKey, error, now: now) }
+            throw error
+        }
+    }
+
+    private func checkWithKey(_ prepared: Prepared, key: JSONWebKey, now: Date) throws(TokenValidationError) -> ValidatedToken {
         let algorithm = prepared.algorithm
         guard key.accepts(algorithm) else {
             let own = key.algorithm.map { ", JWK alg \($0.rawValue)" } ?? ""
