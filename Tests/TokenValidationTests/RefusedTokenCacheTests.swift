@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import TokenValidation
+import WireFormat
 
 /// A token refused after its signature check is refused again from memory for 30 s (``RefusedTokenCache``): a retried
 /// bad token, or authn's lean path declining a token that its route then checks, costs no second RSA verification.
