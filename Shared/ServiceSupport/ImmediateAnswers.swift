@@ -80,16 +80,18 @@ extension HTTP2Serving {
         let spanStart = ServiceTracing.isEnabled ? DefaultTracerClock.now : nil
         guard let answer = immediate.immediateAnswer(to: ImmediateRequest(served: request, peer: peer)) else { return nil }
         let incoming = request.headers.string("traceparent").flatMap(TraceContext.init(traceparent:))
-        let trace: TraceContext
+        let traceparent: String
         if let spanStart {  // trace export on: the answer's server span, made only now that there is an answer
             let server = ServerSpan(method: request.method.rawValue, path: String(request.pathWithoutQuery), incoming: incoming, at: spanStart)
             server.end(status: Int(answer.status.code), route: answer.metrics.route)
-            trace = server.trace
+            traceparent = server.trace.traceparent
+        } else if let incoming {
+            traceparent = incoming.child().traceparent
         } else {
-            trace = incoming?.child() ?? TraceContext.random()
+            traceparent = TraceContext.randomTraceparent()
         }
         var headers = answer.headers
-        headers[.traceparent] = trace.traceparent
+        headers[.traceparent] = traceparent
         if request.method != .head, answer.status != .noContent {
             headers[.contentLength] = String(answer.body.readableBytes)
         }

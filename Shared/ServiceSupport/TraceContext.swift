@@ -16,8 +16,22 @@ public struct TraceContext: Sendable, Equatable, CustomStringConvertible {
     /// A new trace with a random trace id and span id (from the thread's buffered random pool: no system call on most
     /// requests).
     public static func random() -> TraceContext {
-        let hex = randomHex(bytes: 24)
-        return TraceContext(traceID: String(hex.prefix(32)), spanID: String(hex.suffix(16)))
+        let hex = randomHexBytes(24)
+        // Cut as bytes: `String.prefix` walks Characters (1.4 % of a kept-alive mTLS request, perf).
+        return TraceContext(traceID: String(decoding: hex[0..<32], as: UTF8.self), spanID: String(decoding: hex[32..<48], as: UTF8.self))
+    }
+
+    /// The `traceparent` of a new trace (``random()``'s), made as one string: what the lean path sends when the caller
+    /// sent none.
+    public static func randomTraceparent() -> String {
+        var value: [UInt8] = Array("00-".utf8)
+        value.reserveCapacity(55)
+        let hex = randomHexBytes(24)
+        value += hex[0..<32]
+        value.append(UInt8(ascii: "-"))
+        value += hex[32..<48]
+        value += Array("-01".utf8)
+        return String(decoding: value, as: UTF8.self)
     }
 
     /// Parses a `traceparent` header; nil for a malformed one (which is then replaced, as the spec asks).
@@ -45,6 +59,10 @@ public struct TraceContext: Sendable, Equatable, CustomStringConvertible {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     static func randomHex(bytes: Int) -> String {
+        String(decoding: randomHexBytes(bytes), as: UTF8.self)
+    }
+
+    private static func randomHexBytes(_ bytes: Int) -> [UInt8] {
         var random = [UInt8](repeating: 0, count: bytes)
         fillRandom(&random)
         let digits = hexDigits
@@ -54,7 +72,7 @@ public struct TraceContext: Sendable, Equatable, CustomStringConvertible {
             out.append(digits[Int(byte >> 4)])
             out.append(digits[Int(byte & 0x0f)])
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// From the thread's 4 KiB pool of kernel randomness (one `getrandom(2)` per ~170 trace ids; a call per request was
