@@ -126,18 +126,12 @@ struct AuthnRoutes: Sendable {
         return try ForwardedCertificates.read(request.headers)?.leaf
     }
 
+    /// The value of the cookie `name` (Hummingbird's `Cookies`, the first of that name), without the white space a
+    /// client may leave after it; nil when absent or empty.
     static func cookie(named name: String, in headers: HTTPFields) -> String? {
-        for field in headers[values: .cookie] {
-            for pair in field.split(separator: ";") {
-                let trimmed = pair.trimmingCharacters(in: .whitespaces)
-                guard let equals = trimmed.firstIndex(of: "=") else { continue }
-                if trimmed[..<equals] == name {
-                    let value = String(trimmed[trimmed.index(after: equals)...])
-                    return value.isEmpty ? nil : value
-                }
-            }
-        }
-        return nil
+        guard let value = Cookies(from: headers[values: .cookie])[name]?.value else { return nil }
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        return trimmed.isEmpty ? nil : trimmed
     }
 
     // MARK: - Endpoints
