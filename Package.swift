@@ -74,10 +74,20 @@ let package = Package(
             ],
             path: "Shared/Keystore"
         ),
+        // JOSE: algorithms, the header, JWK/JWKS, the one strict compact-JWS reader, signing and the one `verify`.
+        .target(
+            name: "JOSE",
+            dependencies: [
+                "WireFormat", "AuthProtocol", "Keystore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Shared/JOSE"
+        ),
         .target(
             name: "ClientAssertion",
             dependencies: [
-                "WireFormat", "Keystore",
+                "WireFormat", "Keystore", "JOSE",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
@@ -144,7 +154,7 @@ let package = Package(
         .target(
             name: "TokenValidation",
             dependencies: [
-                "WireFormat", "AuthProtocol", "Keystore", "ClientAssertion",
+                "WireFormat", "AuthProtocol", "Keystore", "JOSE",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -187,7 +197,7 @@ let package = Package(
         .target(
             name: "TokenIssuer",
             dependencies: [
-                "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport",
+                "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "JOSE", "ServiceSupport",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -210,7 +220,7 @@ let package = Package(
         .target(
             name: "EntraEmulator",
             dependencies: [
-                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "CertificateValidation", "TokenValidation",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "JOSE", "ServiceSupport", "CertificateValidation", "TokenValidation",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -284,7 +294,7 @@ let package = Package(
         .executableTarget(
             name: "CertAuthCLI",
             dependencies: [
-                "WireFormat", "Settings", "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion", "TokenValidation", "CertificateValidation",
+                "WireFormat", "Settings", "DevPKI", "Keystore", "AuthProtocol", "JOSE", "TokenValidation", "CertificateValidation",
                 "ServiceSupport", "Storage", "TokenIssuer", "Authn", "Roles", "EntraEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -303,7 +313,7 @@ let package = Package(
         .executableTarget(
             name: "CertAuthBench",
             dependencies: [
-                "WireFormat", "AuthProtocol", "ClientAssertion", "DevPKI", "Keystore", "Storage", "TokenValidation",
+                "WireFormat", "AuthProtocol", "ClientAssertion", "JOSE", "DevPKI", "Keystore", "Storage", "TokenValidation",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -379,16 +389,25 @@ let package = Package(
         ),
         .testTarget(
             name: "ClientAssertionTests",
-            dependencies: ["ClientAssertion", "Keystore", "DevPKI", "TestSupport",
+            dependencies: ["ClientAssertion", "JOSE", "Keystore", "DevPKI", "TestSupport",
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "_CryptoExtras", package: "swift-crypto"),
                            .product(name: "X509", package: "swift-certificates")],
             path: "Tests/ClientAssertionTests"
         ),
         .testTarget(
+            name: "JOSETests",
+            dependencies: [
+                "JOSE", "AuthProtocol", "WireFormat", "Keystore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Tests/JOSETests"
+        ),
+        .testTarget(
             name: "TokenIssuerTests",
             dependencies: [
-                "WireFormat", "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion",
+                "WireFormat", "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "JOSE",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -404,7 +423,7 @@ let package = Package(
         .testTarget(
             name: "TokenValidationTests",
             dependencies: [
-                "WireFormat", "TokenValidation", "AuthProtocol", "ClientAssertion", "Keystore", "DevPKI", "TestSupport",
+                "WireFormat", "TokenValidation", "AuthProtocol", "JOSE", "Keystore", "DevPKI", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -441,7 +460,7 @@ let package = Package(
             name: "AuthnTests",
             dependencies: [
                 "WireFormat", "Settings", "Authn", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
-                "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "TokenIssuer", "EntraEmulator", "Roles",
+                "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "JOSE", "TokenIssuer", "EntraEmulator", "Roles",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -460,7 +479,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AuthProtocol", "TestSupport", "DevPKI", "CertificateValidation", "Keystore",
+                "AuthProtocol", "TestSupport", "DevPKI", "CertificateValidation", "Keystore", "JOSE",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,5 +1,6 @@
 import AuthProtocol
 import ClientAssertion
+import JOSE
 import Crypto
 import DevPKI
 import Foundation
@@ -202,10 +203,10 @@ enum CertAuthBench {
         let bench = try await BenchTokens(directory: directory)
         var inputs: [(signature: _RSA.Signing.RSASignature, digest: SHA256.Digest)] = []
         for token in bench.tokens.prefix(1_000) {
-            guard let dot = token.utf8.lastIndex(of: UInt8(ascii: ".")),
-                  let signature = Base64URL.decode(String(token[token.index(after: dot)...]))
-            else { fail("a token in \(directory)/tokens.txt is not a compact JWS") }
-            inputs.append((_RSA.Signing.RSASignature(rawRepresentation: signature), SHA256.hash(data: Array(token.utf8[..<dot]))))
+            guard let jws = try? StrictJWS(parsing: token) else {
+                fail("a token in \(directory)/tokens.txt is not a compact JWS")
+            }
+            inputs.append((_RSA.Signing.RSASignature(rawRepresentation: jws.signature), jws.digest))
         }
         let batch = 64
         var index = 0
@@ -254,7 +255,7 @@ enum CertAuthBench {
             tokens = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/tokens.txt"))
                 .split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
             guard let first = tokens.first else { fail("\(directory)/tokens.txt holds no tokens; run 'certauth-bench mint' first") }
-            let claims = try CompactJWS(parsing: first).claims(as: [String: JSONValue].self)
+            let claims = try StrictJWS(parsing: first).claims()
             guard let issuer = claims["iss"]?.stringValue, let audience = claims["aud"]?.stringValue else {
                 fail("the first token has no string iss/aud")
             }

@@ -1,5 +1,5 @@
 import AuthProtocol
-import ClientAssertion
+import JOSE
 import Foundation
 
 /// A bearer token that passed every check: its claims and what they mean.
