@@ -479,7 +479,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AuthProtocol", "TestSupport", "DevPKI", "CertificateValidation", "Keystore", "JOSE",
+                "AuthProtocol", "TestSupport", "DevPKI", "CertificateValidation", "Keystore", "JOSE", "WireFormat",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
