@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Keystore
 import WireFormat
 import _CryptoExtras
 
@@ -115,8 +116,25 @@ package func quotedList(_ values: [String]) -> String {
 
 extension JOSEHeader {
     /// The bytes of a thumbprint header value (`x5t`, `x5t#S256`) in base64url or, as MSAL sends it, standard base64
-    /// with padding (Entra accepts both); nil when it is neither. Through WireFormat's one base64url decoder.
+    /// with padding (Entra accepts both); nil when it is neither.
     public static func thumbprintBytes(_ value: String) -> [UInt8]? {
-        Base64URL.decode(value.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_"))
+        Base64URL.decodeEitherAlphabet(value)
+    }
+}
+
+extension SigningKey {
+    /// The JWK key type (`kty`, RFC 7518 §6.1) of the key: "RSA" or "EC".
+    public var keyType: String {
+        switch self {
+        case .rsa: return "RSA"
+        case .p256, .p384: return "EC"
+        }
+    }
+}
+
+extension Credential {
+    /// The JOSE `x5c` value (RFC 7515 §4.1.6): standard base64 (with padding) DER of each chain certificate, leaf first.
+    public var x5c: [String] {
+        chainDER.map { Data($0).base64EncodedString() }
     }
 }
