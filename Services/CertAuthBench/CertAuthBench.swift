@@ -69,11 +69,18 @@ enum CertAuthBench {
 
     static func jwks(directory: String) throws {
         guard case .rsa(let key) = try signingKey(directory: directory) else { fail("\(directory)/signing.pem is not an RSA key") }
-        let primitives = try key.publicKey.getKeyPrimitives()
-        let jwks = """
-            {"keys":[{"kty":"RSA","use":"sig","alg":"RS256","kid":"bench","n":"\(Base64URL.encode(primitives.modulus))","e":"\(Base64URL.encode(primitives.publicExponent))"}]}
-            """
-        try Data(jwks.utf8).write(to: URL(fileURLWithPath: "\(directory)/jwks.json"))
+        var jwk = try VerificationKey.rsa(key.publicKey).jwkMembers()
+        jwk["use"] = .string("sig")
+        jwk["alg"] = .string("RS256")
+        jwk["kid"] = .string("bench")
+        try Self.jwksDocument(jwk).write(to: URL(fileURLWithPath: "\(directory)/jwks.json"))
+    }
+
+    /// A JWKS document holding the one key `jwk`.
+    static func jwksDocument(_ jwk: [String: JSONValue]) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(JSONValue.object(["keys": .array([.object(jwk)])]))
     }
 
     struct AccessClaims: Encodable {
@@ -301,10 +308,10 @@ enum CertAuthBench {
     /// COUNT distinct Entra v2-like access tokens (21 claims), the key set that verifies them and settings accepting them.
     static func entraLikeTokens(count: Int) async throws -> ([String], KeySetCache, TokenValidationSettings) {
         let key = P256.Signing.PrivateKey()
-        let point = Array(key.publicKey.x963Representation)
-        let jwks = Array("""
-            {"keys":[{"kty":"EC","crv":"P-256","use":"sig","kid":"memory-key-0123456789abcdef","x":"\(Base64URL.encode(point[1..<33]))","y":"\(Base64URL.encode(point[33..<65]))"}]}
-            """.utf8)
+        var jwk = try VerificationKey.p256(key.publicKey).jwkMembers()
+        jwk["use"] = .string("sig")
+        jwk["kid"] = .string("memory-key-0123456789abcdef")
+        let jwks = Array(try Self.jwksDocument(jwk))
         let tenant = "ea952511-6a7f-40b8-af71-6c1be6f0dade"
         let api = "2622078b-0164-41ee-8794-3ff8d9f8e402"
         let issuer = "https://login.microsoftonline.com/\(tenant)/v2.0"

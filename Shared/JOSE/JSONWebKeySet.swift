@@ -1,6 +1,7 @@
 import AuthProtocol
 import Crypto
 import Foundation
+import Keystore
 import _CryptoExtras
 import WireFormat
 
@@ -153,5 +154,34 @@ extension JSONValue {
     package func member(_ name: String) -> JSONValue? {
         if case .object(let object) = self { return object[name] }
         return nil
+    }
+}
+
+extension VerificationKey {
+    /// The key as public JWK members (RFC 7518 §6): `kty` with `n` and `e` (RSA), or `kty`, `crv`, `x` and `y`
+    /// (P-256). The writer beside ``JSONWebKeySetParser``'s reader: the emulator's JWKS, the bench's and the tests' are
+    /// written with it; callers add `kid`, `use`, `alg` and their own members.
+    public func jwkMembers() throws -> [String: JSONValue] {
+        switch self {
+        case .rsa(let rsa):
+            let primitives = try rsa.getKeyPrimitives()
+            return ["kty": .string("RSA"), "n": .string(Base64URL.encode(primitives.modulus)),
+                    "e": .string(Base64URL.encode(primitives.publicExponent))]
+        case .p256(let ec):
+            let point = Array(ec.x963Representation)
+            return ["kty": .string("EC"), "crv": .string("P-256"), "x": .string(Base64URL.encode(point[1..<33])),
+                    "y": .string(Base64URL.encode(point[33..<65]))]
+        }
+    }
+}
+
+extension SigningKey {
+    /// The public half as a JWS verification key; nil for a key no JWS algorithm of the suite uses (P-384).
+    public var verificationKey: VerificationKey? {
+        switch self {
+        case .rsa(let rsa): return .rsa(rsa.publicKey)
+        case .p256(let ec): return .p256(ec.publicKey)
+        case .p384: return nil
+        }
     }
 }
