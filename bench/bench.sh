@@ -304,7 +304,7 @@ h2() { # name, pid-or-"", then h2load arguments (the shim reads BENCH_* from the
   if [ -n "${BENCH_PERF:-}" ] && [ -n "$pid" ]; then  # profile the service during the measured part
     mkdir -p "$OUT/perf"
     (sleep "$WARMUP"; exec perf record -F 499 --call-graph dwarf -p "$pid" -o "$OUT/perf/$name.data" -- sleep "$SECONDS_PER") \
-      >/dev/null 2>&1 &
+      >"$OUT/perf/$name.log" 2>&1 &
     perf_pid=$!
   fi
   # CPU time the server spends during the measured part (after the warm-up), whoever else shares the machine:
@@ -331,7 +331,11 @@ handshakes() { # name, pid-or-"", URL: a new TLS connection (full handshake with
   selected "$name" || return 0
   log "$name"
   LD_PRELOAD="$OUT/h2load-shim.so" h2load -t 1 -c $conns -n $conns -m 1 "$url" > /dev/null 2>&1 || true  # warm-up
-  local start end
+  local start end pids ticks_before
+  # The server's CPU over the whole loop (handshakes are mostly server CPU: the RSA signature, the client chain).
+  pids=$(cpu_pids "$name" "$pid" | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  ticks_before=$(cpu_ticks $pids)
   start=$(date +%s.%N)
   end=$(( $(date +%s) + SECONDS_PER ))
   while [ "$(date +%s)" -lt "$end" ]; do
@@ -339,10 +343,13 @@ handshakes() { # name, pid-or-"", URL: a new TLS connection (full handshake with
       > "$OUT/h2load/$name.$i.txt" 2>&1 || true
     i=$((i + 1))
   done
-  local wall rss=null
+  local wall rss=null ticks cpu_seconds
   wall=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+  # shellcheck disable=SC2086
+  ticks=$(( $(cpu_ticks $pids) - ticks_before ))
+  cpu_seconds=$(awk -v t="$ticks" -v hz="$CLK_TCK" 'BEGIN { print t / hz }')
   [ -n "$pid" ] && rss=$(peak_rss "$pid")
-  record "$(python3 bench/report.py handshakes "$name" "$OUT/h2load/$name" "$i" "$wall" "$rss")"
+  record "$(python3 bench/report.py handshakes "$name" "$OUT/h2load/$name" "$i" "$wall" "$rss" "$cpu_seconds")"
 }
 
 export BENCH_CLIENT_CERT="$PKI/app.crt" BENCH_CLIENT_KEY="$PKI/app.key"

@@ -1,9 +1,12 @@
 import AuthProtocol
 import CertificateValidation
 import Foundation
+import HTTPTypes
 import Logging
 import ServiceSupport
+import Synchronization
 import TokenValidation
+import WireFormat
 import X509
 
 /// A caller authn has authenticated.
@@ -64,30 +67,37 @@ public struct AuthenticationFailure: Error, Sendable, Equatable, CustomStringCon
 
 /// Logs a security audit warning the first time a principal is granted a role whose name contains ADMIN
 /// (the seed's "Role Management": admin grants are logged for monitoring). Bounded memory.
-actor AdminGrantAudit {
-    private var seen: Set<String> = []
+///
+/// A `Mutex`, not an actor: the lean path (``AuthnImmediate``) notes grants on the connection's event loop, where it
+/// may not wait for an actor; the critical section is one set lookup (and, the first time only, one insert).
+final class AdminGrantAudit: Sendable {
+    private let seen = Mutex<Set<String>>([])
     private let logger: Logger
 
     init(logger: Logger) {
         self.logger = logger
     }
 
-    /// Whether `authentication` grants a role `note` looks at: checked before calling the actor, so the common
-    /// request (no admin role) does not hop to it.
-    nonisolated static func concerns(_ authentication: Authentication) -> Bool {
+    /// Whether `authentication` grants a role `note` looks at: checked before building the keys, so the common
+    /// request (no admin role) costs one scan of its roles.
+    static func concerns(_ authentication: Authentication) -> Bool {
         authentication.principal.roles.contains(where: isAdminLike)
     }
 
-    nonisolated static func isAdminLike(_ role: String) -> Bool {
+    static func isAdminLike(_ role: String) -> Bool {
         AdminGrantEvent.isAdminLike(role)
     }
 
     func note(_ authentication: Authentication) {
         for role in authentication.principal.roles where Self.isAdminLike(role) {
             let key = "\(authentication.principal.authenticationMethod.rawValue)|\(authentication.principal.principal)|\(role)"
-            guard !seen.contains(key) else { continue }
-            if seen.count >= 10_000 { seen.removeAll(keepingCapacity: true) }
-            seen.insert(key)
+            let first = seen.withLock { seen -> Bool in
+                guard !seen.contains(key) else { return false }
+                if seen.count >= 10_000 { seen.removeAll(keepingCapacity: true) }
+                seen.insert(key)
+                return true
+            }
+            guard first else { continue }
             AdminGrantEvent(.principalGranted, role: role, principal: authentication.principal.principal, details: [
                 "auth.method": authentication.principal.authenticationMethod.rawValue, "auth.credential": authentication.credential,
             ]).log(to: logger)
@@ -167,6 +177,39 @@ struct Authenticator: Sendable {
             throw AuthenticationFailure(.unauthorized, error.message, code: .token(error.code))
         }
         try await CertificateBinding.check(validated, presentation: presentation)
+        var resolved: [String] = []
+        if let roles {
+            resolved = acceptedRoles(
+                try await resolve(roles, ResolveRequest(claims: validated.claims), trace: trace, method: .oidc)) { _ in Self.resolvedSource }
+        }
+        let authentication = try authentication(of: validated, oidc: oidc, resolved: resolved)
+        if AdminGrantAudit.concerns(authentication) { audit.note(authentication) }
+        return authentication
+    }
+
+    /// The lean path's bearer authentication (issue 16 item 2): the same verdict as ``authenticate(token:presentation:trace:)``
+    /// for a token whose signing key is loaded, made without waiting, on the caller's thread. Nil whenever that route
+    /// would wait or refuse: no bearer tokens configured, roles from the roles service, a key to fetch, any failed
+    /// check (the router then gives the refusal with its trace id and log line), or a certificate-bound token whose
+    /// `cnf` is not the connection's certificate (`peerSHA256`).
+    func authenticateWithoutWaiting(token: String, peerSHA256: [UInt8]?) -> Authentication? {
+        guard let tokens, let oidc, roles == nil else { return nil }
+        guard let validated = try? tokens.validateWithLoadedKeys(token) else { return nil }
+        if let bound = validated.confirmationThumbprint {
+            // RFC 8705 §3 as ``CertificateBinding`` checks it, against the connection's own certificate (requests with
+            // a forwarded certificate never reach the lean path).
+            guard let peerSHA256, Base64URL.encode(peerSHA256) == bound.trimmingCharacters(in: CharacterSet(charactersIn: "=")) else {
+                return nil
+            }
+        }
+        guard let authentication = try? authentication(of: validated, oidc: oidc, resolved: []) else { return nil }
+        if AdminGrantAudit.concerns(authentication) { audit.note(authentication) }
+        return authentication
+    }
+
+    /// The caller a validated token names, with the token's roles and `resolved` (already checked): shared by the
+    /// router's path and the lean one, so both answer the same.
+    private func authentication(of validated: ValidatedToken, oidc: OIDCSettings, resolved: [String]) throws(AuthenticationFailure) -> Authentication {
         let principal: String
         if let claim = oidc.principalClaim {
             guard let value = validated.claims[claim]?.stringValue, !value.isEmpty else {
@@ -183,13 +226,10 @@ struct Authenticator: Sendable {
                                         code: .tokenPrincipalMissing)
         }
         var granted = acceptedRoles(validated.roles) { claimsHolding($0, in: validated) }
-        if let roles {
-            granted = merge(granted, acceptedRoles(
-                try await resolve(roles, ResolveRequest(claims: validated.claims), trace: trace, method: .oidc)) { _ in Self.resolvedSource })
-        }
+        if !resolved.isEmpty { granted = merge(granted, resolved) }
         var credential = "kid=\(validated.keyID)"
         if let jti = validated.tokenID { credential = "jti=\(jti); " + credential }
-        let authentication = Authentication(
+        return Authentication(
             principal: PrincipalResponse(
                 principal: principal, authenticationMethod: .oidc, clientID: validated.clientID, tenantID: validated.tenantID,
                 roles: granted, authorities: merge(granted, validated.scopes), expiresAt: RFC3339.string(validated.expiresAt)),
@@ -198,8 +238,6 @@ struct Authenticator: Sendable {
             // fetches a token per call), and keeping them cost 7 % of such a request (perf, `make bench`
             // authn_unique). From its second use on, it is.
             reusableUntil: validated.seenBefore ? nil : .distantPast)
-        if AdminGrantAudit.concerns(authentication) { await audit.note(authentication) }
-        return authentication
     }
 
     /// Validates a client certificate chain and resolves the subject's roles.
@@ -242,8 +280,26 @@ struct Authenticator: Sendable {
             // item 4): such a verdict is not repeated by the lean path, which knows the leaf but not the chain.
             reusableUntil: Self.needsPresentedIntermediates(validated, configured: certificates.configuredIntermediates)
                 ? .distantPast : validated.revocationCheckedUntil)
-        if AdminGrantAudit.concerns(authentication) { await audit.note(authentication) }
+        if AdminGrantAudit.concerns(authentication) { audit.note(authentication) }
         return authentication
+    }
+
+    /// The `X-Auth-*` fields for `authentication` (docs/security-model.md), or a refusal when a value cannot be carried without
+    /// ambiguity (it was checked when read, so this means a bug or a role from an unchecked source).
+    func callerHeaders(_ authentication: Authentication) throws(AuthenticationFailure) -> HTTPFields {
+        var headers: HTTPFields = [:]
+        do throws(AuthHeaders.Problem) {
+            headers[.authPrincipal] = try AuthHeaders.encodePrincipal(authentication.principal.principal)
+            headers[.authRoles] = try AuthHeaders.encodeRoles(authentication.principal.roles)
+        } catch {
+            throw AuthenticationFailure(
+                .unauthorized, "the caller cannot be passed on unambiguously: \(error.message)",
+                code: .principalUnencodable, method: authentication.principal.authenticationMethod)
+        }
+        if isAdmin(authentication) { headers[.authAdmin] = AuthHeaders.adminTrue }
+        headers[.authMethod] = authentication.principal.authenticationMethod.rawValue
+        headers[.authCredential] = authentication.credential
+        return headers
     }
 
     static func needsPresentedIntermediates(_ validated: ValidatedCertificate, configured: [Certificate]) -> Bool {

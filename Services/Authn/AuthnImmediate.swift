@@ -55,6 +55,8 @@ struct AuthnImmediate: ImmediateResponder {
     let keyRemovals: LeanInvalidation
     /// A repeated answer is a decision like the first (`certauth_authn_decisions_total{result="accepted"}`).
     let decisions: AuthnDecisions?
+    /// For bearer tokens not seen before whose signing key is loaded (``Authenticator/authenticateWithoutWaiting(token:peerSHA256:)``).
+    let authenticator: Authenticator?
     let meMetrics = RouteMetrics(route: ProtocolPath.me, method: .get)
     let forwardAuthMetrics = RouteMetrics(route: ProtocolPath.forwardAuth, method: .get)
 
@@ -81,12 +83,50 @@ struct AuthnImmediate: ImmediateResponder {
         let key = Self.key(
             route: route, authorization: authorization, peerSHA256: request.peer?.sha256,
             requireRole: route == .forwardAuth ? headers.first("x-auth-require-role") : nil)
-        guard let kept = answers.lookup(key) else { return nil }
+        guard let kept = answers.lookup(key) else {
+            return fresh(key, route: route, headers: headers, authorization: authorization, peerSHA256: request.peer?.sha256)
+        }
         if let generation = kept.verdictGeneration, generation != verdicts?.generation { return nil }
         guard kept.keyRemovalGeneration == keyRemovals.generation else { return nil }
         decisions?.accepted(kept.method)
         return ImmediateAnswer(headers: kept.headers, body: kept.body, metrics: route == .me ? meMetrics : forwardAuthMetrics)
     }
+
+    /// The answer to a bearer token the lean path has not answered before, when it can be made without waiting: the
+    /// token's key is loaded and no roles service is asked. Made by the same functions as the router's (the
+    /// verdict, the principal's JSON, the `X-Auth-*` fields); anything else, refusals included, goes to the router.
+    private func fresh(_ key: AnswerKey, route: Route, headers: HTTP2RequestHeaders, authorization: ArraySlice<UInt8>?, peerSHA256: [UInt8]?) -> ImmediateAnswer? {
+        guard let authenticator, let authorization else { return nil }
+        // Read before the verdict, as the router does: a key removed meanwhile makes the kept answer stale at once.
+        let verdictGeneration = verdicts?.generation
+        let keyRemovalGeneration = keyRemovals.generation
+        guard let token = BearerToken.token(in: String(decoding: authorization, as: UTF8.self)),
+              let authentication = authenticator.authenticateWithoutWaiting(token: token, peerSHA256: peerSHA256)
+        else { return nil }
+        let principal = authentication.principal
+        let answer: ImmediateAnswer
+        switch route {
+        case .me:
+            answer = ImmediateAnswer(headers: Self.meHeaders, body: ByteBuffer(bytes: principal.directJSON), metrics: meMetrics)
+        case .forwardAuth:
+            if let required = headers.string("x-auth-require-role") {
+                // A 403 is the router's to give (with its reason and log line).
+                guard AuthnRoutes.holdsAny(of: required, principal) else { return nil }
+            }
+            guard var fields = try? authenticator.callerHeaders(authentication) else { return nil }
+            fields[.cacheControl] = "no-store"
+            answer = ImmediateAnswer(headers: fields, body: ByteBuffer(), metrics: forwardAuthMetrics)
+        }
+        decisions?.accepted(principal.authenticationMethod)
+        // From a token's second use on (the verified-token cache knew it) the answer is kept, as the router keeps it.
+        Self.store(
+            key, headers: answer.headers, body: answer.body, authentication: authentication, verdictGeneration: verdictGeneration,
+            keyRemovalGeneration: keyRemovalGeneration, rolesTTL: nil, in: answers)
+        return answer
+    }
+
+    /// The header fields of a `/v2/authentication/me` answer (the router's, ``AuthnRoutes/me(_:context:)``).
+    static let meHeaders: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
 
     static func key(
         route: Route, authorization: (some Collection<UInt8>)?, peerSHA256: [UInt8]?, requireRole: (some Collection<UInt8>)?
@@ -123,9 +163,19 @@ struct AuthnImmediate: ImmediateResponder {
         peerSHA256: [UInt8]?, verdictGeneration: UInt64?, keyRemovalGeneration: UInt64, rolesTTL: Duration?,
         in answers: AnswerCache<AuthnLeanAnswer>
     ) {
-        guard response.status == .ok, authentication.principal.authenticationMethod != .anonymous,
-              let key = key(route: route, request: request, peerSHA256: peerSHA256)
-        else { return }
+        guard response.status == .ok, let key = key(route: route, request: request, peerSHA256: peerSHA256) else { return }
+        store(
+            key, headers: response.headers, body: body, authentication: authentication, verdictGeneration: verdictGeneration,
+            keyRemovalGeneration: keyRemovalGeneration, rolesTTL: rolesTTL, in: answers)
+    }
+
+    /// Keeps an answer under `key` for as long as its verdict holds (see the type's documentation); an anonymous
+    /// caller's, or one whose verdict may not be repeated (``Authentication/reusableUntil`` passed), is not kept.
+    static func store(
+        _ key: AnswerKey, headers: HTTPFields, body: ByteBuffer, authentication: Authentication, verdictGeneration: UInt64?,
+        keyRemovalGeneration: UInt64, rolesTTL: Duration?, in answers: AnswerCache<AuthnLeanAnswer>
+    ) {
+        guard authentication.principal.authenticationMethod != .anonymous else { return }
         let now = ContinuousClock.now
         let wallNow = Date()
         var lifetime = maximumAge
@@ -136,7 +186,7 @@ struct AuthnImmediate: ImmediateResponder {
         guard lifetime > .zero else { return }
         answers.store(
             key, AuthnLeanAnswer(
-                headers: response.headers, body: body, method: authentication.principal.authenticationMethod,
+                headers: headers, body: body, method: authentication.principal.authenticationMethod,
                 verdictGeneration: verdictGeneration, keyRemovalGeneration: keyRemovalGeneration),
             until: now + lifetime, now: now)
     }

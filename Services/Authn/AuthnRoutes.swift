@@ -31,7 +31,9 @@ struct AuthnRoutes: Sendable {
     let keyRemovals = LeanInvalidation()
 
     var immediate: AuthnImmediate {
-        AuthnImmediate(answers: answers, verdicts: authenticator.certificates?.cache, keyRemovals: keyRemovals, decisions: decisions)
+        AuthnImmediate(
+            answers: answers, verdicts: authenticator.certificates?.cache, keyRemovals: keyRemovals, decisions: decisions,
+            authenticator: authenticator)
     }
 
     func register(on router: Router<ServiceRequestContext>) {
@@ -77,7 +79,7 @@ struct AuthnRoutes: Sendable {
                     "the Authorization header must be 'Bearer <access token>'; the scheme '\(scheme.prefix(20))' is not accepted",
                     code: .authorizationSchemeUnsupported)
             }
-            let token = BearerToken.trimmed(parts[1])
+            let token = BearerToken.trimmed(parts[1])  // BearerToken.token(in:) on the lean path: the same split
             let presentation = TokenPresentation.caller(certificate: { () async throws(AuthenticationFailure) -> Certificate? in
                 try await presentedCertificate(request, context: context)
             })
@@ -145,8 +147,7 @@ struct AuthnRoutes: Sendable {
             let authentication = try await caller(request, context: context)
             decisions.accepted(authentication.principal.authenticationMethod)
             let body = ByteBuffer(bytes: authentication.principal.directJSON)
-            let response = Response(
-                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: body))
+            let response = Response(status: .ok, headers: AuthnImmediate.meHeaders, body: .init(byteBuffer: body))
             await keep(response, body: body, authentication: authentication, route: .me, request: request, context: context,
                        verdictGeneration: generation,
                        keyRemovalGeneration: keyRemovalGeneration)
@@ -179,13 +180,12 @@ struct AuthnRoutes: Sendable {
             let authentication = try await caller(request, context: context)
             let principal = authentication.principal
             if let required = request.headers[.authRequireRole] {
-                let wanted = Set(required.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-                guard principal.roles.contains(where: { wanted.contains($0) }) else {
+                guard Self.holdsAny(of: required, principal) else {
                     throw AuthenticationFailure(.forbidden, "'\(principal.principal)' holds none of the roles this location requires (\(required)); role names compare exactly, case included",
                                                 code: .roleMissing, method: principal.authenticationMethod)
                 }
             }
-            var headers = try callerHeaders(authentication)
+            var headers = try authenticator.callerHeaders(authentication)
             headers[.cacheControl] = "no-store"
             decisions.accepted(principal.authenticationMethod)
             let response = Response(status: .ok, headers: headers)
@@ -198,22 +198,10 @@ struct AuthnRoutes: Sendable {
         }
     }
 
-    /// The `X-Auth-*` fields for `authentication` (docs/security-model.md), or a refusal when a value cannot be carried without
-    /// ambiguity (it was checked when read, so this means a bug or a role from an unchecked source).
-    func callerHeaders(_ authentication: Authentication) throws(AuthenticationFailure) -> HTTPFields {
-        var headers: HTTPFields = [:]
-        do throws(AuthHeaders.Problem) {
-            headers[.authPrincipal] = try AuthHeaders.encodePrincipal(authentication.principal.principal)
-            headers[.authRoles] = try AuthHeaders.encodeRoles(authentication.principal.roles)
-        } catch {
-            throw AuthenticationFailure(
-                .unauthorized, "the caller cannot be passed on unambiguously: \(error.message)",
-                code: .principalUnencodable, method: authentication.principal.authenticationMethod)
-        }
-        if authenticator.isAdmin(authentication) { headers[.authAdmin] = AuthHeaders.adminTrue }
-        headers[.authMethod] = authentication.principal.authenticationMethod.rawValue
-        headers[.authCredential] = authentication.credential
-        return headers
+    /// Whether `principal` holds one of the roles of an `X-Auth-Require-Role` value (a comma list, names exact).
+    static func holdsAny(of required: String, _ principal: PrincipalResponse) -> Bool {
+        let wanted = Set(required.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        return principal.roles.contains(where: { wanted.contains($0) })
     }
 
     /// Internal: another service asks authn to check a token or a certificate chain it received.
@@ -317,7 +305,7 @@ struct AuthnRoutes: Sendable {
         }
         let fields: HTTPFields
         do {
-            fields = try callerHeaders(authentication)
+            fields = try authenticator.callerHeaders(authentication)
         } catch {
             return failureResponse(error, context: context, problem: true)
         }

@@ -1,5 +1,12 @@
 /// The token of an `Authorization: Bearer` header.
 enum BearerToken {
+    /// The token of an `Authorization` value in the `Bearer` scheme (any case), or nil for another scheme or none.
+    static func token(in header: String) -> String? {
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return trimmed(parts[1])
+    }
+
     /// `value` without leading and trailing spaces and tabs, trimmed on UTF-8: Foundation's
     /// `trimmingCharacters(in: .whitespaces)` goes through NSString and UTF-16 on Linux and cost 12 % of a bearer
     /// request (perf, `make bench`).

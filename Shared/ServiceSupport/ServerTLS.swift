@@ -14,8 +14,10 @@ public enum ServerTLS {
         credential: Credential, clientAuth: ClientAuthMode, trustRoots: [Certificate]
     ) throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try certificateChain(credential), privateKey: .privateKey(try privateKey(credential)))
+            certificateChain: try certificateChain(credential), privateKey: .privateKey(try serverPrivateKey(credential)))
         tls.minimumTLSVersion = .tlsv12
+        // TLS 1.2 with forward secrecy only: no RSA key exchange (which a handshake-signing key could not serve either).
+        tls.cipherSuites = defaultCipherSuites.split(separator: ":").filter { !$0.hasPrefix("RSA+") }.joined(separator: ":")
         tls.applicationProtocols = ["h2", "http/1.1"]
         switch clientAuth {
         case .none: tls.certificateVerification = .none
@@ -53,6 +55,12 @@ public enum ServerTLS {
 
     static func certificateChain(_ credential: Credential) throws -> [NIOSSLCertificateSource] {
         try credential.chainDER.map { .certificate(try NIOSSLCertificate(bytes: $0, format: .der)) }
+    }
+
+    /// A listener's key: RSA keys sign handshakes with OpenSSL 3 (``OpenSSLServerKey``), other keys with BoringSSL.
+    static func serverPrivateKey(_ credential: Credential) throws -> NIOSSLPrivateKey {
+        if let key = OpenSSLServerKey(credential) { return NIOSSLPrivateKey(customPrivateKey: key) }
+        return try privateKey(credential)
     }
 
     static func privateKey(_ credential: Credential) throws -> NIOSSLPrivateKey {

@@ -1,4 +1,5 @@
 import AuthProtocol
+import Crypto
 import Foundation
 import JOSE
 
@@ -38,6 +39,50 @@ public struct TokenValidator: Sendable {
 
     /// The token's claims and what they mean, if every check passes; otherwise the first failed check.
     public func validate(_ token: String, now: Date = Date()) async throws(TokenValidationError) -> ValidatedToken {
+        switch try prepare(token, now: now) {
+        case .known(let hit):
+            return hit
+        case .needsKey(let prepared):
+            let key: JSONWebKey
+            if let loaded = keys.loadedKey(id: prepared.kid) {
+                key = loaded
+            } else {
+                key = try await keys.key(id: prepared.kid)
+            }
+            return try finish(prepared, key: key, now: now)
+        }
+    }
+
+    /// ``validate(_:now:)`` without waiting: the same checks and answers when the token's signing key is loaded
+    /// already (every token but the first of a new key), nil when the key must be fetched first. For the lean path
+    /// (issue 16), which answers on the connection's event loop: this runs one JSON parse and one signature check,
+    /// bounded by ``TokenValidationSettings/maxTokenLength``, and never blocks.
+    public func validateWithLoadedKeys(_ token: String, now: Date = Date()) throws(TokenValidationError) -> ValidatedToken? {
+        switch try prepare(token, now: now) {
+        case .known(let hit):
+            return hit
+        case .needsKey(let prepared):
+            guard let key = keys.loadedKey(id: prepared.kid) else { return nil }
+            return try finish(prepared, key: key, now: now)
+        }
+    }
+
+    /// A token read up to its key: read by the strict JWS reader, header checked, cache missed.
+    private struct Prepared {
+        var jws: StrictJWS
+        var kid: String
+        var cacheKey: SHA256Digest?
+    }
+
+    private enum Preparation {
+        /// The verified-token cache knew the token.
+        case known(ValidatedToken)
+        case needsKey(Prepared)
+    }
+
+    /// Everything before the key: the length limit, the verified-token cache, the strict read of the JWS (``StrictJWS``:
+    /// parts, header, algorithm allowlist, `crit`), and the access-token header checks (`typ`, `kid`).
+    private func prepare(_ token: String, now: Date) throws(TokenValidationError) -> Preparation {
         let length = token.utf8.count
         guard length <= settings.maxTokenLength else {
             throw TokenValidationError(
@@ -48,7 +93,7 @@ public struct TokenValidator: Sendable {
         let cacheKey = cache.map { _ in VerifiedTokenCache.key(token) }
         if let cache, let cacheKey, var hit = cache.lookup(key: cacheKey, now: now) {
             hit.seenBefore = true
-            return hit
+            return .known(hit)
         }
         let jws: StrictJWS
         do {
@@ -57,7 +102,7 @@ public struct TokenValidator: Sendable {
         } catch {
             throw TokenValidationError(error)
         }
-        let header = jws.header, algorithm = jws.algorithm
+        let header = jws.header
         if let typ = header.typ, !Self.accessTokenTypes.contains(typ.lowercased()) {
             throw TokenValidationError(
                 .wrongTokenType,
@@ -70,12 +115,12 @@ public struct TokenValidator: Sendable {
                 "token header has no 'kid'; the signing key is looked up by kid in the IdP's JWKS only — make sure the "
                     + "token comes from the configured IdP (Entra and Keycloak always set kid)")
         }
-        let key: JSONWebKey
-        if let loaded = keys.loadedKey(id: kid) {
-            key = loaded
-        } else {
-            key = try await keys.key(id: kid)
-        }
+        return .needsKey(Prepared(jws: jws, kid: kid, cacheKey: cacheKey))
+    }
+
+    /// Everything from the key on: the key fits the algorithm, the signature, the claims, the cache.
+    private func finish(_ prepared: Prepared, key: JSONWebKey, now: Date) throws(TokenValidationError) -> ValidatedToken {
+        let jws = prepared.jws, algorithm = jws.algorithm
         do {
             try key.check(algorithm)
         } catch {
@@ -84,12 +129,12 @@ public struct TokenValidator: Sendable {
         guard JWS.verify(jws, key: key.key) else {
             throw TokenValidationError(
                 .invalidSignature,
-                "token signature does not verify with key \(quoted(kid)) (\(algorithm.rawValue)); the token was altered "
+                "token signature does not verify with key \(quoted(prepared.kid)) (\(algorithm.rawValue)); the token was altered "
                     + "or not signed by the IdP — get a new token from the configured IdP")
         }
         let claims = try decodeClaims(jws.payload)
         let validated = try check(claims, payload: jws.payload, key: key, algorithm: algorithm, now: now)
-        if let cache, let cacheKey, now < validated.expiresAt {
+        if let cache, let cacheKey = prepared.cacheKey, now < validated.expiresAt {
             cache.store(key: cacheKey, validated)
             // A refresh that removed the key while this token was being checked has already swept the cache; take
             // back what was stored after the sweep.

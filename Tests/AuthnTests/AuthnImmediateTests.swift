@@ -5,11 +5,15 @@ import Foundation
 import HTTPServing
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 import ServiceSupport
 import Testing
 import SwiftASN1
+import TokenValidation
+import WireFormat
 import X509
+import _CryptoExtras
 
 @testable import Authn
 
@@ -38,7 +42,10 @@ import X509
         let answers = AnswerCache<AuthnLeanAnswer>()
         let verdicts = CertificateVerdictCache()
         let keyRemovals = LeanInvalidation()
-        var immediate: AuthnImmediate { AuthnImmediate(answers: answers, verdicts: verdicts, keyRemovals: keyRemovals, decisions: nil) }
+        var authenticator: Authenticator?
+        var immediate: AuthnImmediate {
+            AuthnImmediate(answers: answers, verdicts: verdicts, keyRemovals: keyRemovals, decisions: nil, authenticator: authenticator)
+        }
 
         /// The route answered `fields` (from `peer`) with 200: kept as the route keeps it.
         func routeAnswered(
@@ -141,5 +148,111 @@ import X509
         #expect(short.lean(ProtocolPath.me, [:], peer: peer) != nil)
         try await Task.sleep(for: .milliseconds(120))
         #expect(short.lean(ProtocolPath.me, [:], peer: peer) == nil)
+    }
+
+    // MARK: - Tokens not seen before (answered without the router when the key is loaded)
+
+    /// An IdP of one RS256 key, an authenticator over it (no roles service), and tokens signed by hand.
+    struct IdP {
+        static let issuer = "https://login.example/tenant/v2.0"
+        static let audience = "api://certauth"
+        let key: _RSA.Signing.PrivateKey
+        let kid = "lean-key"
+        let authenticator: Authenticator
+
+        init(principalClaim: String? = nil) async throws {
+            key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+            let primitives = try key.publicKey.getKeyPrimitives()
+            let jwks = try JSONSerialization.data(withJSONObject: ["keys": [[
+                "kty": "RSA", "kid": kid, "use": "sig", "n": Base64URL.encode(primitives.modulus), "e": Base64URL.encode(primitives.publicExponent),
+            ]]])
+            let keys = KeySetCache(logger: Logger(label: "test"), fetch: { Array(jwks) })
+            try await keys.refresh()
+            let oidc = OIDCSettings(issuers: [Self.issuer], issuer: Self.issuer, jwkSetURI: nil, audiences: [Self.audience], principalClaim: principalClaim)
+            let tokens = TokenValidator(
+                settings: TokenValidationSettings(issuers: oidc.issuers, audiences: oidc.audiences, roleClaims: oidc.roleClaims, scopeClaims: oidc.scopeClaims),
+                keys: keys, cache: VerifiedTokenCache())
+            authenticator = Authenticator(
+                oidc: oidc, tokens: tokens, certificates: nil, defaultRoles: [], roles: nil, audit: AdminGrantAudit(logger: Logger(label: "test")),
+                adminRoles: ["admin"])
+        }
+
+        func token(_ changes: [String: Any] = [:], kid: String? = nil, tamper: Bool = false) throws -> String {
+            let now = Date().timeIntervalSince1970
+            var claims: [String: Any] = [
+                "iss": Self.issuer, "aud": Self.audience, "azp": "operate", "sub": "operate-sp", "tid": "tenant",
+                "roles": ["Reader"], "iat": now - 10, "nbf": now - 10, "exp": now + 600, "jti": UUID().uuidString, "ver": "2.0",
+            ]
+            for (name, value) in changes { claims[name] = value }
+            let header = try JSONSerialization.data(withJSONObject: ["alg": "RS256", "typ": "JWT", "kid": kid ?? self.kid])
+            let payload = try JSONSerialization.data(withJSONObject: claims)
+            let input = Base64URL.encode(Array(header)) + "." + Base64URL.encode(Array(payload))
+            var signature = Array(try key.signature(for: Array(input.utf8), padding: .insecurePKCS1v1_5).rawRepresentation)
+            if tamper { signature[0] ^= 1 }
+            return input + "." + Base64URL.encode(signature)
+        }
+    }
+
+    @Test func aNewTokenIsAnsweredOnTheLeanPathExactlyAsTheRouterAnswersIt() async throws {
+        let idp = try await IdP()
+        var setup = Setup()
+        setup.authenticator = idp.authenticator
+        let token = try idp.token()
+        let fields: HTTPFields = [.authorization: "Bearer \(token)"]
+        let lean = try #require(setup.lean(ProtocolPath.me, fields, peer: nil))
+        // The router's verdict on the same token (the verified-token cache now knows it).
+        let routed = try await idp.authenticator.authenticate(token: token, presentation: .caller(certificate: { nil }), trace: nil)
+        #expect(String(buffer: lean.body) == String(decoding: routed.principal.directJSON, as: UTF8.self))
+        #expect(lean.headers == AuthnImmediate.meHeaders)
+        #expect(routed.principal.principal == "operate" && routed.principal.roles == ["Reader"])
+        // First use: not kept (most tokens are never sent again); from the second on it is, as the router keeps it.
+        #expect(setup.answers.count == 0)
+        #expect(setup.lean(ProtocolPath.me, fields, peer: nil) != nil)
+        #expect(setup.answers.count == 1)
+        // Bearer in any case, spaces around the token: the router's reading.
+        #expect(setup.lean(ProtocolPath.me, [.authorization: "bEaReR   \(try idp.token())  "], peer: nil) != nil)
+
+        // forward-auth: the X-Auth-* fields of the router; a missing required role is the router's 403 to give.
+        let second = try idp.token()
+        let forward = try #require(setup.lean(ProtocolPath.forwardAuth, [.authorization: "Bearer \(second)", .authRequireRole: "Writer, Reader"], peer: nil))
+        let routedSecond = try await idp.authenticator.authenticate(token: second, presentation: .caller(certificate: { nil }), trace: nil)
+        #expect(forward.headers == (try idp.authenticator.callerHeaders(routedSecond)).with(cacheControl: "no-store"))
+        #expect(setup.lean(ProtocolPath.forwardAuth, [.authorization: "Bearer \(try idp.token())", .authRequireRole: "admin"], peer: nil) == nil)
+    }
+
+    @Test func aNewTokenTheLeanPathCannotDecideGoesToTheRouter() async throws {
+        let idp = try await IdP()
+        var setup = Setup()
+        setup.authenticator = idp.authenticator
+        func lean(_ token: String, peer: PeerCertificate? = nil) -> ImmediateAnswer? {
+            setup.lean(ProtocolPath.me, [.authorization: "Bearer \(token)"], peer: peer)
+        }
+        // Every refusal is the router's (its reason, trace id and log line): an altered signature, an expired token, a
+        // key not loaded (the router fetches it), another scheme, a token naming no caller.
+        #expect(lean(try idp.token(tamper: true)) == nil)
+        #expect(lean(try idp.token(["exp": Date().timeIntervalSince1970 - 3600])) == nil)
+        #expect(lean(try idp.token(["aud": "api://other"])) == nil)
+        #expect(lean(try idp.token(kid: "not-loaded")) == nil)
+        #expect(lean("not.a.token") == nil)
+        #expect(setup.lean(ProtocolPath.me, [.authorization: "Basic \(try idp.token())"], peer: nil) == nil)
+        #expect(lean(try idp.token(["azp": NSNull(), "sub": NSNull()])) == nil)
+        // A certificate-bound token (RFC 8705): only with the connection's certificate of that thumbprint.
+        let peer = try Self.peer()
+        let other = try Self.peer()
+        let bound = try idp.token(["cnf": ["x5t#S256": Base64URL.encode(peer.sha256)]])
+        #expect(lean(bound, peer: nil) == nil)
+        #expect(lean(bound, peer: other) == nil)
+        #expect(lean(bound, peer: peer) != nil)
+        // Seen before (by the refused attempts): kept, for that certificate only.
+        #expect(setup.answers.count == 1)
+        #expect(lean(bound, peer: other) == nil)
+    }
+}
+
+extension HTTPFields {
+    fileprivate func with(cacheControl value: String) -> HTTPFields {
+        var fields = self
+        fields[.cacheControl] = value
+        return fields
     }
 }
