@@ -141,10 +141,7 @@ public struct GraphKeyLogic: Sendable {
             throw GraphFailure(status: 401, code: "Authentication_MissingOrMalformed", message: "The proof of possession is not a well-formed RS256 or PS256 JWT (no '=' padding in its parts).")
         }
         // The signing certificate by x5t#S256, x5t, or a kid holding the SHA-1 thumbprint in hex (as .NET's X509SigningCredentials).
-        let sha256 = jws.header.x5tS256.flatMap(JOSEHeader.thumbprintBytes).map { Base64URL.encode($0) }
-        let sha1 = jws.header.x5t.flatMap(JOSEHeader.thumbprintBytes).map { Base64URL.encode($0) }
-        let kidSHA1 = jws.header.kid.flatMap(Self.hexBytes).map { Base64URL.encode($0) }
-        guard let signer = app.certificates.first(where: { $0.x5tS256 == sha256 || $0.x5t == sha1 || $0.x5t == kidSHA1 }) else {
+        guard let signer = app.certificate(namedBy: jws.header, kidAsSHA1Hex: true) else {
             throw GraphFailure(status: 401, code: "Authentication_MissingOrMalformed", message: "The proof of possession is not signed with a certificate registered on application '\(app.clientID)'.")
         }
         guard let publicKey = _RSA.Signing.PublicKey(signer.certificate.publicKey), JWS.verify(jws, key: .rsa(publicKey)) else {
@@ -193,19 +190,6 @@ public struct GraphKeyLogic: Sendable {
             throw GraphFailure(status: 400, code: "Request_BadRequest", message: "passwordCredential must be null for AsymmetricX509Cert.")
         }
         return RegisteredCertificate.added(certificate, der: Array(der), displayName: credential.displayName)
-    }
-
-    static func hexBytes(_ text: String) -> [UInt8]? {
-        guard text.count == 40 else { return nil }
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
     }
 }
 

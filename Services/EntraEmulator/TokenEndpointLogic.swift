@@ -227,14 +227,7 @@ public struct TokenEndpointLogic: Sendable {
         } catch {
             throw EntraFailure(refusing: error)
         }
-        // Entra accepts the thumbprint in base64url or (as msal sends it) standard base64 with padding.
-        let sha256 = jws.header.x5tS256.flatMap(JOSEHeader.thumbprintBytes)
-        let sha1 = jws.header.x5t.flatMap(JOSEHeader.thumbprintBytes)
-        let registered = app.certificates.first { certificate in
-            (sha256.map { Base64URL.encode($0) == certificate.x5tS256 } ?? false)
-                || (sha1.map { Base64URL.encode($0) == certificate.x5t } ?? false)
-        }
-        guard let registered else {
+        guard let registered = app.certificate(namedBy: jws.header) else {
             let thumbprint = jws.header.x5tS256 ?? jws.header.x5t ?? "none"
             throw EntraFailure(status: 401, error: "invalid_client", code: 700027,
                                message: "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '\(app.clientID)'.]")
