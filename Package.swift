@@ -37,7 +37,8 @@ let package = Package(
     ],
     targets: [
         // MARK: Shared libraries
-        // Byte codecs every layer shares (hex, base64url lenient and strict): no dependencies.
+        // Wire formats every layer shares, one codec of each: hex, base64url (lenient and strict), JSON (value, strict
+        // reader, writer with the one string escaper), RFC 3339 and HTTP dates, form URL-encoding. No dependencies.
         .target(name: "WireFormat", path: "Shared/WireFormat"),
         .target(
             name: "AuthProtocol",
@@ -55,7 +56,7 @@ let package = Package(
         .target(
             name: "HTTPServing",
             dependencies: [
-                "CNGHTTP2",
+                "CNGHTTP2", "WireFormat",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -78,7 +79,7 @@ let package = Package(
         .target(
             name: "JOSE",
             dependencies: [
-                "WireFormat", "AuthProtocol", "Keystore",
+                "WireFormat", "Keystore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
@@ -117,7 +118,6 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -137,6 +137,24 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Shared/ServiceSupport"
+        ),
+        // The outbound side: the internal client with its peer pool, and the IdP calls' egress proxy and transport
+        // rules. Only the services that call out link AsyncHTTPClient through it.
+        .target(
+            name: "ServiceClient",
+            dependencies: [
+                "AuthProtocol", "Keystore", "Settings", "ServiceSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            path: "Shared/ServiceClient"
         ),
         // Trace export over OTLP/HTTP (swift-otel): only the service executables link it; the libraries make spans
         // through swift-distributed-tracing's API alone.
@@ -197,7 +215,7 @@ let package = Package(
         .target(
             name: "TokenIssuer",
             dependencies: [
-                "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "JOSE", "ServiceSupport",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "JOSE", "ServiceSupport", "ServiceClient",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -220,7 +238,7 @@ let package = Package(
         .target(
             name: "EntraEmulator",
             dependencies: [
-                "WireFormat", "Settings", "AuthProtocol", "Keystore", "JOSE", "ServiceSupport", "CertificateValidation", "TokenValidation",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "JOSE", "ServiceSupport", "ServiceClient", "CertificateValidation", "TokenValidation",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -245,7 +263,7 @@ let package = Package(
         .target(
             name: "Authn",
             dependencies: [
-                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ServiceSupport", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ServiceSupport", "ServiceClient", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage",
                 .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -273,7 +291,7 @@ let package = Package(
         .target(
             name: "Roles",
             dependencies: [
-                "Settings", "AuthProtocol", "ServiceSupport", "Storage",
+                "WireFormat", "Settings", "AuthProtocol", "ServiceSupport", "Storage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -295,7 +313,7 @@ let package = Package(
             name: "CertAuthCLI",
             dependencies: [
                 "WireFormat", "Settings", "DevPKI", "Keystore", "AuthProtocol", "JOSE", "TokenValidation", "CertificateValidation",
-                "ServiceSupport", "Storage", "TokenIssuer", "Authn", "Roles", "EntraEmulator",
+                "ServiceSupport", "ServiceClient", "Storage", "TokenIssuer", "Authn", "Roles", "EntraEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -358,6 +376,21 @@ let package = Package(
             ],
             path: "Tests/ServiceSupportTests"
         ),
+        .testTarget(
+            name: "ServiceClientTests",
+            dependencies: [
+                "ServiceClient", "ServiceSupport", "Keystore", "CertificateValidation", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            path: "Tests/ServiceClientTests"
+        ),
         .testTarget(name: "ArchitectureTests", path: "Tests/ArchitectureTests"),
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"], path: "Tests/WireFormatTests"),
         .testTarget(name: "SettingsTests", dependencies: ["Settings"], path: "Tests/SettingsTests"),
@@ -379,7 +412,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuthProtocolTests",
-            dependencies: ["AuthProtocol"],
+            dependencies: ["AuthProtocol", "WireFormat"],
             path: "Tests/AuthProtocolTests"
         ),
         .testTarget(
@@ -398,7 +431,7 @@ let package = Package(
         .testTarget(
             name: "JOSETests",
             dependencies: [
-                "JOSE", "AuthProtocol", "WireFormat", "Keystore",
+                "JOSE", "WireFormat", "Keystore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
@@ -407,7 +440,7 @@ let package = Package(
         .testTarget(
             name: "TokenIssuerTests",
             dependencies: [
-                "WireFormat", "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "JOSE",
+                "WireFormat", "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "ServiceClient", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "JOSE",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -445,8 +478,10 @@ let package = Package(
         .testTarget(
             name: "RolesTests",
             dependencies: [
-                "Settings", "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI",
+                "WireFormat", "Settings", "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI", "CertificateValidation",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -3,6 +3,7 @@ import CertificateValidation
 import Foundation
 import HTTPTypes
 import Logging
+import ServiceClient
 import ServiceSupport
 import Synchronization
 import TokenValidation

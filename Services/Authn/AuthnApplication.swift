@@ -11,11 +11,13 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import Prometheus
+import ServiceClient
 import ServiceLifecycle
 import ServiceSupport
 import Settings
 import Storage
 import TokenValidation
+import WireFormat
 import X509
 
 /// A built authn: the services to run, and handles on what they bind.
@@ -119,7 +121,8 @@ public enum AuthnApplication {
             CertificateMetrics.recordExpiration(role: "trusted_proxy", certificates: proxies)
             let mapper = try SubjectPrincipalMapper(pattern: mtls.subjectPattern, setting: AuthnSetting.mtlsSubjectPattern)
             var settings = CertificateValidationSettings(
-                trustedCertificates: trusted, requireValidChain: mtls.requireValidChain, purpose: .client)
+                trustedCertificates: trusted, requireValidChain: mtls.requireValidChain, purpose: .client,
+                trustedCertificatesSetting: AuthnSetting.mtlsTrusted, requireValidChainSetting: AuthnSetting.mtlsRequireValidChain)
             settings.acceptsCertificateAuthorityLeaf = false  // issue 15: a CA's key signs, it does not authenticate
             settings.profile = mtls.profile
             let cache = CertificateVerdictCache()
@@ -160,7 +163,9 @@ public enum AuthnApplication {
                     services.append(OCSPHealthReporter(client: client, health: health, failure: mtls.revocationFailure))
                 }
                 settings.revocation = RevocationSettings(
-                    mode: mtls.revocation, failure: mtls.revocationFailure, crls: store, ocsp: ocsp, fetcher: fetcher)
+                    mode: mtls.revocation, failure: mtls.revocationFailure, crls: store, ocsp: ocsp, fetcher: fetcher,
+                    modeSetting: AuthnSetting.mtlsRevocation, failureSetting: AuthnSetting.mtlsRevocationFailure)
+                settings.revocation.byAnchorSetting = AuthnSetting.mtlsRevocationByAnchor
                 settings.revocation.byAnchor = try AnchorRevocationSetting.resolve(
                     mtls.revocationByAnchor, globalFailure: mtls.revocationFailure, trustedFiles: mtls.trustedCertificateFiles,
                     variable: AuthnSetting.mtlsRevocationByAnchor)
@@ -203,7 +208,7 @@ public enum AuthnApplication {
         // Sessions.
         var store: (any SessionStore)?
         if configuration.sessions.persistent, let database = configuration.sessions.database {
-            let opened = try await SessionStores.open(database, logger: logger)
+            let opened = try await SessionStores.open(database, urlSetting: AuthnSetting.databaseURL, logger: logger)
             store = opened.store
             services.append(contentsOf: opened.services)
         }
@@ -224,7 +229,9 @@ public enum AuthnApplication {
         }
 
         let internalCallers = internalTrust.isEmpty ? nil : ClientCertificateValidator(
-            settings: CertificateValidationSettings(trustedCertificates: internalTrust, purpose: .client))
+            settings: CertificateValidationSettings(
+                trustedCertificates: internalTrust, purpose: .client,
+                trustedCertificatesSetting: AuthnSetting.mtlsTrusted, requireValidChainSetting: AuthnSetting.mtlsRequireValidChain))
 
         let router = Router(context: ServiceRequestContext.self)
         router.add(middleware: TracingMiddleware())
@@ -305,7 +312,7 @@ struct JWKSSource: Sendable, CustomStringConvertible {
             guard let parsed = try? JSONDecoder().decode(Discovery.self, from: Data(document)) else {
                 throw JWKSSourceError(message: "the discovery document at \(address) has no jwks_uri; set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI")
             }
-            if let refusal = IdPTransport.refusal(parsed.jwks_uri, field: "jwks_uri", document: address, allowInsecure: allowInsecureHTTP) {
+            if let refusal = IdPTransport.refusal(parsed.jwks_uri, field: "jwks_uri", document: address, allowInsecure: allowInsecureHTTP, optIn: AuthnSetting.allowInsecureHTTP) {
                 throw JWKSSourceError(message: refusal)
             }
             if !multiTenant, let named = parsed.issuer, TokenValidationSettings.tenantPlaceholder(in: named) != nil {

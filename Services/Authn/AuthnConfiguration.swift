@@ -1,6 +1,7 @@
 import AuthProtocol
 import CertificateValidation
 import Foundation
+import ServiceClient
 import ServiceSupport
 import Settings
 import Storage
@@ -240,6 +241,12 @@ public enum AuthnSetting {
     public static let certAuthEnabled = "CAMUNDA_SECURITY_CERT_AUTH_ENABLED"
     public static let serviceAccountScope = "CAMUNDA_SECURITY_AUTHENTICATION_SERVICE_ACCOUNT_SCOPE"
     public static let persistentSessions = "CAMUNDA_PERSISTENT_SESSIONS_ENABLED"
+    /// The session database with persistent sessions: `sqlite` (default) or `postgresql`, and its file or URL.
+    public static let databaseType = "CAMUNDA_DATABASE_TYPE"
+    public static let databaseURL = "CAMUNDA_DATABASE_URL"
+    public static let database = DatabaseSettings.SettingNames(type: databaseType, url: databaseURL)
+    /// The sqlite file of the sessions when `CAMUNDA_DATABASE_URL` is unset, relative to the working directory.
+    public static let defaultSessionsSQLitePath = "data/authn-sessions.sqlite"
     public static let sessionTimeout = "CAMUNDA_SECURITY_AUTHENTICATION_SESSION_TIMEOUT"
     public static let rolesURL = "CAMUNDA_ROLES_URL"
     public static let tokenIssuerURL = "CAMUNDA_TOKEN_ISSUER_URL"
@@ -250,7 +257,7 @@ public enum AuthnSetting {
     public static let sessionCreationRate = "CAMUNDA_SECURITY_AUTHENTICATION_SESSION_CREATION_RATE"
     public static let allowedCallers = "CAMUNDA_AUTHN_ALLOWED_CALLERS"
     public static let resolveCacheTTL = "CAMUNDA_AUTHN_RESOLVE_CACHE_TTL"
-    public static let allowInsecureHTTP = IdPTransport.allowInsecureHTTPSetting
+    public static let allowInsecureHTTP = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_ALLOW_INSECURE_HTTP"
     public static let maxTokenLifetime = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_TOKEN_LIFETIME"
     public static let allowedTenants = "CAMUNDA_IDENTITY_ALLOWED_TENANTS"
 }
@@ -391,7 +398,11 @@ extension AuthnConfiguration {
         }
 
         let persistent = try env.bool(S.persistentSessions, default: false)
-        let database = persistent ? try DatabaseSettings.from(env, defaultSQLitePath: "data/authn-sessions.sqlite") : nil
+        let database = persistent
+            ? try DatabaseSettings.checked(
+                backend: env.choice(S.databaseType, default: "sqlite", allowed: DatabaseSettings.backendNames),
+                url: env.secret(S.databaseURL), defaultSQLitePath: S.defaultSessionsSQLitePath, names: S.database)
+            : nil
         let creationRate = try env.int(S.sessionCreationRate, default: 10, range: 1...10_000)
         let sessions = SessionSettings(
             persistent: persistent, database: database,
@@ -455,9 +466,9 @@ extension AuthnConfiguration {
     /// set URI is set, so then it is not a transport.
     static func checkTransport(issuer: String?, jwkSetURI: URL?, allowInsecure: Bool) throws(ConfigurationError) {
         if let jwkSetURI {
-            try IdPTransport.check(jwkSetURI, variable: AuthnSetting.jwkSetURI, allowInsecure: allowInsecure, expected: "the IdP's signing keys (JWKS)")
+            try IdPTransport.check(jwkSetURI, variable: AuthnSetting.jwkSetURI, allowInsecure: allowInsecure, optIn: AuthnSetting.allowInsecureHTTP, expected: "the IdP's signing keys (JWKS)")
         } else if let issuer, let url = URL(string: issuer) {
-            try IdPTransport.check(url, variable: AuthnSetting.issuer, allowInsecure: allowInsecure, expected: "the discovery document (which names the JWKS)")
+            try IdPTransport.check(url, variable: AuthnSetting.issuer, allowInsecure: allowInsecure, optIn: AuthnSetting.allowInsecureHTTP, expected: "the discovery document (which names the JWKS)")
         }
     }
 

@@ -7,6 +7,7 @@ import Hummingbird
 import NIOCore
 import ServiceSupport
 import Synchronization
+import WireFormat
 
 /// An answer of `GET /v2/authentication/me` or `GET /v1/forward-auth` kept for the lean path.
 struct AuthnLeanAnswer: Sendable {

@@ -6,7 +6,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import ServiceClient
 import ServiceSupport
+import WireFormat
 import X509
 
 /// authn's HTTP surface (README).

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import ServiceSupport
+import WireFormat
 
 /// Keeps authn's CRLs current: checks the CRL files (`CAMUNDA_SECURITY_AUTHENTICATION_MTLS_CRL_PATHS`) for changes
 /// every interval and refreshes the CRLs fetched from distribution points when due (ahead of their nextUpdate, and at

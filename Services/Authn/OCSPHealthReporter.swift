@@ -2,6 +2,7 @@ import CertificateValidation
 import Foundation
 import ServiceLifecycle
 import ServiceSupport
+import WireFormat
 
 /// Health `ocsp`: each OCSP responder asked so far, its last success, the nextUpdate of its last answer and its last
 /// error; degraded while a responder's last exchange failed (with failure policy `closed` its certificates are then

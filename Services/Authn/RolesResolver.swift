@@ -2,6 +2,7 @@ import AuthProtocol
 import Crypto
 import Foundation
 import Logging
+import ServiceClient
 import ServiceSupport
 
 /// Asks the roles service which roles a token's claims or a certificate subject get, over the internal protocol.

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Keystore
 import Logging
+import ServiceClient
 import ServiceLifecycle
 import ServiceSupport
 import Storage
@@ -99,7 +100,7 @@ actor SessionManager {
                 let removed = try await store.purgeExpired(now: now)
                 if removed > 0 { logger.debug("Expired sessions removed", metadata: ["count": .stringConvertible(removed)]) }
             } catch {
-                logger.warning("Could not remove expired sessions", metadata: ["error": .string(String(describing: error))])
+                logger.warning("Could not remove expired sessions", error: error)
             }
         } else {
             purgeMemory(now: now)
@@ -271,9 +272,7 @@ actor AnonymousAccess {
             anonymous.expiresAt = expiresAt
             anonymous.principal.expiresAt = RFC3339.string(expiresAt)
         } catch {
-            logger.warning("The shared anonymous sign-in could not be stored; it is kept in memory", metadata: [
-                "error": .string(String(describing: error)),
-            ])
+            logger.warning("The shared anonymous sign-in could not be stored; it is kept in memory", error: error)
         }
         return .success(anonymous)
     }

@@ -364,7 +364,7 @@ enum CertAuthBench {
 
     /// RULES claim rules `groups` = `group-N`, one role per 10 rules, each rule assigned to its role.
     static func seedRoles(path: String, rules: Int) async throws {
-        let (store, _) = try await RolesStores.open(.sqlite(path: path), logger: Logger(label: "bench"))
+        let (store, _) = try await RolesStores.open(.sqlite(path: path), urlSetting: "the bench database", logger: Logger(label: "bench"))
         let actor = AuditActor(caller: "bench", principal: "bench", method: "bench", credential: "bench")
         let now = Date()
         for role in 0..<(rules + 9) / 10 {

@@ -5,6 +5,7 @@ import EntraEmulator
 import Foundation
 import Keystore
 import Roles
+import ServiceClient
 import ServiceSupport
 import Settings
 import Storage

@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import Prometheus
+import ServiceClient
 import ServiceLifecycle
 import ServiceSupport
 import Synchronization

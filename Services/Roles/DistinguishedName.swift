@@ -1,3 +1,5 @@
+import WireFormat
+
 /// An X.500 distinguished name parsed from its RFC 4514 string, for comparing subjects attribute by attribute.
 ///
 /// Attribute names are canonicalised (case-insensitive; `E`, `EMAIL`, `EMAILADDRESS`, OpenSSL's `emailAddress` and
@@ -78,39 +80,9 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
         return out
     }
 
-    /// Canonical attribute type names: keywords (upper-cased) and OIDs map to one short name.
-    static let canonicalTypes: [String: String] = {
-        let table: [(names: [String], oid: String)] = [
-            (["CN", "COMMONNAME"], "2.5.4.3"),
-            (["SN", "SURNAME"], "2.5.4.4"),
-            (["SERIALNUMBER"], "2.5.4.5"),
-            (["C", "COUNTRYNAME"], "2.5.4.6"),
-            (["L", "LOCALITYNAME"], "2.5.4.7"),
-            (["ST", "S", "STATEORPROVINCENAME"], "2.5.4.8"),
-            (["STREET", "STREETADDRESS"], "2.5.4.9"),
-            (["O", "ORGANIZATIONNAME"], "2.5.4.10"),
-            (["OU", "ORGANIZATIONALUNITNAME"], "2.5.4.11"),
-            (["TITLE", "T"], "2.5.4.12"),
-            (["BUSINESSCATEGORY"], "2.5.4.15"),
-            (["POSTALCODE"], "2.5.4.17"),
-            (["GIVENNAME", "GN", "G"], "2.5.4.42"),
-            (["INITIALS"], "2.5.4.43"),
-            (["GENERATIONQUALIFIER"], "2.5.4.44"),
-            (["DNQUALIFIER"], "2.5.4.46"),
-            (["PSEUDONYM"], "2.5.4.65"),
-            (["ORGANIZATIONIDENTIFIER"], "2.5.4.97"),
-            (["DC", "DOMAINCOMPONENT"], "0.9.2342.19200300.100.1.25"),
-            (["UID", "USERID"], "0.9.2342.19200300.100.1.1"),
-            (["EMAILADDRESS", "E", "EMAIL"], "1.2.840.113549.1.9.1"),
-        ]
-        var map: [String: String] = [:]
-        for entry in table {
-            let canonical = entry.names[0]
-            for name in entry.names { map[name] = canonical }
-            map[entry.oid] = canonical
-        }
-        return map
-    }()
+    /// Canonical attribute type names: keywords (upper-cased) and OIDs map to one short name (WireFormat's table,
+    /// the one authn's subjects are written with).
+    static let canonicalTypes = DistinguishedNameAttributes.canonicalNames
 
     static func canonicalType(_ raw: String) -> String {
         var upper = raw.uppercased()

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Storage
+import WireFormat
 
 /// Field rules of the management API (Camunda 8.8's identifier rules).
 public enum RoleValidation {

@@ -1,5 +1,6 @@
 import AuthProtocol
 import Foundation
+import WireFormat
 
 extension ResolveRequest {
     /// Reads a `/v1/resolve` body with the shapes `JSONDecoder` accepts (`claims`: object or null or absent;

@@ -46,7 +46,7 @@ public enum RolesApplication {
     ) async throws -> RolesInstance {
         let health = HealthRegistry()
         let listenerTLS = try configuration.listener.reloadableTLS(name: "roles", health: health, logger: logger)
-        let (store, storeServices) = try await RolesStores.open(configuration.database, logger: logger)
+        let (store, storeServices) = try await RolesStores.open(configuration.database, urlSetting: RolesSetting.databaseURL, logger: logger)
         logger.info("Roles database opened", metadata: [
             "db.system": .string(configuration.database.backendName),
             "db.location": .string(configuration.database.redactedDescription),
@@ -173,9 +173,7 @@ struct ChangePoller: Service {
                         throw CancellationError()
                     } catch {
                         if !failing {
-                            logger.warning("Roles database check failed; serving the last loaded state", metadata: [
-                                "error": .string(String(describing: error)),
-                            ])
+                            logger.warning("Roles database check failed; serving the last loaded state", error: error)
                             failing = true
                         }
                         health.degraded("storage", details: details.merging([

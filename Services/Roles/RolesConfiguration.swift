@@ -39,8 +39,12 @@ public struct RolesConfiguration: Sendable {
 
 /// Environment variable names of roles.
 public enum RolesSetting {
-    public static let databaseType = DatabaseSettings.typeVariable
-    public static let databaseURL = DatabaseSettings.urlVariable
+    /// `sqlite` (default) or `postgresql`.
+    public static let databaseType = "CAMUNDA_DATABASE_TYPE"
+    /// The sqlite file (default ``defaultSQLitePath``), or `postgres://user:password@host:port/database[?sslmode=…]`
+    /// (required for postgresql; `_FILE` form read, the password never logged).
+    public static let databaseURL = "CAMUNDA_DATABASE_URL"
+    public static let database = DatabaseSettings.SettingNames(type: databaseType, url: databaseURL)
     public static let initialClaimName = "INITIAL_CLAIM_NAME"
     public static let initialClaimValue = "INITIAL_CLAIM_VALUE"
     public static let identityInitialClaimName = "IDENTITY_INITIAL_CLAIM_NAME"
@@ -66,7 +70,7 @@ extension RolesConfiguration {
     /// Reads and checks every setting; the first problem is thrown as one line naming the variable.
     ///
     /// ## Configuration keys
-    /// See ``RolesSetting``, ``DatabaseSettings/from(_:defaultSQLitePath:)`` and ``ListenerSettings``;
+    /// See ``RolesSetting`` and ``ListenerSettings``;
     /// docs/roles.md has the table.
     public init(environment env: EnvironmentReader) throws(ConfigurationError) {
         typealias S = RolesSetting
@@ -78,7 +82,9 @@ extension RolesConfiguration {
                 variable: listener.sslEnabled ? "SERVER_SSL_CLIENT_AUTH" : "SERVER_SSL_ENABLED",
                 message: "roles answers only callers that present a certificate from the internal CA (it trusts authn's X-Auth-* headers on that basis); keep SERVER_SSL_ENABLED=true and SERVER_SSL_CLIENT_AUTH=need.")
         }
-        let database = try DatabaseSettings.from(env, defaultSQLitePath: S.defaultSQLitePath)
+        let database = try DatabaseSettings.checked(
+            backend: env.choice(S.databaseType, default: "sqlite", allowed: DatabaseSettings.backendNames),
+            url: env.secret(S.databaseURL), defaultSQLitePath: S.defaultSQLitePath, names: S.database)
         let initialClaim = try Self.initialClaim(env)
         var callers = env.list(S.allowedCallers)
         if env.string(S.allowedCallers) == nil { callers = [S.defaultAllowedCaller] }

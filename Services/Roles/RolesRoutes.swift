@@ -7,6 +7,7 @@ import Metrics
 import NIOCore
 import ServiceSupport
 import Storage
+import WireFormat
 
 /// The end user authn forwards with a `/v2` request (`X-Auth-*` headers, trusted only from allowed callers). The
 /// principal and roles are RFC 8941 structured fields, and whether the caller is an admin is authn's decision, sent

@@ -59,8 +59,8 @@ actor RolesState {
         do {
             try await reload()
         } catch {
-            logger.warning("Reload after a write failed; the poller will retry", metadata: [
-                "error.type": .string(String(describing: type(of: error))), "error": .string(String(describing: error)),
+            logger.warning("Reload after a write failed; the poller will retry", error: error, metadata: [
+                "error.type": .string(String(describing: type(of: error))),
             ])
         }
     }

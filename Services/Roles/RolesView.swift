@@ -2,6 +2,7 @@ import AuthProtocol
 import Foundation
 import Storage
 import Synchronization
+import WireFormat
 
 /// A compiled subject regex rule. `NSRegularExpression` is immutable and `Sendable`; Swift's `Regex` is not.
 struct CompiledRegexRule: Sendable {

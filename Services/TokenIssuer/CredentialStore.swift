@@ -5,6 +5,7 @@ import Keystore
 import Logging
 import ServiceLifecycle
 import ServiceSupport
+import WireFormat
 import X509
 
 /// Owns the client credentials: the current one (the keystore settings) and, during a rollover, the next one

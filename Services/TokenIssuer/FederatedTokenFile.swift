@@ -2,6 +2,7 @@ import AuthProtocol
 import JOSE
 import Foundation
 import ServiceSupport
+import WireFormat
 
 /// Where token-issuer's client assertion comes from (`CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_SOURCE`).
 public enum ClientAssertionSource: Sendable, Equatable {

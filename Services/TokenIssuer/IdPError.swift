@@ -1,5 +1,8 @@
 import AuthProtocol
 import Foundation
+import HTTPTypes
+import Hummingbird
+import ServiceSupport
 
 /// An error body as Entra (and most OAuth servers) send it.
 public struct IdPErrorBody: Decodable, Sendable, Equatable {
@@ -157,13 +160,13 @@ public enum IdPErrorClassifier {
 /// Why a token could not be issued: the body and status token-issuer answers its caller with.
 public struct TokenIssuanceError: Error, Sendable, CustomStringConvertible {
     /// HTTP status for the internal caller.
-    public var status: Int
+    public var statusCode: Int
     public var body: OAuthErrorResponse
     /// Seconds the caller should wait, when known.
     public var retryAfter: Int?
 
     public init(status: Int, body: OAuthErrorResponse, retryAfter: Int? = nil) {
-        self.status = status
+        self.statusCode = status
         self.body = body
         self.retryAfter = retryAfter
     }
@@ -181,5 +184,20 @@ public struct TokenIssuanceError: Error, Sendable, CustomStringConvertible {
                 errorDescription: "The identity provider at \(idp) is unreachable: \(reason)",
                 hint: "The IdP (\(idp)) is unreachable from token-issuer: check DNS, network policy/firewall and proxy settings towards it, and its TLS certificate (CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TRUSTSTORE_PATH for a private CA). Cached tokens are served until they expire; issuance resumes by itself when the IdP answers again."),
             retryAfter: 5)
+    }
+}
+
+/// The routes throw it; the answer is the OAuth error body with its status (and `Retry-After`, a 401's
+/// `WWW-Authenticate`), as ``JSONResponse/oauthError(_:_:retryAfter:)`` writes every OAuth error.
+extension TokenIssuanceError: ServiceResponseError {
+    public var status: HTTPResponse.Status { HTTPResponse.Status(code: statusCode) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        JSONResponse.oauthError(status, body, retryAfter: retryAfter)
+    }
+
+    /// A refusal of the caller's request (no retry hint).
+    init(_ status: HTTPResponse.Status, _ body: OAuthErrorResponse) {
+        self.init(status: status.code, body: body)
     }
 }

@@ -7,8 +7,10 @@ import Logging
 import Metrics
 import NIOCore
 import NIOHTTP1
+import ServiceClient
 import ServiceLifecycle
 import ServiceSupport
+import WireFormat
 
 /// A failed step of zero-touch rotation: what failed and why, for the log and health (never a token or key).
 struct RotationError: Error, CustomStringConvertible {

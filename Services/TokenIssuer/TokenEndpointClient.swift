@@ -9,8 +9,10 @@ import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import ServiceClient
 import ServiceSupport
 import Tracing
+import WireFormat
 import X509
 
 /// A token the IdP issued. `accessToken` is a secret.
@@ -121,7 +123,7 @@ public actor TokenEndpointClient {
             named.append(("mtls_endpoint_aliases.token_endpoint", alias))
         }
         for (field, value) in named {
-            if let refusal = IdPTransport.refusal(value, field: field, document: url, allowInsecure: configuration.allowInsecureHTTP) {
+            if let refusal = IdPTransport.refusal(value, field: field, document: url, allowInsecure: configuration.allowInsecureHTTP, optIn: TokenIssuerSetting.allowInsecureHTTP) {
                 health?.degraded("idp", details: ["reason": refusal, "url": url])
                 logger.error("Token endpoint refused", metadata: ["reason": .string(refusal)])
                 throw TokenIssuanceError(

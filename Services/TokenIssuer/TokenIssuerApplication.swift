@@ -9,6 +9,7 @@ import Keystore
 import Logging
 import NIOSSL
 import Prometheus
+import ServiceClient
 import ServiceLifecycle
 import ServiceSupport
 import Settings

@@ -2,6 +2,7 @@ import ClientAssertion
 import Foundation
 import JOSE
 import Keystore
+import ServiceClient
 import ServiceSupport
 import Settings
 
@@ -139,7 +140,7 @@ public enum TokenIssuerSetting {
     public static let defaultAllowedCaller = "authn"
     public static let clientAuthenticationMethod = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD"
     public static let clientSecret = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_SECRET"
-    public static let allowInsecureHTTP = IdPTransport.allowInsecureHTTPSetting
+    public static let allowInsecureHTTP = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_ALLOW_INSECURE_HTTP"
 }
 
 /// How token-issuer authenticates at the token endpoint (`CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD`).
@@ -188,9 +189,9 @@ extension TokenIssuerConfiguration {
         let tokenURI = try env.url(S.tokenURI, allowHTTP: true)
         let allowInsecure = try env.bool(S.allowInsecureHTTP, default: false)
         if let tokenURI {
-            try IdPTransport.check(tokenURI, variable: S.tokenURI, allowInsecure: allowInsecure, expected: "the token endpoint (it receives the client's credentials and returns tokens)")
+            try IdPTransport.check(tokenURI, variable: S.tokenURI, allowInsecure: allowInsecure, optIn: TokenIssuerSetting.allowInsecureHTTP, expected: "the token endpoint (it receives the client's credentials and returns tokens)")
         } else if let issuerBackend {
-            try IdPTransport.check(issuerBackend, variable: issuerVariable, allowInsecure: allowInsecure, expected: "the discovery document (which names the token endpoint)")
+            try IdPTransport.check(issuerBackend, variable: issuerVariable, allowInsecure: allowInsecure, optIn: TokenIssuerSetting.allowInsecureHTTP, expected: "the discovery document (which names the token endpoint)")
         }
         guard issuerBackend != nil || tokenURI != nil else {
             throw ConfigurationError(
@@ -379,7 +380,7 @@ public struct RotationSettings: Sendable {
         guard let graph else {
             throw ConfigurationError(variable: S.graphURL, message: "is not a URL; expected https://graph.microsoft.com.")
         }
-        try IdPTransport.check(graph, variable: S.graphURL, allowInsecure: allowInsecure, expected: "Microsoft Graph (it receives the app's token and proofs of possession)")
+        try IdPTransport.check(graph, variable: S.graphURL, allowInsecure: allowInsecure, optIn: TokenIssuerSetting.allowInsecureHTTP, expected: "Microsoft Graph (it receives the app's token and proofs of possession)")
         let objectID = try env.required(
             S.rotationApplicationObjectID,
             expected: "the app registration's Object ID (Graph 'id', not the client id), which Graph expects as the 'iss' of the proof of possession")

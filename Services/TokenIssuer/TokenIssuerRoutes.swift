@@ -7,7 +7,9 @@ import Logging
 import Metrics
 import Prometheus
 import NIOCore
+import ServiceClient
 import ServiceSupport
+import WireFormat
 
 /// The internal protocol routes of token-issuer: `POST /v1/token`, `POST /v1/client-assertion`, `GET /v1/credentials`.
 struct TokenIssuerRoutes: Sendable {
@@ -29,10 +31,7 @@ struct TokenIssuerRoutes: Sendable {
             try await clientAssertion(request: request, context: context)
         }
         router.get(RouterPath(ProtocolPath.credentials)) { _, context in
-            if case .failure(let refusal) = await authorize(context, allowed: configuration.allowedCallers,
-                                                             setting: TokenIssuerSetting.allowedCallers, what: "read the credentials") {
-                return refusal.response
-            }
+            _ = try await authorize(context, allowed: configuration.allowedCallers, setting: TokenIssuerSetting.allowedCallers, what: "read the credentials")
             return JSONResponse.make(.ok, CredentialsResponse(credentials: await credentials?.describe() ?? []))
         }
     }
@@ -42,34 +41,28 @@ struct TokenIssuerRoutes: Sendable {
     /// certificate, whatever its names, is never a service.
     private func authorize(
         _ context: ServiceRequestContext, allowed: [String], setting: String, what: String
-    ) async -> Result<String, RefusalResponse> {
+    ) async throws(TokenIssuanceError) -> String {
         let trustDomain = configuration.listener.serviceTrustDomain
         guard let caller = await context.callerIdentity(trustDomain: trustDomain) else {
             let presented = await context.peerCertificate() != nil
             context.logger.warning("Caller refused", metadata: ["reason": .string(presented ? "no service identity" : "no client certificate")])
-            return .failure(RefusalResponse(JSONResponse.oauthError(presented ? .forbidden : .unauthorized, OAuthErrorResponse(
+            throw TokenIssuanceError(presented ? .forbidden : .unauthorized, OAuthErrorResponse(
                 error: presented ? "access_denied" : "invalid_client",
                 errorDescription: presented
                     ? "The client certificate carries no service identity spiffe://\(trustDomain)/<service>; token-issuer serves services of the suite, not end users"
                     : "A client certificate from the internal CA is required",
-                hint: "Call token-issuer over mTLS with your service's certificate (certauth pki init issues service certificates with their SPIFFE ID)."))))
+                hint: "Call token-issuer over mTLS with your service's certificate (certauth pki init issues service certificates with their SPIFFE ID)."))
         }
         guard allowed.contains(caller) else {
             context.logger.warning("Caller not allowed", metadata: ["caller": .string(caller), "setting": .string(setting)])
-            return .failure(RefusalResponse(JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
+            throw TokenIssuanceError(.forbidden, OAuthErrorResponse(
                 error: "access_denied",
                 errorDescription: "Service '\(caller)' may not \(what) here",
                 hint: allowed.isEmpty
                     ? "\(setting) is empty, so nobody may; add '\(caller)' to it if it should."
-                    : "Add '\(caller)' to \(setting) (now: \(allowed.joined(separator: ","))) if it should."))))
+                    : "Add '\(caller)' to \(setting) (now: \(allowed.joined(separator: ","))) if it should."))
         }
-        return .success(caller)
-    }
-
-    /// A refusal as an `Error`, so that `authorize` can return it in a `Result`.
-    struct RefusalResponse: Error {
-        let response: Response
-        init(_ response: Response) { self.response = response }
+        return caller
     }
 
     /// One label set of the hand-out counter.
@@ -98,97 +91,72 @@ struct TokenIssuerRoutes: Sendable {
     }
 
     private func token(request: Request, context: ServiceRequestContext) async throws -> Response {
-        let caller: String
-        switch await authorize(context, allowed: configuration.allowedCallers, setting: TokenIssuerSetting.allowedCallers, what: "obtain tokens") {
-        case .success(let name): caller = name
-        case .failure(let refusal): return refusal.response
-        }
-        let raw: ByteBuffer
-        let body: TokenRequest
-        do {
-            raw = try await collect(request, context: context)
-            body = try decode(TokenRequest.self, raw)
-        } catch {
-            return JSONResponse.oauthError(.badRequest, error)
-        }
+        let caller = try await authorize(context, allowed: configuration.allowedCallers, setting: TokenIssuerSetting.allowedCallers, what: "obtain tokens")
+        let raw = try await collect(request, context: context)
+        let body = try decode(TokenRequest.self, raw)
         let scope = body.scope.map(Self.trimmed)?.nonEmpty ?? configuration.defaultScope
         // The configured scope was checked at start-up (TOKEN_ISSUER_SCOPES or equivalent): only a caller's own is checked here.
         if configuration.identityType == .microsoft, scope != configuration.defaultScope {
             do {
                 try TokenIssuerConfiguration.checkMicrosoftScope(scope, variable: "scope")
             } catch {
-                return JSONResponse.oauthError(.badRequest, OAuthErrorResponse(
+                throw TokenIssuanceError(.badRequest, OAuthErrorResponse(
                     error: "invalid_scope", errorDescription: "Invalid scope: missing .default suffix",
                     hint: "Ask for exactly one scope of the form '<resource client id>/.default'."))
             }
         }
         if let scopes = configuration.callerScopes[caller], !scopes.contains(scope) {
             context.logger.warning("Scope not allowed for caller", metadata: ["caller": .string(caller), "scope": .string(String(scope.prefix(200)))])
-            return JSONResponse.oauthError(.forbidden, OAuthErrorResponse(
+            throw TokenIssuanceError(.forbidden, OAuthErrorResponse(
                 error: "invalid_scope", errorDescription: "Service '\(caller)' may not obtain tokens for this scope",
                 hint: "\(TokenIssuerSetting.callerScopes) allows '\(caller)' only \(scopes.sorted().joined(separator: ", ")); add '\(caller)=\(scope.prefix(200))' if it should."))
         }
-        do {
-            let cached = try await cache.token(scope: scope)
-            let handOut = HandOut(kind: "token", caller: caller, scope: scope)
-            handouts.increment(handOut)
-            if let peer = await context.verifiedPeer() {
-                // The same caller sending the same body gets the same token until its refresh time: the lean path
-                // answers that from here without a task (the checks above depend only on the two).
-                answers.store(
-                    TokenIssuerImmediate.key(peer: peer, body: raw),
-                    LeanToken(token: cached, scope: scope, handOut: handOut), until: cached.refreshAt)
-            }
-            return JSONResponse.make(.ok, LeanToken.response(cached, scope: scope))
-        } catch let error as TokenIssuanceError {
-            return JSONResponse.oauthError(HTTPResponse.Status(code: error.status), error.body, retryAfter: error.retryAfter)
+        let cached = try await cache.token(scope: scope)
+        let handOut = HandOut(kind: "token", caller: caller, scope: scope)
+        handouts.increment(handOut)
+        if let peer = await context.verifiedPeer() {
+            // The same caller sending the same body gets the same token until its refresh time: the lean path
+            // answers that from here without a task (the checks above depend only on the two).
+            answers.store(
+                TokenIssuerImmediate.key(peer: peer, body: raw),
+                LeanToken(token: cached, scope: scope, handOut: handOut), until: cached.refreshAt)
         }
+        return JSONResponse.make(.ok, LeanToken.response(cached, scope: scope))
     }
 
     private func clientAssertion(request: Request, context: ServiceRequestContext) async throws -> Response {
-        let caller: String
-        switch await authorize(context, allowed: configuration.assertionCallers, setting: TokenIssuerSetting.assertionCallers,
-                               what: "obtain client assertions signed with the application's key") {
-        case .success(let name): caller = name
-        case .failure(let refusal): return refusal.response
-        }
-        let body: ClientAssertionRequest
-        do {
-            body = try decode(ClientAssertionRequest.self, try await collect(request, context: context))
-        } catch {
-            return JSONResponse.oauthError(.badRequest, error)
-        }
-        do {
-            let assertion = try await endpoint.assertion(audience: body.audience)
-            countHandOut(kind: "client_assertion", caller: caller, scope: assertion.audience)
-            context.logger.info("Client assertion handed out", metadata: [
-                "jti": .string(assertion.jti), "caller": .string(caller), "audience": .string(assertion.audience),
-            ])
-            return JSONResponse.make(.ok, ClientAssertionResponse(
-                clientAssertion: assertion.token, expiresAt: RFC3339.string(assertion.expiresAt)))
-        } catch {
-            return JSONResponse.oauthError(HTTPResponse.Status(code: error.status), error.body, retryAfter: error.retryAfter)
-        }
+        let caller = try await authorize(
+            context, allowed: configuration.assertionCallers, setting: TokenIssuerSetting.assertionCallers,
+            what: "obtain client assertions signed with the application's key")
+        let body = try decode(ClientAssertionRequest.self, try await collect(request, context: context))
+        let assertion = try await endpoint.assertion(audience: body.audience)
+        countHandOut(kind: "client_assertion", caller: caller, scope: assertion.audience)
+        context.logger.info("Client assertion handed out", metadata: [
+            "jti": .string(assertion.jti), "caller": .string(caller), "audience": .string(assertion.audience),
+        ])
+        return JSONResponse.make(.ok, ClientAssertionResponse(
+            clientAssertion: assertion.token, expiresAt: RFC3339.string(assertion.expiresAt)))
     }
 
-    private func collect(_ request: Request, context: ServiceRequestContext) async throws(OAuthErrorResponse) -> ByteBuffer {
+    private func collect(_ request: Request, context: ServiceRequestContext) async throws(TokenIssuanceError) -> ByteBuffer {
         do {
             return try await request.body.collect(upTo: context.maxUploadSize)
         } catch {
-            throw OAuthErrorResponse(error: "invalid_request", errorDescription: "The request body is larger than \(context.maxUploadSize) bytes")
+            throw TokenIssuanceError(.badRequest, OAuthErrorResponse(
+                error: "invalid_request", errorDescription: "The request body is larger than \(context.maxUploadSize) bytes"))
         }
     }
 
     /// An empty body decodes as `{}`; anything else must be the JSON object of the protocol.
-    private func decode<T: Decodable & Sendable>(_ type: T.Type, _ buffer: ByteBuffer) throws(OAuthErrorResponse) -> T {
+    private func decode<T: Decodable & Sendable>(_ type: T.Type, _ buffer: ByteBuffer) throws(TokenIssuanceError) -> T {
         let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer.readableBytesView)
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch {
-            throw OAuthErrorResponse(
+            throw TokenIssuanceError(.badRequest, OAuthErrorResponse(
                 error: "invalid_request",
                 errorDescription: "The request body is not the expected JSON object (\(Self.describe(decoding: error)))",
-                hint: "Send application/json such as {\"scope\": \"<resource>/.default\"}, or an empty body for the default.")
+                hint: "Send application/json such as {\"scope\": \"<resource>/.default\"}, or an empty body for the default."))
         }
     }
 

@@ -11,7 +11,8 @@ public enum CertificatePurpose: String, Sendable, CaseIterable {
     case any
 }
 
-/// How client certificates are checked (`CAMUNDA_SECURITY_AUTHENTICATION_MTLS_*`).
+/// How client certificates are checked. The names of the settings are the caller's (authn's configuration, the
+/// emulator's, the CLI's flags): this library reads no environment.
 public struct CertificateValidationSettings: Sendable {
     /// Trust anchors. With `requireValidChain == false`, the exact (byte-equal) certificates that are accepted.
     ///
@@ -44,17 +45,18 @@ public struct CertificateValidationSettings: Sendable {
     /// CA's key should sign certificates, not authenticate callers.
     public var acceptsCertificateAuthorityLeaf = true
 
-    /// The environment variable that lists the trusted certificates.
-    public static let trustedCertificatesVariable = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTEDCERTIFICATES"
-    /// The environment variable that switches chain validation.
-    public static let requireValidChainVariable = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REQUIREVALIDCHAIN"
-
-    public init(trustedCertificates: [Certificate], requireValidChain: Bool = true, purpose: CertificatePurpose = .client) {
+    /// - Parameters:
+    ///   - trustedCertificatesSetting: the setting that lists `trustedCertificates`, for messages.
+    ///   - requireValidChainSetting: the setting that holds `requireValidChain`, for messages.
+    public init(
+        trustedCertificates: [Certificate], requireValidChain: Bool = true, purpose: CertificatePurpose = .client,
+        trustedCertificatesSetting: String = "trustedCertificates", requireValidChainSetting: String = "requireValidChain"
+    ) {
         self.trustedCertificates = trustedCertificates
         self.requireValidChain = requireValidChain
         self.purpose = purpose
-        self.trustedCertificatesSetting = Self.trustedCertificatesVariable
-        self.requireValidChainSetting = Self.requireValidChainVariable
+        self.trustedCertificatesSetting = trustedCertificatesSetting
+        self.requireValidChainSetting = requireValidChainSetting
     }
 }
 

@@ -32,29 +32,23 @@ public enum DistinguishedNameFormat {
 
     // MARK: Attribute names and values
 
-    static let userID: ASN1ObjectIdentifier = [0, 9, 2342, 19_200_300, 100, 1, 1]
-    static let serialNumber: ASN1ObjectIdentifier = [2, 5, 4, 5]
-
     static func key(_ type: ASN1ObjectIdentifier) -> String {
         knownKey(type) ?? String(describing: type)
     }
 
+    /// The short names of the attribute types written by name (WireFormat's `DistinguishedNameAttributes`, the table
+    /// roles parses with), by OID.
+    static let writtenNames: [ASN1ObjectIdentifier: String] = {
+        var names: [ASN1ObjectIdentifier: String] = [:]
+        for entry in DistinguishedNameAttributes.all where entry.writtenByName {
+            if let oid = try? ASN1ObjectIdentifier(dotRepresentation: entry.oid) { names[oid] = entry.name }
+        }
+        return names
+    }()
+
     /// The short name of a well-known attribute type, nil for others.
     static func knownKey(_ type: ASN1ObjectIdentifier) -> String? {
-        switch type {
-        case .RDNAttributeType.commonName: "CN"
-        case .RDNAttributeType.organizationalUnitName: "OU"
-        case .RDNAttributeType.organizationName: "O"
-        case .RDNAttributeType.localityName: "L"
-        case .RDNAttributeType.stateOrProvinceName: "ST"
-        case .RDNAttributeType.countryName: "C"
-        case .RDNAttributeType.streetAddress: "STREET"
-        case .RDNAttributeType.domainComponent: "DC"
-        case .RDNAttributeType.emailAddress: "EMAILADDRESS"
-        case userID: "UID"
-        case serialNumber: "SERIALNUMBER"
-        default: nil
-        }
+        writtenNames[type]
     }
 
     static func value(_ attribute: RelativeDistinguishedName.Attribute) -> String {

@@ -140,17 +140,16 @@ public struct RevocationSettings: Sendable {
     public var fetcher: CRLFetcher?
     /// Per trust anchor policies by the anchor's SPKI SHA-256 (hex); an anchor not listed gets `mode` and `failure`.
     public var byAnchor: [String: AnchorRevocationPolicy] = [:]
-    /// Settings named in messages.
+    /// Settings named in messages (the caller's names: this library reads no environment).
     public var modeSetting: String
     public var failureSetting: String
-    public var byAnchorSetting = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_BY_ANCHOR"
+    public var byAnchorSetting = "revocationByAnchor"
     /// Set when the policy is an anchor's: how to make that anchor fail open.
     var anchorEntry: AnchorRevocationPolicy?
 
     public init(mode: RevocationMode, failure: RevocationFailurePolicy = .closed, crls: CRLStore? = nil, ocsp: OCSPClient? = nil,
                 fetcher: CRLFetcher? = nil,
-                modeSetting: String = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION",
-                failureSetting: String = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_FAILURE") {
+                modeSetting: String = "revocation", failureSetting: String = "revocationFailure") {
         self.mode = mode
         self.failure = failure
         self.crls = crls

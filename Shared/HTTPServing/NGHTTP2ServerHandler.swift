@@ -2,6 +2,7 @@ import CNGHTTP2
 import HTTPTypes
 import Logging
 import NIOCore
+import WireFormat
 
 /// A request read whole from an HTTP/2 stream. Its header fields stay bytes (``HTTP2RequestHeaders``) until a
 /// handler asks for ``head``.

@@ -1,4 +1,3 @@
-import AuthProtocol
 import Crypto
 import Foundation
 import Keystore

@@ -2,6 +2,7 @@ import HTTPServing
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
+import WireFormat
 
 /// The lean path for HTTP/1.1 (gateways: nginx `auth_request`, Traefik `forwardAuth`, curl without `--http2`): the
 /// same ``ImmediateResponder`` as HTTP/2 answers what it can at once, on the event loop, with no `Task`; every other

@@ -1,6 +1,7 @@
 import AuthProtocol
 import Foundation
 import Synchronization
+import WireFormat
 
 /// Health of a service's components (keystore, IdP reachability, storage…), shown by `GET /actuator/health`, and the
 /// two probe views of it: `/actuator/health/liveness` and `/actuator/health/readiness`.

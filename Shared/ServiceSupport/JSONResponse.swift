@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import WireFormat
 
 /// JSON answers with the suite's conventions.
 public enum JSONResponse {

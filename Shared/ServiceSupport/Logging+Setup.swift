@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Settings
+import WireFormat
 
 /// How log lines are written: JSON objects (default, for collectors) or text (for humans, `LOG_FORMAT=text`).
 public enum LogFormat: String, Sendable {
@@ -118,19 +119,9 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
+    /// The one JSON string escaper (``JSONTextWriter``): `"`, `\`, control characters (`\b \f \n \r \t`, the rest as
+    /// `\u00XX`); `/` and non-ASCII as they are.
     private static func quote(_ string: String) -> String {
-        var out = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        JSONTextWriter.quoted(string)
     }
 }

@@ -95,8 +95,8 @@ public final class ServerTLSContext: Sendable {
             health.degraded(component, details: serving.merging([
                 "reason": "the changed TLS files do not load: \(error); still serving the previous certificate",
             ]) { $1 })
-            logger.error("Listener TLS files changed but do not load; the previous certificate keeps serving", metadata: [
-                "error": .string("\(error)"), "files": .string(files.joined(separator: ",")),
+            logger.error("Listener TLS files changed but do not load; the previous certificate keeps serving", error: error, metadata: [
+                "files": .string(files.joined(separator: ",")),
             ])
             return false
         }

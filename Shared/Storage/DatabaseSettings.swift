@@ -8,42 +8,50 @@ public enum DatabaseSettings: Sendable, Equatable {
     /// A PostgreSQL database shared by several replicas: `postgres://user:password@host:port/database[?sslmode=...]`.
     case postgresql(url: String)
 
-    /// `CAMUNDA_DATABASE_TYPE`: `sqlite` (default) or `postgresql`.
-    public static let typeVariable = "CAMUNDA_DATABASE_TYPE"
-    /// `CAMUNDA_DATABASE_URL`: a file path for sqlite, a `postgres://` URL for postgresql.
-    public static let urlVariable = "CAMUNDA_DATABASE_URL"
+    /// The variables a service reads these settings from, named in error messages (the service's configuration
+    /// type owns the names; Storage reads no environment).
+    public struct SettingNames: Sendable, Equatable {
+        /// The backend's name: `sqlite` or `postgresql`.
+        public var type: String
+        /// A file path for sqlite, a `postgres://` URL for postgresql.
+        public var url: String
 
-    /// Reads CAMUNDA_DATABASE_TYPE / CAMUNDA_DATABASE_URL with `defaultSQLitePath`; malformed → ConfigurationError.
-    ///
-    /// ## Configuration keys
-    /// - `CAMUNDA_DATABASE_TYPE`: `sqlite` (default) | `postgresql`
-    /// - `CAMUNDA_DATABASE_URL`: sqlite file path (default `defaultSQLitePath`, relative to the working directory),
-    ///   or `postgres://user:password@host:port/database` (required for postgresql; the password is never logged)
-    public static func from(
-        _ environment: EnvironmentReader, defaultSQLitePath: String
+        public init(type: String, url: String) {
+            self.type = type
+            self.url = url
+        }
+    }
+
+    /// The backend names a type setting takes (``backendName``).
+    public static let backendNames = ["sqlite", "postgresql"]
+
+    /// The settings for `backend` (one of ``backendNames``) and `url` (nil or blank: `defaultSQLitePath` for sqlite,
+    /// an error for postgresql). A malformed URL is a ConfigurationError naming `names.url`, never showing the
+    /// password.
+    public static func checked(
+        backend: String, url: String?, defaultSQLitePath: String, names: SettingNames
     ) throws(ConfigurationError) -> DatabaseSettings {
-        let type = try environment.choice(typeVariable, default: "sqlite", allowed: ["sqlite", "postgresql"])
-        let raw = environment.secret(urlVariable)?.trimmingCharacters(in: .whitespacesAndNewlines)
-        let url = (raw?.isEmpty ?? true) ? nil : raw
-        switch type {
+        let trimmed = url?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let url = (trimmed?.isEmpty ?? true) ? nil : trimmed
+        switch backend {
         case "postgresql":
             guard let url else {
                 throw ConfigurationError(
-                    variable: urlVariable,
-                    message: "is not set but \(typeVariable)=postgresql needs it; expected postgres://user:password@host:5432/database.")
+                    variable: names.url,
+                    message: "is not set but \(names.type)=postgresql needs it; expected postgres://user:password@host:5432/database.")
             }
             do {
                 _ = try PostgresURL(parsing: url)
             } catch {
-                throw ConfigurationError(variable: urlVariable, message: error.message)
+                throw ConfigurationError(variable: names.url, message: error.message)
             }
             return .postgresql(url: url)
         default:
             let path = url ?? defaultSQLitePath
             if path.contains("://") {
                 throw ConfigurationError(
-                    variable: urlVariable,
-                    message: "'\(PostgresURL.redact(path))' is a URL, but \(typeVariable) is sqlite, which takes a file path; set \(typeVariable)=postgresql for a PostgreSQL URL, or give a path such as data/roles.sqlite.")
+                    variable: names.url,
+                    message: "'\(PostgresURL.redact(path))' is a URL, but \(names.type) is sqlite, which takes a file path; set \(names.type)=postgresql for a PostgreSQL URL, or give a path such as data/roles.sqlite.")
             }
             return .sqlite(path: path)
         }

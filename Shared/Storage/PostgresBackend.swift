@@ -74,12 +74,12 @@ struct PostgresBackend: SQLBackend {
 
     /// Parses the URL, applies `migrations` over one direct connection (so a wrong host or password fails the
     /// start at once, with the cause), and returns a backend whose client must run as a service (the second value).
-    static func open(url: String, migrations: [Migration], logger: Logger) async throws -> (PostgresBackend, any Service) {
+    static func open(url: String, setting: String, migrations: [Migration], logger: Logger) async throws -> (PostgresBackend, any Service) {
         let parsed: PostgresURL
         do {
             parsed = try PostgresURL(parsing: url)
         } catch {
-            throw StorageError(.unavailable, "\(DatabaseSettings.urlVariable): \(error.message)")
+            throw StorageError(.unavailable, "\(setting): \(error.message)")
         }
         let connection: PostgresConnection
         do {
@@ -88,7 +88,7 @@ struct PostgresBackend: SQLBackend {
         } catch {
             throw StorageError(
                 .unavailable,
-                "cannot connect to PostgreSQL at \(parsed): \(describe(error)); check CAMUNDA_DATABASE_URL (host, port, user, password, database, sslmode) and that the server accepts connections from this host.")
+                "cannot connect to PostgreSQL at \(parsed): \(describe(error)); check \(setting) (host, port, user, password, database, sslmode) and that the server accepts connections from this host.")
         }
         do {
             try await migrate(connection, migrations: migrations, target: parsed, logger: logger)

@@ -174,17 +174,17 @@ public protocol RolesStore: Sendable {
 
 /// Opens roles stores.
 public enum RolesStores {
-    /// Opens (and migrates) the roles tables in the configured database; `services` must run in the
+    /// Opens (and migrates) the roles tables in the configured database (errors name `urlSetting`, the variable the service read its URL from); `services` must run in the
     /// ServiceGroup (the PostgresClient's run loop) before the store is used.
     public static func open(
-        _ settings: DatabaseSettings, logger: Logger
+        _ settings: DatabaseSettings, urlSetting: String, logger: Logger
     ) async throws -> (store: any RolesStore, services: [any Service]) {
         switch settings {
         case .sqlite(let path):
-            let backend = try SQLiteBackend.open(path: path, migrations: Migrations.roles, logger: logger)
+            let backend = try SQLiteBackend.open(path: path, setting: urlSetting, migrations: Migrations.roles, logger: logger)
             return (SQLRolesStore(backend: backend), [])
         case .postgresql(let url):
-            let (backend, client) = try await PostgresBackend.open(url: url, migrations: Migrations.roles, logger: logger)
+            let (backend, client) = try await PostgresBackend.open(url: url, setting: urlSetting, migrations: Migrations.roles, logger: logger)
             return (SQLRolesStore(backend: backend), [client])
         }
     }

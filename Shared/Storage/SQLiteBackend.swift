@@ -10,7 +10,7 @@ struct SQLiteBackend: SQLBackend {
     let path: String
 
     /// Opens (creating the file and its directory when missing) and applies `migrations` not yet applied.
-    static func open(path: String, migrations: [Migration], logger: Logger) throws -> SQLiteBackend {
+    static func open(path: String, setting: String, migrations: [Migration], logger: Logger) throws -> SQLiteBackend {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             do {
@@ -18,7 +18,7 @@ struct SQLiteBackend: SQLBackend {
             } catch {
                 throw StorageError(
                     .unavailable,
-                    "cannot create the directory \(directory) for the SQLite database: \(error.localizedDescription); check CAMUNDA_DATABASE_URL and the permissions of the data directory.")
+                    "cannot create the directory \(directory) for the SQLite database: \(error.localizedDescription); check \(setting) and the permissions of the data directory.")
             }
         }
         var configuration = Configuration()
@@ -35,7 +35,7 @@ struct SQLiteBackend: SQLBackend {
         } catch {
             throw StorageError(
                 .unavailable,
-                "cannot open the SQLite database \(path): \(Self.describe(error)); check CAMUNDA_DATABASE_URL and that the file is a database this service may write.")
+                "cannot open the SQLite database \(path): \(Self.describe(error)); check \(setting) and that the file is a database this service may write.")
         }
         try migrate(pool, path: path, migrations: migrations, logger: logger)
         return SQLiteBackend(pool: pool, path: path)

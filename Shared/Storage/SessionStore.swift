@@ -31,17 +31,17 @@ public protocol SessionStore: Sendable {
 
 /// Opens session stores.
 public enum SessionStores {
-    /// Opens (and migrates) the session table in the configured database; `services` must run in the
+    /// Opens (and migrates) the session table in the configured database (errors name `urlSetting`, the variable the service read its URL from); `services` must run in the
     /// ServiceGroup (e.g. the PostgresClient's run loop).
     public static func open(
-        _ settings: DatabaseSettings, logger: Logger
+        _ settings: DatabaseSettings, urlSetting: String, logger: Logger
     ) async throws -> (store: any SessionStore, services: [any Service]) {
         switch settings {
         case .sqlite(let path):
-            let backend = try SQLiteBackend.open(path: path, migrations: Migrations.sessions, logger: logger)
+            let backend = try SQLiteBackend.open(path: path, setting: urlSetting, migrations: Migrations.sessions, logger: logger)
             return (SQLSessionStore(backend: backend), [])
         case .postgresql(let url):
-            let (backend, client) = try await PostgresBackend.open(url: url, migrations: Migrations.sessions, logger: logger)
+            let (backend, client) = try await PostgresBackend.open(url: url, setting: urlSetting, migrations: Migrations.sessions, logger: logger)
             return (SQLSessionStore(backend: backend), [client])
         }
     }

@@ -2,6 +2,7 @@ import AuthProtocol
 import Crypto
 import Foundation
 import JOSE
+import WireFormat
 
 /// Validates bearer access tokens (JWS compact serialisation) against the IdP's JWKS and the settings: algorithm
 /// allowlist, `kid` from the JWKS only (`jku`, `x5u`, `jwk`, `x5c` headers are never used), signature, `iss`, `aud`,
@@ -10,6 +11,8 @@ public struct TokenValidator: Sendable {
     public let settings: TokenValidationSettings
     private let keys: KeySetCache
     private let cache: VerifiedTokenCache?
+    /// Refusals made after the signature check, by token digest (only with `cache`: the digest is made for it).
+    private let refusals = RefusedTokenCache()
     private let leeway: Double
     private let headers = JWSHeaderCache()
     /// The claims the checks read: ``Claim``'s, then the role claims, then the scope claims of the settings.
@@ -95,6 +98,7 @@ public struct TokenValidator: Sendable {
             hit.seenBefore = true
             return .known(hit)
         }
+        if let cacheKey, let refused = refusals.lookup(key: cacheKey, now: now) { throw refused }
         let jws: StrictJWS
         do {
             jws = try StrictJWS(parsing: token, maxLength: settings.maxTokenLength, algorithms: settings.algorithms,
@@ -118,8 +122,18 @@ public struct TokenValidator: Sendable {
         return .needsKey(Prepared(jws: jws, kid: kid, cacheKey: cacheKey))
     }
 
-    /// Everything from the key on: the key fits the algorithm, the signature, the claims, the cache.
+    /// Everything from the key on: the key fits the algorithm, the signature, the claims, the cache; a refusal is
+    /// remembered (``RefusedTokenCache``).
     private func finish(_ prepared: Prepared, key: JSONWebKey, now: Date) throws(TokenValidationError) -> ValidatedToken {
+        do {
+            return try checkWithKey(prepared, key: key, now: now)
+        } catch {
+            if let cacheKey = prepared.cacheKey { refusals.store(key: cacheKey, error, now: now) }
+            throw error
+        }
+    }
+
+    private func checkWithKey(_ prepared: Prepared, key: JSONWebKey, now: Date) throws(TokenValidationError) -> ValidatedToken {
         let jws = prepared.jws, algorithm = jws.algorithm
         do {
             try key.check(algorithm)

@@ -1,6 +1,7 @@
 import AuthProtocol
 import JOSE
 import Foundation
+import WireFormat
 
 /// A bearer token that passed every check: its claims and what they mean.
 ///

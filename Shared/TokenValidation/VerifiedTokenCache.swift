@@ -93,3 +93,68 @@ public final class VerifiedTokenCache: Sendable {
         return token.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
     }
 }
+
+/// Tokens refused after their signature check (a bad signature, a key that does not fit, claims that fail), so the
+/// same token sent again is refused with the same error without another RSA verification: a client retrying a bad
+/// token, or authn's lean path declining a token the route then checks again, costs a digest and a lookup. Keyed by
+/// the token's SHA-256 like ``VerifiedTokenCache``; an entry lasts `lifetime` (30 s), at most `capacity` are held.
+/// Refusals that time can undo (`nbf`/`iat` in the future) and those made before the signature check (cheap anyway)
+/// are not kept.
+final class RefusedTokenCache: Sendable {
+    private struct Entry {
+        var error: TokenValidationError
+        var until: Date
+    }
+
+    private struct State {
+        var entries: [SHA256Digest: Entry] = [:]
+        var ring: [SHA256Digest] = []
+        var next = 0
+    }
+
+    private let capacity: Int
+    private let lifetime: TimeInterval
+    private let state = Mutex(State())
+
+    init(capacity: Int = 1024, lifetime: TimeInterval = 30) {
+        self.capacity = max(1, capacity)
+        self.lifetime = lifetime
+    }
+
+    static func keeps(_ code: TokenValidationError.Code) -> Bool {
+        switch code {
+        case .algorithmKeyMismatch, .invalidSignature, .malformed, .invalidIssuer, .invalidAudience, .expired,
+             .missingExpiry, .lifetimeTooLong, .wrongTokenType, .invalidTenant:
+            return true
+        case .notYetValid, .tooLarge, .unsupportedAlgorithm, .missingKeyID, .unknownKeyID, .criticalHeader, .keysUnavailable:
+            return false
+        }
+    }
+
+    func lookup(key: SHA256Digest, now: Date) -> TokenValidationError? {
+        state.withLock { state in
+            guard let entry = state.entries[key] else { return nil }
+            guard now < entry.until else {
+                state.entries[key] = nil
+                return nil
+            }
+            return entry.error
+        }
+    }
+
+    func store(key: SHA256Digest, _ error: TokenValidationError, now: Date) {
+        guard Self.keeps(error.code) else { return }
+        let entry = Entry(error: error, until: now.addingTimeInterval(lifetime))
+        let capacity = self.capacity
+        state.withLock { state in
+            if state.entries.updateValue(entry, forKey: key) != nil { return }
+            if state.ring.count < capacity {
+                state.ring.append(key)
+                return
+            }
+            state.entries[state.ring[state.next]] = nil
+            state.ring[state.next] = key
+            state.next = state.next + 1 == capacity ? 0 : state.next + 1
+        }
+    }
+}

@@ -1,6 +1,7 @@
 import AuthProtocol
 import Foundation
 import Testing
+import WireFormat
 
 /// The hot answers write their own JSON (`DirectJSONEncodable`); it must be byte for byte what `JSONEncoder` with the
 /// suite's settings writes, for awkward strings too.

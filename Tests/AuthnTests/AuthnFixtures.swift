@@ -16,6 +16,7 @@ import Settings
 import SwiftASN1
 import TestSupport
 import TokenIssuer
+import WireFormat
 import X509
 
 /// The suite built in process on port 0: the emulator as IdP, token-issuer, authn.

@@ -18,6 +18,7 @@ import Testing
 import TestSupport
 import TokenIssuer
 import TokenValidation
+import WireFormat
 
 /// Issue 15, item 6, against live in-process services: plain-http key material and token endpoints, a cached token
 /// whose key left the JWKS, the maximum token lifetime, ID tokens, multi-tenant issuers, the emulator's test hooks.

@@ -86,7 +86,7 @@ struct CRLDistributionPointTests {
         _ anchor: Certificate, fetcher: CRLFetcher, failure: RevocationFailurePolicy = .closed
     ) -> ClientCertificateValidator {
         var settings = CertificateValidationSettings(trustedCertificates: [anchor])
-        settings.revocation = RevocationSettings(mode: .crl, failure: failure, fetcher: fetcher)
+        settings.revocation = RevocationSettings(mode: .crl, failure: failure, fetcher: fetcher, failureSetting: AuthnSettingNames.revocationFailure)
         return ClientCertificateValidator(settings: settings)
     }
 
@@ -209,6 +209,7 @@ struct CRLDistributionPointTests {
             var settings = CertificateValidationSettings(trustedCertificates: [anchor, try other.anchor])
             // Globally off; the CRL DP CA is checked closed, the other one stays unchecked.
             settings.revocation = RevocationSettings(mode: .off, fetcher: CRLFetcher(http: http))
+            settings.revocation.byAnchorSetting = AuthnSettingNames.revocationByAnchor
             settings.revocation.byAnchor = [
                 CertificateNames.spkiSHA256(anchor): AnchorRevocationPolicy(mode: .crl, failure: .closed, anchor: "dp-ca.pem"),
             ]

@@ -64,7 +64,8 @@ final class OpenSSLOCSPResponder: Sendable {
 struct OCSPTests {
     static func validator(_ anchor: Certificate, client: OCSPClient, failure: RevocationFailurePolicy = .closed, mode: RevocationMode = .ocsp, crls: CRLStore? = nil) -> ClientCertificateValidator {
         var settings = CertificateValidationSettings(trustedCertificates: [anchor])
-        settings.revocation = RevocationSettings(mode: mode, failure: failure, crls: crls, ocsp: client)
+        settings.revocation = RevocationSettings(
+            mode: mode, failure: failure, crls: crls, ocsp: client, failureSetting: AuthnSettingNames.revocationFailure)
         return ClientCertificateValidator(settings: settings)
     }
 

@@ -75,7 +75,7 @@ struct OpenSSLCA {
 @Suite struct RevocationTests {
     func validator(_ anchor: Certificate, crls: CRLStore?, failure: RevocationFailurePolicy = .closed) -> ClientCertificateValidator {
         var settings = CertificateValidationSettings(trustedCertificates: [anchor])
-        settings.revocation = RevocationSettings(mode: .crl, failure: failure, crls: crls)
+        settings.revocation = RevocationSettings(mode: .crl, failure: failure, crls: crls, failureSetting: AuthnSettingNames.revocationFailure)
         return ClientCertificateValidator(settings: settings)
     }
 

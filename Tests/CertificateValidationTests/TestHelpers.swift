@@ -119,9 +119,18 @@ private func check(_ error: CertificateValidationError, code: CertificateValidat
     #expect(error.description == error.message, sourceLocation: sourceLocation)
 }
 
+/// The names authn gives the settings (`AuthnSetting`), which its messages name; the library takes them as given.
+enum AuthnSettingNames {
+    static let trusted = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_TRUSTEDCERTIFICATES"
+    static let requireValidChain = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REQUIREVALIDCHAIN"
+    static let revocationFailure = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_FAILURE"
+    static let revocationByAnchor = "CAMUNDA_SECURITY_AUTHENTICATION_MTLS_REVOCATION_BY_ANCHOR"
+}
+
 func validator(trusting certificates: [Certificate], requireValidChain: Bool = true, purpose: CertificatePurpose = .client) -> ClientCertificateValidator {
     ClientCertificateValidator(settings: CertificateValidationSettings(
-        trustedCertificates: certificates, requireValidChain: requireValidChain, purpose: purpose))
+        trustedCertificates: certificates, requireValidChain: requireValidChain, purpose: purpose,
+        trustedCertificatesSetting: AuthnSettingNames.trusted, requireValidChainSetting: AuthnSettingNames.requireValidChain))
 }
 
 // MARK: Processes and files

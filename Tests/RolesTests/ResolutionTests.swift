@@ -2,6 +2,7 @@ import AuthProtocol
 import Storage
 import Testing
 @testable import Roles
+import WireFormat
 
 /// Resolution against the in-memory index, every rule kind (no database, no HTTP).
 @Suite struct ResolutionTests {

@@ -2,6 +2,7 @@
 import AuthProtocol
 import Foundation
 import Testing
+import WireFormat
 
 /// `ResolveRequest(json:)` (the fast path of roles' `/v1/resolve`) reads bodies exactly as `JSONDecoder` does.
 @Suite struct ResolveRequestParsingTests {

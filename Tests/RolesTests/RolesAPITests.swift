@@ -9,6 +9,7 @@ import ServiceSupport
 import Storage
 import Testing
 import TestSupport
+import WireFormat
 
 /// The `/v2` management API and `/v1/resolve` over HTTPS with client certificates, on SQLite and on PostgreSQL.
 @Suite struct RolesAPITests {

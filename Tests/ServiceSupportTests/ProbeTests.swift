@@ -5,6 +5,7 @@ import NIOPosix
 import ServiceSupport
 import Synchronization
 import Testing
+import WireFormat
 
 /// The probe views of a service's health: readiness from the registry's components, liveness from the event loops.
 @Suite struct ProbeTests {

@@ -11,15 +11,25 @@ import TestSupport
     static let logger = Logger(label: "storage-test")
     static let admin = AuditActor(caller: "authn", principal: "alice", method: "oidc", credential: "jti=j1; kid=k1")
 
+    /// The variables roles and authn read the database from (their configuration types own the names).
+    static let names = DatabaseSettings.SettingNames(type: "CAMUNDA_DATABASE_TYPE", url: "CAMUNDA_DATABASE_URL")
+
+    /// The settings as roles' configuration reads them from `environment`.
+    static func databaseSettings(_ environment: EnvironmentReader, defaultSQLitePath: String) throws(ConfigurationError) -> DatabaseSettings {
+        try DatabaseSettings.checked(
+            backend: environment.choice(names.type, default: "sqlite", allowed: DatabaseSettings.backendNames),
+            url: environment.secret(names.url), defaultSQLitePath: defaultSQLitePath, names: names)
+    }
+
     /// Opens a fresh database of `kind` and runs `body` with the roles store while its services run.
     static func withRolesStore(
         _ kind: TestDatabase, _ body: @Sendable (any RolesStore, DatabaseSettings) async throws -> Void
     ) async throws {
         let directory = NSTemporaryDirectory() + "certauth-storage-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let settings = try DatabaseSettings.from(
+        let settings = try Self.databaseSettings(
             EnvironmentReader(try await kind.freshEnvironment(directory: directory)), defaultSQLitePath: "unused")
-        let (store, services) = try await RolesStores.open(settings, logger: logger)
+        let (store, services) = try await RolesStores.open(settings, urlSetting: Self.names.url, logger: logger)
         try await withServices(services, logger: logger) { try await body(store, settings) }
     }
 
@@ -149,17 +159,17 @@ import TestSupport
     func reopeningKeepsDataAndMigratesOnce(_ kind: TestDatabase) async throws {
         let directory = NSTemporaryDirectory() + "certauth-storage-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let settings = try DatabaseSettings.from(
+        let settings = try Self.databaseSettings(
             EnvironmentReader(try await kind.freshEnvironment(directory: directory)), defaultSQLitePath: "unused")
-        let first = try await RolesStores.open(settings, logger: Self.logger)
+        let first = try await RolesStores.open(settings, urlSetting: Self.names.url, logger: Self.logger)
         try await withServices(first.services, logger: Self.logger) {
             _ = try await first.store.apply(.createMappingRule(Self.rule("kept")), by: Self.admin, at: Date())
         }
         // Two openers at once (replicas starting together), then a third: the schema is applied exactly once.
-        async let second = RolesStores.open(settings, logger: Self.logger)
-        async let third = RolesStores.open(settings, logger: Self.logger)
+        async let second = RolesStores.open(settings, urlSetting: Self.names.url, logger: Self.logger)
+        async let third = RolesStores.open(settings, urlSetting: Self.names.url, logger: Self.logger)
         let opened = try await [second, third]
-        let sessions = try await SessionStores.open(settings, logger: Self.logger)
+        let sessions = try await SessionStores.open(settings, urlSetting: Self.names.url, logger: Self.logger)
         try await withServices(opened.flatMap(\.services) + sessions.services, logger: Self.logger) {
             for store in opened.map(\.store) {
                 let snapshot = try await store.load()
@@ -172,9 +182,9 @@ import TestSupport
     func sessionStore(_ kind: TestDatabase) async throws {
         let directory = NSTemporaryDirectory() + "certauth-storage-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let settings = try DatabaseSettings.from(
+        let settings = try Self.databaseSettings(
             EnvironmentReader(try await kind.freshEnvironment(directory: directory)), defaultSQLitePath: "unused")
-        let (store, services) = try await SessionStores.open(settings, logger: Self.logger)
+        let (store, services) = try await SessionStores.open(settings, urlSetting: Self.names.url, logger: Self.logger)
         try await withServices(services, logger: Self.logger) {
             let now = Date(timeIntervalSince1970: 1_750_000_000)
             let live = StoredSession(id: "hash-live", payload: Array("principal=alice".utf8) + [0, 255],
@@ -205,18 +215,18 @@ import TestSupport
         let directory = NSTemporaryDirectory() + "certauth-storage-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/nested/data/roles.sqlite"
-        let (store, _) = try await RolesStores.open(.sqlite(path: path), logger: Self.logger)
+        let (store, _) = try await RolesStores.open(.sqlite(path: path), urlSetting: Self.names.url, logger: Self.logger)
         _ = try await store.apply(.createMappingRule(Self.rule("r1")), by: Self.admin, at: Date())
         #expect(FileManager.default.fileExists(atPath: path))
         #expect(FileManager.default.fileExists(atPath: path + "-wal"), "WAL journal in use")
     }
 
     @Test func databaseSettingsFromTheEnvironment() throws {
-        #expect(try DatabaseSettings.from(EnvironmentReader([:]), defaultSQLitePath: "data/roles.sqlite") == .sqlite(path: "data/roles.sqlite"))
-        #expect(try DatabaseSettings.from(EnvironmentReader(["CAMUNDA_DATABASE_URL": "/var/lib/roles.db"]), defaultSQLitePath: "x")
+        #expect(try Self.databaseSettings(EnvironmentReader([:]), defaultSQLitePath: "data/roles.sqlite") == .sqlite(path: "data/roles.sqlite"))
+        #expect(try Self.databaseSettings(EnvironmentReader(["CAMUNDA_DATABASE_URL": "/var/lib/roles.db"]), defaultSQLitePath: "x")
             == .sqlite(path: "/var/lib/roles.db"))
         let url = "postgres://roles:s3cret-pw@db.internal:5433/roles?sslmode=require"
-        let settings = try DatabaseSettings.from(
+        let settings = try Self.databaseSettings(
             EnvironmentReader(["CAMUNDA_DATABASE_TYPE": "PostgreSQL", "CAMUNDA_DATABASE_URL": url]), defaultSQLitePath: "x")
         #expect(settings == .postgresql(url: url))
         #expect(settings.redactedDescription == "postgres://roles:***@db.internal:5433/roles?sslmode=require")
@@ -233,7 +243,7 @@ import TestSupport
     ])
     func malformedDatabaseSettingsNameTheVariableAndHideThePassword(_ environment: [String: String], _ expected: String) {
         do {
-            _ = try DatabaseSettings.from(EnvironmentReader(environment), defaultSQLitePath: "x")
+            _ = try Self.databaseSettings(EnvironmentReader(environment), defaultSQLitePath: "x")
             Issue.record("accepted \(environment.keys.sorted())")
         } catch {
             #expect(error.description.contains(expected), "\(error.description)")
@@ -244,7 +254,7 @@ import TestSupport
     @Test func unreachableDatabaseFailsWithTheCauseAndNoPassword() async throws {
         let port = PostgresTestServer.freePort()
         do {
-            _ = try await RolesStores.open(.postgresql(url: "postgres://u:s3cret-pw@127.0.0.1:\(port)/db?sslmode=disable"), logger: Self.logger)
+            _ = try await RolesStores.open(.postgresql(url: "postgres://u:s3cret-pw@127.0.0.1:\(port)/db?sslmode=disable"), urlSetting: Self.names.url, logger: Self.logger)
             Issue.record("opened a database nobody serves")
         } catch let error as StorageError {
             #expect(error.code == .unavailable)

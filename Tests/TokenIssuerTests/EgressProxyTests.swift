@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import EntraEmulator
 import Foundation
 import Logging
+import ServiceClient
 import ServiceSupport
 import Settings
 import Testing

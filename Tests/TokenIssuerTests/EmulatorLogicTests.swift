@@ -7,6 +7,7 @@ import Foundation
 import Keystore
 import Testing
 import TestSupport
+import WireFormat
 
 /// The emulator is a test oracle for token-issuer: each of Entra's refusals it must give, with the right AADSTS code.
 @Suite struct EmulatorLogicTests {

@@ -14,6 +14,7 @@ import SwiftASN1
 import Testing
 import TestSupport
 @testable import TokenIssuer
+import WireFormat
 import X509
 
 /// The emulator's Microsoft Graph `application: addKey` / `removeKey` and their documented checks, and a rotation whose

@@ -4,6 +4,7 @@ import NIOCore
 import Testing
 
 @testable import TokenIssuer
+import WireFormat
 
 /// The lean path's token answer is encoded once around `expires_in` (issue 16 item 2): the same bytes as the route's.
 @Suite struct LeanTokenTests {

@@ -3,6 +3,7 @@ import JOSE
 import Foundation
 import Testing
 import TokenValidation
+import WireFormat
 
 /// `ValidatedToken` keeps the payload, not a dictionary (authn's verified-token cache holds 10,000 of them), and
 /// `VerifiedTokenCache` boxes its entries in a ring: what callers see must not change.

@@ -4,6 +4,7 @@ import Foundation
 import TestSupport
 import Testing
 import TokenValidation
+import WireFormat
 
 /// Issue 15, item 6: a key that left the JWKS, absurd lifetimes, `typ`, ID tokens, multi-tenant issuers.
 @Suite struct TokenHardeningTests {

@@ -7,6 +7,7 @@ import Keystore
 import Logging
 import NIOCore
 import NIOHTTP1
+import ServiceClient
 import ServiceLifecycle
 import ServiceSupport
 import Synchronization

@@ -62,6 +62,14 @@ public struct JSONTextWriter: Sendable {
         needsComma = true
     }
 
+    /// `value` as a JSON string literal (quotes included), escaped as every JSON text of the suite is escaped: the JSON
+    /// log handler writes its lines with it, so there is one escaper.
+    public static func quoted(_ value: String) -> String {
+        var writer = JSONTextWriter(capacity: value.utf8.count + 2)
+        writer.string(value)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
     private mutating func separate() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
@@ -108,42 +116,5 @@ public struct JSONTextWriter: Sendable {
             bytes.append(Self.hex[Int(byte >> 4)])
             bytes.append(Self.hex[Int(byte & 0x0F)])
         }
-    }
-}
-
-// MARK: - The hot answers (members in sorted order, as `.sortedKeys`)
-
-extension PrincipalResponse: DirectJSONEncodable {
-    public func writeJSON(to writer: inout JSONTextWriter) {
-        writer.beginObject()
-        writer.member("authentication_method", authenticationMethod.rawValue)
-        writer.member("authorities", authorities)
-        writer.member("client_id", clientID)
-        writer.member("expires_at", expiresAt)
-        writer.member("principal", principal)
-        writer.member("roles", roles)
-        writer.member("tenant_id", tenantID)
-        writer.endObject()
-    }
-}
-
-extension TokenResponse: DirectJSONEncodable {
-    public func writeJSON(to writer: inout JSONTextWriter) {
-        writer.beginObject()
-        writer.member("access_token", accessToken)
-        writer.member("expires_at", expiresAt)
-        writer.member("expires_in", expiresIn)
-        writer.member("scope", scope)
-        writer.member("token_type", tokenType)
-        writer.endObject()
-    }
-}
-
-extension ResolveResponse: DirectJSONEncodable {
-    public func writeJSON(to writer: inout JSONTextWriter) {
-        writer.beginObject()
-        writer.member("mapping_rules", mappingRules)
-        writer.member("roles", roles)
-        writer.endObject()
     }
 }

@@ -8,11 +8,9 @@ import Darwin
 
 /// Key material (discovery, JWKS) and the token endpoint travel over HTTPS only: over plain `http://` anyone on the
 /// path could swap the IdP's keys (and forge every token) or read the client's credentials. Loopback hosts are
-/// exempt (nothing on the network sees them), and so is everything with
-/// `CAMUNDA_SECURITY_AUTHENTICATION_OIDC_ALLOW_INSECURE_HTTP=true`, for labs; a service logs a warning when it uses it.
+/// exempt (nothing on the network sees them), and so is everything when the service's explicit opt-in (`optIn`, the
+/// setting its configuration names) is on, for labs; a service logs a warning when it uses it.
 public enum IdPTransport {
-    /// The explicit opt-in to plain `http://` to the IdP beyond loopback.
-    public static let allowInsecureHTTPSetting = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_ALLOW_INSECURE_HTTP"
 
     /// Whether `host` is `localhost`, in 127.0.0.0/8, or `::1` (brackets allowed).
     public static func isLoopback(host: String) -> Bool {
@@ -31,22 +29,23 @@ public enum IdPTransport {
         url.scheme?.lowercased() == "http" && !isLoopback(host: url.host ?? "")
     }
 
-    /// Throws, naming `variable` and the fix, when `url` is plain `http://` beyond loopback and `allowInsecure` is off.
-    public static func check(_ url: URL, variable: String, allowInsecure: Bool, expected: String) throws(ConfigurationError) {
+    /// Throws, naming `variable` and the fix, when `url` is plain `http://` beyond loopback and `allowInsecure` (the
+    /// setting `optIn`) is off.
+    public static func check(_ url: URL, variable: String, allowInsecure: Bool, optIn: String, expected: String) throws(ConfigurationError) {
         guard isInsecure(url), !allowInsecure else { return }
         throw ConfigurationError(
             variable: variable,
-            message: "'\(url.absoluteString)' is plain http to a host that is not loopback; \(expected) must be fetched over https (anyone on the path could replace it) — use the https URL, or set \(allowInsecureHTTPSetting)=true for a lab without TLS.")
+            message: "'\(url.absoluteString)' is plain http to a host that is not loopback; \(expected) must be fetched over https (anyone on the path could replace it) — use the https URL, or set \(optIn)=true for a lab without TLS.")
     }
 
     /// The refusal of a URL that a discovery document named (checked when it is read, not at start): nil when fine.
-    public static func refusal(_ value: String, field: String, document: String, allowInsecure: Bool) -> String? {
+    public static func refusal(_ value: String, field: String, document: String, allowInsecure: Bool, optIn: String) -> String? {
         guard let url = URL(string: value), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http",
               url.host != nil
         else {
             return "the discovery document at \(document) names \(field) '\(value.prefix(200))', which is not an absolute http(s) URL"
         }
         guard isInsecure(url), !allowInsecure else { return nil }
-        return "the discovery document at \(document) names \(field) '\(value.prefix(200))', plain http to a host that is not loopback; it is not used (anyone on the path could replace what it serves) — the IdP must publish https URLs, or set \(allowInsecureHTTPSetting)=true for a lab without TLS"
+        return "the discovery document at \(document) names \(field) '\(value.prefix(200))', plain http to a host that is not loopback; it is not used (anyone on the path could replace what it serves) — the IdP must publish https URLs, or set \(optIn)=true for a lab without TLS"
     }
 }

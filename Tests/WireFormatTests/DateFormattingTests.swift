@@ -1,12 +1,9 @@
 import Foundation
 import Testing
+import WireFormat
 
-@testable import Authn
-import HTTPServing
-@testable import ServiceSupport
-
-/// The hand-written replacements of Foundation calls on the request path must say exactly what Foundation said.
-@Suite struct FastFormattingTests {
+/// The hand-written date formats (RFC 3339, the HTTP `Date` header) must say exactly what Foundation and RFC 9110 say.
+@Suite struct DateFormattingTests {
     /// Every few days over four centuries (leap years, 1900 and 2100 not leap, 2000 leap), the ends of the range, and
     /// times before 1970 (certificates issued in the 1950s have such notBefore dates).
     @Test func rfc3339MatchesFoundationsISO8601Style() {
@@ -36,12 +33,16 @@ import HTTPServing
         #expect((before.year, before.month, before.day, before.hour, before.minute, before.second) == (1969, 12, 31, 23, 59, 59))
     }
 
-    @Test func adminLikeRolesInAnyASCIICase() {
-        for role in ["admin", "ADMIN", "Camunda-Admin", "superADMINistrator", "xadmin"] {
-            #expect(AdminGrantAudit.isAdminLike(role), "\(role)")
-        }
-        for role in ["", "adm", "admi", "reader", "a d m i n", "@DMIN", "ädmin", "admi\u{0301}n"] {
-            #expect(!AdminGrantAudit.isAdminLike(role), "\(role)")
-        }
+    @Test func dateHeaderIsAnIMFFixdate() {
+        // RFC 9110 section 5.6.7's example.
+        #expect(HTTPDate.format(epochSecond: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.format(epochSecond: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        // Leap days and century years (values from Python's time.gmtime).
+        #expect(HTTPDate.format(epochSecond: 1_709_208_000) == "Thu, 29 Feb 2024 12:00:00 GMT")
+        #expect(HTTPDate.format(epochSecond: 951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")
+        #expect(HTTPDate.format(epochSecond: 4_107_542_400) == "Mon, 01 Mar 2100 00:00:00 GMT")
+        #expect(HTTPDate.format(epochSecond: 1_795_392_000) == "Mon, 23 Nov 2026 00:00:00 GMT")
+        #expect(HTTPDate.now().hasSuffix(" GMT"))
+        #expect(HTTPDate.now().count == 29)
     }
 }

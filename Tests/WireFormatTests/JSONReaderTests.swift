@@ -1,4 +1,4 @@
-@testable import AuthProtocol
+@testable import WireFormat
 import Foundation
 import Testing
 
