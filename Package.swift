@@ -75,10 +75,20 @@ let package = Package(
             ],
             path: "Shared/Keystore"
         ),
+        // JOSE: algorithms, the header, JWK/JWKS, the one strict compact-JWS reader, signing and the one `verify`.
+        .target(
+            name: "JOSE",
+            dependencies: [
+                "WireFormat", "Keystore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Shared/JOSE"
+        ),
         .target(
             name: "ClientAssertion",
             dependencies: [
-                "WireFormat", "Keystore",
+                "WireFormat", "Keystore", "JOSE",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
@@ -162,7 +172,7 @@ let package = Package(
         .target(
             name: "TokenValidation",
             dependencies: [
-                "WireFormat", "AuthProtocol", "Keystore", "ClientAssertion",
+                "WireFormat", "AuthProtocol", "Keystore", "JOSE",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -205,7 +215,7 @@ let package = Package(
         .target(
             name: "TokenIssuer",
             dependencies: [
-                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "ServiceClient",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "JOSE", "ServiceSupport", "ServiceClient",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -228,7 +238,7 @@ let package = Package(
         .target(
             name: "EntraEmulator",
             dependencies: [
-                "WireFormat", "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "ServiceSupport", "ServiceClient", "CertificateValidation", "TokenValidation",
+                "WireFormat", "Settings", "AuthProtocol", "Keystore", "JOSE", "ServiceSupport", "ServiceClient", "CertificateValidation", "TokenValidation",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -302,7 +312,7 @@ let package = Package(
         .executableTarget(
             name: "CertAuthCLI",
             dependencies: [
-                "WireFormat", "Settings", "DevPKI", "Keystore", "AuthProtocol", "ClientAssertion", "TokenValidation", "CertificateValidation",
+                "WireFormat", "Settings", "DevPKI", "Keystore", "AuthProtocol", "JOSE", "TokenValidation", "CertificateValidation",
                 "ServiceSupport", "ServiceClient", "Storage", "TokenIssuer", "Authn", "Roles", "EntraEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -321,7 +331,7 @@ let package = Package(
         .executableTarget(
             name: "CertAuthBench",
             dependencies: [
-                "WireFormat", "AuthProtocol", "ClientAssertion", "DevPKI", "Keystore", "Storage", "TokenValidation",
+                "WireFormat", "AuthProtocol", "ClientAssertion", "JOSE", "DevPKI", "Keystore", "Storage", "TokenValidation",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -412,16 +422,25 @@ let package = Package(
         ),
         .testTarget(
             name: "ClientAssertionTests",
-            dependencies: ["ClientAssertion", "Keystore", "DevPKI", "TestSupport",
+            dependencies: ["ClientAssertion", "JOSE", "Keystore", "DevPKI", "TestSupport",
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "_CryptoExtras", package: "swift-crypto"),
                            .product(name: "X509", package: "swift-certificates")],
             path: "Tests/ClientAssertionTests"
         ),
         .testTarget(
+            name: "JOSETests",
+            dependencies: [
+                "JOSE", "WireFormat", "Keystore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Tests/JOSETests"
+        ),
+        .testTarget(
             name: "TokenIssuerTests",
             dependencies: [
-                "WireFormat", "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "ServiceClient", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion",
+                "WireFormat", "Settings", "TokenIssuer", "EntraEmulator", "ServiceSupport", "ServiceClient", "AuthProtocol", "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "JOSE",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -437,7 +456,7 @@ let package = Package(
         .testTarget(
             name: "TokenValidationTests",
             dependencies: [
-                "WireFormat", "TokenValidation", "AuthProtocol", "ClientAssertion", "Keystore", "DevPKI", "TestSupport",
+                "WireFormat", "TokenValidation", "AuthProtocol", "JOSE", "Keystore", "DevPKI", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -476,7 +495,7 @@ let package = Package(
             name: "AuthnTests",
             dependencies: [
                 "WireFormat", "Settings", "Authn", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
-                "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "TokenIssuer", "EntraEmulator", "Roles",
+                "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "JOSE", "TokenIssuer", "EntraEmulator", "Roles",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -495,7 +514,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AuthProtocol", "TestSupport", "DevPKI", "CertificateValidation", "Keystore",
+                "AuthProtocol", "TestSupport", "DevPKI", "CertificateValidation", "Keystore", "JOSE", "WireFormat",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

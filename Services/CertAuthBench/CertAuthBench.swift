@@ -1,5 +1,6 @@
 import AuthProtocol
 import ClientAssertion
+import JOSE
 import Crypto
 import DevPKI
 import Foundation
@@ -68,11 +69,18 @@ enum CertAuthBench {
 
     static func jwks(directory: String) throws {
         guard case .rsa(let key) = try signingKey(directory: directory) else { fail("\(directory)/signing.pem is not an RSA key") }
-        let primitives = try key.publicKey.getKeyPrimitives()
-        let jwks = """
-            {"keys":[{"kty":"RSA","use":"sig","alg":"RS256","kid":"bench","n":"\(Base64URL.encode(primitives.modulus))","e":"\(Base64URL.encode(primitives.publicExponent))"}]}
-            """
-        try Data(jwks.utf8).write(to: URL(fileURLWithPath: "\(directory)/jwks.json"))
+        var jwk = try VerificationKey.rsa(key.publicKey).jwkMembers()
+        jwk["use"] = .string("sig")
+        jwk["alg"] = .string("RS256")
+        jwk["kid"] = .string("bench")
+        try Self.jwksDocument(jwk).write(to: URL(fileURLWithPath: "\(directory)/jwks.json"))
+    }
+
+    /// A JWKS document holding the one key `jwk`.
+    static func jwksDocument(_ jwk: [String: JSONValue]) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(JSONValue.object(["keys": .array([.object(jwk)])]))
     }
 
     struct AccessClaims: Encodable {
@@ -202,10 +210,10 @@ enum CertAuthBench {
         let bench = try await BenchTokens(directory: directory)
         var inputs: [(signature: _RSA.Signing.RSASignature, digest: SHA256.Digest)] = []
         for token in bench.tokens.prefix(1_000) {
-            guard let dot = token.utf8.lastIndex(of: UInt8(ascii: ".")),
-                  let signature = Base64URL.decode(String(token[token.index(after: dot)...]))
-            else { fail("a token in \(directory)/tokens.txt is not a compact JWS") }
-            inputs.append((_RSA.Signing.RSASignature(rawRepresentation: signature), SHA256.hash(data: Array(token.utf8[..<dot]))))
+            guard let jws = try? StrictJWS(parsing: token) else {
+                fail("a token in \(directory)/tokens.txt is not a compact JWS")
+            }
+            inputs.append((_RSA.Signing.RSASignature(rawRepresentation: jws.signature), jws.digest))
         }
         let batch = 64
         var index = 0
@@ -254,7 +262,7 @@ enum CertAuthBench {
             tokens = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/tokens.txt"))
                 .split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
             guard let first = tokens.first else { fail("\(directory)/tokens.txt holds no tokens; run 'certauth-bench mint' first") }
-            let claims = try CompactJWS(parsing: first).claims(as: [String: JSONValue].self)
+            let claims = try StrictJWS(parsing: first).claims()
             guard let issuer = claims["iss"]?.stringValue, let audience = claims["aud"]?.stringValue else {
                 fail("the first token has no string iss/aud")
             }
@@ -300,10 +308,10 @@ enum CertAuthBench {
     /// COUNT distinct Entra v2-like access tokens (21 claims), the key set that verifies them and settings accepting them.
     static func entraLikeTokens(count: Int) async throws -> ([String], KeySetCache, TokenValidationSettings) {
         let key = P256.Signing.PrivateKey()
-        let point = Array(key.publicKey.x963Representation)
-        let jwks = Array("""
-            {"keys":[{"kty":"EC","crv":"P-256","use":"sig","kid":"memory-key-0123456789abcdef","x":"\(Base64URL.encode(point[1..<33]))","y":"\(Base64URL.encode(point[33..<65]))"}]}
-            """.utf8)
+        var jwk = try VerificationKey.p256(key.publicKey).jwkMembers()
+        jwk["use"] = .string("sig")
+        jwk["kid"] = .string("memory-key-0123456789abcdef")
+        let jwks = Array(try Self.jwksDocument(jwk))
         let tenant = "ea952511-6a7f-40b8-af71-6c1be6f0dade"
         let api = "2622078b-0164-41ee-8794-3ff8d9f8e402"
         let issuer = "https://login.microsoftonline.com/\(tenant)/v2.0"

@@ -1,6 +1,5 @@
 import ArgumentParser
 import AuthProtocol
-import ClientAssertion
 import Crypto
 import DevPKI
 import Foundation

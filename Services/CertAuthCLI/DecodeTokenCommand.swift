@@ -1,7 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
-import ClientAssertion
 import Foundation
+import JOSE
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -60,7 +60,7 @@ struct DecodeToken: AsyncParsableCommand {
         let decoded = Decoded(request.token)
         guard let checks = request.checks else {
             report(decoded, now: request.now, verdict: nil)
-            if decoded.header == nil { throw ExitCode(1) }
+            if decoded.problem != nil { throw ExitCode(1) }
             return
         }
         let client = checks.makeClient()
@@ -225,20 +225,23 @@ struct DecodeToken: AsyncParsableCommand {
         case invalid(TokenValidationError)
     }
 
-    /// Header and claims as JSON objects (nil when the token is not a JWT, with the reason).
+    /// Header and claims as JSON objects, read by the suite's one strict JWS reader (``StrictJWS``), so a token authn
+    /// or the emulator would refuse unread (duplicate members, padding, `alg: none`, …) is refused here with the same
+    /// message; nil with the refusal otherwise.
     struct Decoded {
         var header: [String: Any]?
         var claims: [String: Any]?
-        var problem: String?
+        var problem: JWSError?
 
         init(_ token: String) {
             do {
-                let jws = try CompactJWS(parsing: token, maxLength: 1024 * 1024)
-                header = try? JSONSerialization.jsonObject(with: Data(jws.headerJSON)) as? [String: Any]
+                let jws = try StrictJWS(parsing: token, maxLength: 1024 * 1024)
+                _ = try jws.claims()
+                // Rendered from the bytes the strict reader accepted (no member is duplicated, so any reader agrees).
+                header = jws.headerJSON.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
                 claims = try? JSONSerialization.jsonObject(with: Data(jws.payload)) as? [String: Any]
-                if claims == nil { problem = "the payload is not a JSON object" }
             } catch {
-                problem = error.message
+                problem = error
             }
         }
     }
@@ -250,7 +253,10 @@ struct DecodeToken: AsyncParsableCommand {
             object["header"] = decoded.header ?? NSNull()
             object["claims"] = decoded.claims ?? NSNull()
             object["times"] = Dictionary(uniqueKeysWithValues: times.map { ($0.name, $0.date) })
-            if let problem = decoded.problem { object["decode_error"] = problem }
+            if let problem = decoded.problem {
+                object["decode_error"] = problem.message
+                object["decode_code"] = problem.code.rawValue
+            }
             switch verdict {
             case .valid(let validated)?:
                 object["valid"] = true
@@ -265,7 +271,11 @@ struct DecodeToken: AsyncParsableCommand {
                 object["code"] = error.code.rawValue
                 object["reason"] = error.message
             case nil:
-                if decoded.header == nil { object["valid"] = false }
+                if let problem = decoded.problem {
+                    object["valid"] = false
+                    object["code"] = problem.code.rawValue
+                    object["reason"] = problem.message
+                }
             }
             print(Self.render(object, pretty: false))
             return
@@ -283,7 +293,7 @@ struct DecodeToken: AsyncParsableCommand {
             for time in times { print("  \(time.name): \(time.date) (\(time.relative))") }
         }
         if let problem = decoded.problem, verdict == nil {
-            print("NOT A JWT: \(problem)")
+            print("REFUSED (\(problem.code.rawValue)): \(problem.message)")
             return
         }
         switch verdict {

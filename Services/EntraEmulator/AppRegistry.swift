@@ -1,6 +1,7 @@
 import CertificateValidation
 import Crypto
 import Foundation
+import JOSE
 import Keystore
 import WireFormat
 import X509
@@ -136,6 +137,18 @@ public struct RegisteredCertificate: Sendable {
     /// Graph's `customKeyIdentifier` of a certificate: its SHA-1 thumbprint (Edm.Binary, base64 in JSON).
     public var customKeyIdentifier: String {
         Data(Base64URL.decode(x5t) ?? []).base64EncodedString()
+    }
+}
+
+extension AppRegistration {
+    /// The registered certificate a JWS header names, the way Entra and Graph find it: by `x5t#S256` or `x5t`, in
+    /// base64url or (as MSAL sends them) standard base64 with padding; with `kidAsSHA1Hex` (Graph's proof of
+    /// possession) also by a `kid` holding the SHA-1 thumbprint in hex, as .NET's X509SigningCredentials writes it.
+    func certificate(namedBy header: JOSEHeader, kidAsSHA1Hex: Bool = false) -> RegisteredCertificate? {
+        let sha256 = header.x5tS256.flatMap(JOSEHeader.thumbprintBytes).map { Base64URL.encode($0) }
+        let sha1 = header.x5t.flatMap(JOSEHeader.thumbprintBytes).map { Base64URL.encode($0) }
+        let kidSHA1 = kidAsSHA1Hex ? header.kid.flatMap { $0.utf8.count == 40 ? Hex.decode($0) : nil }.map { Base64URL.encode($0) } : nil
+        return certificates.first { $0.x5tS256 == sha256 || $0.x5t == sha1 || $0.x5t == kidSHA1 }
     }
 }
 

@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import AsyncHTTPClient
 import Hummingbird
+import JOSE
 import HummingbirdHTTP2
 import Keystore
 import Logging
@@ -247,13 +248,17 @@ struct EmulatorRoutes: Sendable {
     }
 
     func jwks(context: ServiceRequestContext) async throws -> Response {
-        struct JWK: Encodable { var kty = "RSA"; var use = "sig"; var kid: String; var x5t: String; var n: String; var e: String; var issuer: String }
-        struct JWKS: Encodable { var keys: [JWK] }
+        struct JWKS: Encodable { var keys: [JSONValue] }
         let issuer = "\(baseURL())/\(registry.tenantID)/v2.0"
-        var out: [JWK] = []
+        var out: [JSONValue] = []
         for key in await keys.published() {
-            let primitives = try key.privateKey.publicKey.getKeyPrimitives()
-            out.append(JWK(kid: key.kid, x5t: key.kid, n: Base64URL.encode(primitives.modulus), e: Base64URL.encode(primitives.publicExponent), issuer: issuer))
+            // Entra's shape: the RSA members, use, kid, x5t (the kid) and the issuer.
+            var members = try VerificationKey.rsa(key.privateKey.publicKey).jwkMembers()
+            members["use"] = .string("sig")
+            members["kid"] = .string(key.kid)
+            members["x5t"] = .string(key.kid)
+            members["issuer"] = .string(issuer)
+            out.append(.object(members))
         }
         return JSONResponse.make(.ok, JWKS(keys: out))
     }

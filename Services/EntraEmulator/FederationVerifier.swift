@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import ClientAssertion
 import Foundation
+import JOSE
 import NIOCore
 import NIOHTTP1
 import ServiceClient
@@ -57,18 +57,18 @@ public actor FederationVerifier {
     /// Whether `assertion` is an external token (its issuer is not the app itself), to be checked here rather than as
     /// a certificate credential's assertion.
     public static func isFederated(_ assertion: String, clientID: String) -> Bool {
-        guard let jws = try? CompactJWS(parsing: assertion), let claims = try? jws.claims(as: ExternalClaims.self) else { return false }
+        guard let jws = try? StrictJWS(parsing: assertion), let claims = try? jws.claims(as: ExternalClaims.self) else { return false }
         return claims.iss.lowercased() != clientID.lowercased()
     }
 
     public func verify(_ token: String, app: AppRegistration, now: Date, clockSkew: Int) async -> FederatedOutcome {
-        let jws: CompactJWS
+        let jws: StrictJWS
         let claims: ExternalClaims
         do {
-            jws = try CompactJWS(parsing: token)
+            jws = try StrictJWS(parsing: token)
             claims = try jws.claims(as: ExternalClaims.self)
         } catch {
-            return .refused(EntraFailure(error: "invalid_request", code: 50027, message: "JWT token is invalid or is malformed (\(error.message))."))
+            return .refused(EntraFailure(refusing: error))
         }
         let subject = claims.sub ?? ""
         let audience = claims.aud.joined(separator: ", ")
@@ -84,16 +84,14 @@ public actor FederationVerifier {
                 message: "No matching federated identity record found for presented assertion issuer '\(claims.iss)'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation"))
         }
         // The signature, with the issuer's keys: fetched only for an issuer a credential of this app names.
-        guard let algorithm = JWSAlgorithm(rawValue: jws.header.alg) else {
-            return .refused(EntraFailure(error: "invalid_request", code: 5002730, message: "Invalid JWT token. Unsupported key for the signing algorithm '\(jws.header.alg)'."))
-        }
+        let algorithm = jws.algorithm
         let keys: [JSONWebKey]
         switch await signingKeys(issuer: claims.iss, kid: jws.header.kid, now: now) {
         case .success(let found): keys = found
         case .failure(let failure): return .refused(failure)
         }
         let candidates = keys.filter { ($0.keyID == jws.header.kid || jws.header.kid == nil) && $0.accepts(algorithm) }
-        guard candidates.contains(where: { JWS.verify(jws, algorithm: algorithm, key: $0.key) }) else {
+        guard candidates.contains(where: { JWS.verify(jws, key: $0.key) }) else {
             return .refused(EntraFailure(
                 status: 401, error: "invalid_client", code: 700027,
                 message: "Client assertion failed signature validation. No key of issuer '\(claims.iss)' with kid '\(jws.header.kid ?? "")' verifies the \(algorithm.rawValue) signature."))

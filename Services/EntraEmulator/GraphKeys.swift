@@ -1,6 +1,6 @@
-import ClientAssertion
 import Crypto
 import Foundation
+import JOSE
 import Keystore
 import SwiftASN1
 import WireFormat
@@ -113,11 +113,10 @@ public struct GraphKeyLogic: Sendable {
         }
         let token = String(authorization.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
         struct Claims: Decodable { var aud: String; var iss: String; var exp: Double; var azp: String? }
-        guard let jws = try? CompactJWS(parsing: token), let claims = try? jws.claims(as: Claims.self) else {
+        guard let jws = try? StrictJWS(parsing: token, algorithms: [.rs256]), let claims = try? jws.claims(as: Claims.self) else {
             throw GraphFailure(status: 401, code: "InvalidAuthenticationToken", message: "IDX14100: JWT is not well formed.")
         }
-        guard let key = keys.first(where: { $0.kid == jws.header.kid }),
-              JWS.verify(jws, algorithm: .rs256, key: .rsa(key.privateKey.publicKey))
+        guard let key = keys.first(where: { $0.kid == jws.header.kid }), JWS.verify(jws, key: .rsa(key.privateKey.publicKey))
         else {
             throw GraphFailure(status: 401, code: "InvalidAuthenticationToken", message: "Access token validation failure: signature is invalid.")
         }
@@ -138,19 +137,14 @@ public struct GraphKeyLogic: Sendable {
             throw GraphFailure(status: 400, code: "Request_BadRequest", message: "The 'proof' parameter is required: a JWT signed with one of the application's existing certificates.")
         }
         struct Claims: Decodable { var aud: String?; var iss: String?; var nbf: Double?; var exp: Double? }
-        guard let jws = try? CompactJWS(parsing: proof), let claims = try? jws.claims(as: Claims.self),
-              let algorithm = JWSAlgorithm(rawValue: jws.header.alg), algorithm != .es256
-        else {
+        guard let jws = try? StrictJWS(parsing: proof, algorithms: [.rs256, .ps256]), let claims = try? jws.claims(as: Claims.self) else {
             throw GraphFailure(status: 401, code: "Authentication_MissingOrMalformed", message: "The proof of possession is not a well-formed RS256 or PS256 JWT (no '=' padding in its parts).")
         }
         // The signing certificate by x5t#S256, x5t, or a kid holding the SHA-1 thumbprint in hex (as .NET's X509SigningCredentials).
-        let sha256 = jws.header.x5tS256.flatMap(TokenEndpointLogic.lenientBase64).map { Base64URL.encode($0) }
-        let sha1 = jws.header.x5t.flatMap(TokenEndpointLogic.lenientBase64).map { Base64URL.encode($0) }
-        let kidSHA1 = jws.header.kid.flatMap(Self.hexBytes).map { Base64URL.encode($0) }
-        guard let signer = app.certificates.first(where: { $0.x5tS256 == sha256 || $0.x5t == sha1 || $0.x5t == kidSHA1 }) else {
+        guard let signer = app.certificate(namedBy: jws.header, kidAsSHA1Hex: true) else {
             throw GraphFailure(status: 401, code: "Authentication_MissingOrMalformed", message: "The proof of possession is not signed with a certificate registered on application '\(app.clientID)'.")
         }
-        guard let publicKey = _RSA.Signing.PublicKey(signer.certificate.publicKey), JWS.verify(jws, algorithm: algorithm, key: .rsa(publicKey)) else {
+        guard let publicKey = _RSA.Signing.PublicKey(signer.certificate.publicKey), JWS.verify(jws, key: .rsa(publicKey)) else {
             throw GraphFailure(status: 401, code: "Authentication_MissingOrMalformed", message: "The proof of possession's signature does not verify with the registered certificate.")
         }
         guard now >= signer.certificate.notValidBefore, now <= signer.certificate.notValidAfter else {
@@ -196,19 +190,6 @@ public struct GraphKeyLogic: Sendable {
             throw GraphFailure(status: 400, code: "Request_BadRequest", message: "passwordCredential must be null for AsymmetricX509Cert.")
         }
         return RegisteredCertificate.added(certificate, der: Array(der), displayName: credential.displayName)
-    }
-
-    static func hexBytes(_ text: String) -> [UInt8]? {
-        guard text.count == 40 else { return nil }
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
     }
 }
 

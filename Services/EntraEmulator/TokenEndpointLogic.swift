@@ -1,7 +1,7 @@
-import ClientAssertion
 import CertificateValidation
 import Crypto
 import Foundation
+import JOSE
 import Keystore
 import WireFormat
 import X509
@@ -19,6 +19,18 @@ public struct EntraFailure: Error, Sendable, Equatable {
         self.error = error
         self.code = code
         self.message = message
+    }
+
+    /// A JWS the strict reader (or the key check) refused, as Entra answers it: AADSTS5002730 for an algorithm that is
+    /// refused or does not fit the key, AADSTS50027 for the rest; the reader's own message in parentheses.
+    init(refusing jws: JWSError) {
+        switch jws.code {
+        case .unsupportedAlgorithm, .algorithmKeyMismatch:
+            self.init(error: "invalid_request", code: 5002730,
+                      message: "Invalid JWT token. Unsupported key for the signing algorithm (\(jws.message)).")
+        default:
+            self.init(error: "invalid_request", code: 50027, message: "JWT token is invalid or is malformed (\(jws.message)).")
+        }
     }
 }
 
@@ -204,36 +216,32 @@ public struct TokenEndpointLogic: Sendable {
         return nil
     }
 
-    /// Entra's checks of a certificate credential assertion.
+    /// Entra's checks of a certificate credential assertion. The assertion is read by the suite's one strict JWS reader
+    /// (``StrictJWS``), so it is refused for the same reasons, with the same words, as authn refuses a bearer token.
     func checkAssertion(_ token: String, app: AppRegistration, tenant: String, now: Date) throws(EntraFailure) {
-        let jws: CompactJWS
+        let jws: StrictJWS
         let claims: LenientAssertionClaims
         do {
-            jws = try CompactJWS(parsing: token)
+            jws = try StrictJWS(parsing: token)
             claims = try jws.claims(as: LenientAssertionClaims.self)
         } catch {
-            throw EntraFailure(error: "invalid_request", code: 50027,
-                               message: "JWT token is invalid or is malformed (\(error.message)).")
+            throw EntraFailure(refusing: error)
         }
-        guard let algorithm = JWSAlgorithm(rawValue: jws.header.alg), algorithm != .es256 else {
-            throw EntraFailure(error: "invalid_request", code: 5002730,
-                               message: "Invalid JWT token. Unsupported key for the signing algorithm '\(jws.header.alg)'.")
-        }
-        // Entra accepts the thumbprint in base64url or (as msal sends it) standard base64 with padding.
-        let sha256 = jws.header.x5tS256.flatMap(Self.lenientBase64)
-        let sha1 = jws.header.x5t.flatMap(Self.lenientBase64)
-        let registered = app.certificates.first { certificate in
-            (sha256.map { Base64URL.encode($0) == certificate.x5tS256 } ?? false)
-                || (sha1.map { Base64URL.encode($0) == certificate.x5t } ?? false)
-        }
-        guard let registered else {
+        guard let registered = app.certificate(namedBy: jws.header) else {
             let thumbprint = jws.header.x5tS256 ?? jws.header.x5t ?? "none"
             throw EntraFailure(status: 401, error: "invalid_client", code: 700027,
                                message: "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '\(app.clientID)'.]")
         }
-        guard case .rsa(let publicKey)? = Self.verificationKey(registered.certificate),
-              JWS.verify(jws, algorithm: algorithm, key: .rsa(publicKey))
-        else {
+        guard let key = Self.verificationKey(registered.certificate) else {
+            throw EntraFailure(status: 401, error: "invalid_client", code: 700027,
+                               message: "Client assertion failed signature validation.")
+        }
+        do {
+            try JWS.checkFit(jws.algorithm, key: key, keyID: jws.header.kid ?? registered.x5tS256)
+        } catch {
+            throw EntraFailure(refusing: error)
+        }
+        guard JWS.verify(jws, key: key) else {
             throw EntraFailure(status: 401, error: "invalid_client", code: 700027,
                                message: "Client assertion failed signature validation.")
         }
@@ -262,14 +270,6 @@ public struct TokenEndpointLogic: Sendable {
             throw EntraFailure(status: 401, error: "invalid_client", code: 1000502,
                                message: "The provided certificate with thumbprint \(registered.x5tS256) is not within its valid period.")
         }
-    }
-
-    /// Decodes base64url or standard base64, with or without padding.
-    static func lenientBase64(_ text: String) -> [UInt8]? {
-        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        standard = standard.trimmingCharacters(in: CharacterSet(charactersIn: "="))
-        standard += String(repeating: "=", count: (4 - standard.count % 4) % 4)
-        return Data(base64Encoded: standard).map { Array($0) }
     }
 
     static func verificationKey(_ certificate: Certificate) -> VerificationKey? {

@@ -1,5 +1,5 @@
 import AuthProtocol
-import ClientAssertion
+import JOSE
 import Foundation
 import ServiceSupport
 import WireFormat
@@ -71,7 +71,7 @@ public struct FederatedTokenFile: Sendable, Equatable {
         }
         let claims: Claims
         do {
-            claims = try CompactJWS(parsing: token).claims(as: Claims.self)
+            claims = try StrictJWS(parsing: token).claims(as: Claims.self)
         } catch {
             throw failure("The federated token file \(path) does not hold a JWT (\(error.message))", hint: "Point \(TokenIssuerSetting.assertionFile) at the projected service account token file (one signed JWT).")
         }

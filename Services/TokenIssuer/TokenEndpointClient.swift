@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import AuthProtocol
 import ClientAssertion
 import Foundation
+import JOSE
 import Keystore
 import Logging
 import Metrics

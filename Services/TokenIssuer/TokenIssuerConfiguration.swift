@@ -1,5 +1,6 @@
 import ClientAssertion
 import Foundation
+import JOSE
 import Keystore
 import ServiceClient
 import ServiceSupport

@@ -211,11 +211,10 @@ public enum SPKIDigest {
         if hex.utf8.count == 64, hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) {
             return hex
         }
-        var base64 = trimmed.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        var base64 = trimmed
         while base64.hasSuffix("=") { base64.removeLast() }
-        guard base64.utf8.count == 43, base64.utf8.allSatisfy({ $0 != 0x3D }) else { return nil }
-        guard let data = Data(base64Encoded: base64 + "="), data.count == 32 else { return nil }
-        return Hex.encode(data)
+        guard base64.utf8.count == 43, let bytes = Base64URL.decodeEitherAlphabet(base64), bytes.count == 32 else { return nil }
+        return Hex.encode(bytes)
     }
 
 

@@ -1,4 +1,5 @@
 import Foundation
+import JOSE
 import Keystore
 
 /// The claims of an RFC 7523 client assertion, as Entra's certificate credentials require them.
@@ -58,7 +59,7 @@ public enum ClientAssertionBuilder {
         let header = JOSEHeader(
             alg: settings.algorithm.rawValue, typ: "JWT", kid: credential.x5tS256,
             x5t: credential.x5t, x5tS256: credential.x5tS256,
-            x5c: settings.sendX5C ? credential.chainDER.map { Data($0).base64EncodedString() } : nil)
+            x5c: settings.sendX5C ? credential.x5c : nil)
         let token = try JWS.sign(header: header, claims: claims, key: credential.privateKey, rsaSigner: credential.rsaSigner)
         return SignedAssertion(
             token: token, jti: jti, expiresAt: Date(timeIntervalSince1970: TimeInterval(issuedAt + lifetime)), audience: audience)

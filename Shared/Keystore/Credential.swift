@@ -68,11 +68,6 @@ public struct Credential: Sendable {
     public var notValidBefore: Date { certificate.notValidBefore }
 
     public var notValidAfter: Date { certificate.notValidAfter }
-
-    /// The JOSE `x5c` value: standard base64 (with padding) DER of each chain certificate, leaf first.
-    public var x5c: [String] {
-        chainDER.map { Data($0).base64EncodedString() }
-    }
 }
 
 /// The result of loading a keystore.

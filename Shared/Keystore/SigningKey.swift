@@ -44,14 +44,6 @@ public enum SigningKey: Sendable {
         }
     }
 
-    /// JOSE algorithm family name of the key: "RSA" or "EC".
-    public var keyType: String {
-        switch self {
-        case .rsa: return "RSA"
-        case .p256, .p384: return "EC"
-        }
-    }
-
     /// Key size in bits (RSA modulus size or curve size).
     public var keySizeInBits: Int {
         switch self {

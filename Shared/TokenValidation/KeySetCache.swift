@@ -1,4 +1,5 @@
 import Foundation
+import JOSE
 import Logging
 import Synchronization
 import Tracing
@@ -252,7 +253,15 @@ public actor KeySetCache {
         case .failure(let error): return .failure(error)
         }
         do throws(TokenValidationError) {
-            let parsed = try JSONWebKeySetParser.parseDetailed(data)
+            let parsed: (keys: [JSONWebKey], skipped: [JSONWebKeySetParser.SkippedKey])
+            do {
+                parsed = try JSONWebKeySetParser.parseDetailed(data)
+            } catch {
+                throw TokenValidationError(
+                    .keysUnavailable,
+                    "\(error.message); check that \(SettingName.jwkSetURI) points at the IdP's key set (Entra: "
+                        + "https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys)")
+            }
             guard !parsed.keys.isEmpty else {
                 let reasons = parsed.skipped.isEmpty ? "it lists no keys" : parsed.skipped.map(\.text).joined(separator: "; ")
                 return .failure(TokenValidationError(

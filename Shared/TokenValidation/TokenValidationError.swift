@@ -1,3 +1,5 @@
+import JOSE
+
 /// Why a bearer token (or the key set behind it) was refused. `message` names the cause and the fix and never
 /// contains the token; claim values (`iss`, `aud`, `kid`) may appear.
 public struct TokenValidationError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -23,6 +25,11 @@ public struct TokenValidationError: Error, Sendable, Equatable, CustomStringConv
         self.code = code
         self.message = message
     }
+
+    /// A refusal of the JWS reader (``StrictJWS``) or of a key: the same code and the same message.
+    public init(_ error: JWSError) {
+        self.init(Code(rawValue: error.code.rawValue) ?? .malformed, error.message)
+    }
 }
 
 /// Where the settings come from, for messages that tell the operator what to change.
@@ -33,20 +40,4 @@ enum SettingName {
     static let identityType = "CAMUNDA_IDENTITY_TYPE"
     static let maxTokenLifetime = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_TOKEN_LIFETIME"
     static let allowedTenants = "CAMUNDA_IDENTITY_ALLOWED_TENANTS"
-}
-
-/// Quoted, length-capped rendering of a claim value for messages (claims come from the caller: keep them short).
-func quoted(_ value: String) -> String {
-    let limit = 200
-    var clipped = value.count > limit ? String(value.prefix(limit)) + "…" : value
-    if clipped.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-        clipped = String(String.UnicodeScalarView(clipped.unicodeScalars.map {
-            $0.properties.generalCategory == .control ? "?" : $0
-        }))
-    }
-    return "'\(clipped)'"
-}
-
-func quotedList(_ values: [String]) -> String {
-    "[" + values.map(quoted).joined(separator: ", ") + "]"
 }

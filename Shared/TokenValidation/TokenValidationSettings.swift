@@ -1,4 +1,4 @@
-import ClientAssertion
+import JOSE
 import Foundation
 
 /// What a token must look like to be accepted (docs/authn.md).

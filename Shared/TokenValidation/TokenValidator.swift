@@ -1,9 +1,7 @@
 import AuthProtocol
-import ClientAssertion
 import Crypto
 import Foundation
-import Synchronization
-import _CryptoExtras
+import JOSE
 import WireFormat
 
 /// Validates bearer access tokens (JWS compact serialisation) against the IdP's JWKS and the settings: algorithm
@@ -16,7 +14,7 @@ public struct TokenValidator: Sendable {
     /// Refusals made after the signature check, by token digest (only with `cache`: the digest is made for it).
     private let refusals = RefusedTokenCache()
     private let leeway: Double
-    private let headers = RecentHeaders()
+    private let headers = JWSHeaderCache()
     /// The claims the checks read: ``Claim``'s, then the role claims, then the scope claims of the settings.
     private let claimNames: JSONReader.MemberNames
     /// `[audience]` for each configured audience: the `audiences` of a token with just that one, shared.
@@ -72,10 +70,9 @@ public struct TokenValidator: Sendable {
         }
     }
 
-    /// A token read up to its key: split, header checked, cache missed.
+    /// A token read up to its key: read by the strict JWS reader, header checked, cache missed.
     private struct Prepared {
-        var segments: Segments
-        var algorithm: JWSAlgorithm
+        var jws: StrictJWS
         var kid: String
         var cacheKey: SHA256Digest?
     }
@@ -86,7 +83,8 @@ public struct TokenValidator: Sendable {
         case needsKey(Prepared)
     }
 
-    /// Everything before the key: the length limit, the verified-token cache, the three parts, and the header's checks.
+    /// Everything before the key: the length limit, the verified-token cache, the strict read of the JWS (``StrictJWS``:
+    /// parts, header, algorithm allowlist, `crit`), and the access-token header checks (`typ`, `kid`).
     private func prepare(_ token: String, now: Date) throws(TokenValidationError) -> Preparation {
         let length = token.utf8.count
         guard length <= settings.maxTokenLength else {
@@ -101,23 +99,14 @@ public struct TokenValidator: Sendable {
             return .known(hit)
         }
         if let cacheKey, let refused = refusals.lookup(key: cacheKey, now: now) { throw refused }
-        let segments = try Self.split(token, headers: headers)
-        let header: Header
-        switch segments.header {
-        case .parsed(let known):
-            header = known
-        case .decoded(let bytes, let text):
-            header = try Self.decodeHeader(bytes)
-            headers.remember(text: text, header)
+        let jws: StrictJWS
+        do {
+            jws = try StrictJWS(parsing: token, maxLength: settings.maxTokenLength, algorithms: settings.algorithms,
+                                headers: headers)
+        } catch {
+            throw TokenValidationError(error)
         }
-        let algorithm = try checkAlgorithm(header.alg)
-        guard !segments.signature.isEmpty else { throw Self.malformedPart("signature") }
-        if let crit = header.crit {
-            throw TokenValidationError(
-                .criticalHeader,
-                "token header marks \(crit) as critical ('crit'); no critical header extensions are supported, so the "
-                    + "token is refused — the IdP must not require extensions for access tokens")
-        }
+        let header = jws.header
         if let typ = header.typ, !Self.accessTokenTypes.contains(typ.lowercased()) {
             throw TokenValidationError(
                 .wrongTokenType,
@@ -130,7 +119,7 @@ public struct TokenValidator: Sendable {
                 "token header has no 'kid'; the signing key is looked up by kid in the IdP's JWKS only — make sure the "
                     + "token comes from the configured IdP (Entra and Keycloak always set kid)")
         }
-        return .needsKey(Prepared(segments: segments, algorithm: algorithm, kid: kid, cacheKey: cacheKey))
+        return .needsKey(Prepared(jws: jws, kid: kid, cacheKey: cacheKey))
     }
 
     /// Everything from the key on: the key fits the algorithm, the signature, the claims, the cache; a refusal is
@@ -145,23 +134,20 @@ public struct TokenValidator: Sendable {
     }
 
     private func checkWithKey(_ prepared: Prepared, key: JSONWebKey, now: Date) throws(TokenValidationError) -> ValidatedToken {
-        let algorithm = prepared.algorithm
-        guard key.accepts(algorithm) else {
-            let own = key.algorithm.map { ", JWK alg \($0.rawValue)" } ?? ""
-            throw TokenValidationError(
-                .algorithmKeyMismatch,
-                "token alg \(algorithm.rawValue) does not fit key \(quoted(prepared.kid)) (\(key.keyDescription)\(own)); the "
-                    + "header was altered or names the wrong key — the token is refused")
+        let jws = prepared.jws, algorithm = jws.algorithm
+        do {
+            try key.check(algorithm)
+        } catch {
+            throw TokenValidationError(error)
         }
-        let segments = prepared.segments
-        guard Self.verify(segments.signature, digest: segments.digest, algorithm: algorithm, key: key.key) else {
+        guard JWS.verify(jws, key: key.key) else {
             throw TokenValidationError(
                 .invalidSignature,
                 "token signature does not verify with key \(quoted(prepared.kid)) (\(algorithm.rawValue)); the token was altered "
                     + "or not signed by the IdP — get a new token from the configured IdP")
         }
-        let claims = try decodeClaims(segments.payload)
-        let validated = try check(claims, payload: segments.payload, key: key, algorithm: algorithm, now: now)
+        let claims = try decodeClaims(jws.payload)
+        let validated = try check(claims, payload: jws.payload, key: key, algorithm: algorithm, now: now)
         if let cache, let cacheKey = prepared.cacheKey, now < validated.expiresAt {
             cache.store(key: cacheKey, validated)
             // A refresh that removed the key while this token was being checked has already swept the cache; take
@@ -173,164 +159,9 @@ public struct TokenValidator: Sendable {
 
     // MARK: - Header
 
-    private func checkAlgorithm(_ alg: String) throws(TokenValidationError) -> JWSAlgorithm {
-        if let algorithm = JWSAlgorithm(rawValue: alg), settings.algorithms.contains(algorithm) {
-            return algorithm
-        }
-        let accepted = settings.algorithms.map(\.rawValue).sorted().joined(separator: ", ")
-        if alg.lowercased() == "none" {
-            throw TokenValidationError(
-                .unsupportedAlgorithm,
-                "token is unsigned (alg 'none'); unsigned tokens are never accepted — the IdP must sign access tokens "
-                    + "with one of \(accepted)")
-        }
-        if alg.uppercased().hasPrefix("HS") {
-            throw TokenValidationError(
-                .unsupportedAlgorithm,
-                "token is HMAC-signed (alg \(quoted(alg))); HMAC tokens are never accepted (a resource server checks "
-                    + "the IdP's public keys, and accepting HMAC would let anyone who knows a public key forge tokens) "
-                    + "— the IdP must sign with one of \(accepted)")
-        }
-        throw TokenValidationError(
-            .unsupportedAlgorithm,
-            "token algorithm \(quoted(alg)) is not accepted; accepted: \(accepted) — configure the IdP to sign "
-                + "access tokens with one of them")
-    }
-
     /// Accepted header `typ` values, lowercased: RFC 7519 `JWT` (with RFC 7515's optional `application/` prefix),
     /// and RFC 9068 `at+jwt`.
     private static let accessTokenTypes: Set<String> = ["jwt", "application/jwt", "at+jwt", "application/at+jwt"]
-
-    /// The header members the validator reads. `jku`, `x5u`, `jwk` and `x5c` are deliberately not read.
-    fileprivate struct Header {
-        var alg: String
-        var kid: String?
-        /// `typ`, when present; a non-string `typ` is kept as a placeholder that no accepted type matches.
-        var typ: String?
-        /// The names listed in `crit`, or a placeholder when `crit` is present in another shape.
-        var crit: String?
-    }
-
-    /// Read through ``JSONReader`` (strict RFC 8259, duplicate names refused: RFC 7515 §4) with the rules `JSONDecoder`
-    /// applied before: `alg` a string, `kid` a string, null or absent. JSONDecoder cost as much as the RSA verification
-    /// itself, JSONSerialization a third of it (make bench).
-    private static func decodeHeader(_ bytes: [UInt8]) throws(TokenValidationError) -> Header {
-        let malformed = TokenValidationError(
-            .malformed,
-            "token header is not a JSON object with a string 'alg' (and a string 'kid'); the value sent is not a "
-                + "JWT access token — send the access token from the IdP's token response")
-        guard let members = JSONReader.object(bytes), case .string(let alg)? = members["alg"] else { throw malformed }
-        var header = Header(alg: alg)
-        switch members["kid"] {
-        case nil, .null?: header.kid = nil
-        case .string(let kid)?: header.kid = kid
-        default: throw malformed
-        }
-        switch members["typ"] {
-        case nil, .null?: header.typ = nil
-        case .string(let typ)?: header.typ = typ
-        default: header.typ = "(not a string)"
-        }
-        if let crit = members["crit"] {
-            var names: [String] = []
-            if case .array(let items) = crit {
-                for item in items {
-                    guard case .string(let name) = item else { names = []; break }
-                    names.append(name)
-                }
-            }
-            header.crit = names.isEmpty ? "'crit'" : quotedList(names)
-        }
-        return header
-    }
-
-    // MARK: - Segments and signature
-
-    private struct Segments {
-        /// The header as parsed before (same text), or its decoded bytes and its text.
-        var header: HeaderSegment
-        var payload: [UInt8]
-        /// As `Data`, which swift-crypto's signature types keep (no copy when they are made).
-        var signature: Data
-        /// SHA-256 of `header.payload` as sent: what RS256, PS256 and ES256 sign.
-        var digest: SHA256.Digest
-    }
-
-    private enum HeaderSegment {
-        case parsed(Header)
-        case decoded([UInt8], text: [UInt8])
-    }
-
-    /// Splits the compact serialisation into its three decoded parts, reading the token's bytes in place. A header
-    /// text seen before is not decoded again.
-    private static func split(_ token: String, headers: RecentHeaders) throws(TokenValidationError) -> Segments {
-        var token = token
-        let result = token.withUTF8 { bytes -> Result<Segments, TokenValidationError> in
-            // memchr finds the dots at memory speed; a byte loop cost a quarter of the claims' parsing.
-            guard let base = bytes.baseAddress,
-                  let first = dotIndex(base, from: 0, to: bytes.count),
-                  let second = dotIndex(base, from: first + 1, to: bytes.count),
-                  dotIndex(base, from: second + 1, to: bytes.count) == nil
-            else {
-                return .failure(TokenValidationError(
-                    .malformed,
-                    "token is not a compact JWS (three base64url parts separated by dots); send the access token "
-                        + "from the IdP's token response, without quotes or a 'Bearer' prefix"))
-            }
-            func part(_ range: Range<Int>) -> [UInt8]? {
-                StrictBase64URL.decode(UnsafeBufferPointer(rebasing: bytes[range]))
-            }
-            let headerText = UnsafeBufferPointer(rebasing: bytes[0..<first])
-            let header: HeaderSegment
-            if let known = headers.header(text: headerText) {
-                header = .parsed(known)
-            } else {
-                guard let decoded = part(0..<first), !decoded.isEmpty else {
-                    return .failure(malformedPart("header"))
-                }
-                header = .decoded(decoded, text: Array(headerText))
-            }
-            guard let payload = part((first + 1)..<second) else {
-                return .failure(malformedPart("payload"))
-            }
-            guard let signature = StrictBase64URL.decodeData(UnsafeBufferPointer(rebasing: bytes[(second + 1)...])) else {
-                return .failure(malformedPart("signature"))
-            }
-            let digest = SHA256.hash(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[0..<second])))
-            return .success(Segments(header: header, payload: payload, signature: signature, digest: digest))
-        }
-        return try result.get()
-    }
-
-    /// The index of the first "." in `base[start..<end]`.
-    private static func dotIndex(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int? {
-        guard start < end, let found = memchr(base + start, Int32(UInt8(ascii: ".")), end - start) else { return nil }
-        return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
-    }
-
-    private static func malformedPart(_ name: String) -> TokenValidationError {
-        TokenValidationError(
-            .malformed,
-            "token \(name) is missing or not base64url; the value sent is not an intact JWT — send the access token "
-                + "exactly as the IdP issued it")
-    }
-
-    private static func verify(_ signature: Data, digest: SHA256.Digest, algorithm: JWSAlgorithm,
-                               key: VerificationKey) -> Bool {
-        switch (algorithm, key) {
-        case (.rs256, .rsa(let rsa)):
-            return rsa.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: digest,
-                                        padding: .insecurePKCS1v1_5)
-        case (.ps256, .rsa(let rsa)):
-            return rsa.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: digest,
-                                        padding: .PSS)
-        case (.es256, .p256(let ec)):
-            guard let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
-            return ec.isValidSignature(signature, for: digest)
-        default:
-            return false
-        }
-    }
 
     // MARK: - Claims
 
@@ -374,9 +205,7 @@ public struct TokenValidator: Sendable {
     /// `JSONReader.object` refuses, so ``ValidatedToken/claims`` can always read the payload back).
     private func decodeClaims(_ payload: [UInt8]) throws(TokenValidationError) -> Claims {
         guard let values = JSONReader.members(payload, named: claimNames) else {
-            throw TokenValidationError(
-                .malformed,
-                "token payload is not a JSON object of claims; the IdP issued something other than a JWT access token")
+            throw TokenValidationError(StrictJWS.malformedPayload)
         }
         return Claims(values: values)
     }
@@ -584,55 +413,5 @@ public struct TokenValidator: Sendable {
     /// A whole number of seconds for messages, clamped so that absurd claim values cannot trap.
     static func wholeSeconds(_ seconds: Double) -> String {
         String(Int(max(-1e15, min(1e15, seconds.rounded(.towardZero)))))
-    }
-}
-
-/// The last few token headers that parsed, by their base64url text. Every token signed with one key carries the same
-/// header (Entra: typ, alg, kid, x5t), so it is decoded and parsed once per key rather than once per token. What is
-/// kept is a function of the text alone, so it changes no outcome; the algorithm and the key are still checked for
-/// every token.
-private final class RecentHeaders: Sendable {
-    private struct Entry {
-        var text: [UInt8]
-        var header: TokenValidator.Header
-    }
-
-    private struct State {
-        var entries: [Entry] = []
-        var next = 0
-    }
-
-    /// Enough for a key rollover (old and new key) with room to spare.
-    private static let capacity = 4
-    /// Longer headers are not kept (a token's header is a few dozen bytes; this bounds the memory held).
-    private static let maximumText = 512
-    private let state = Mutex(State())
-
-    func header(text: UnsafeBufferPointer<UInt8>) -> TokenValidator.Header? {
-        state.withLock { state in
-            for entry in state.entries where entry.text.withUnsafeBufferPointer({ Self.equal($0, text) }) {
-                return entry.header
-            }
-            return nil
-        }
-    }
-
-    func remember(text: [UInt8], _ header: TokenValidator.Header) {
-        guard text.count <= Self.maximumText else { return }
-        state.withLock { state in
-            let entry = Entry(text: text, header: header)
-            if state.entries.count < Self.capacity {
-                state.entries.append(entry)
-            } else {
-                state.entries[state.next] = entry
-                state.next = (state.next + 1) % Self.capacity
-            }
-        }
-    }
-
-    private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard a.count == b.count else { return false }
-        guard let left = a.baseAddress, let right = b.baseAddress else { return a.count == 0 }
-        return memcmp(left, right, a.count) == 0
     }
 }

@@ -31,6 +31,13 @@ public enum Base64URL {
 
     private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
+    /// Decodes base64url or standard base64 (`+`, `/`), with or without padding: for values written either way by
+    /// people and clients (MSAL sends `x5t#S256` in standard base64; SPKI pins are pasted from either tool). Never for
+    /// JWS parts, which ``StrictBase64URL`` reads.
+    public static func decodeEitherAlphabet(_ s: String) -> [UInt8]? {
+        decode(s.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_"))
+    }
+
     /// Decodes base64url with or without padding; returns nil for invalid input
     /// (including standard-alphabet `+` and `/`).
     public static func decode(_ s: String) -> [UInt8]? {

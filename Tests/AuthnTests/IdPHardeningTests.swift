@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Authn
 import AuthProtocol
 import ClientAssertion
+import JOSE
 import EntraEmulator
 import Foundation
 import HTTPTypes

@@ -1,4 +1,5 @@
 import ClientAssertion
+import JOSE
 import Crypto
 import Foundation
 import Keystore

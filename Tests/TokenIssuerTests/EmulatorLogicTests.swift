@@ -1,4 +1,6 @@
+import AuthProtocol
 import ClientAssertion
+import JOSE
 import DevPKI
 import EntraEmulator
 import Foundation
@@ -50,7 +52,7 @@ import WireFormat
 
     @Test func validAssertionGetsATokenWithTheGrantedRoles() throws {
         let issued = try logic.handle(tenant: tenant, form: form(assertion: try assertion()), basicAuth: nil, key: key, now: Date())
-        let claims = try CompactJWS(parsing: issued.accessToken).claims(as: [String: JSONValue].self)
+        let claims = try StrictJWS(parsing: issued.accessToken).claims()
         #expect(claims["roles"] == .array([.string("Admin"), .string("Reader")]))
         #expect(claims["ver"] == .string("2.0"))
         #expect(claims["iss"] == .string("https://login.example/\(tenant)/v2.0"))

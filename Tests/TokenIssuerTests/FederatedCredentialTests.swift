@@ -2,6 +2,7 @@ import _CryptoExtras
 import AsyncHTTPClient
 import AuthProtocol
 import ClientAssertion
+import JOSE
 import Crypto
 import EntraEmulator
 import Foundation

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import AuthProtocol
 import ClientAssertion
+import JOSE
 import DevPKI
 import EntraEmulator
 import Foundation

@@ -1,5 +1,5 @@
 import AuthProtocol
-import ClientAssertion
+import JOSE
 import Crypto
 import Foundation
 import Keystore
@@ -30,23 +30,12 @@ struct IdPKey: Sendable {
     /// The public JWK (what the IdP publishes).
     var jwk: JSONValue {
         get throws {
-            var members: [String: JSONValue] = ["kid": .string(kid), "use": .string("sig")]
-            if let jwkAlgorithm { members["alg"] = .string(jwkAlgorithm) }
-            switch key {
-            case .rsa(let rsa):
-                let primitives = try rsa.publicKey.getKeyPrimitives()
-                members["kty"] = .string("RSA")
-                members["n"] = .string(Base64URL.encode(primitives.modulus))
-                members["e"] = .string(Base64URL.encode(primitives.publicExponent))
-            case .p256(let ec):
-                let point = Array(ec.publicKey.x963Representation)
-                members["kty"] = .string("EC")
-                members["crv"] = .string("P-256")
-                members["x"] = .string(Base64URL.encode(point[1..<33]))
-                members["y"] = .string(Base64URL.encode(point[33..<65]))
-            case .p384:
-                throw JWSError("P-384 keys are not used in these tests")
+            guard var members = try key.verificationKey?.jwkMembers() else {
+                throw JWSError("P-384 keys are not published in these tests")
             }
+            members["kid"] = .string(kid)
+            members["use"] = .string("sig")
+            if let jwkAlgorithm { members["alg"] = .string(jwkAlgorithm) }
             return .object(members)
         }
     }

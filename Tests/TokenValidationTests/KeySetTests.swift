@@ -1,5 +1,5 @@
 import AuthProtocol
-import ClientAssertion
+import JOSE
 import Crypto
 import Foundation
 import Keystore
@@ -9,56 +9,6 @@ import Testing
 @testable import TokenValidation
 import _CryptoExtras
 import WireFormat
-
-@Suite struct JSONWebKeySetParserTests {
-    @Test func badKeysAreSkippedWithReasonsWhileGoodKeysLoad() throws {
-        let rsa = try IdPKey.rsa("good-rsa")
-        let ec = IdPKey.p256("good-ec", alg: "ES256")
-        let small = try _RSA.Signing.PrivateKey(unsafeKeySize: .init(bitCount: 1024))
-        let smallPrimitives = try small.publicKey.getKeyPrimitives()
-        let p521 = P521.Signing.PrivateKey().publicKey.x963Representation
-        var encryption = try IdPKey.rsa("enc-key").jwk
-        if case .object(var members) = encryption {
-            members["use"] = .string("enc")
-            encryption = .object(members)
-        }
-        var noKid = try IdPKey.rsa("x").jwk
-        if case .object(var members) = noKid {
-            members["kid"] = nil
-            noKid = .object(members)
-        }
-        let document = try jwksDocument([
-            try rsa.jwk,
-            encryption,
-            .object(["kid": .string("oct-key"), "kty": .string("oct"), "k": .string("c2VjcmV0")]),
-            .object(["kid": .string("p521"), "kty": .string("EC"), "crv": .string("P-521"),
-                     "x": .string(Base64URL.encode(p521[1..<67])), "y": .string(Base64URL.encode(p521[67...]))]),
-            .object(["kid": .string("small-rsa"), "kty": .string("RSA"),
-                     "n": .string(Base64URL.encode(smallPrimitives.modulus)), "e": .string(Base64URL.encode(smallPrimitives.publicExponent))]),
-            noKid,
-            .object(["kid": .string("bad-n"), "kty": .string("RSA"), "n": .string("!!"), "e": .string("AQAB")]),
-            .object(["kid": .string("rs384"), "kty": .string("RSA"), "alg": .string("RS384"), "n": .string("AQAB"), "e": .string("AQAB")]),
-            .object(["kid": .string("ec-off-curve"), "kty": .string("EC"), "crv": .string("P-256"),
-                     "x": .string(Base64URL.encode([UInt8](repeating: 1, count: 32))), "y": .string(Base64URL.encode([UInt8](repeating: 2, count: 32)))]),
-            .string("not an object"),
-            try ec.jwk,
-            try IdPKey(kid: "good-rsa", key: try IdPKey.rsa("dup").key).jwk,
-        ])
-        let (keys, skipped) = try JSONWebKeySetParser.parse(document)
-        #expect(keys.map { $0.keyID } == ["good-rsa", "good-ec"])
-        #expect(keys.last?.algorithm == .es256)
-        #expect(skipped.count == 10)
-        let text = skipped.joined(separator: "\n")
-        for expected in ["'enc-key'", "'oct'", "'P-521'", "1024 bits", "no 'kid'", "'bad-n'", "'RS384'", "'ec-off-curve'", "not a JSON object", "duplicate"] {
-            #expect(text.contains(expected), "missing reason mentioning \(expected)")
-        }
-    }
-
-    @Test(arguments: ["", "[]", "{}", #"{"keys": {}}"#, "<html>oops</html>"])
-    func notAJWKSThrows(_ text: String) {
-        #expect(throws: TokenValidationError.self) { try JSONWebKeySetParser.parse(Array(text.utf8)) }
-    }
-}
 
 @Suite struct KeySetCacheTests {
     @Test func failedRefreshKeepsTheOldKeys() async throws {
@@ -297,5 +247,15 @@ enum CapturedLogsLogger {
         #expect(cache.count == 10)
         #expect(cache.lookup("token-999", now: Fixture.now) != nil)
         #expect(cache.lookup("token-989", now: Fixture.now) == nil)
+    }
+}
+
+@Suite struct KeySetDocumentTests {
+    /// A document that is not a JWKS: the parser's reason (JOSE), and where to look (the setting).
+    @Test func notAJWKSNamesTheSetting() async throws {
+        let keys = KeySetCache(logger: Logger(label: "test"), fetch: { Array("{}".utf8) })
+        let error = await #expect(throws: TokenValidationError.self) { try await keys.refresh() }
+        #expect(error?.code == .keysUnavailable)
+        #expect(error?.message.hasPrefix("the JWKS document is not a JSON object with a 'keys' array; check that CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI") == true)
     }
 }

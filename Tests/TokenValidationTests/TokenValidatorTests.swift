@@ -1,5 +1,5 @@
 import AuthProtocol
-import ClientAssertion
+import JOSE
 import Crypto
 import Foundation
 import Keystore

@@ -29,6 +29,13 @@ import WireFormat
         #expect(Base64URL.decode("Zg===") == nil)
     }
 
+    @Test func eitherAlphabetReadsStandardBase64Too() {
+        #expect(Base64URL.decodeEitherAlphabet("+/+/") == [0xFB, 0xFF, 0xBF])
+        #expect(Base64URL.decodeEitherAlphabet("-_-_") == [0xFB, 0xFF, 0xBF])
+        #expect(Base64URL.decodeEitherAlphabet("/+4=") == [0xFF, 0xEE])
+        #expect(Base64URL.decodeEitherAlphabet("Zm9v!") == nil)
+    }
+
     @Test func roundTrips() {
         for length in 0..<40 {
             let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }

@@ -1,7 +1,6 @@
-import AuthProtocol
-import ClientAssertion
 import Crypto
 import Foundation
+import Keystore
 import _CryptoExtras
 import WireFormat
 
@@ -20,46 +19,47 @@ public struct JSONWebKey: Sendable {
     }
 
     /// "RSA 2048-bit" or "EC P-256", for messages and logs.
-    public var keyDescription: String {
-        switch key {
-        case .rsa(let rsa): return "RSA \(rsa.keySizeInBits)-bit"
-        case .p256: return "EC P-256"
-        }
-    }
+    public var keyDescription: String { key.keyDescription }
 
     /// Whether a token signed with `algorithm` can be checked with this key: the key type fits, and the JWK's own
     /// `alg` (if any) is the same.
     public func accepts(_ algorithm: JWSAlgorithm) -> Bool {
-        if let own = self.algorithm, own != algorithm { return false }
-        switch (algorithm, key) {
-        case (.rs256, .rsa), (.ps256, .rsa), (.es256, .p256): return true
-        default: return false
-        }
+        (try? check(algorithm)) != nil
     }
+
+    /// Refuses `algorithm` when it does not fit this key (``JWS/checkFit(_:key:keyID:keyAlgorithm:)``).
+    public func check(_ algorithm: JWSAlgorithm) throws(JWSError) {
+        try JWS.checkFit(algorithm, key: key, keyID: keyID, keyAlgorithm: self.algorithm)
+    }
+}
+
+/// Why a document is not a JWKS at all (single keys that cannot be used are skipped, not thrown).
+public struct JSONWebKeySetError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
 }
 
 /// Reads a JWKS document (RFC 7517) into signing keys. One bad key never spoils the others.
 public enum JSONWebKeySetParser {
     /// Usable signing keys, and a reason for each skipped key (unknown kty/crv, use "enc", bad numbers, missing kid).
     /// Throws only when the document is not a JWKS at all.
-    public static func parse(_ data: [UInt8]) throws(TokenValidationError) -> (keys: [JSONWebKey], skipped: [String]) {
+    public static func parse(_ data: [UInt8]) throws(JSONWebKeySetError) -> (keys: [JSONWebKey], skipped: [String]) {
         let parsed = try parseDetailed(data)
         return (parsed.keys, parsed.skipped.map(\.text))
     }
 
     /// A skipped key: its kid when it has one, and the line `parse` reports.
-    struct SkippedKey: Sendable {
-        var kid: String?
-        var reason: String
-        var text: String { "key \(kid.map(quoted) ?? "without kid"): \(reason)" }
+    public struct SkippedKey: Sendable {
+        public var kid: String?
+        public var reason: String
+        public var text: String { "key \(kid.map(quoted) ?? "without kid"): \(reason)" }
     }
 
-    static func parseDetailed(_ data: [UInt8]) throws(TokenValidationError) -> (keys: [JSONWebKey], skipped: [SkippedKey]) {
+    /// The keys, and each skipped key with its kid.
+    public static func parseDetailed(_ data: [UInt8]) throws(JSONWebKeySetError) -> (keys: [JSONWebKey], skipped: [SkippedKey]) {
         guard case .array(let entries)? = JSONReader.object(data)?["keys"] else {
-            throw TokenValidationError(
-                .keysUnavailable,
-                "the JWKS document is not a JSON object with a 'keys' array; check that \(SettingName.jwkSetURI) "
-                    + "points at the IdP's key set (Entra: https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys)")
+            throw JSONWebKeySetError("the JWKS document is not a JSON object with a 'keys' array")
         }
         var keys: [JSONWebKey] = []
         var skipped: [SkippedKey] = []
@@ -150,8 +150,37 @@ public enum JSONWebKeySetParser {
 
 extension JSONValue {
     /// The member `name` of an object; nil otherwise.
-    func member(_ name: String) -> JSONValue? {
+    package func member(_ name: String) -> JSONValue? {
         if case .object(let object) = self { return object[name] }
         return nil
+    }
+}
+
+extension VerificationKey {
+    /// The key as public JWK members (RFC 7518 §6): `kty` with `n` and `e` (RSA), or `kty`, `crv`, `x` and `y`
+    /// (P-256). The writer beside ``JSONWebKeySetParser``'s reader: the emulator's JWKS, the bench's and the tests' are
+    /// written with it; callers add `kid`, `use`, `alg` and their own members.
+    public func jwkMembers() throws -> [String: JSONValue] {
+        switch self {
+        case .rsa(let rsa):
+            let primitives = try rsa.getKeyPrimitives()
+            return ["kty": .string("RSA"), "n": .string(Base64URL.encode(primitives.modulus)),
+                    "e": .string(Base64URL.encode(primitives.publicExponent))]
+        case .p256(let ec):
+            let point = Array(ec.x963Representation)
+            return ["kty": .string("EC"), "crv": .string("P-256"), "x": .string(Base64URL.encode(point[1..<33])),
+                    "y": .string(Base64URL.encode(point[33..<65]))]
+        }
+    }
+}
+
+extension SigningKey {
+    /// The public half as a JWS verification key; nil for a key no JWS algorithm of the suite uses (P-384).
+    public var verificationKey: VerificationKey? {
+        switch self {
+        case .rsa(let rsa): return .rsa(rsa.publicKey)
+        case .p256(let ec): return .p256(ec.publicKey)
+        case .p384: return nil
+        }
     }
 }
