@@ -20,19 +20,11 @@ public final class VerifiedTokenCache: Sendable {
         }
     }
 
-    private struct State {
-        var entries: [SHA256Digest: Entry] = [:]
-        /// Keys in insertion order, a ring of at most `capacity` slots; `next` is the oldest once the ring is full.
-        /// Storing a new key into a full ring evicts the key in its slot (unless that one was dropped already).
-        var ring: [SHA256Digest] = []
-        var next = 0
-    }
 
-    private let capacity: Int
-    private let state = Mutex(State())
+    private let state: Mutex<DigestTable<Entry>>
 
     public init(capacity: Int = 10_000) {
-        self.capacity = max(1, capacity)
+        state = Mutex(DigestTable(capacity: capacity))
     }
 
     /// The validated token, if `token` is cached and `now` is before its `exp`; an expired entry is dropped.
@@ -63,17 +55,7 @@ public final class VerifiedTokenCache: Sendable {
 
     func store(key: SHA256Digest, _ validated: ValidatedToken) {
         let entry = Entry(validated)
-        let capacity = self.capacity
-        state.withLock { state in
-            if state.entries.updateValue(entry, forKey: key) != nil { return }
-            if state.ring.count < capacity {
-                state.ring.append(key)
-                return
-            }
-            state.entries[state.ring[state.next]] = nil
-            state.ring[state.next] = key
-            state.next = state.next + 1 == capacity ? 0 : state.next + 1
-        }
+        state.withLock { $0.insert(entry, for: key) }
     }
 
     /// Drops every entry verified with one of `keyIDs` (keys that left the JWKS: their tokens are no longer valid).
@@ -106,18 +88,11 @@ final class RefusedTokenCache: Sendable {
         var until: Date
     }
 
-    private struct State {
-        var entries: [SHA256Digest: Entry] = [:]
-        var ring: [SHA256Digest] = []
-        var next = 0
-    }
-
-    private let capacity: Int
     private let lifetime: TimeInterval
-    private let state = Mutex(State())
+    private let state: Mutex<DigestTable<Entry>>
 
     init(capacity: Int = 1024, lifetime: TimeInterval = 30) {
-        self.capacity = max(1, capacity)
+        state = Mutex(DigestTable(capacity: capacity))
         self.lifetime = lifetime
     }
 
@@ -145,16 +120,31 @@ final class RefusedTokenCache: Sendable {
     func store(key: SHA256Digest, _ error: TokenValidationError, now: Date) {
         guard Self.keeps(error.code) else { return }
         let entry = Entry(error: error, until: now.addingTimeInterval(lifetime))
-        let capacity = self.capacity
-        state.withLock { state in
-            if state.entries.updateValue(entry, forKey: key) != nil { return }
-            if state.ring.count < capacity {
-                state.ring.append(key)
-                return
-            }
-            state.entries[state.ring[state.next]] = nil
-            state.ring[state.next] = key
-            state.next = state.next + 1 == capacity ? 0 : state.next + 1
+        state.withLock { $0.insert(entry, for: key) }
+    }
+}
+
+/// Entries by token digest, at most `capacity`, the oldest stored dropped first: the table of both token caches.
+struct DigestTable<Entry> {
+    var entries: [SHA256Digest: Entry] = [:]
+    /// Keys in insertion order, a ring of at most `capacity` slots; `next` is the oldest once the ring is full.
+    /// Storing a new key into a full ring evicts the key in its slot (unless that one was dropped already).
+    private var ring: [SHA256Digest] = []
+    private var next = 0
+    private let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
+
+    mutating func insert(_ entry: Entry, for key: SHA256Digest) {
+        if entries.updateValue(entry, forKey: key) != nil { return }
+        if ring.count < capacity {
+            ring.append(key)
+            return
         }
+        entries[ring[next]] = nil
+        ring[next] = key
+        next = next + 1 == capacity ? 0 : next + 1
     }
 }
