@@ -192,16 +192,17 @@ struct Authenticator: Sendable {
     /// for a token whose signing key is loaded, made without waiting, on the caller's thread. Nil whenever that route
     /// would wait or refuse: no bearer tokens configured, roles from the roles service, a key to fetch, any failed
     /// check (the router then gives the refusal with its trace id and log line), or a certificate-bound token whose
-    /// `cnf` is not the connection's certificate (`peerSHA256`).
-    func authenticateWithoutWaiting(token: String, peerSHA256: [UInt8]?) -> Authentication? {
+    /// `cnf` is not the connection's certificate (`peer`), or that reaches authn through a trusted proxy (whose own
+    /// certificate the route never takes for the caller's: ``AuthnRoutes/presentedCertificate(_:context:)``).
+    func authenticateWithoutWaiting(token: String, peer: PeerCertificate?) -> Authentication? {
         guard let tokens, let oidc, roles == nil else { return nil }
         guard let validated = try? tokens.validateWithLoadedKeys(token) else { return nil }
         if let bound = validated.confirmationThumbprint {
             // RFC 8705 §3 as ``CertificateBinding`` checks it, against the connection's own certificate (requests with
             // a forwarded certificate never reach the lean path).
-            guard let peerSHA256, Base64URL.encode(peerSHA256) == bound.trimmingCharacters(in: CharacterSet(charactersIn: "=")) else {
-                return nil
-            }
+            guard let peer, !(certificates?.isTrustedProxy(peer.certificate) ?? false),
+                  Base64URL.encode(peer.sha256) == bound.trimmingCharacters(in: CharacterSet(charactersIn: "="))
+            else { return nil }
         }
         guard let authentication = try? authentication(of: validated, oidc: oidc, resolved: []) else { return nil }
         if AdminGrantAudit.concerns(authentication) { audit.note(authentication) }

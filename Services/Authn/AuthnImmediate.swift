@@ -56,7 +56,7 @@ struct AuthnImmediate: ImmediateResponder {
     let keyRemovals: LeanInvalidation
     /// A repeated answer is a decision like the first (`certauth_authn_decisions_total{result="accepted"}`).
     let decisions: AuthnDecisions?
-    /// For bearer tokens not seen before whose signing key is loaded (``Authenticator/authenticateWithoutWaiting(token:peerSHA256:)``).
+    /// For bearer tokens not seen before whose signing key is loaded (``Authenticator/authenticateWithoutWaiting(token:peer:)``).
     let authenticator: Authenticator?
     let meMetrics = RouteMetrics(route: ProtocolPath.me, method: .get)
     let forwardAuthMetrics = RouteMetrics(route: ProtocolPath.forwardAuth, method: .get)
@@ -85,7 +85,7 @@ struct AuthnImmediate: ImmediateResponder {
             route: route, authorization: authorization, peerSHA256: request.peer?.sha256,
             requireRole: route == .forwardAuth ? headers.first("x-auth-require-role") : nil)
         guard let kept = answers.lookup(key) else {
-            return fresh(key, route: route, headers: headers, authorization: authorization, peerSHA256: request.peer?.sha256)
+            return fresh(key, route: route, headers: headers, authorization: authorization, peer: request.peer)
         }
         if let generation = kept.verdictGeneration, generation != verdicts?.generation { return nil }
         guard kept.keyRemovalGeneration == keyRemovals.generation else { return nil }
@@ -96,13 +96,13 @@ struct AuthnImmediate: ImmediateResponder {
     /// The answer to a bearer token the lean path has not answered before, when it can be made without waiting: the
     /// token's key is loaded and no roles service is asked. Made by the same functions as the router's (the
     /// verdict, the principal's JSON, the `X-Auth-*` fields); anything else, refusals included, goes to the router.
-    private func fresh(_ key: AnswerKey, route: Route, headers: HTTP2RequestHeaders, authorization: ArraySlice<UInt8>?, peerSHA256: [UInt8]?) -> ImmediateAnswer? {
+    private func fresh(_ key: AnswerKey, route: Route, headers: HTTP2RequestHeaders, authorization: ArraySlice<UInt8>?, peer: PeerCertificate?) -> ImmediateAnswer? {
         guard let authenticator, let authorization else { return nil }
         // Read before the verdict, as the router does: a key removed meanwhile makes the kept answer stale at once.
         let verdictGeneration = verdicts?.generation
         let keyRemovalGeneration = keyRemovals.generation
         guard let token = BearerToken.token(in: String(decoding: authorization, as: UTF8.self)),
-              let authentication = authenticator.authenticateWithoutWaiting(token: token, peerSHA256: peerSHA256)
+              let authentication = authenticator.authenticateWithoutWaiting(token: token, peer: peer)
         else { return nil }
         let principal = authentication.principal
         let answer: ImmediateAnswer

@@ -1,10 +1,12 @@
 import AuthProtocol
+import CertificateValidation
 import Crypto
 import DevPKI
 import Foundation
 import HTTPServing
 import HTTPTypes
 import Hummingbird
+import Keystore
 import Logging
 import NIOCore
 import ServiceSupport
@@ -160,7 +162,7 @@ import _CryptoExtras
         let kid = "lean-key"
         let authenticator: Authenticator
 
-        init(principalClaim: String? = nil) async throws {
+        init(principalClaim: String? = nil, trustedProxy: PeerCertificate? = nil) async throws {
             key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
             let primitives = try key.publicKey.getKeyPrimitives()
             let jwks = try JSONSerialization.data(withJSONObject: ["keys": [[
@@ -172,9 +174,16 @@ import _CryptoExtras
             let tokens = TokenValidator(
                 settings: TokenValidationSettings(issuers: oidc.issuers, audiences: oidc.audiences, roleClaims: oidc.roleClaims, scopeClaims: oidc.scopeClaims),
                 keys: keys, cache: VerifiedTokenCache())
+            var certificates: ClientCertificateAuthenticator?
+            if let trustedProxy {
+                certificates = ClientCertificateAuthenticator(
+                    validator: ClientCertificateValidator(settings: CertificateValidationSettings(trustedCertificates: [])),
+                    mapper: try SubjectPrincipalMapper(pattern: nil, setting: "CN"), configuredIntermediates: [],
+                    cache: CertificateVerdictCache(), trustedProxies: [try #require(trustedProxy.certificate.sha256Hex)])
+            }
             authenticator = Authenticator(
-                oidc: oidc, tokens: tokens, certificates: nil, defaultRoles: [], roles: nil, audit: AdminGrantAudit(logger: Logger(label: "test")),
-                adminRoles: ["admin"])
+                oidc: oidc, tokens: tokens, certificates: certificates, defaultRoles: [], roles: nil,
+                audit: AdminGrantAudit(logger: Logger(label: "test")), adminRoles: ["admin"])
         }
 
         func token(_ changes: [String: Any] = [:], kid: String? = nil, tamper: Bool = false) throws -> String {
@@ -246,6 +255,23 @@ import _CryptoExtras
         // Seen before (by the refused attempts): kept, for that certificate only.
         #expect(setup.answers.count == 1)
         #expect(lean(bound, peer: other) == nil)
+    }
+
+    /// The route never takes a trusted proxy's own certificate for the caller's (it reads the forwarded one), so a
+    /// token bound to the proxy's certificate and sent by the proxy without a forwarded certificate is refused there:
+    /// the lean path must not accept it either.
+    @Test func aTokenBoundToATrustedProxysOwnCertificateIsLeftToTheRoute() async throws {
+        let proxy = try Self.peer()
+        let idp = try await IdP(trustedProxy: proxy)
+        var setup = Setup()
+        setup.authenticator = idp.authenticator
+        let bound = try idp.token(["cnf": ["x5t#S256": Base64URL.encode(proxy.sha256)]])
+        #expect(setup.lean(ProtocolPath.me, [.authorization: "Bearer \(bound)"], peer: proxy) == nil)
+        await #expect(throws: AuthenticationFailure.self) {
+            _ = try await idp.authenticator.authenticate(token: bound, presentation: .caller(certificate: { nil }), trace: nil)
+        }
+        // An unbound token from the proxy is the proxy's own call: answered as the route answers it.
+        #expect(setup.lean(ProtocolPath.me, [.authorization: "Bearer \(try idp.token())"], peer: proxy) != nil)
     }
 }
 
