@@ -45,20 +45,20 @@ public final class OpenSSLServerKey: NIOSSLCustomPrivateKey, Hashable, Sendable 
         case .rsaPssRsaeSha256: padding = .pss
         case .rsaPkcs1Sha256: padding = .pkcs1v15
         default:
-            return channel.eventLoop.makeFailedFuture(SigningFailure(description: "TLS signature algorithm \(algorithm.rawValue) is not offered by this key"))
+            return channel.eventLoop.makeFailedFuture(SigningFailure(description: "the TLS client asked for signature algorithm \(algorithm.rawValue), which this listener does not offer (it signs with RSA-PSS or PKCS#1 v1.5 over SHA-256); the client must offer one of those"))
         }
         let digest = data.withUnsafeReadableBytes { Array(SHA256.hash(data: $0)) }
         let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
         let signer = signers[Int(UInt(bitPattern: index) % UInt(signers.count))]
         guard let signature = signer.signature(forSHA256: digest, padding: padding) else {
-            return channel.eventLoop.makeFailedFuture(SigningFailure(description: "OpenSSL could not sign the TLS handshake"))
+            return channel.eventLoop.makeFailedFuture(SigningFailure(description: "OpenSSL could not sign the TLS handshake with the listener's RSA key; check the key in SERVER_SSL_KEY_STORE (certauth check-config) and the system's libssl3"))
         }
         return channel.eventLoop.makeSucceededFuture(ByteBuffer(bytes: signature))
     }
 
     /// Only for TLS 1.2's RSA key exchange, which the listeners do not offer (their cipher suites are ECDHE).
     public func decrypt(channel: any Channel, data: ByteBuffer) -> EventLoopFuture<ByteBuffer> {
-        channel.eventLoop.makeFailedFuture(SigningFailure(description: "RSA key exchange is not offered"))
+        channel.eventLoop.makeFailedFuture(SigningFailure(description: "RSA key exchange is not offered by this listener (TLS 1.2 with ECDHE, or TLS 1.3); the client must use one of those"))
     }
 
     public static func == (lhs: OpenSSLServerKey, rhs: OpenSSLServerKey) -> Bool { lhs === rhs }

@@ -28,7 +28,18 @@ public struct TokenValidationError: Error, Sendable, Equatable, CustomStringConv
 
     /// A refusal of the JWS reader (``StrictJWS``) or of a key: the same code and the same message.
     public init(_ error: JWSError) {
-        self.init(Code(rawValue: error.code.rawValue) ?? .malformed, error.message)
+        // A switch, not the raw value: a new reader code must be given its validator code here (the compiler says so)
+        // rather than silently becoming `malformed`.
+        let code: Code
+        switch error.code {
+        case .malformed: code = .malformed
+        case .tooLarge: code = .tooLarge
+        case .unsupportedAlgorithm: code = .unsupportedAlgorithm
+        case .algorithmKeyMismatch: code = .algorithmKeyMismatch
+        case .invalidSignature: code = .invalidSignature
+        case .criticalHeader: code = .criticalHeader
+        }
+        self.init(code, error.message)
     }
 }
 
