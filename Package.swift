@@ -34,12 +34,20 @@ let package = Package(
         // OTLP/HTTP only: the default traits add OTLP/gRPC, which builds grpc-swift-2 and its transport (minutes of
         // every clean build) for an exporter the suite does not use.
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
+        // base64 (WireFormat's encoder and lenient decoder; the strict JWS decoder is ours, held to it by a test).
+        .package(url: "https://github.com/swift-extras/swift-extras-base64.git", from: "1.2.0"),
+        // W3C trace context: the reference our lean-path `traceparent` parser is tested against (tests only).
+        .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
     ],
     targets: [
         // MARK: Shared libraries
         // Wire formats every layer shares, one codec of each: hex, base64url (lenient and strict), JSON (value, strict
         // reader, writer with the one string escaper), RFC 3339 and HTTP dates, form URL-encoding. No dependencies.
-        .target(name: "WireFormat", path: "Shared/WireFormat"),
+        .target(
+            name: "WireFormat",
+            dependencies: [.product(name: "ExtrasBase64", package: "swift-extras-base64")],
+            path: "Shared/WireFormat"
+        ),
         .target(
             name: "AuthProtocol",
             dependencies: ["WireFormat", .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
@@ -361,6 +369,8 @@ let package = Package(
             name: "ServiceSupportTests",
             dependencies: [
                 "ServiceSupport", "Settings", "AuthProtocol", "Keystore", "TestSupport", "CertificateValidation", "HTTPServing",
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -392,7 +402,11 @@ let package = Package(
             path: "Tests/ServiceClientTests"
         ),
         .testTarget(name: "ArchitectureTests", path: "Tests/ArchitectureTests"),
-        .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"], path: "Tests/WireFormatTests"),
+        .testTarget(
+            name: "WireFormatTests",
+            dependencies: ["WireFormat", .product(name: "ExtrasBase64", package: "swift-extras-base64"), .product(name: "Hummingbird", package: "hummingbird")],
+            path: "Tests/WireFormatTests"
+        ),
         .testTarget(name: "SettingsTests", dependencies: ["Settings"], path: "Tests/SettingsTests"),
         .testTarget(
             name: "StorageTests",
@@ -450,8 +464,43 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "X509", package: "swift-certificates"),
             ],
             path: "Tests/TokenIssuerTests"
+        ),
+        .testTarget(
+            name: "EntraEmulatorTests",
+            dependencies: [
+                "EntraEmulator", "WireFormat", "Settings", "AuthProtocol", "Keystore", "ClientAssertion", "JOSE", "DevPKI", "ServiceSupport", "ServiceClient", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/EntraEmulatorTests"
+        ),
+        .testTarget(
+            name: "DevPKITests",
+            dependencies: [
+                "DevPKI", "Keystore", "TestSupport",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            path: "Tests/DevPKITests"
+        ),
+        .testTarget(
+            name: "TraceExportTests",
+            dependencies: [
+                "TraceExport", "ServiceSupport", "Settings",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            path: "Tests/TraceExportTests"
         ),
         .testTarget(
             name: "TokenValidationTests",
@@ -480,6 +529,8 @@ let package = Package(
             dependencies: [
                 "WireFormat", "Settings", "Roles", "Storage", "AuthProtocol", "ServiceSupport", "TestSupport", "DevPKI", "CertificateValidation",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -266,7 +266,7 @@ struct EmulatorRoutes: Sendable {
     func token(request: Request, context: ServiceRequestContext, mtlsAlias: Bool = false) async throws -> Response {
         let tenant = context.parameters.get("tenant") ?? ""
         let buffer = try await request.body.collect(upTo: 64 * 1024)
-        let form = FormURLEncoding.decode(String(decoding: buffer.readableBytesView, as: UTF8.self)) ?? [:]
+        let (form, formRefusal) = TokenEndpointLogic.readForm(String(decoding: buffer.readableBytesView, as: UTF8.self))
         await control.recordRequest(clientID: form["client_id"], mtlsEndpoint: mtlsAlias)
         if let fault = await control.nextFault() {
             if let delay = fault.delay { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
@@ -296,6 +296,7 @@ struct EmulatorRoutes: Sendable {
                FederationVerifier.isFederated(assertion, clientID: clientID) {
                 federated = await federation.verify(assertion, app: app, now: Date(), clockSkew: configuration.clockSkew)
             }
+            try TokenEndpointLogic.refuse(formRefusal)
             let issued = try logic.handle(
                 tenant: tenant, form: form, basicAuth: basicAuth(request), key: await keys.signingKey(), now: Date(),
                 presented: presented, federated: federated)

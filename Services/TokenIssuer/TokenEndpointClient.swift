@@ -246,8 +246,8 @@ public actor TokenEndpointClient {
         case .clientSecretBasic:
             form.append(("scope", scope))
             // RFC 6749 §2.3.1: client id and secret are form-urlencoded before they are joined and base64-encoded.
-            let user = FormURLEncoding.encode([("", configuration.clientID)]).dropFirst()
-            let password = FormURLEncoding.encode([("", configuration.clientSecret ?? "")]).dropFirst()
+            let user = FormURLEncoding.escape(configuration.clientID)
+            let password = FormURLEncoding.escape(configuration.clientSecret ?? "")
             let basic = Data("\(user):\(password)".utf8).base64EncodedString()
             return ClientAuthentication(form: form, authorization: "Basic \(basic)", metadata: metadata)
         }

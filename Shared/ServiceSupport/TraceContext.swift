@@ -1,5 +1,4 @@
 import CPlatform
-import Foundation
 
 /// A W3C Trace Context (`traceparent`): `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
 public struct TraceContext: Sendable, Equatable, CustomStringConvertible {
@@ -34,15 +33,42 @@ public struct TraceContext: Sendable, Equatable, CustomStringConvertible {
         return String(decoding: value, as: UTF8.self)
     }
 
-    /// Parses a `traceparent` header; nil for a malformed one (which is then replaced, as the spec asks).
+    /// Parses a `traceparent` header; nil for a malformed one (which is then replaced, as the spec asks). Version
+    /// `00` is exactly 55 bytes of lower-case hex and dashes with non-zero ids (W3C Trace Context §3.2.2); a higher
+    /// version (not `ff`) is read by its version-00 prefix, followed by nothing or by `-` and more (§3.2.4, which
+    /// swift-w3c-trace-context refuses: the one difference `TraceContextEquivalenceTests` allows).
+    ///
+    /// Read as bytes, without intermediate strings: it runs on every lean-path request that carries a trace
+    /// (bench/README.md, "Trace context and base64"). Held to swift-w3c-trace-context by `TraceContextEquivalenceTests`.
     public init?(traceparent: String) {
-        let parts = traceparent.trimmingCharacters(in: .whitespaces).split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff",
-              parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
-              parts.allSatisfy({ $0.allSatisfy(\.isHexDigit) }),
-              parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16)
+        var header = traceparent
+        guard let parsed = header.withUTF8({ Self.parse($0) }) else { return nil }
+        self = parsed
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> TraceContext? {
+        let dash = UInt8(ascii: "-")
+        guard bytes.count >= 55, bytes[2] == dash, bytes[35] == dash, bytes[52] == dash,
+              isLowerHex(bytes, 0..<2), isLowerHex(bytes, 3..<35), isLowerHex(bytes, 36..<52), isLowerHex(bytes, 53..<55)
         else { return nil }
-        self.init(traceID: parts[1].lowercased(), spanID: parts[2].lowercased(), flags: parts[3].lowercased())
+        let zero = UInt8(ascii: "0")
+        let isVersion00 = bytes[0] == zero && bytes[1] == zero
+        guard !(bytes[0] == UInt8(ascii: "f") && bytes[1] == UInt8(ascii: "f")),
+              isVersion00 ? bytes.count == 55 : (bytes.count == 55 || bytes[55] == dash),
+              bytes[3..<35].contains(where: { $0 != zero }), bytes[36..<52].contains(where: { $0 != zero })
+        else { return nil }
+        func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+        return TraceContext(traceID: text(3..<35), spanID: text(36..<52), flags: text(53..<55))
+    }
+
+    private static func isLowerHex(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        for index in range {
+            switch bytes[index] {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"): continue
+            default: return false
+            }
+        }
+        return true
     }
 
     /// The same trace with a new span id: what a service sends on its own outgoing calls.
