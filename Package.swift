@@ -389,7 +389,7 @@ let package = Package(
         .testTarget(
             name: "ServiceClientTests",
             dependencies: [
-                "ServiceClient", "ServiceSupport", "Keystore", "CertificateValidation", "TestSupport",
+                "ServiceClient", "ServiceSupport", "Keystore", "CertificateValidation", "TestSupport", "Settings",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),

@@ -67,7 +67,7 @@ public struct AuthenticationFailure: Error, Sendable, Equatable, CustomStringCon
 }
 
 /// Logs a security audit warning the first time a principal is granted a role whose name contains ADMIN
-/// (the seed's "Role Management": admin grants are logged for monitoring). Bounded memory.
+/// (the seed's "Role Management": admin grants are logged for monitoring; docs/roles.md, docs/authn.md). Bounded memory.
 ///
 /// A `Mutex`, not an actor: the lean path (``AuthnImmediate``) notes grants on the connection's event loop, where it
 /// may not wait for an actor; the critical section is one set lookup (and, the first time only, one insert).

@@ -7,7 +7,7 @@ import Settings
 import Storage
 import TokenValidation
 
-/// `CAMUNDA_SECURITY_AUTHENTICATION_METHOD`: the seed's mTLS block sets BASIC (certificates only).
+/// `CAMUNDA_SECURITY_AUTHENTICATION_METHOD`: the seed's mTLS block sets BASIC (certificates only; docs/authn.md).
 public enum AuthenticationMethodSetting: String, Sendable {
     case oidc = "OIDC"
     case basic = "BASIC"
@@ -122,7 +122,8 @@ public struct MTLSSettings: Sendable {
     }
 }
 
-/// Sessions: the seed's service-account flow stores its result in a cookie session.
+/// Sessions: the seed's service-account flow stores its result in a cookie session (docs/authn.md, "The seed's request
+/// flow and sessions").
 public struct SessionSettings: Sendable {
     /// `CAMUNDA_PERSISTENT_SESSIONS_ENABLED`: sessions in the database (survive restarts, shared by replicas).
     public var persistent: Bool
@@ -158,7 +159,7 @@ public struct AuthnConfiguration: Sendable {
     public var oidc: OIDCSettings?
     public var mtls: MTLSSettings?
     /// `CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI` with `CAMUNDA_SECURITY_CERT_AUTH_ENABLED`: a request without
-    /// credentials is authenticated as the suite's own service identity (the seed's request flow).
+    /// credentials is authenticated as the suite's own service identity (the seed's request flow, docs/authn.md).
     public var serviceAccountFlow: Bool
     public var rolesURL: URL?
     public var tokenIssuerURL: URL?
@@ -202,7 +203,7 @@ public struct AuthnConfiguration: Sendable {
     }
 }
 
-/// Environment variable names of authn (the seed's, and ours in the same style).
+/// Environment variable names of authn (the seed's, and ours in the same style): README.md, "authn configuration".
 public enum AuthnSetting {
     public static let identityType = "CAMUNDA_IDENTITY_TYPE"
     public static let issuer = "CAMUNDA_IDENTITY_ISSUER"

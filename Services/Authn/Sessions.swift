@@ -173,7 +173,8 @@ struct SessionPurger: Service {
     }
 }
 
-/// The seed's request flow (steps 1 to 10) for a request that arrives without credentials while
+/// The seed's request flow (steps 1 to 10; docs/authn.md, "The seed's request flow and sessions") for a request that
+/// arrives without credentials while
 /// `CAMUNDA_SECURITY_AUTHENTICATION_UNPROTECTEDAPI=true` and `CAMUNDA_SECURITY_CERT_AUTH_ENABLED=true`: authn asks
 /// token-issuer for a token (token-issuer signs the client assertion and exchanges it at the IdP) and validates that
 /// token like any other, which proves the whole chain works. The anonymous caller gets the service identity as its

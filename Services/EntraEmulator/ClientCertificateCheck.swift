@@ -16,7 +16,8 @@ import X509
 /// the leaf's private key can present that leaf (the handshake proves it), so no client's intermediates ever help
 /// another client's certificate. The chain is built from the leaf through them to a configured CA with the shared
 /// ``ClientCertificateValidator`` (dates, basic constraints, EKU clientAuth, path-building budget). A CA certificate as
-/// the leaf is accepted (the second seed's Option 1 uses its intermediary certificate as the credential at the IdP,
+/// the leaf is accepted (the second seed's Option 1, docs/x509-client-auth.md, uses its intermediary certificate as the
+/// credential at the IdP,
 /// and Keycloak accepts it), unlike at authn.
 struct ClientCertificateCheck: Sendable {
     let validator: ClientCertificateValidator

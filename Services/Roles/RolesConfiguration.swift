@@ -96,7 +96,7 @@ extension RolesConfiguration {
                   reloadInterval: .milliseconds(interval))
     }
 
-    /// `INITIAL_CLAIM_NAME`/`INITIAL_CLAIM_VALUE`, or the seed's `IDENTITY_` forms. Both forms set and different
+    /// `INITIAL_CLAIM_NAME`/`INITIAL_CLAIM_VALUE`, or the seed's `IDENTITY_` forms (docs/roles.md, configuration). Both forms set and different
     /// is an error: an ambiguous admin grant must not start.
     static func initialClaim(_ env: EnvironmentReader) throws(ConfigurationError) -> InitialClaim? {
         typealias S = RolesSetting

@@ -85,7 +85,7 @@ public struct TokenIssuerConfiguration: Sendable {
     }
 }
 
-/// Environment variable names (the seed's, and ours in the same style).
+/// Environment variable names (the seed's, and ours in the same style): README.md, "token-issuer configuration".
 public enum TokenIssuerSetting {
     public static let identityType = "CAMUNDA_IDENTITY_TYPE"
     public static let issuerBackendURL = "CAMUNDA_IDENTITY_ISSUER_BACKEND_URL"

@@ -40,7 +40,7 @@ public struct CertificateValidationSettings: Sendable {
     /// The setting that holds `budget.maximumIntermediates`, named in error messages (the CLI names `--max-depth`).
     public var maximumDepthSetting = "at most \(PathBuildingBudget.standard.maximumIntermediates) are followed"
     /// Whether a leaf with basicConstraints CA:TRUE may authenticate. true (the default) agrees with `openssl verify`,
-    /// which accepts it, and the emulator's `tls_client_auth` keeps it (the second seed's Option 1 uses its
+    /// which accepts it, and the emulator's `tls_client_auth` keeps it (the second seed's Option 1, docs/x509-client-auth.md, uses its
     /// intermediary certificate as a credential at the IdP, and Keycloak accepts that); authn sets false (issue 15): a
     /// CA's key should sign certificates, not authenticate callers.
     public var acceptsCertificateAuthorityLeaf = true

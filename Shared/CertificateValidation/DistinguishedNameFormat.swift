@@ -2,7 +2,8 @@ import SwiftASN1
 import WireFormat
 import X509
 
-/// Distinguished names as text, the way Keycloak, Java and the seed documents show them.
+/// Distinguished names as text, the way Keycloak, Java and the seed documents show them (docs/roles.md, "How DNs are
+/// compared"; docs/x509-client-auth.md).
 ///
 /// Format: RFC 4514 order (most specific first), RDNs separated by `", "` (as Java's `X500Principal.toString()` and
 /// the seed's Keycloak example: `CN=operate, OU=Operate, O=Camunda, L=Berlin, ST=BE, C=DE, EMAILADDRESS=operate@camunda.com`),

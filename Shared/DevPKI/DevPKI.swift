@@ -167,11 +167,12 @@ public enum DevPKI {
 
     /// How `certauth pki init` lays out the chains.
     public enum Scheme: String, Sendable, CaseIterable {
-        /// Root CA → every certificate (the seed's Option 2: one certificate per component, each matched by its DN).
+        /// Root CA → every certificate (the seed's Option 2, docs/x509-client-auth.md: one certificate per component,
+        /// each matched by its DN).
         case flat
-        /// Root CA → shared intermediary → every certificate (the seed's Option 1: a client registered with the
-        /// intermediary's DN accepts every component whose chain contains it, at an IdP that matches any
-        /// certificate of the chain, as Keycloak does).
+        /// Root CA → shared intermediary → every certificate (the seed's Option 1, docs/x509-client-auth.md: a client
+        /// registered with the intermediary's DN accepts every component whose chain contains it, at an IdP that
+        /// matches any certificate of the chain, as Keycloak does).
         case intermediary
     }
 

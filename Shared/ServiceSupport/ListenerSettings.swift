@@ -86,7 +86,8 @@ extension TrustStoreSource {
     }
 }
 
-/// A service's HTTPS listener and management port, from the Spring Boot style variables of the seed's mTLS block.
+/// A service's HTTPS listener and management port, from the Spring Boot style variables of the seed's mTLS block
+/// (README.md, the `SERVER_*` rows of each service's configuration table).
 public struct ListenerSettings: Sendable {
     public var address: String
     public var port: Int

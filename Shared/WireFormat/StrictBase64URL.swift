@@ -3,6 +3,10 @@ import Foundation
 /// Strict base64url decoding (RFC 4648 §5, no padding, canonical trailing bits) straight from the token's UTF-8
 /// bytes: one allocation per segment, no intermediate strings. ``Base64URL`` is the lenient one (padding accepted);
 /// this one reads what must be exact: every JWS segment of a bearer token (the hot path) and JWK members.
+///
+/// Ours rather than swift-extras-base64 (which ``Base64URL`` wraps) because the signature is decoded straight into
+/// `Data` without an intermediate array (bench/README.md, "Trace context and base64"); held to the library by
+/// `Tests/WireFormatTests/Base64EquivalenceTests`: it accepts exactly the library's canonical, unpadded decodings.
 public enum StrictBase64URL {
     /// Four tables of 256 entries, one per position in a group of four characters: the character's 6 bits shifted
     /// to their place in the group's 24 bits, or 0x0100_0000 (outside them) for a byte outside the alphabet. A group

@@ -57,43 +57,6 @@ final class Tinyproxy: Sendable {
 
 @Suite(.serialized)
 struct EgressProxyTests {
-    @Test func noProxyAndSchemeChooseTheProxy() throws {
-        let env = EnvironmentReader([
-            "HTTPS_PROXY": "http://user:s3cret@proxy.corp:3128", "http_proxy": "proxy.corp:8080",
-            "NO_PROXY": "localhost, .internal.example, idp.example.com:8443, 10.0.0.5",
-        ])
-        let (https, http) = try EgressProxy.fromEnvironment(env, setting: TokenIssuerSetting.proxy)
-        let proxy = try #require(https)
-        #expect(proxy.host == "proxy.corp" && proxy.port == 3128 && proxy.credentials?.user == "user")
-        #expect(!proxy.description.contains("s3cret"))
-        #expect(http?.port == 8080)
-        #expect(proxy.applies(to: "https://login.microsoftonline.com/t/v2.0"))
-        #expect(!proxy.applies(to: "https://localhost:9443/t"))
-        #expect(!proxy.applies(to: "https://a.internal.example/x"))
-        #expect(!proxy.applies(to: "https://internal.example/x"))
-        #expect(proxy.applies(to: "https://notinternal.example/x"))
-        #expect(!proxy.applies(to: "https://idp.example.com:8443/x"))
-        #expect(proxy.applies(to: "https://idp.example.com/x"), "the entry names port 8443 only")
-        #expect(!proxy.applies(to: "https://10.0.0.5/x"))
-
-        let own = try EgressProxy.fromEnvironment(EnvironmentReader([
-            "HTTPS_PROXY": "http://proxy.corp:3128", TokenIssuerSetting.proxy: "http://idp-proxy:3128",
-        ]), setting: TokenIssuerSetting.proxy)
-        #expect(own.https?.host == "idp-proxy" && own.https?.variable == TokenIssuerSetting.proxy)
-        let none = try EgressProxy.fromEnvironment(EnvironmentReader([
-            "HTTPS_PROXY": "http://proxy.corp:3128", TokenIssuerSetting.proxy: "none",
-        ]), setting: TokenIssuerSetting.proxy)
-        #expect(none.https == nil && none.http == nil)
-        do {
-            _ = try EgressProxy.fromEnvironment(EnvironmentReader(["HTTPS_PROXY": "https://u:pw@proxy:3128"]), setting: TokenIssuerSetting.proxy)
-            Issue.record("an https:// proxy must be refused")
-        } catch {
-            #expect(error.variable == "HTTPS_PROXY")
-            #expect(error.message.contains("only http:// proxies"))
-            #expect(!error.message.contains("pw@"))
-        }
-    }
-
     /// Discovery and the token request go through tinyproxy in a CONNECT tunnel; with the proxy gone the exchange fails
     /// naming the proxy (nothing falls back to a direct connection); NO_PROXY and `..._OIDC_PROXY=none` go direct.
     @Test(.timeLimit(.minutes(3))) func idpCallsGoThroughTinyproxy() async throws {
