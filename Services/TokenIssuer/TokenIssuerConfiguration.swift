@@ -192,11 +192,8 @@ extension TokenIssuerConfiguration {
         let listener = try ListenerSettings(
             environment: env, defaultPort: Self.defaultPort, defaultManagementPort: Self.defaultManagementPort,
             defaultClientAuth: .need)
-        guard listener.sslEnabled, listener.clientAuth != .none else {
-            throw ConfigurationError(
-                variable: listener.sslEnabled ? "SERVER_SSL_CLIENT_AUTH" : "SERVER_SSL_ENABLED",
-                message: "token-issuer hands tokens only to callers that present a certificate from the internal CA; keep SERVER_SSL_ENABLED=true and SERVER_SSL_CLIENT_AUTH=need (or want).")
-        }
+        try listener.requireClientCertificates(
+            because: "token-issuer hands tokens only to callers that present a certificate from the internal CA")
         let typeRaw = try env.choice(S.identityType, default: "MICROSOFT", allowed: ["MICROSOFT", "GENERIC", "KEYCLOAK"])
         let identityType = IdentityProviderType(rawValue: typeRaw) ?? .microsoft
         var issuerBackend = try env.url(S.issuerBackendURL, allowHTTP: true)

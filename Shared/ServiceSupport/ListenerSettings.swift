@@ -218,6 +218,18 @@ public struct ListenerSettings: Sendable {
 }
 
 extension ListenerSettings {
+    /// For a service that decides on its callers' certificates (token-issuer, roles): TLS on and a client certificate
+    /// asked for, else the error names the variable to change and `why` the service needs it.
+    public func requireClientCertificates(because why: String) throws(ConfigurationError) {
+        guard sslEnabled, clientAuth != .none else {
+            throw ConfigurationError(
+                variable: sslEnabled ? "SERVER_SSL_CLIENT_AUTH" : "SERVER_SSL_ENABLED",
+                message: "\(why); keep SERVER_SSL_ENABLED=true and SERVER_SSL_CLIENT_AUTH=need (or want).")
+        }
+    }
+}
+
+extension ListenerSettings {
     /// Opens the listener's keystore and trust store and returns its TLS configuration.
     /// Throws the keystore's or trust store's one-line error.
     public func tlsConfiguration() throws -> TLSConfiguration {
