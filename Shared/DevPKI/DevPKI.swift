@@ -17,11 +17,7 @@ public struct IssuedCertificate: Sendable {
 
     /// DER bytes of the certificate.
     public var der: [UInt8] {
-        get throws {
-            var serializer = DER.Serializer()
-            try serializer.serialize(certificate)
-            return serializer.serializedBytes
-        }
+        get throws { try certificate.derEncoded() }
     }
 
     /// PEM text of the certificate.
