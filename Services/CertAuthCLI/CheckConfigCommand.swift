@@ -32,7 +32,7 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         var lines: [String] = []
         do {
-            let env = try EnvironmentReader.readingFiles(ProcessInfo.processInfo.environment)
+            let env = try EnvironmentReader.readingFiles(ProcessInfo.processInfo.environment, prefixes: ServiceMain.settingPrefixes)
             switch service {
             case .tokenIssuer:
                 let configuration = try TokenIssuerConfiguration(environment: env)
@@ -162,6 +162,6 @@ struct CheckConfig: AsyncParsableCommand {
     }
 
     static func describe(_ certificate: Certificate) -> String {
-        "\(DistinguishedNameFormat.string(certificate.subject)), expires \(ISO8601DateFormatter().string(from: certificate.notValidAfter))"
+        "\(DistinguishedNameFormat.string(certificate.subject)), expires \(RFC3339.string(certificate.notValidAfter))"
     }
 }
