@@ -25,9 +25,9 @@ import Tracing
         _ = service  // run in the service group by ServiceMain; not here (it would export to the endpoint above)
 
         let incoming = TraceContext(traceID: "4bf92f3577b34da6a3ce929d0e0e4736", spanID: "00f067aa0ba902b7", flags: "01")
-        let (outer, inner) = try #require(await ServiceTracing.withSpan("outer", trace: incoming) { outer in
+        let (outer, inner) = await ServiceTracing.withSpan("outer", trace: incoming) { outer in
             await ServiceTracing.withSpan("inner") { inner in (outer, inner) }
-        })
+        }
         let outerTrace = try #require(outer)
         let innerTrace = try #require(inner)
         #expect(outerTrace.traceID == incoming.traceID, "the span continues the caller's trace")
