@@ -548,6 +548,8 @@ let package = Package(
                 "WireFormat", "Settings", "Authn", "HTTPServing", "TokenValidation", "CertificateValidation", "Storage", "AuthProtocol", "ServiceSupport",
                 "TestSupport", "DevPKI", "Keystore", "ClientAssertion", "JOSE", "TokenIssuer", "EntraEmulator", "Roles",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
