@@ -127,7 +127,7 @@ struct EmulatorRoutes: Sendable {
         router.get("/:tenant/v2.0/.well-known/openid-configuration") { _, context in
             let tenant = context.parameters.get("tenant") ?? ""
             guard tenant.lowercased() == registry.tenantID.lowercased() else {
-                return entraError(EntraFailure(error: "invalid_tenant", code: 90002, message: "Tenant '\(tenant)' not found."), context: context)
+                throw EntraRefusal(EntraFailure(error: "invalid_tenant", code: 90002, message: "Tenant '\(tenant)' not found."), baseURL: baseURL())
             }
             return JSONResponse.make(.ok, discovery(tenant: registry.tenantID))
         }
@@ -274,10 +274,10 @@ struct EmulatorRoutes: Sendable {
             var headers: HTTPFields = [:]
             if let retryAfter = fault.retryAfter { headers[.retryAfter] = String(retryAfter) }
             let code = fault.errorCodes?.first ?? 50000
-            return entraError(
+            throw EntraRefusal(
                 EntraFailure(status: fault.status, error: fault.error ?? (fault.status >= 500 ? "temporarily_unavailable" : "invalid_request"),
                              code: code, message: "Injected fault."),
-                codes: fault.errorCodes ?? [code], headers: headers, context: context)
+                codes: fault.errorCodes ?? [code], headers: headers, baseURL: baseURL())
         }
         let registry = await apps.snapshot()
         let logic = TokenEndpointLogic(
@@ -324,7 +324,7 @@ struct EmulatorRoutes: Sendable {
                 "client_id": .string(form["client_id"] ?? ""), "aadsts": .stringConvertible(error.code), "oauth.error": .string(error.error),
             ])
             let correlation = request.headers[.clientRequestID]
-            return entraError(error, correlationID: correlation, context: context)
+            throw EntraRefusal(error, correlationID: correlation, baseURL: baseURL())
         }
     }
 
@@ -359,7 +359,7 @@ struct EmulatorRoutes: Sendable {
             ])
             return JSONResponse.make(.ok, GraphKeyCredential(registered))
         } catch {
-            return graphError(error, context: context, action: "addKey")
+            throw refused(error, context: context, action: "addKey")
         }
     }
 
@@ -383,7 +383,7 @@ struct EmulatorRoutes: Sendable {
             ])
             return Response(status: .noContent)
         } catch {
-            return graphError(error, context: context, action: "removeKey")
+            throw refused(error, context: context, action: "removeKey")
         }
     }
 
@@ -396,7 +396,7 @@ struct EmulatorRoutes: Sendable {
             return JSONResponse.make(.ok, Application(
                 id: app.applicationObjectID, appId: app.clientID, displayName: app.name, keyCredentials: app.certificates.map(GraphKeyCredential.init)))
         } catch {
-            return graphError(error, context: context, action: "get application")
+            throw refused(error, context: context, action: "get application")
         }
     }
 
@@ -407,20 +407,10 @@ struct EmulatorRoutes: Sendable {
         return app
     }
 
-    func graphError(_ failure: GraphFailure, context: ServiceRequestContext, action: String) -> Response {
-        struct Body: Encodable {
-            struct Inner: Encodable {
-                var code: String; var message: String; var innerError: [String: String]
-            }
-            var error: Inner
-        }
+    /// Logs a Graph refusal and hands it back for the route to throw (``GraphFailure`` writes the answer).
+    func refused(_ failure: GraphFailure, context: ServiceRequestContext, action: String) -> GraphFailure {
         context.logger.notice("Graph \(action) refused", metadata: ["code": .string(failure.code), "message": .string(failure.message)])
-        let requestID = UUID().uuidString.lowercased()
-        return JSONResponse.make(
-            HTTPResponse.Status(code: failure.status),
-            Body(error: .init(code: failure.code, message: failure.message, innerError: [
-                "date": Date().formatted(.iso8601), "request-id": requestID, "client-request-id": requestID,
-            ])))
+        return failure
     }
 
     func basicAuth(_ request: Request) -> (String, String)? {
@@ -431,29 +421,5 @@ struct EmulatorRoutes: Sendable {
         let user = String(text[..<colon]).removingPercentEncoding ?? ""
         let password = String(text[text.index(after: colon)...]).removingPercentEncoding ?? ""
         return (user, password)
-    }
-
-    func entraError(
-        _ failure: EntraFailure, codes: [Int]? = nil, headers: HTTPFields = [:], correlationID: String? = nil,
-        context: ServiceRequestContext
-    ) -> Response {
-        struct Body: Encodable {
-            var error: String; var errorDescription: String; var errorCodes: [Int]; var timestamp: String
-            var traceID: String; var correlationID: String; var errorURI: String
-            enum CodingKeys: String, CodingKey {
-                case error, timestamp
-                case errorDescription = "error_description", errorCodes = "error_codes", traceID = "trace_id"
-                case correlationID = "correlation_id", errorURI = "error_uri"
-            }
-        }
-        let traceID = UUID().uuidString.lowercased()
-        let correlation = correlationID ?? UUID().uuidString.lowercased()
-        let timestamp = Date().formatted(.iso8601)
-        let description = "AADSTS\(failure.code): \(failure.message) Trace ID: \(traceID) Correlation ID: \(correlation) Timestamp: \(timestamp)"
-        return JSONResponse.make(
-            HTTPResponse.Status(code: failure.status),
-            Body(error: failure.error, errorDescription: description, errorCodes: codes ?? [failure.code], timestamp: timestamp,
-                 traceID: traceID, correlationID: correlation, errorURI: "\(baseURL())/error?code=\(failure.code)"),
-            headers: headers)
     }
 }

@@ -48,9 +48,16 @@ public actor AppRegistryStore {
 
 /// A Graph error answer: `{"error": {"code", "message"}}` with its HTTP status.
 public struct GraphFailure: Error, Sendable, Equatable {
-    public var status: Int
+    /// HTTP status (``status`` is the same as Hummingbird's status, for the routes that throw it).
+    public var statusCode: Int
     public var code: String
     public var message: String
+
+    public init(status: Int, code: String, message: String) {
+        self.statusCode = status
+        self.code = code
+        self.message = message
+    }
 }
 
 /// Graph's `keyCredential` resource as addKey answers it and `GET /applications/{id}` lists it (`key` is never

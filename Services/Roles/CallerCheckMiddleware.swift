@@ -30,9 +30,8 @@ struct CallerCheckMiddleware: RouterMiddleware {
             context.logger.warning("Caller refused", metadata: [
                 "caller": .string(identity ?? "-"), "http.route": .string(request.uri.path),
             ])
-            return ProblemDetails.forbidden(
+            throw RolesError.forbidden(
                 "Caller identity \(seen) is not allowed to call roles; allowed: \(allowed.sorted().joined(separator: ", ")) (CAMUNDA_ROLES_ALLOWED_CALLERS).")
-                .response(instance: request.uri.path)
         }
         return try await next(request, context)
     }
