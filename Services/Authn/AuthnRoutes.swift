@@ -266,7 +266,7 @@ struct AuthnRoutes: Sendable {
         case .success(let target):
             (path, query) = target
         case .failure(let problem):
-            context.logger.info("Management request refused", metadata: ["reason": .string(problem.reason)])
+            context.logger.info("Management request refused", metadata: [LogKey.authnDescription: .string(problem.reason)])
             throw .problem(.badRequest, "Bad request target", "\(problem.reason); send the path as roles' API names it (docs/roles.md, API)")
         }
         guard let access = ManagementAPI.access(method: request.method, path: path) else {
@@ -368,7 +368,9 @@ struct AuthnRoutes: Sendable {
     func failureResponse(_ error: AuthenticationFailure, context: ServiceRequestContext, problem asProblem: Bool) -> Response {
         let description = error.reason
         decisions.refused(error)
-        context.logger.info("Authentication refused", metadata: ["reason": .string(description), "reason_code": .string(error.code.rawValue)])
+        context.logger.info("Authentication refused", metadata: [
+            LogKey.authnDescription: .string(description), LogKey.authnReason: .string(error.code.rawValue),
+        ])
         var headers: HTTPFields = [:]
         let status: HTTPResponse.Status
         let code: String

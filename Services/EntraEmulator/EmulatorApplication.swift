@@ -90,13 +90,13 @@ public enum EmulatorApplication {
         let app = try configuration.listener.application(
             name: "entra-emulator", router: router,
             tls: .init(tlsConfiguration: tls, customVerificationCallback: verificationCallback), port: port, logger: logger,
-            metadata: ["tenant_id": .string(registry.tenantID), "apps": .stringConvertible(registry.apps.count)],
+            metadata: [LogKey.entraTenantID: .string(registry.tenantID), LogKey.entraApps: .stringConvertible(registry.apps.count)],
             onBound: { bound in
                 let url = base.withLock { base in
                     if base == nil { base = "https://localhost:\(bound)" }
                     return base ?? ""
                 }
-                return ["issuer": .string("\(url)/\(registry.tenantID)/v2.0")]
+                return [LogKey.oidcIssuer: .string("\(url)/\(registry.tenantID)/v2.0")]
             })
         health.up("listener", details: ["tenant_id": registry.tenantID])
         health.requireForReadiness("listener")
@@ -303,9 +303,9 @@ struct EmulatorRoutes: Sendable {
             var federatedName = ""
             if case .accepted(let name)? = federated { federatedName = name }
             context.logger.info("Token issued", metadata: [
-                "client_id": .string(issued.clientID), "scope": .string(form["scope"] ?? ""),
-                "federated_credential": .string(federatedName),
-                "client_certificate.x5t#S256": .string(presented?.thumbprint ?? ""),
+                LogKey.clientID: .string(issued.clientID), LogKey.scope: .string(form["scope"] ?? ""),
+                LogKey.entraFederatedCredential: .string(federatedName),
+                LogKey.tlsClientX5tS256: .string(presented?.thumbprint ?? ""),
             ])
             struct Success: Encodable {
                 var tokenType = "Bearer"; var expiresIn: Int; var extExpiresIn: Int; var refreshIn: Int?; var accessToken: String
@@ -321,7 +321,8 @@ struct EmulatorRoutes: Sendable {
         } catch {
             await control.recordFailure()
             context.logger.notice("Token request refused", metadata: [
-                "client_id": .string(form["client_id"] ?? ""), "aadsts": .stringConvertible(error.code), "oauth.error": .string(error.error),
+                LogKey.clientID: .string(form["client_id"] ?? ""), LogKey.entraAADSTS: .stringConvertible(error.code),
+                LogKey.oauthError: .string(error.error),
             ])
             let correlation = request.headers[.clientRequestID]
             throw EntraRefusal(error, correlationID: correlation, baseURL: baseURL())
@@ -354,8 +355,8 @@ struct EmulatorRoutes: Sendable {
             try await apps.add(added, clientID: app.clientID)
             let registered = added
             context.logger.notice("Graph addKey: certificate registered", metadata: [
-                "client_id": .string(app.clientID), "key_id": .string(registered.keyID), "x5t#S256": .string(registered.x5tS256),
-                "proof.x5t#S256": .string(signer.x5tS256),
+                LogKey.clientID: .string(app.clientID), LogKey.graphKeyID: .string(registered.keyID),
+                LogKey.certificateX5tS256: .string(registered.x5tS256), LogKey.proofX5tS256: .string(signer.x5tS256),
             ])
             return JSONResponse.make(.ok, GraphKeyCredential(registered))
         } catch {
@@ -378,8 +379,8 @@ struct EmulatorRoutes: Sendable {
             let signer = try graphLogic.checkProof(body.proof, app: app, now: now)
             let removed = try await apps.remove(keyID: keyID, clientID: app.clientID)
             context.logger.notice("Graph removeKey: certificate removed", metadata: [
-                "client_id": .string(app.clientID), "key_id": .string(keyID), "x5t#S256": .string(removed.x5tS256),
-                "proof.x5t#S256": .string(signer.x5tS256),
+                LogKey.clientID: .string(app.clientID), LogKey.graphKeyID: .string(keyID),
+                LogKey.certificateX5tS256: .string(removed.x5tS256), LogKey.proofX5tS256: .string(signer.x5tS256),
             ])
             return Response(status: .noContent)
         } catch {
@@ -409,7 +410,9 @@ struct EmulatorRoutes: Sendable {
 
     /// Logs a Graph refusal and hands it back for the route to throw (``GraphFailure`` writes the answer).
     func refused(_ failure: GraphFailure, context: ServiceRequestContext, action: String) -> GraphFailure {
-        context.logger.notice("Graph \(action) refused", metadata: ["code": .string(failure.code), "message": .string(failure.message)])
+        context.logger.notice("Graph \(action) refused", metadata: [
+            LogKey.graphErrorCode: .string(failure.code), LogKey.graphErrorMessage: .string(failure.message),
+        ])
         return failure
     }
 

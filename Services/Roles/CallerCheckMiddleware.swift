@@ -28,7 +28,7 @@ struct CallerCheckMiddleware: RouterMiddleware {
                 seen = "none (no verified client certificate)"
             }
             context.logger.warning("Caller refused", metadata: [
-                "caller": .string(identity ?? "-"), "http.route": .string(request.uri.path),
+                LogKey.caller: .string(identity ?? "-"), LogKey.httpRoute: .string(request.uri.path),
             ])
             throw RolesError.forbidden(
                 "Caller identity \(seen) is not allowed to call roles; allowed: \(allowed.sorted().joined(separator: ", ")) (CAMUNDA_ROLES_ALLOWED_CALLERS).")

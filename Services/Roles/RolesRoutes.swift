@@ -467,8 +467,8 @@ struct RolesRoutes: Sendable {
         for grant in result.adminGrants {
             adminGrants.increment()
             AdminGrantEvent(.mappingRule, role: grant.roleName, principal: user.principal, details: [
-                "role.id": grant.roleID, "mapping_rule.id": grant.mappingRuleID, "auth.method": user.method,
-                "auth.credential": user.credential, "caller": caller,
+                LogKey.roleID: grant.roleID, LogKey.mappingRuleID: grant.mappingRuleID, LogKey.method: user.method,
+                LogKey.credential: user.credential, LogKey.caller: caller,
             ]).log(to: context.logger)
         }
     }
