@@ -376,8 +376,8 @@ struct KeySetRefresher: Service {
         do {
             try await keys.refresh()
         } catch {
-            logger.warning("IdP signing keys not available at start; bearer tokens are refused with 503 until they arrive", metadata: [
-                LogKey.jwksSource: .string(source), LogKey.errorMessage: .string(error.message),
+            logger.warning("IdP signing keys not available at start; bearer tokens are refused with 503 until they arrive", error: error, metadata: [
+                LogKey.jwksSource: .string(source),
             ])
         }
         let counted = await report(counted: 0)

@@ -59,7 +59,7 @@ public enum RolesApplication {
         router.add(middleware: ErrorLoggingMiddleware())
         router.add(middleware: CallerCheckMiddleware(
             allowed: Set(configuration.allowedCallers), trustDomain: configuration.listener.serviceTrustDomain))
-        RolesRoutes(state: state, store: store, trustDomain: configuration.listener.serviceTrustDomain, logger: logger)
+        RolesRoutes(state: state, store: store, trustDomain: configuration.listener.serviceTrustDomain)
             .register(on: router)
 
         let port = PortHandle()

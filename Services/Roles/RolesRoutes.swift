@@ -64,16 +64,14 @@ struct RolesRoutes: Sendable {
     let store: any RolesStore
     /// The SPIFFE trust domain of service identities (for the audit trail's caller).
     let trustDomain: String
-    let logger: Logger
     private let resolutions = Counter(label: "certauth_roles_resolutions_total")
     private let adminGrants = Counter(label: "certauth_roles_admin_grants_total")
     private let writes = Counter(label: "certauth_roles_writes_total")
 
-    init(state: RolesState, store: any RolesStore, trustDomain: String = ServiceIdentity.defaultTrustDomain, logger: Logger) {
+    init(state: RolesState, store: any RolesStore, trustDomain: String = ServiceIdentity.defaultTrustDomain) {
         self.state = state
         self.store = store
         self.trustDomain = trustDomain
-        self.logger = logger
     }
 
     func register(on router: Router<ServiceRequestContext>) {

@@ -263,8 +263,8 @@ public actor CredentialStore {
             reportHealth()
             return true
         } catch {
-            logger.error("Keystore reload failed; keeping the certificate in use", metadata: [
-                LogKey.keystoreReason: .string(reason), LogKey.keystoreSlot: .string(slot.rawValue), LogKey.errorMessage: .string(error.message),
+            logger.error("Keystore reload failed; keeping the certificate in use", error: error, metadata: [
+                LogKey.keystoreReason: .string(reason), LogKey.keystoreSlot: .string(slot.rawValue),
             ])
             health?.degraded("keystore", details: healthDetails().merging(["reason": error.message]) { $1 })
             return false

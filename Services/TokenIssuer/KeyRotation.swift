@@ -324,7 +324,7 @@ public actor KeyRotation {
         do {
             return try await cache.token(scope: settings.graphScope).token
         } catch let error as TokenIssuanceError {
-            step("graph_token", success: false, [LogKey.errorMessage: .string(error.body.errorDescription)])
+            step("graph_token", success: false, [:], error: error)
             throw RotationError("no Graph token for \(settings.graphScope): \(error.body.errorDescription)")
         } catch {
             step("graph_token", success: false, [:], error: error)

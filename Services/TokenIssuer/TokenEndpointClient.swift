@@ -191,9 +191,7 @@ public actor TokenEndpointClient {
                 health?.up("assertion_file", details: ["path": file.path])
             } catch {
                 health?.degraded("assertion_file", details: ["path": file.path, "reason": error.body.errorDescription])
-                logger.error("Federated token file refused", metadata: [
-                    LogKey.assertionFile: .string(file.path), LogKey.errorMessage: .string(error.body.errorDescription),
-                ])
+                logger.error("Federated token file refused", error: error, metadata: [LogKey.assertionFile: .string(file.path)])
                 throw error
             }
             metadata[LogKey.assertionFile] = .string(file.path)

@@ -157,9 +157,7 @@ struct DiscoveryWarmup: Service {
         do {
             _ = try await endpoint.tokenEndpoint()
         } catch {
-            logger.warning("Token endpoint not reachable at start; will retry on the first request", metadata: [
-                LogKey.errorMessage: .string(error.body.errorDescription),
-            ])
+            logger.warning("Token endpoint not reachable at start; will retry on the first request", error: error)
         }
         try? await gracefulShutdown()
     }

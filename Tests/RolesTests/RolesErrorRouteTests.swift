@@ -41,7 +41,7 @@ import TestSupport
         if let allowed {
             router.add(middleware: CallerCheckMiddleware(allowed: Set(allowed), trustDomain: ServiceIdentity.defaultTrustDomain))
         }
-        RolesRoutes(state: RolesState(store: store, logger: logger), store: store, logger: logger).register(on: router)
+        RolesRoutes(state: RolesState(store: store, logger: logger), store: store).register(on: router)
         return Application(router: router, logger: logger)
     }
 
