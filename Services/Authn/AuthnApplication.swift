@@ -94,7 +94,7 @@ public enum AuthnApplication {
             let cache = KeySetCache(
                 settings: KeySetCacheSettings(
                     refreshInterval: oidc.jwksRefreshInterval, minimumRefreshGap: oidc.jwksMinimumRefreshGap,
-                    fetchTimeout: oidc.jwksFetchTimeout),
+                    fetchTimeout: oidc.jwksFetchTimeout, jwkSetURISetting: AuthnSetting.jwkSetURI),
                 logger: logger,
                 fetch: { try await source.fetch() })
             keys = cache
@@ -102,7 +102,7 @@ public enum AuthnApplication {
                 settings: TokenValidationSettings(
                     issuers: oidc.issuers, audiences: oidc.audiences, leeway: oidc.leeway, maxTokenLength: oidc.maxTokenLength,
                     roleClaims: oidc.roleClaims, scopeClaims: oidc.scopeClaims, maxTokenLifetime: oidc.maxTokenLifetime,
-                    allowedTenants: oidc.allowedTenants),
+                    allowedTenants: oidc.allowedTenants, names: AuthnSetting.tokenValidation),
                 keys: cache, cache: VerifiedTokenCache())
             health.degraded("jwks", details: ["status": "not loaded yet"])
             health.requireForReadiness("jwks")   // no token can be validated without the IdP's keys

@@ -260,6 +260,10 @@ public enum AuthnSetting {
     public static let allowInsecureHTTP = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_ALLOW_INSECURE_HTTP"
     public static let maxTokenLifetime = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_TOKEN_LIFETIME"
     public static let allowedTenants = "CAMUNDA_IDENTITY_ALLOWED_TENANTS"
+    /// The names the token validator's refusals tell the operator to change.
+    public static let tokenValidation = TokenValidationSettingNames(
+        issuer: issuer, audience: audience, jwkSetURI: jwkSetURI, identityType: identityType,
+        maxTokenLifetime: maxTokenLifetime, allowedTenants: allowedTenants)
 }
 
 extension AuthnConfiguration {

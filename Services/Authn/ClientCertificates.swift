@@ -96,7 +96,7 @@ struct ClientCertificateAuthenticator: Sendable {
     func validate(
         leaf: Certificate, presented: PresentedIntermediates, leafSHA256: [UInt8]? = nil, now: Date = Date()
     ) async throws(CertificateValidationError) -> ValidatedCertificate {
-        let key = leafSHA256 ?? Array(SHA256.hash(data: leaf.derBytes))
+        let key = leafSHA256 ?? leaf.sha256Thumbprint ?? Thumbprint.sha256(der: [])
         let hit = cache.lookup(key, now: now)
         if let hit, hit.presentedIntermediates.isEmpty { return hit.validated }
         let mine = await presented.certificates()
@@ -116,12 +116,5 @@ struct ClientCertificateAuthenticator: Sendable {
 
     static func thumbprint(_ certificate: Certificate) -> String {
         certificate.sha256Hex ?? ""
-    }
-}
-
-extension Certificate {
-    /// The DER encoding (re-serialised; swift-certificates keeps the original bytes for parsed certificates).
-    var derBytes: [UInt8] {
-        (try? derEncoded()) ?? []
     }
 }

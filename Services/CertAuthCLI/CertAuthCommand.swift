@@ -112,8 +112,8 @@ struct Thumbprint: AsyncParsableCommand {
             der = loaded.credential.certificateDER
             label = "alias \(loaded.credential.alias): \(loaded.credential.subject)"
         }
-        let sha1 = Array(Insecure.SHA1.hash(data: der))
-        let sha256 = Array(SHA256.hash(data: der))
+        let sha1 = Keystore.Thumbprint.sha1(der: der)
+        let sha256 = Keystore.Thumbprint.sha256(der: der)
         print(label)
         print("x5t       (SHA-1)    base64url \(Base64URL.encode(sha1))")
         print("                     hex       \(Hex.encode(sha1, uppercase: true))")

@@ -32,7 +32,7 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         var lines: [String] = []
         do {
-            let env = try EnvironmentReader.readingFiles(ProcessInfo.processInfo.environment)
+            let env = try EnvironmentReader.readingFiles(ProcessInfo.processInfo.environment, prefixes: ServiceMain.settingPrefixes)
             switch service {
             case .tokenIssuer:
                 let configuration = try TokenIssuerConfiguration(environment: env)

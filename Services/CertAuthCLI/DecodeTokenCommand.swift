@@ -64,7 +64,7 @@ struct DecodeToken: AsyncParsableCommand {
             return
         }
         let client = checks.makeClient()
-        let keys = KeySetCache(settings: .init(fetchTimeout: .seconds(15)), logger: Self.logger,
+        let keys = KeySetCache(settings: .init(fetchTimeout: .seconds(15), jwkSetURISetting: Self.settingNames.jwkSetURI), logger: Self.logger,
                                fetch: checks.fetch(client: client))
         do {
             try await keys.refresh()
@@ -210,9 +210,16 @@ struct DecodeToken: AsyncParsableCommand {
                 accepted.append(issuer)
             }
         }
-        let settings = TokenValidationSettings(issuers: accepted, audiences: audiences, maxTokenLength: 64 * 1024)
+        let settings = TokenValidationSettings(
+            issuers: accepted, audiences: audiences, maxTokenLength: 64 * 1024, names: Self.settingNames)
         return Request(token: text, now: now, checks: Checks(source: source, settings: settings))
     }
+
+    /// The fix a refusal names is one of this command's flags.
+    static let settingNames = TokenValidationSettingNames(
+        issuer: "--issuer", audience: "--audience", jwkSetURI: "--jwks-uri (or --jwks-file)", identityType: "--type",
+        maxTokenLifetime: "the maximum token lifetime (24 hours; not settable in decode-token)",
+        allowedTenants: "the allowed tenants (not settable in decode-token)")
 
     private func list(_ values: [String]) -> [String] {
         values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -128,9 +128,9 @@ public struct RegisteredCertificate: Sendable {
 
     /// A certificate as Graph addKey registers it (`path` is empty).
     public static func added(_ certificate: Certificate, der: [UInt8], displayName: String?) -> RegisteredCertificate {
-        let x5tS256 = Base64URL.encode(Array(SHA256.hash(data: der)))
+        let x5tS256 = Base64URL.encode(Thumbprint.sha256(der: der))
         return RegisteredCertificate(
-            certificate: certificate, x5t: Base64URL.encode(Array(Insecure.SHA1.hash(data: der))), x5tS256: x5tS256, path: "",
+            certificate: certificate, x5t: Base64URL.encode(Thumbprint.sha1(der: der)), x5tS256: x5tS256, path: "",
             keyID: UUID().uuidString.lowercased(), displayName: displayName ?? DistinguishedNameFormat.commonName(certificate.subject).map { "CN=\($0)" } ?? "certificate")
     }
 
@@ -308,10 +308,10 @@ public struct AppRegistry: Sendable {
         guard let certificate = try? Certificate(derEncoded: der) else {
             throw RegistryError("Certificate \(path) of app \(clientID) is not an X.509 certificate (DER or PEM).")
         }
-        let x5tS256 = Base64URL.encode(Array(SHA256.hash(data: der)))
+        let x5tS256 = Base64URL.encode(Thumbprint.sha256(der: der))
         return RegisteredCertificate(
             certificate: certificate,
-            x5t: Base64URL.encode(Array(Insecure.SHA1.hash(data: der))),
+            x5t: Base64URL.encode(Thumbprint.sha1(der: der)),
             x5tS256: x5tS256,
             path: path, keyID: stableUUID("key:\(x5tS256)"),
             displayName: DistinguishedNameFormat.commonName(certificate.subject).map { "CN=\($0)" } ?? URL(fileURLWithPath: path).lastPathComponent)

@@ -75,9 +75,8 @@ final class ChainsByLeaf: Sendable {
     }
 
     func intermediates(of leaf: Certificate) -> [Certificate] {
-        var serializer = DER.Serializer()
-        guard (try? serializer.serialize(leaf)) != nil else { return [] }
-        let ders = entries.withLock { $0[serializer.serializedBytes] } ?? []
+        guard let der = try? leaf.derEncoded() else { return [] }
+        let ders = entries.withLock { $0[der] } ?? []
         return ders.compactMap { try? Certificate(derEncoded: $0) }
     }
 }

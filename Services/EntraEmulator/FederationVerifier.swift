@@ -36,22 +36,11 @@ public actor FederationVerifier {
     struct ExternalClaims: Decodable {
         var iss: String
         var sub: String?
-        var aud: [String]
+        var audience: JWTAudience?
         var exp: Double?
         var nbf: Double?
-        enum CodingKeys: String, CodingKey { case iss, sub, aud, exp, nbf }
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            iss = try container.decode(String.self, forKey: .iss)
-            sub = try container.decodeIfPresent(String.self, forKey: .sub)
-            if let single = try? container.decode(String.self, forKey: .aud) {
-                aud = [single]
-            } else {
-                aud = (try? container.decodeIfPresent([String].self, forKey: .aud)) ?? []
-            }
-            exp = try container.decodeIfPresent(Double.self, forKey: .exp)
-            nbf = try container.decodeIfPresent(Double.self, forKey: .nbf)
-        }
+        enum CodingKeys: String, CodingKey { case iss, sub, audience = "aud", exp, nbf }
+        var aud: [String] { audience?.values ?? [] }
     }
 
     /// Whether `assertion` is an external token (its issuer is not the app itself), to be checked here rather than as

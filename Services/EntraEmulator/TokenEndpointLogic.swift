@@ -288,26 +288,14 @@ public struct TokenEndpointLogic: Sendable {
 struct LenientAssertionClaims: Decodable {
     var iss: String
     var sub: String
-    var aud: [String]
+    var audience: JWTAudience
     var exp: Double?
     var nbf: Double?
     var jti: String?
 
-    enum CodingKeys: String, CodingKey { case iss, sub, aud, exp, nbf, jti }
+    enum CodingKeys: String, CodingKey { case iss, sub, audience = "aud", exp, nbf, jti }
 
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        iss = try container.decode(String.self, forKey: .iss)
-        sub = try container.decode(String.self, forKey: .sub)
-        if let single = try? container.decode(String.self, forKey: .aud) {
-            aud = [single]
-        } else {
-            aud = try container.decode([String].self, forKey: .aud)
-        }
-        exp = try container.decodeIfPresent(Double.self, forKey: .exp)
-        nbf = try container.decodeIfPresent(Double.self, forKey: .nbf)
-        jti = try container.decodeIfPresent(String.self, forKey: .jti)
-    }
+    var aud: [String] { audience.values }
 }
 
 /// Claims of an Entra v2 app-only access token.

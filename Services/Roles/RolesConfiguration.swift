@@ -77,11 +77,8 @@ extension RolesConfiguration {
         let listener = try ListenerSettings(
             environment: env, defaultPort: Self.defaultPort, defaultManagementPort: Self.defaultManagementPort,
             defaultClientAuth: .need)
-        guard listener.sslEnabled, listener.clientAuth != .none else {
-            throw ConfigurationError(
-                variable: listener.sslEnabled ? "SERVER_SSL_CLIENT_AUTH" : "SERVER_SSL_ENABLED",
-                message: "roles answers only callers that present a certificate from the internal CA (it trusts authn's X-Auth-* headers on that basis); keep SERVER_SSL_ENABLED=true and SERVER_SSL_CLIENT_AUTH=need.")
-        }
+        try listener.requireClientCertificates(
+            because: "roles answers only callers that present a certificate from the internal CA (it trusts authn's X-Auth-* headers on that basis)")
         let database = try DatabaseSettings.checked(
             backend: env.choice(S.databaseType, default: "sqlite", allowed: DatabaseSettings.backendNames),
             url: env.secret(S.databaseURL), defaultSQLitePath: S.defaultSQLitePath, names: S.database)

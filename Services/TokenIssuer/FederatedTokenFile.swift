@@ -52,22 +52,11 @@ public struct FederatedTokenFile: Sendable, Equatable {
         struct Claims: Decodable {
             var exp: Double?
             var nbf: Double?
-            var aud: [String]?
+            var audience: JWTAudience?
             var iss: String?
             var sub: String?
-            enum CodingKeys: String, CodingKey { case exp, nbf, aud, iss, sub }
-            init(from decoder: any Decoder) throws {
-                let container = try decoder.container(keyedBy: CodingKeys.self)
-                exp = try container.decodeIfPresent(Double.self, forKey: .exp)
-                nbf = try container.decodeIfPresent(Double.self, forKey: .nbf)
-                if let single = try? container.decode(String.self, forKey: .aud) {
-                    aud = [single]
-                } else {
-                    aud = try container.decodeIfPresent([String].self, forKey: .aud)
-                }
-                iss = try container.decodeIfPresent(String.self, forKey: .iss)
-                sub = try container.decodeIfPresent(String.self, forKey: .sub)
-            }
+            enum CodingKeys: String, CodingKey { case exp, nbf, audience = "aud", iss, sub }
+            var aud: [String]? { audience?.values }
         }
         let claims: Claims
         do {

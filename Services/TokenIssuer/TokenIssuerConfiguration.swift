@@ -109,9 +109,14 @@ public enum TokenIssuerSetting {
     /// A forward proxy for the IdP calls only (overrides HTTPS_PROXY/HTTP_PROXY; `none`: direct).
     public static let proxy = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_PROXY"
     public static let keystoreReloadInterval = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_RELOAD_INTERVAL"
-    public static let nextKeystorePath = KeystoreSettingNames.clientAssertionNext.path
-    public static let nextCertificate = KeystoreSettingNames.clientAssertionNext.certificate
-    public static let nextPrivateKey = KeystoreSettingNames.clientAssertionNext.privateKey
+    /// The next client credential: loaded next to the current one during a rollover; token-issuer signs with the
+    /// newest certificate the IdP has accepted and falls back to the other on a certificate refusal.
+    public static let nextKeystorePath = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_PATH"
+    public static let nextKeystorePassword = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_PASSWORD"
+    public static let nextKeyAlias = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_KEY_ALIAS"
+    public static let nextKeyPassword = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_KEY_PASSWORD"
+    public static let nextCertificate = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_CERTIFICATE"
+    public static let nextPrivateKey = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_PRIVATE_KEY"
     /// Zero-touch rotation at Entra: `true` registers a new certificate with Graph addKey and removes the old one.
     public static let rotationEnabled = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_ROTATION_ENABLED"
     /// The application's object id (Graph `id`, "Object ID" in the app registration): the proof's `iss`.
@@ -141,6 +146,20 @@ public enum TokenIssuerSetting {
     public static let clientAuthenticationMethod = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD"
     public static let clientSecret = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_SECRET"
     public static let allowInsecureHTTP = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_ALLOW_INSECURE_HTTP"
+}
+
+extension KeystoreSettingNames {
+    /// The client-assertion keystore of the OIDC client (private_key_jwt), as the seed names it.
+    public static let clientAssertion = KeystoreSettingNames(
+        path: TokenIssuerSetting.keystorePath, password: TokenIssuerSetting.keystorePassword,
+        alias: TokenIssuerSetting.keyAlias, keyPassword: TokenIssuerSetting.keyPassword,
+        certificate: TokenIssuerSetting.assertionCertificate, privateKey: TokenIssuerSetting.assertionPrivateKey)
+
+    /// The next client credential during a rollover.
+    public static let clientAssertionNext = KeystoreSettingNames(
+        path: TokenIssuerSetting.nextKeystorePath, password: TokenIssuerSetting.nextKeystorePassword,
+        alias: TokenIssuerSetting.nextKeyAlias, keyPassword: TokenIssuerSetting.nextKeyPassword,
+        certificate: TokenIssuerSetting.nextCertificate, privateKey: TokenIssuerSetting.nextPrivateKey)
 }
 
 /// How token-issuer authenticates at the token endpoint (`CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_AUTHENTICATION_METHOD`).
@@ -173,11 +192,8 @@ extension TokenIssuerConfiguration {
         let listener = try ListenerSettings(
             environment: env, defaultPort: Self.defaultPort, defaultManagementPort: Self.defaultManagementPort,
             defaultClientAuth: .need)
-        guard listener.sslEnabled, listener.clientAuth != .none else {
-            throw ConfigurationError(
-                variable: listener.sslEnabled ? "SERVER_SSL_CLIENT_AUTH" : "SERVER_SSL_ENABLED",
-                message: "token-issuer hands tokens only to callers that present a certificate from the internal CA; keep SERVER_SSL_ENABLED=true and SERVER_SSL_CLIENT_AUTH=need (or want).")
-        }
+        try listener.requireClientCertificates(
+            because: "token-issuer hands tokens only to callers that present a certificate from the internal CA")
         let typeRaw = try env.choice(S.identityType, default: "MICROSOFT", allowed: ["MICROSOFT", "GENERIC", "KEYCLOAK"])
         let identityType = IdentityProviderType(rawValue: typeRaw) ?? .microsoft
         var issuerBackend = try env.url(S.issuerBackendURL, allowHTTP: true)
@@ -263,7 +279,8 @@ extension TokenIssuerConfiguration {
         self.allowInsecureHTTP = allowInsecure
         self.assertionSource = assertionSource
         (self.httpsProxy, self.httpProxy) = try EgressProxy.fromEnvironment(env, setting: S.proxy)
-        self.nextKeystore = try KeystoreSource(environment: env, settings: .clientAssertionNext, expected: nil)
+        self.nextKeystore = try KeystoreSource(
+            environment: env, settings: .clientAssertionNext, expected: nil, certificateRole: "client_credential_next")
         if nextKeystore != nil, keystore == nil || assertionSource != .keystore || !method.usesCertificate {
             throw ConfigurationError(
                 variable: S.nextKeystorePath,

@@ -111,7 +111,7 @@ public enum CertificateThumbprint {
     /// base64url SHA-256 of the certificate's DER (`x5t#S256`), or an error naming the certificate (the CLI's form of
     /// `Certificate.x5tS256`).
     public static func sha256(_ certificate: Certificate) throws(CertificateValidationError) -> String {
-        Base64URL.encode(SHA256.hash(data: try derBytes(certificate)))
+        Base64URL.encode(Thumbprint.sha256(der: try derBytes(certificate)))
     }
 
     /// The certificate's DER encoding.

@@ -17,11 +17,7 @@ public struct IssuedCertificate: Sendable {
 
     /// DER bytes of the certificate.
     public var der: [UInt8] {
-        get throws {
-            var serializer = DER.Serializer()
-            try serializer.serialize(certificate)
-            return serializer.serializedBytes
-        }
+        get throws { try certificate.derEncoded() }
     }
 
     /// PEM text of the certificate.
@@ -241,7 +237,9 @@ public enum DevPKI {
         try write("\(workload).key", Array(app.keyPEM.utf8), secret: true)
         let loaded = try KeystoreLoader.load(
             data: identityP12, path: "identity.p12", password: password, alias: "identity", keyPassword: nil,
-            settings: .clientAssertion, now: now)
+            settings: KeystoreSettingNames(path: "identity.p12", password: "the dev PKI password", alias: "identity",
+                                           keyPassword: "the dev PKI password"),
+            now: now)
         return Summary(directory: directory, files: files, identity: loaded.credential)
     }
 }

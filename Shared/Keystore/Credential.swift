@@ -43,12 +43,12 @@ public struct Credential: Sendable {
 
     /// SHA-1 of the leaf certificate DER.
     public var sha1Thumbprint: [UInt8] {
-        Array(Insecure.SHA1.hash(data: certificateDER))
+        Thumbprint.sha1(der: certificateDER)
     }
 
     /// SHA-256 of the leaf certificate DER.
     public var sha256Thumbprint: [UInt8] {
-        Array(SHA256.hash(data: certificateDER))
+        Thumbprint.sha256(der: certificateDER)
     }
 
     /// JOSE `x5t`: base64url (no padding) of the SHA-1 thumbprint.

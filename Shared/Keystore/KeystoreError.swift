@@ -1,5 +1,6 @@
 /// Names of the settings (environment variables) that configure a keystore. They appear in error
-/// messages so that the operator knows which value to fix.
+/// messages so that the operator knows which value to fix. The library names none itself: the service kit names the
+/// listener's (`SERVER_SSL_*`, `KeystoreSettingNames.serverSSL`), token-issuer its client credential's.
 public struct KeystoreSettingNames: Sendable, Hashable {
     public var path: String
     public var password: String
@@ -17,37 +18,6 @@ public struct KeystoreSettingNames: Sendable, Hashable {
         self.certificate = certificate
         self.privateKey = privateKey
     }
-
-    /// The client-assertion keystore of the OIDC client (private_key_jwt).
-    public static let clientAssertion = KeystoreSettingNames(
-        path: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PATH",
-        password: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_PASSWORD",
-        alias: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS",
-        keyPassword: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD",
-        certificate: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_CERTIFICATE",
-        privateKey: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_PRIVATE_KEY"
-    )
-
-    /// The next client credential (issue 19 item 3): loaded next to the current one during a rollover; token-issuer
-    /// signs with the newest certificate the IdP has accepted and falls back to the other on a certificate refusal.
-    public static let clientAssertionNext = KeystoreSettingNames(
-        path: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_PATH",
-        password: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_PASSWORD",
-        alias: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_KEY_ALIAS",
-        keyPassword: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_KEYSTORE_KEY_PASSWORD",
-        certificate: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_CERTIFICATE",
-        privateKey: "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENT_ASSERTION_NEXT_PRIVATE_KEY"
-    )
-
-    /// The TLS server keystore.
-    public static let serverSSL = KeystoreSettingNames(
-        path: "SERVER_SSL_KEY_STORE",
-        password: "SERVER_SSL_KEY_STORE_PASSWORD",
-        alias: "SERVER_SSL_KEY_ALIAS",
-        keyPassword: "SERVER_SSL_KEY_PASSWORD",
-        certificate: "SERVER_SSL_CERTIFICATE",
-        privateKey: "SERVER_SSL_CERTIFICATE_PRIVATE_KEY"
-    )
 }
 
 /// A keystore or truststore problem. `message` is one sentence saying what is wrong and what to do,

@@ -26,14 +26,4 @@ public enum CertificateMetrics {
     public static func recordExpiration(role: String, certificates: some Sequence<Certificate>) {
         for certificate in certificates { recordExpiration(role: role, certificate: certificate) }
     }
-
-    /// The role of a keystore by the settings it was configured with.
-    /// `client_credential_next`: token-issuer's next client credential during a rollover.
-    public static func role(of settings: KeystoreSettingNames) -> String {
-        switch settings.path {
-        case KeystoreSettingNames.serverSSL.path: return "server"
-        case KeystoreSettingNames.clientAssertionNext.path: return "client_credential_next"
-        default: return "client_credential"
-        }
-    }
 }

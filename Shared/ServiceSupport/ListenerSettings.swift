@@ -25,19 +25,26 @@ public struct KeystoreSource: Sendable {
     public var settings: KeystoreSettingNames
     /// The PEM private key file; `path` is then the PEM certificate (chain) file.
     public var privateKeyPath: String?
+    /// The `role` label of the certificate's expiry metric (``CertificateMetrics``): `server` for a listener's own,
+    /// `client_credential` for token-issuer's identity, `client_credential_next` for the next one during a rollover.
+    public var certificateRole: String
 
-    public init(path: String, password: String, alias: String?, keyPassword: String?, settings: KeystoreSettingNames, privateKeyPath: String? = nil) {
+    public init(path: String, password: String, alias: String?, keyPassword: String?, settings: KeystoreSettingNames,
+                privateKeyPath: String? = nil, certificateRole: String = "client_credential") {
         self.path = path
         self.password = password
         self.alias = alias
         self.keyPassword = keyPassword
         self.settings = settings
         self.privateKeyPath = privateKeyPath
+        self.certificateRole = certificateRole
     }
 
     /// A PEM certificate (chain) file and its private key file.
-    public static func pem(certificate: String, privateKey: String, settings: KeystoreSettingNames) -> KeystoreSource {
-        KeystoreSource(path: certificate, password: "", alias: nil, keyPassword: nil, settings: settings, privateKeyPath: privateKey)
+    public static func pem(certificate: String, privateKey: String, settings: KeystoreSettingNames,
+                           certificateRole: String = "client_credential") -> KeystoreSource {
+        KeystoreSource(path: certificate, password: "", alias: nil, keyPassword: nil, settings: settings, privateKeyPath: privateKey,
+                       certificateRole: certificateRole)
     }
 
     /// Opens the keystore (or PEM files) and selects the entry.
@@ -48,7 +55,7 @@ public struct KeystoreSource: Sendable {
         } else {
             loaded = try KeystoreLoader.load(path: path, password: password, alias: alias, keyPassword: keyPassword, settings: settings, now: now)
         }
-        CertificateMetrics.recordExpiration(role: CertificateMetrics.role(of: settings), certificate: loaded.credential.certificate)
+        CertificateMetrics.recordExpiration(role: certificateRole, certificate: loaded.credential.certificate)
         return loaded
     }
 
@@ -149,7 +156,8 @@ public struct ListenerSettings: Sendable {
             _ = try env.choice("SERVER_SSL_KEY_STORE_TYPE", default: "PKCS12", allowed: ["PKCS12"])
             keystore = try KeystoreSource(
                 environment: env, settings: .serverSSL,
-                expected: "the path of this service's PKCS#12 keystore (certauth pki init writes one per service), a directory with tls.crt and tls.key, or SERVER_SSL_CERTIFICATE and SERVER_SSL_CERTIFICATE_PRIVATE_KEY (PEM)")
+                expected: "the path of this service's PKCS#12 keystore (certauth pki init writes one per service), a directory with tls.crt and tls.key, or SERVER_SSL_CERTIFICATE and SERVER_SSL_CERTIFICATE_PRIVATE_KEY (PEM)",
+                certificateRole: "server")
             if let trustPath = env.string("SERVER_SSL_TRUST_STORE") {
                 let type = try env.choice("SERVER_SSL_TRUST_STORE_TYPE", default: "", allowed: ["", "PEM", "PKCS12"])
                 trustStore = TrustStoreSource(
@@ -210,6 +218,18 @@ public struct ListenerSettings: Sendable {
 }
 
 extension ListenerSettings {
+    /// For a service that decides on its callers' certificates (token-issuer, roles): TLS on and a client certificate
+    /// asked for, else the error names the variable to change and `why` the service needs it.
+    public func requireClientCertificates(because why: String) throws(ConfigurationError) {
+        guard sslEnabled, clientAuth != .none else {
+            throw ConfigurationError(
+                variable: sslEnabled ? "SERVER_SSL_CLIENT_AUTH" : "SERVER_SSL_ENABLED",
+                message: "\(why); keep SERVER_SSL_ENABLED=true and SERVER_SSL_CLIENT_AUTH=need (or want).")
+        }
+    }
+}
+
+extension ListenerSettings {
     /// Opens the listener's keystore and trust store and returns its TLS configuration.
     /// Throws the keystore's or trust store's one-line error.
     public func tlsConfiguration() throws -> TLSConfiguration {
@@ -226,7 +246,8 @@ extension KeystoreSource {
     /// A credential from the environment: the PEM pair `settings.certificate` + `settings.privateKey` when set,
     /// else `settings.path` (a PKCS#12 file or a directory with `tls.crt` and `tls.key`) with its password and alias.
     /// - Parameter expected: what to set when neither is; nil makes both optional (returns nil then).
-    public init?(environment env: EnvironmentReader, settings: KeystoreSettingNames, expected: String?) throws(ConfigurationError) {
+    public init?(environment env: EnvironmentReader, settings: KeystoreSettingNames, expected: String?,
+                 certificateRole: String = "client_credential") throws(ConfigurationError) {
         let certificate = settings.certificate.isEmpty ? nil : env.string(settings.certificate)
         let key = settings.privateKey.isEmpty ? nil : env.string(settings.privateKey)
         switch (certificate, key) {
@@ -236,7 +257,7 @@ extension KeystoreSource {
                     variable: settings.path,
                     message: "is set together with \(settings.certificate) and \(settings.privateKey); expected either a keystore (PKCS#12 file or tls.crt/tls.key directory) or the PEM pair, not both.")
             }
-            self = .pem(certificate: certificate, privateKey: key, settings: settings)
+            self = .pem(certificate: certificate, privateKey: key, settings: settings, certificateRole: certificateRole)
             return
         case (_?, nil):
             throw ConfigurationError(variable: settings.privateKey, message: "is not set but \(settings.certificate) is; expected the PEM private key file of that certificate (tls.key).")
@@ -255,6 +276,18 @@ extension KeystoreSource {
         }
         self.init(
             path: path, password: env.secret(settings.password) ?? "", alias: env.string(settings.alias),
-            keyPassword: env.secret(settings.keyPassword), settings: settings)
+            keyPassword: env.secret(settings.keyPassword), settings: settings, certificateRole: certificateRole)
     }
+}
+
+extension KeystoreSettingNames {
+    /// The listener's keystore: the `SERVER_SSL_*` names every service shares (the service kit's settings table).
+    public static let serverSSL = KeystoreSettingNames(
+        path: "SERVER_SSL_KEY_STORE",
+        password: "SERVER_SSL_KEY_STORE_PASSWORD",
+        alias: "SERVER_SSL_KEY_ALIAS",
+        keyPassword: "SERVER_SSL_KEY_PASSWORD",
+        certificate: "SERVER_SSL_CERTIFICATE",
+        privateKey: "SERVER_SSL_CERTIFICATE_PRIVATE_KEY"
+    )
 }

@@ -74,9 +74,7 @@ public enum ServerTLS {
     }
 
     static func nioCertificate(_ certificate: Certificate) throws -> NIOSSLCertificate {
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
-        return try NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der)
+        try NIOSSLCertificate(bytes: certificate.derEncoded(), format: .der)
     }
 }
 

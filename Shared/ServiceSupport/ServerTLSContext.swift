@@ -115,7 +115,7 @@ public final class ServerTLSContext: Sendable {
         let context = try NIOSSLContext(configuration: configuration)
         var details: [String: String] = [:]
         if case .certificate(let leaf)? = configuration.certificateChain.first, let der = try? leaf.toDERBytes() {
-            details["x5t_s256"] = Base64URL.encode(Array(SHA256.hash(data: der)))
+            details["x5t_s256"] = Base64URL.encode(Thumbprint.sha256(der: der))
             if let certificate = try? Certificate(derEncoded: der) {
                 details["not_after"] = RFC3339.string(certificate.notValidAfter)
                 details["subject"] = certificate.subject.description

@@ -12,6 +12,12 @@ import UnixSignals
 /// What a service's `main` runs: settings read, logging and metrics installed, the service built and run until
 /// SIGTERM or SIGINT. A configuration or keystore problem prints one line and exits with status 1.
 public enum ServiceMain {
+    /// The prefixes of every setting the suite reads (docs/security-model.md): only these `NAME_FILE` variables are
+    /// read as secret files (``EnvironmentReader/readingFiles(_:prefixes:)``).
+    public static let settingPrefixes = [
+        "SERVER_", "MANAGEMENT_", "CAMUNDA_", "INITIAL_", "IDENTITY_", "ENTRA_EMULATOR_", "LOG_",
+    ]
+
     /// Starts trace export (`TraceExport.bootstrap`): installs the tracer and returns the service that exports.
     public typealias TraceExportBootstrap = @Sendable (_ name: String, _ settings: TraceExportSettings, _ logger: Logger) throws -> any Service
 
@@ -50,7 +56,7 @@ public enum ServiceMain {
         let logSettings: LogSettings
         let traceSettings: TraceExportSettings?
         do {
-            reader = try EnvironmentReader.readingFiles(ProcessInfo.processInfo.environment)
+            reader = try EnvironmentReader.readingFiles(ProcessInfo.processInfo.environment, prefixes: settingPrefixes)
             logSettings = try LogSettings(environment: reader)
             traceSettings = tracing == nil ? nil : try TraceExportSettings(environment: reader)
         } catch {

@@ -2,6 +2,7 @@ import AuthProtocol
 import Crypto
 import HTTPTypes
 import Hummingbird
+import Keystore
 import Logging
 import NIOCore
 import NIOSSL
@@ -158,7 +159,7 @@ final class PeerCertificateCache: Sendable {
         let key = DERKey(bytes: der)
         if let hit = entries.withLock({ $0[key] }) { return hit }
         guard let certificate = try? Certificate(derEncoded: der) else { return nil }
-        let parsed = PeerCertificate(certificate: certificate, sha256: Array(SHA256.hash(data: der)))
+        let parsed = PeerCertificate(certificate: certificate, sha256: Thumbprint.sha256(der: der))
         entries.withLock { entries in
             if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
             entries[key] = parsed

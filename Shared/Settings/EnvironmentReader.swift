@@ -27,14 +27,15 @@ public struct EnvironmentReader: Sendable {
     /// The environment with every `NAME_FILE=/path` replaced by `NAME=<contents of the file>` (one trailing line
     /// break removed), the convention of Docker secrets and Kubernetes secret volumes: passwords and database URLs stay
     /// out of `docker inspect` and process listings. Setting both `NAME` and `NAME_FILE` is an error, as is a file
-    /// that can't be read. The file's contents are never part of an error. Only the suite's own settings (the
-    /// prefixes in `settingPrefixes`) are read this way: other programs' `*_FILE` variables that happen to be in the
-    /// environment (`TF_CLI_CONFIG_FILE`, `KUBECONFIG_FILE`, …) are left alone.
-    public static func readingFiles(_ values: [String: String]) throws(ConfigurationError) -> EnvironmentReader {
+    /// that can't be read. The file's contents are never part of an error. Only the caller's own settings (names
+    /// starting with one of `prefixes`; the suite's are `ServiceMain.settingPrefixes`) are read this way: other
+    /// programs' `*_FILE` variables that happen to be in the environment (`TF_CLI_CONFIG_FILE`, `KUBECONFIG_FILE`, …)
+    /// are left alone.
+    public static func readingFiles(_ values: [String: String], prefixes: [String]) throws(ConfigurationError) -> EnvironmentReader {
         var resolved = values
         for (key, path) in values where key.hasSuffix("_FILE") && key.count > 5 {
             let name = String(key.dropLast(5))
-            guard settingPrefixes.contains(where: { name.hasPrefix($0) }) else { continue }
+            guard prefixes.contains(where: { name.hasPrefix($0) }) else { continue }
             if values[name] != nil {
                 throw ConfigurationError(variable: key, message: "both \(name) and \(key) are set; set only one (\(key) names a file holding the value, e.g. a Docker secret).")
             }
@@ -58,11 +59,6 @@ public struct EnvironmentReader: Sendable {
         }
         return EnvironmentReader(resolved)
     }
-
-    /// The prefixes of every setting the suite reads (docs/security-model.md).
-    public static let settingPrefixes = [
-        "SERVER_", "MANAGEMENT_", "CAMUNDA_", "INITIAL_", "IDENTITY_", "ENTRA_EMULATOR_", "LOG_",
-    ]
 
     /// The trimmed value, or nil when unset or blank.
     public func string(_ name: String) -> String? {

@@ -13,12 +13,16 @@ public struct KeySetCacheSettings: Sendable {
     public var minimumRefreshGap: Duration
     /// A fetch that takes longer fails with `keysUnavailable`.
     public var fetchTimeout: Duration
+    /// What the caller calls the JWKS location, for the fix a failure names.
+    public var jwkSetURISetting: String
 
     public init(refreshInterval: Duration = .seconds(86_400), minimumRefreshGap: Duration = .seconds(10),
-                fetchTimeout: Duration = .seconds(5)) {
+                fetchTimeout: Duration = .seconds(5),
+                jwkSetURISetting: String = TokenValidationSettingNames.described.jwkSetURI) {
         self.refreshInterval = refreshInterval
         self.minimumRefreshGap = minimumRefreshGap
         self.fetchTimeout = fetchTimeout
+        self.jwkSetURISetting = jwkSetURISetting
     }
 }
 
@@ -108,7 +112,7 @@ public actor KeySetCache {
                     .unknownKeyID,
                     "token key id \(quoted(kid)) is not in the IdP's JWKS (refreshed for an unknown key id less than "
                         + "\(settings.minimumRefreshGap) ago, so not again yet); the token was signed by another issuer "
-                        + "or tenant, or with a key the IdP has not published — check that \(SettingName.jwkSetURI) "
+                        + "or tenant, or with a key the IdP has not published — check that \(settings.jwkSetURISetting) "
                         + "belongs to the token's issuer")
             }
             lastUnknownKeyRefresh = current
@@ -122,7 +126,7 @@ public actor KeySetCache {
             .unknownKeyID,
             "token key id \(quoted(kid)) is not in the IdP's JWKS, even after refreshing it; the token was signed by "
                 + "another issuer or tenant, or with a key the IdP has not published — check that "
-                + "\(SettingName.jwkSetURI) belongs to the token's issuer")
+                + "\(settings.jwkSetURISetting) belongs to the token's issuer")
     }
 
     /// Fetch now (single flight with any refresh in progress); throws keysUnavailable with the reason on failure.
@@ -174,16 +178,17 @@ public actor KeySetCache {
         TokenValidationError(
             .keysUnavailable,
             "no signing keys are loaded yet" + (lastError.map { " (last refresh: \($0))" } ?? "")
-                + "; check that \(SettingName.jwkSetURI) is reachable and serves the IdP's JWKS")
+                + "; check that \(settings.jwkSetURISetting) is reachable and serves the IdP's JWKS")
     }
 
     private func startRefresh() -> Task<Result<Int, TokenValidationError>, Never> {
         let fetch = self.fetch
         let timeout = settings.fetchTimeout
+        let setting = settings.jwkSetURISetting
         let task = Task<Result<Int, TokenValidationError>, Never> {
             // A client span when traces are exported (child of the request that found a kid unknown, if one did).
             await withSpan("JWKS fetch", ofKind: .client) { span in
-                let outcome = await Self.fetchAndParse(fetch: fetch, timeout: timeout)
+                let outcome = await Self.fetchAndParse(fetch: fetch, timeout: timeout, setting: setting)
                 switch outcome {
                 case .success(let parsed): span.attributes["certauth.jwks.key_count"] = parsed.keys.count
                 case .failure(let error):
@@ -245,9 +250,9 @@ public actor KeySetCache {
     /// Fetches with a deadline (a fetch that ignores cancellation cannot hold the caller past `timeout`) and parses,
     /// off the actor.
     @concurrent
-    private static func fetchAndParse(fetch: @escaping Fetch, timeout: Duration) async
+    private static func fetchAndParse(fetch: @escaping Fetch, timeout: Duration, setting: String) async
         -> Result<(keys: [JSONWebKey], skipped: [JSONWebKeySetParser.SkippedKey]), TokenValidationError> {
-        let fetched = await withDeadline(timeout, fetch)
+        let fetched = await withDeadline(timeout, setting: setting, fetch)
         let data: [UInt8]
         switch fetched {
         case .success(let bytes): data = bytes
@@ -260,7 +265,7 @@ public actor KeySetCache {
             } catch {
                 throw TokenValidationError(
                     .keysUnavailable,
-                    "\(error.message); check that \(SettingName.jwkSetURI) points at the IdP's key set (Entra: "
+                    "\(error.message); check that \(setting) points at the IdP's key set (Entra: "
                         + "https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys)")
             }
             guard !parsed.keys.isEmpty else {
@@ -278,7 +283,7 @@ public actor KeySetCache {
 
     /// Runs `operation` in its own task and returns its result, or a `keysUnavailable` timeout error after
     /// `timeout`, whichever comes first; the loser is cancelled, never awaited.
-    private static func withDeadline(_ timeout: Duration, _ operation: @escaping Fetch) async
+    private static func withDeadline(_ timeout: Duration, setting: String, _ operation: @escaping Fetch) async
         -> Result<[UInt8], TokenValidationError> {
         let slot = FirstResult()
         let work = Task {
@@ -289,14 +294,14 @@ public actor KeySetCache {
             } catch {
                 slot.offer(.failure(TokenValidationError(
                     .keysUnavailable,
-                    "fetching the JWKS failed: \(error); check that \(SettingName.jwkSetURI) is reachable and trusted")))
+                    "fetching the JWKS failed: \(error); check that \(setting) is reachable and trusted")))
             }
         }
         let timer = Task {
             try? await Task.sleep(for: timeout)
             slot.offer(.failure(TokenValidationError(
                 .keysUnavailable,
-                "fetching the JWKS took longer than \(timeout); check that \(SettingName.jwkSetURI) is reachable")))
+                "fetching the JWKS took longer than \(timeout); check that \(setting) is reachable")))
         }
         let result = await withCheckedContinuation { slot.wait($0) }
         work.cancel()

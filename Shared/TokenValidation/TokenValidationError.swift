@@ -43,12 +43,36 @@ public struct TokenValidationError: Error, Sendable, Equatable, CustomStringConv
     }
 }
 
-/// Where the settings come from, for messages that tell the operator what to change.
-enum SettingName {
-    static let issuer = "CAMUNDA_IDENTITY_ISSUER"
-    static let audience = "CAMUNDA_IDENTITY_AUDIENCE"
-    static let jwkSetURI = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI"
-    static let identityType = "CAMUNDA_IDENTITY_TYPE"
-    static let maxTokenLifetime = "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_MAX_TOKEN_LIFETIME"
-    static let allowedTenants = "CAMUNDA_IDENTITY_ALLOWED_TENANTS"
+/// The names of the settings behind a validator, for messages that tell the operator what to change. The library reads
+/// no environment: the caller names its settings (authn its `CAMUNDA_*` variables, `certauth decode-token` its flags);
+/// the default describes each setting in words.
+public struct TokenValidationSettingNames: Sendable, Equatable {
+    /// The accepted issuers (`iss`).
+    public var issuer: String
+    /// The accepted audiences (`aud`).
+    public var audience: String
+    /// Where the signing keys (JWKS) come from.
+    public var jwkSetURI: String
+    /// The IdP kind (Entra's extra issuer forms).
+    public var identityType: String
+    /// The longest accepted token lifetime.
+    public var maxTokenLifetime: String
+    /// The tenants a multi-tenant issuer accepts.
+    public var allowedTenants: String
+
+    public init(issuer: String, audience: String, jwkSetURI: String, identityType: String,
+                maxTokenLifetime: String, allowedTenants: String) {
+        self.issuer = issuer
+        self.audience = audience
+        self.jwkSetURI = jwkSetURI
+        self.identityType = identityType
+        self.maxTokenLifetime = maxTokenLifetime
+        self.allowedTenants = allowedTenants
+    }
+
+    /// Each setting in words, for callers without settings of their own (tests, the bench).
+    public static let described = TokenValidationSettingNames(
+        issuer: "the accepted issuer setting", audience: "the accepted audience setting",
+        jwkSetURI: "the JWKS URI setting", identityType: "the IdP type setting",
+        maxTokenLifetime: "the maximum token lifetime setting", allowedTenants: "the allowed tenants setting")
 }

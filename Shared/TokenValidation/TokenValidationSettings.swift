@@ -23,11 +23,14 @@ public struct TokenValidationSettings: Sendable {
     /// Multi-tenant issuers (`{tenantid}`, `common`, `organizations`): when not empty, the token's `tid` must be one
     /// of these (compared case-insensitively) and its `iss` must be an issuer of that very tenant.
     public var allowedTenants: [String]
+    /// What the caller calls these settings, for the fix a refusal names.
+    public var names: TokenValidationSettingNames
 
     public init(issuers: [String], audiences: [String], algorithms: Set<JWSAlgorithm> = [.rs256, .ps256, .es256],
                 leeway: Duration = .seconds(60), maxTokenLength: Int = 16 * 1024,
                 roleClaims: [String] = ["roles", "app_roles"], scopeClaims: [String] = ["scp"],
-                maxTokenLifetime: Duration = .seconds(86_400), allowedTenants: [String] = []) {
+                maxTokenLifetime: Duration = .seconds(86_400), allowedTenants: [String] = [],
+                names: TokenValidationSettingNames = .described) {
         self.issuers = issuers
         self.audiences = audiences
         self.algorithms = algorithms
@@ -37,9 +40,10 @@ public struct TokenValidationSettings: Sendable {
         self.scopeClaims = scopeClaims
         self.maxTokenLifetime = maxTokenLifetime
         self.allowedTenants = allowedTenants
+        self.names = names
     }
 
-    /// For CAMUNDA_IDENTITY_TYPE=MICROSOFT: the configured issuer plus both Entra forms of its tenant:
+    /// For a Microsoft Entra IdP: the configured issuer plus both Entra forms of its tenant:
     /// v1 `https://sts.windows.net/{tid}/` and v2 `https://login.microsoftonline.com/{tid}/v2.0`. The tenant is
     /// the first path segment of the configured issuer (works for the emulator's `https://localhost:9443/{tid}/v2.0` too).
     public static func microsoftIssuers(configured: String) -> [String] {

@@ -225,7 +225,7 @@ public struct TokenValidator: Sendable {
             throw TokenValidationError(
                 .invalidIssuer,
                 "token issuer \(quoted(issuer)) is not accepted; expected one of \(quotedList(settings.issuers)) — "
-                    + "set \(SettingName.issuer) to the IdP's issuer (with \(SettingName.identityType)=MICROSOFT the "
+                    + "set \(settings.names.issuer) to the IdP's issuer (when \(settings.names.identityType) is MICROSOFT, the "
                     + "tenant's v1 and v2 issuers are both accepted)")
         }
         if !settings.allowedTenants.isEmpty {
@@ -242,7 +242,7 @@ public struct TokenValidator: Sendable {
             let sent = audiences.isEmpty ? "token has no 'aud' claim" : "token audience \(quotedList(audiences)) is not accepted"
             throw TokenValidationError(
                 .invalidAudience,
-                "\(sent); expected one of \(quotedList(settings.audiences)) — set \(SettingName.audience) to the "
+                "\(sent); expected one of \(quotedList(settings.audiences)) — set \(settings.names.audience) to the "
                     + "API's client id (and its api:// URI if v1 tokens carry that), or request the token for this API "
                     + "(scope '<api client id>/.default')")
         }
@@ -270,14 +270,14 @@ public struct TokenValidator: Sendable {
                 .lifetimeTooLong,
                 "token expires at \(Self.rfc3339(exp)), \(Self.wholeSeconds(exp - current)) s from now, more than the maximum "
                     + "token lifetime of \(Self.wholeSeconds(maxLifetime)) s; the token is refused — the IdP must issue "
-                    + "shorter-lived access tokens (or raise \(SettingName.maxTokenLifetime))")
+                    + "shorter-lived access tokens (or raise \(settings.names.maxTokenLifetime))")
         }
         if let iat, exp - iat > maxLifetime + leeway {
             throw TokenValidationError(
                 .lifetimeTooLong,
                 "token lives \(Self.wholeSeconds(exp - iat)) s from iat \(Self.rfc3339(iat)) to exp \(Self.rfc3339(exp)), more "
                     + "than the maximum token lifetime of \(Self.wholeSeconds(maxLifetime)) s; the token is refused — the IdP "
-                    + "must issue shorter-lived access tokens (or raise \(SettingName.maxTokenLifetime))")
+                    + "must issue shorter-lived access tokens (or raise \(settings.names.maxTokenLifetime))")
         }
         let nbf = try numericDate(claims[.nbf], "nbf")
         if let nbf, nbf - leeway > current {
@@ -335,13 +335,13 @@ public struct TokenValidator: Sendable {
             throw TokenValidationError(
                 .invalidTenant,
                 "token has no string 'tid' claim; with a multi-tenant issuer only tokens of the tenants \(allowed) "
-                    + "(\(SettingName.allowedTenants)) are accepted")
+                    + "(\(settings.names.allowedTenants)) are accepted")
         }
         guard settings.allowedTenants.contains(where: { $0.caseInsensitiveCompare(tid) == .orderedSame }) else {
             throw TokenValidationError(
                 .invalidTenant,
                 "token tenant \(quoted(tid)) is not allowed; expected one of \(allowed) — add the tenant to "
-                    + "\(SettingName.allowedTenants) if its tokens are meant to be accepted")
+                    + "\(settings.names.allowedTenants) if its tokens are meant to be accepted")
         }
         guard issuer.range(of: tid, options: .caseInsensitive) != nil else {
             throw TokenValidationError(

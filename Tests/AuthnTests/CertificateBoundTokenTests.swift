@@ -143,7 +143,7 @@ struct CertificateBoundTokenTests {
     static func identityClient(_ pki: TestPKI, keystore: String = "identity.p12", alias: String = "identity") throws -> HTTPClient {
         let credential = try KeystoreLoader.load(
             path: pki.path(keystore), password: TestPKI.password, alias: alias, keyPassword: nil,
-            settings: .clientAssertion).credential
+            settings: .testCredential).credential
         let tls = try ServerTLS.clientConfiguration(
             credential: credential, trustRoots: try TrustStoreLoader.load(
                 path: pki.path("truststore.pem"), password: nil, type: nil, setting: "test"),

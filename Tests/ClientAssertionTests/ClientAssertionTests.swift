@@ -16,7 +16,8 @@ import _CryptoExtras
         let leaf = try DevPKI.issueService("identity", ca: ca)
         let p12 = try DevPKI.pkcs12(leaf, alias: "identity", chain: [ca], password: "pw")
         credential = try KeystoreLoader.load(
-            data: p12, path: "mem.p12", password: "pw", alias: "identity", keyPassword: nil, settings: .clientAssertion
+            data: p12, path: "mem.p12", password: "pw", alias: "identity", keyPassword: nil,
+            settings: KeystoreSettingNames(path: "the test keystore", password: "its password", alias: "its alias", keyPassword: "its key password")
         ).credential
     }
 

@@ -47,7 +47,7 @@ struct CredentialRotationProcessTests {
     /// The dev PKI's current client credential as PEM text.
     static func currentPEM(_ pki: TestPKI) throws -> (certificate: String, key: String, x5tS256: String) {
         let credential = try KeystoreLoader.load(
-            path: pki.path("identity.p12"), password: TestPKI.password, alias: "identity", keyPassword: nil, settings: .clientAssertion).credential
+            path: pki.path("identity.p12"), password: TestPKI.password, alias: "identity", keyPassword: nil, settings: .testCredential).credential
         return (try credential.certificate.serializeAsPEM().pemString + "\n", credential.privateKey.pkcs8PEMRepresentation + "\n", credential.x5tS256)
     }
 

@@ -175,7 +175,7 @@ import X509
                 == "Certificate keystore not found: \(path); check \(settings.path) and that the file is mounted (for example /certs:ro)."
         )
         let server = expectKeystoreError(.notFound, prefix: "Certificate keystore not found: \(path)") {
-            try KeystoreLoader.load(path: path, password: "pw", alias: nil, keyPassword: nil, settings: .serverSSL)
+            try KeystoreLoader.load(path: path, password: "pw", alias: nil, keyPassword: nil, settings: serverSettings)
         }
         #expect(server?.message.contains("SERVER_SSL_KEY_STORE") == true)
     }
@@ -327,7 +327,7 @@ import X509
         let path = try seedFile()
         try FileManager.default.setAttributes([.posixPermissions: 0o666], ofItemAtPath: path)
         let loaded = try KeystoreLoader.load(
-            data: try readBytes(path), path: path, password: "pw", alias: "identity", keyPassword: nil, settings: .serverSSL
+            data: try readBytes(path), path: path, password: "pw", alias: "identity", keyPassword: nil, settings: serverSettings
         )
         #expect(loaded.warnings.isEmpty)
         #expect(loaded.credential.alias == "identity")

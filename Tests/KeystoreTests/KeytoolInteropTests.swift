@@ -98,7 +98,7 @@ struct KeytoolInteropTests {
             "-keystore", jks, "-storetype", "JKS", "-storepass", "changeit", "-keypass", "changeit",
         ])
         let error = expectKeystoreError(.notPKCS12, prefix: "\(jks) is not a PKCS#12 keystore: it is a Java KeyStore (JKS)") {
-            try KeystoreLoader.load(path: jks, password: "changeit", alias: nil, keyPassword: nil, settings: .serverSSL)
+            try KeystoreLoader.load(path: jks, password: "changeit", alias: nil, keyPassword: nil, settings: serverSettings)
         }
         #expect(error?.message.contains("SERVER_SSL_KEY_STORE") == true)
     }

@@ -148,7 +148,7 @@ import X509
 
     @Test func pemFileAsKeystoreSuggestsThePEMSettings() throws {
         let error = expectKeystoreError(.notPKCS12, prefix: "\(material.identityCertPEM) is not a PKCS#12 keystore: it is a PEM file") {
-            try KeystoreLoader.load(path: material.identityCertPEM, password: "pw", alias: nil, keyPassword: nil, settings: .serverSSL)
+            try KeystoreLoader.load(path: material.identityCertPEM, password: "pw", alias: nil, keyPassword: nil, settings: serverSettings)
         }
         #expect(error?.message.contains("SERVER_SSL_CERTIFICATE_PRIVATE_KEY") == true)
         #expect(error?.message.contains("tls.crt and tls.key") == true)

@@ -115,7 +115,7 @@ import Glibc
         }
         #expect(Self.mode(path) == 0o600)
         #expect(events.filter { $0.name == "store.p12" && $0.mask & 0x4 != 0 }.isEmpty)
-        let loaded = try KeystoreLoader.load(path: path, password: "changeit", alias: nil, keyPassword: nil, settings: .clientAssertion)
+        let loaded = try KeystoreLoader.load(path: path, password: "changeit", alias: nil, keyPassword: nil, settings: settings)
         #expect(loaded.credential.alias == "writer")
     }
 }

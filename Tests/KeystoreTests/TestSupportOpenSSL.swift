@@ -75,7 +75,15 @@ func expectKeystoreError<T>(
     }
 }
 
-let settings = KeystoreSettingNames.clientAssertion
+/// The caller's names for its settings (token-issuer passes its `CAMUNDA_*` variables): messages must name these.
+let settings = KeystoreSettingNames(
+    path: "TEST_KEYSTORE_PATH", password: "TEST_KEYSTORE_PASSWORD", alias: "TEST_KEY_ALIAS",
+    keyPassword: "TEST_KEY_PASSWORD", certificate: "TEST_CERTIFICATE", privateKey: "TEST_PRIVATE_KEY")
+
+/// A listener's names (the service kit's `KeystoreSettingNames.serverSSL`, which this target does not link).
+let serverSettings = KeystoreSettingNames(
+    path: "SERVER_SSL_KEY_STORE", password: "SERVER_SSL_KEY_STORE_PASSWORD", alias: "SERVER_SSL_KEY_ALIAS",
+    keyPassword: "SERVER_SSL_KEY_PASSWORD", certificate: "SERVER_SSL_CERTIFICATE", privateKey: "SERVER_SSL_CERTIFICATE_PRIVATE_KEY")
 
 private let materialDirectory = FileManager.default.temporaryDirectory
     .appendingPathComponent("keystore-material-\(UUID().uuidString)").path

@@ -155,3 +155,11 @@ public func withServices<T: Sendable>(
         }
     }
 }
+
+extension KeystoreSettingNames {
+    /// What messages call a test's keystore settings (the services name theirs: token-issuer's `clientAssertion`,
+    /// the kit's `serverSSL`).
+    public static let testCredential = KeystoreSettingNames(
+        path: "the test keystore", password: "its password", alias: "its alias", keyPassword: "its key password",
+        certificate: "the test certificate", privateKey: "its private key")
+}

@@ -23,7 +23,7 @@ import WireFormat
         let registry = try AppRegistry.load(path: pki.path("apps.json"))
         logic = TokenEndpointLogic(registry: registry, issuerBase: "https://login.example", tokenLifetime: 3599, clockSkew: 300)
         credential = try KeystoreLoader.load(
-            path: pki.path("identity.p12"), password: TestPKI.password, alias: "identity", keyPassword: nil, settings: .clientAssertion
+            path: pki.path("identity.p12"), password: TestPKI.password, alias: "identity", keyPassword: nil, settings: .testCredential
         ).credential
         key = await (try SigningKeys()).signingKey()
     }
@@ -71,7 +71,7 @@ import WireFormat
         #expect(code(form(assertion: try assertion(audience: "https://elsewhere/token"))) == 700023)
         #expect(code(form(assertion: try assertion(now: now.addingTimeInterval(-3600))), now: now) == 700024)
         let stranger = try KeystoreLoader.load(
-            path: pki.path("token-issuer.p12"), password: TestPKI.password, alias: nil, keyPassword: nil, settings: .clientAssertion).credential
+            path: pki.path("token-issuer.p12"), password: TestPKI.password, alias: nil, keyPassword: nil, settings: .testCredential).credential
         #expect(code(form(assertion: try assertion(credential: stranger))) == 700027)
         var secret = form()
         secret["client_secret"] = "wrong"

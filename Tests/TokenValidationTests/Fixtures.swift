@@ -131,8 +131,13 @@ enum Fixture {
     static let now = Date(timeIntervalSince1970: 1_750_004_800)
     static let nowSeconds = 1_750_004_800.0
 
+    /// The caller's names for its settings: a refusal must name these (authn passes its `CAMUNDA_*` variables).
+    static let settingNames = TokenValidationSettingNames(
+        issuer: "TEST_ISSUER", audience: "TEST_AUDIENCE", jwkSetURI: "TEST_JWKS_URI", identityType: "TEST_IDP_TYPE",
+        maxTokenLifetime: "TEST_MAX_LIFETIME", allowedTenants: "TEST_TENANTS")
+
     static let settings = TokenValidationSettings(issuers: TokenValidationSettings.microsoftIssuers(configured: issuerV2),
-                                                  audiences: [api, "api://\(api)"])
+                                                  audiences: [api, "api://\(api)"], names: settingNames)
 
     /// Entra v2 app-only access token claims.
     static func v2Claims(_ changes: [String: JSONValue?] = [:]) -> [String: JSONValue] {

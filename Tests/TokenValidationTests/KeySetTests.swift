@@ -253,9 +253,9 @@ enum CapturedLogsLogger {
 @Suite struct KeySetDocumentTests {
     /// A document that is not a JWKS: the parser's reason (JOSE), and where to look (the setting).
     @Test func notAJWKSNamesTheSetting() async throws {
-        let keys = KeySetCache(logger: Logger(label: "test"), fetch: { Array("{}".utf8) })
+        let keys = KeySetCache(settings: .init(jwkSetURISetting: "TEST_JWKS_URI"), logger: Logger(label: "test"), fetch: { Array("{}".utf8) })
         let error = await #expect(throws: TokenValidationError.self) { try await keys.refresh() }
         #expect(error?.code == .keysUnavailable)
-        #expect(error?.message.hasPrefix("the JWKS document is not a JSON object with a 'keys' array; check that CAMUNDA_SECURITY_AUTHENTICATION_OIDC_JWK_SET_URI") == true)
+        #expect(error?.message.hasPrefix("the JWKS document is not a JSON object with a 'keys' array; check that TEST_JWKS_URI") == true)
     }
 }
