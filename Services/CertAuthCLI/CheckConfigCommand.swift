@@ -162,6 +162,6 @@ struct CheckConfig: AsyncParsableCommand {
     }
 
     static func describe(_ certificate: Certificate) -> String {
-        "\(DistinguishedNameFormat.string(certificate.subject)), expires \(ISO8601DateFormatter().string(from: certificate.notValidAfter))"
+        "\(DistinguishedNameFormat.string(certificate.subject)), expires \(RFC3339.string(certificate.notValidAfter))"
     }
 }

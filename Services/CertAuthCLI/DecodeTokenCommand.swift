@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import TokenValidation
+import WireFormat
 
 /// `certauth decode-token`: show a JWT's header and claims, and with a JWKS validate it exactly as authn does.
 struct DecodeToken: AsyncParsableCommand {
@@ -327,7 +328,7 @@ struct DecodeToken: AsyncParsableCommand {
             let date = Date(timeIntervalSince1970: seconds)
             let delta = Int(date.timeIntervalSince(now))
             let relative = delta >= 0 ? "in \(delta) s" : "\(-delta) s ago"
-            return (name, date.formatted(.iso8601), relative)
+            return (name, RFC3339.string(date), relative)
         }
     }
 

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import CertificateValidation
 import Foundation
 import NIOCore
+import WireFormat
 import X509
 
 /// `certauth verify-chain`: the check authn makes on a client certificate, from files (README).
@@ -186,7 +187,7 @@ struct VerifyChain: AsyncParsableCommand {
                     [
                         "subject": DistinguishedNameFormat.string(certificate.subject),
                         "issuer": DistinguishedNameFormat.string(certificate.issuer),
-                        "not_after": certificate.notValidAfter.formatted(.iso8601),
+                        "not_after": RFC3339.string(certificate.notValidAfter),
                         "x5t#S256": (try? CertificateThumbprint.sha256(certificate)) ?? NSNull(),
                         // What a mapping rule's issuerSpkiSha256 and …_MTLS_DEFAULT_ROLES_BY_ANCHOR pin a CA by.
                         "spki_sha256": CertificateNames.spkiSHA256(certificate),
@@ -202,7 +203,7 @@ struct VerifyChain: AsyncParsableCommand {
             print("VALID")
             for (index, certificate) in chain.enumerated() {
                 let role = index == 0 ? "leaf" : index == chain.count - 1 ? "trusted" : "intermediate"
-                print("  \(index) \(role.padding(toLength: 12, withPad: " ", startingAt: 0)) \(DistinguishedNameFormat.string(certificate.subject))  (not after \(certificate.notValidAfter.formatted(.iso8601)))")
+                print("  \(index) \(role.padding(toLength: 12, withPad: " ", startingAt: 0)) \(DistinguishedNameFormat.string(certificate.subject))  (not after \(RFC3339.string(certificate.notValidAfter)))")
             }
             if let principal {
                 print("principal: \(principal)")

@@ -264,7 +264,7 @@ public struct TokenEndpointLogic: Sendable {
         }
         if exp + skew < current || (claims.nbf.map { $0 - skew > current } ?? false) {
             throw EntraFailure(status: 401, error: "invalid_client", code: 700024,
-                               message: "Client assertion is not within its valid time range. Current time: \(ISO8601DateFormatter().string(from: now)), assertion valid from \(claims.nbf.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: $0)) } ?? "-"), expiry time of assertion \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: exp))).")
+                               message: "Client assertion is not within its valid time range. Current time: \(RFC3339.string(now)), assertion valid from \(claims.nbf.map { RFC3339.string(Date(timeIntervalSince1970: $0)) } ?? "-"), expiry time of assertion \(RFC3339.string(Date(timeIntervalSince1970: exp))).")
         }
         if now < registered.certificate.notValidBefore || now > registered.certificate.notValidAfter {
             throw EntraFailure(status: 401, error: "invalid_client", code: 1000502,

@@ -486,8 +486,7 @@ struct RolesRoutes: Sendable {
 
     /// RFC 3339 in UTC with milliseconds, e.g. `2025-06-15T08:30:00.123Z`.
     static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true)
-            .timeSeparator(.colon).timeZone(separator: .omitted))
+        RFC3339.stringWithMilliseconds(date)
     }
 
     static func parameter(_ context: ServiceRequestContext, _ name: String) -> String {

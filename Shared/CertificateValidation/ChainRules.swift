@@ -1,5 +1,6 @@
 import Foundation
 import SwiftASN1
+import WireFormat
 import X509
 
 /// The checks applied to one candidate chain (leaf first, anchor last), each returning the first problem as a
@@ -59,7 +60,7 @@ enum ChainRules {
     }
 
     static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601)
+        RFC3339.string(date)
     }
 
     // MARK: All checks

@@ -1,4 +1,5 @@
 import Foundation
+import WireFormat
 
 /// File-level helpers shared by the keystore and truststore loaders.
 enum KeystoreFile {
@@ -102,6 +103,6 @@ enum KeystoreFile {
     }
 
     static func iso8601(_ date: Date) -> String {
-        date.formatted(.iso8601)
+        RFC3339.string(date)
     }
 }

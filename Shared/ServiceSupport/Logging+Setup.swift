@@ -101,7 +101,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     private static func timestamp() -> String {
-        Date().formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(separator: .omitted))
+        RFC3339.stringWithMilliseconds(Date())
     }
 
     private static func encode(_ fields: [String: any Sendable]) -> String {

@@ -407,7 +407,7 @@ public struct TokenValidator: Sendable {
     /// RFC 3339 for plausible dates (years 0001 to 9999), the raw number otherwise: claim values come from callers.
     static func rfc3339(_ seconds: Double) -> String {
         guard seconds > -62_135_596_800, seconds < 253_402_300_800 else { return "\(seconds)" }
-        return Date(timeIntervalSince1970: seconds).formatted(.iso8601)
+        return RFC3339.string(Date(timeIntervalSince1970: seconds))
     }
 
     /// A whole number of seconds for messages, clamped so that absurd claim values cannot trap.

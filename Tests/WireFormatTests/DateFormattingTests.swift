@@ -19,6 +19,22 @@ import WireFormat
         }
     }
 
+    /// With milliseconds (log lines, roles' problem answers): as Foundation's ISO 8601 style with fractional seconds.
+    @Test func rfc3339WithMillisecondsMatchesFoundation() {
+        let style = Date.ISO8601FormatStyle().year().month().day().dateSeparator(.dash)
+            .time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(separator: .omitted)
+        var seconds: [Double] = [0, 0.5, 0.25, 0.125, 0.001, 0.999, 1_765_000_000.123, 1_765_000_000.9995, -0.5, -86_400.25]
+        var step = 946_684_800.0  // 2000-01-01
+        while step < 4_102_444_800 {  // 2100-01-01
+            seconds.append(step)
+            step += 86_400 * 7 + 3_671.0371
+        }
+        for value in seconds {
+            let date = Date(timeIntervalSince1970: value)
+            #expect(RFC3339.stringWithMilliseconds(date) == date.formatted(style), "\(value)")
+        }
+    }
+
     @Test func rfc3339ClampsWhatItCannotWrite() {
         #expect(RFC3339.string(Date(timeIntervalSince1970: 1e15)) == "9999-12-31T23:59:59Z")
         #expect(RFC3339.string(Date(timeIntervalSince1970: -1e15)) == "0000-01-01T00:00:00Z")
