@@ -170,7 +170,7 @@ let package = Package(
         .target(
             name: "TraceExport",
             dependencies: [
-                "ServiceSupport",
+                "ServiceSupport", "AuthProtocol",
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),

@@ -100,7 +100,7 @@ final class AdminGrantAudit: Sendable {
             }
             guard first else { continue }
             AdminGrantEvent(.principalGranted, role: role, principal: authentication.principal.principal, details: [
-                "auth.method": authentication.principal.authenticationMethod.rawValue, "auth.credential": authentication.credential,
+                LogKey.method: authentication.principal.authenticationMethod.rawValue, LogKey.credential: authentication.credential,
             ]).log(to: logger)
         }
     }
@@ -139,7 +139,7 @@ struct Authenticator: Sendable {
         return roles.filter { role in
             guard let problem = RoleName.problem(role) else { return true }
             logger.warning("Role value refused", metadata: [
-                "role": .string(RoleName.shown(role)), "reason": .string(problem), "source": .string(source(role)),
+                LogKey.roleName: .string(RoleName.shown(role)), LogKey.roleProblem: .string(problem), LogKey.roleSource: .string(source(role)),
             ])
             return false
         }

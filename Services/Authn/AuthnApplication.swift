@@ -79,7 +79,8 @@ public enum AuthnApplication {
             services.append(contentsOf: idpHTTP.clients.map { HTTPClientService(client: $0) } as [any Service])
             for proxy in [oidc.proxies.https, oidc.proxies.http].compactMap({ $0 }) {
                 logger.info("IdP calls (discovery, JWKS) go through a proxy", metadata: [
-                    "proxy": .string(proxy.description), "variable": .string(proxy.variable), "no_proxy": .string(proxy.bypass.joined(separator: ",")),
+                    LogKey.proxyURL: .string(proxy.description), LogKey.configVariable: .string(proxy.variable),
+                    LogKey.proxyBypass: .string(proxy.bypass.joined(separator: ",")),
                 ])
             }
             let source = JWKSSource(
@@ -87,7 +88,7 @@ public enum AuthnApplication {
                 allowInsecureHTTP: oidc.allowInsecureHTTP, multiTenant: !oidc.allowedTenants.isEmpty)
             if oidc.allowInsecureHTTP {
                 logger.warning("\(AuthnSetting.allowInsecureHTTP)=true: the IdP's discovery document and signing keys may be fetched over plain http beyond loopback, where anyone on the path can replace them and forge tokens; use it in a lab only", metadata: [
-                    "source": .string(source.description),
+                    LogKey.jwksSource: .string(source.description),
                 ])
             }
             let cache = KeySetCache(
@@ -179,7 +180,7 @@ public enum AuthnApplication {
                     mtls.defaultRolesByAnchor, trustedFiles: mtls.trustedCertificateFiles, variable: AuthnSetting.mtlsDefaultRolesByAnchor))
             for role in mtls.defaultRoles + mtls.defaultRolesByAnchor.flatMap(\.roles) where AdminGrantAudit.isAdminLike(role) {
                 AdminGrantEvent(.configuredDefault, role: role, principal: "configuration", details: [
-                    "setting": mtls.defaultRoles.contains(role) ? AuthnSetting.mtlsDefaultRoles : AuthnSetting.mtlsDefaultRolesByAnchor,
+                    LogKey.configVariable: mtls.defaultRoles.contains(role) ? AuthnSetting.mtlsDefaultRoles : AuthnSetting.mtlsDefaultRolesByAnchor,
                 ]).log(to: logger)
             }
         }
@@ -223,8 +224,8 @@ public enum AuthnApplication {
             anonymous = AnonymousAccess(flow: flow, roles: configuration.anonymousRoles, sessions: sessions, logger: logger)
             let granted = configuration.anonymousRoles.isEmpty ? "no roles" : "the roles \(configuration.anonymousRoles.joined(separator: ", "))"
             logger.warning("\(AuthnSetting.unprotectedAPI)=true: requests without credentials are let in as anonymous callers with \(granted) (\(AuthnSetting.anonymousRoles)); the suite's service identity signs in for them once (token from token-issuer), and its own roles are never handed to them", metadata: [
-                "token_issuer": .string(url.absoluteString),
-                "anonymous_roles": .string(configuration.anonymousRoles.joined(separator: ",")),
+                LogKey.authnTokenIssuer: .string(url.absoluteString),
+                LogKey.authnAnonymousRoles: .string(configuration.anonymousRoles.joined(separator: ",")),
             ])
         }
 
@@ -262,9 +263,9 @@ public enum AuthnApplication {
         let app = try configuration.listener.application(
             name: "authn", router: router, tlsContext: listenerTLS.context, port: port, logger: logger,
             metadata: [
-                "bearer": .stringConvertible(configuration.oidc != nil), "mtls": .stringConvertible(configuration.mtls != nil),
-                "roles": .string(configuration.rolesURL?.absoluteString ?? "off"),
-                "sessions": .string(configuration.sessions.persistent ? "persistent" : "memory"),
+                LogKey.authnBearer: .stringConvertible(configuration.oidc != nil), LogKey.authnMTLS: .stringConvertible(configuration.mtls != nil),
+                LogKey.authnRolesURL: .string(configuration.rolesURL?.absoluteString ?? "off"),
+                LogKey.authnSessions: .string(configuration.sessions.persistent ? "persistent" : "memory"),
             ],
             clientChainCallback: configuration.listener.clientAuth == .none ? nil : PresentedChain.verificationCallback,
             immediate: routes.immediate)
@@ -375,8 +376,8 @@ struct KeySetRefresher: Service {
         do {
             try await keys.refresh()
         } catch {
-            logger.warning("IdP signing keys not available at start; bearer tokens are refused with 503 until they arrive", metadata: [
-                "source": .string(source), "error": .string(error.message),
+            logger.warning("IdP signing keys not available at start; bearer tokens are refused with 503 until they arrive", error: error, metadata: [
+                LogKey.jwksSource: .string(source),
             ])
         }
         let counted = await report(counted: 0)

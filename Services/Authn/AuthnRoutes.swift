@@ -46,11 +46,11 @@ struct AuthnRoutes: Sendable {
             await forwardAuth(request, context: context)
         }
         router.post(RouterPath(ProtocolPath.authenticate)) { request, context in
-            await authenticateEndpoint(request, context: context)
+            try await authenticateEndpoint(request, context: context)
         }
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
             router.on("/v2/**", method: method) { request, context in
-                await forwardToRoles(request, context: context)
+                try await forwardToRoles(request, context: context)
             }
         }
     }
@@ -201,21 +201,31 @@ struct AuthnRoutes: Sendable {
     }
 
     /// Internal: another service asks authn to check a token or a certificate chain it received.
-    func authenticateEndpoint(_ request: Request, context: ServiceRequestContext) async -> Response {
+    func authenticateEndpoint(_ request: Request, context: ServiceRequestContext) async throws(AuthnRequestError) -> Response {
         if let refusal = await checkInternalCaller(context) { return refusal }
         let body: AuthenticateRequest
         do {
             body = try await request.decode(as: AuthenticateRequest.self, context: context)
         } catch {
-            return JSONResponse.oauthError(.badRequest, OAuthErrorResponse(
-                error: "invalid_request",
-                errorDescription: "the body must be JSON {\"token\": \"...\"}, {\"token\": \"...\", \"certificate_chain_pem\": \"...\"} or {\"certificate_chain_pem\": \"...\"}",
-                traceID: context.trace.traceID))
+            throw .invalidRequest(
+                "the body must be JSON {\"token\": \"...\"}, {\"token\": \"...\", \"certificate_chain_pem\": \"...\"} or {\"certificate_chain_pem\": \"...\"}",
+                traceID: context.trace.traceID)
         }
+        enum Presented { case token(String, pem: String?), chain(String) }
+        let presented: Presented
+        if let token = body.token {
+            presented = .token(token, pem: body.certificateChainPEM)
+        } else if let pem = body.certificateChainPEM {
+            presented = .chain(pem)
+        } else {
+            throw .invalidRequest(
+                "send \"token\" (optionally with \"certificate_chain_pem\" for certificate-bound tokens) or \"certificate_chain_pem\" alone",
+                traceID: context.trace.traceID)
+        }
+        let authentication: Authentication
         do throws(AuthenticationFailure) {
-            let authentication: Authentication
-            switch (body.token, body.certificateChainPEM) {
-            case (let token?, let pem):
+            switch presented {
+            case .token(let token, let pem):
                 // certificate_chain_pem next to a token is the certificate the caller's client presented: a
                 // certificate-bound token must match its leaf (RFC 8705 §3).
                 let presentation = TokenPresentation.caller(certificate: { () async throws(AuthenticationFailure) -> Certificate? in
@@ -227,7 +237,7 @@ struct AuthnRoutes: Sendable {
                     }
                 })
                 authentication = try await authenticator.authenticate(token: token, presentation: presentation, trace: context.trace)
-            case (nil, let pem?):
+            case .chain(let pem):
                 let chain: [Certificate]
                 do {
                     chain = try CertificatePEM.parse(pem)
@@ -238,34 +248,29 @@ struct AuthnRoutes: Sendable {
                     throw AuthenticationFailure(.unauthorized, "certificate_chain_pem holds no certificate", code: .certificateMissing)
                 }
                 authentication = try await authenticator.authenticate(leaf: leaf, presented: .list(Array(chain.dropFirst())), trace: context.trace)
-            default:
-                return JSONResponse.oauthError(.badRequest, OAuthErrorResponse(
-                    error: "invalid_request",
-                    errorDescription: "send \"token\" (optionally with \"certificate_chain_pem\" for certificate-bound tokens) or \"certificate_chain_pem\" alone",
-                    traceID: context.trace.traceID))
             }
-            decisions.accepted(authentication.principal.authenticationMethod)
-            return JSONResponse.make(.ok, authentication.principal)
         } catch {
             return failureResponse(error, context: context, problem: false)
         }
+        decisions.accepted(authentication.principal.authenticationMethod)
+        return JSONResponse.make(.ok, authentication.principal)
     }
 
     /// `/v2/**`: the target is checked (400 for anything that could be read two ways), the route decides what it
     /// needs (read: a reader or admin role; write and the audit log: an admin role; no such route: 404), and exactly
     /// the checked target is forwarded to roles with the caller in the structured `X-Auth-*` fields.
-    func forwardToRoles(_ request: Request, context: ServiceRequestContext) async -> Response {
+    func forwardToRoles(_ request: Request, context: ServiceRequestContext) async throws(AuthnRequestError) -> Response {
         let path: String
         let query: String?
         switch ManagementAPI.checkTarget(request.uri.string) {
         case .success(let target):
             (path, query) = target
         case .failure(let problem):
-            context.logger.info("Management request refused", metadata: ["reason": .string(problem.reason)])
-            return self.problem(.badRequest, "Bad request target", "\(problem.reason); send the path as roles' API names it (docs/roles.md, API)", context: context)
+            context.logger.info("Management request refused", metadata: [LogKey.authnDescription: .string(problem.reason)])
+            throw .problem(.badRequest, "Bad request target", "\(problem.reason); send the path as roles' API names it (docs/roles.md, API)")
         }
         guard let access = ManagementAPI.access(method: request.method, path: path) else {
-            return problem(.notFound, "Not Found", "no management route \(request.method.rawValue) \(path); see docs/roles.md (API) for the /v2 routes", context: context)
+            throw .problem(.notFound, "Not Found", "no management route \(request.method.rawValue) \(path); see docs/roles.md (API) for the /v2 routes")
         }
         let authentication: Authentication
         do {
@@ -290,14 +295,14 @@ struct AuthnRoutes: Sendable {
             decisions.accepted(authentication.principal.authenticationMethod)
         }
         guard let roles else {
-            return problem(.serviceUnavailable, "Roles service not configured",
-                           "the /v2 management API is served by the roles service; set CAMUNDA_ROLES_URL (e.g. https://roles:8445)", context: context)
+            throw .problem(.serviceUnavailable, "Roles service not configured",
+                           "the /v2 management API is served by the roles service; set CAMUNDA_ROLES_URL (e.g. https://roles:8445)")
         }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: context.maxUploadSize)
         } catch {
-            return problem(.contentTooLarge, "Request too large", "the request body is larger than \(context.maxUploadSize) bytes", context: context)
+            throw .problem(.contentTooLarge, "Request too large", "the request body is larger than \(context.maxUploadSize) bytes")
         }
         let fields: HTTPFields
         do {
@@ -319,7 +324,7 @@ struct AuthnRoutes: Sendable {
             if let location = answer.headers.first(name: "location") { fields[.location] = location }
             return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: answer.body))
         } catch {
-            return problem(.badGateway, "Roles service unavailable", error.message, context: context)
+            throw .problem(.badGateway, "Roles service unavailable", error.message)
         }
     }
 
@@ -363,7 +368,9 @@ struct AuthnRoutes: Sendable {
     func failureResponse(_ error: AuthenticationFailure, context: ServiceRequestContext, problem asProblem: Bool) -> Response {
         let description = error.reason
         decisions.refused(error)
-        context.logger.info("Authentication refused", metadata: ["reason": .string(description), "reason_code": .string(error.code.rawValue)])
+        context.logger.info("Authentication refused", metadata: [
+            LogKey.authnDescription: .string(description), LogKey.authnReason: .string(error.code.rawValue),
+        ])
         var headers: HTTPFields = [:]
         let status: HTTPResponse.Status
         let code: String
@@ -399,8 +406,17 @@ struct AuthnRoutes: Sendable {
     func problem(
         _ status: HTTPResponse.Status, _ title: String, reason: AuthnReason? = nil, _ detail: String, context: ServiceRequestContext
     ) -> Response {
-        var body = ProblemDetails(title: title, status: Int(status.code), detail: detail)
+        var body = Self.problemBody(status, title, detail)
         body.reason = reason?.rawValue
+        return Self.problemResponse(status, body)
+    }
+
+    static func problemBody(_ status: HTTPResponse.Status, _ title: String, _ detail: String) -> ProblemDetails {
+        ProblemDetails(title: title, status: Int(status.code), detail: detail)
+    }
+
+    /// A problem as `application/problem+json` (the decisions' answers and ``AuthnRequestError``'s).
+    static func problemResponse(_ status: HTTPResponse.Status, _ body: ProblemDetails) -> Response {
         var response = JSONResponse.make(status, body)
         response.headers[.contentType] = ProblemDetails.contentType
         return response

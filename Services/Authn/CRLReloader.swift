@@ -1,3 +1,4 @@
+import AuthProtocol
 import CertificateValidation
 import Foundation
 import Logging
@@ -44,7 +45,7 @@ struct CRLReloader: Service {
                 for (uri, source) in fetcher?.status ?? [:] where source.lastError != nil {
                     if source.lastErrorAt.map({ Date().timeIntervalSince($0) < tick.seconds + 0.5 }) == true {
                         logger.warning("A CRL distribution point could not be fetched; its previous CRL stays in use until its nextUpdate", metadata: [
-                            "url": .string(uri), "error": .string(source.lastError ?? ""),
+                            LogKey.urlFull: .string(uri), LogKey.errorMessage: .string(source.lastError ?? ""),
                         ])
                     }
                 }
@@ -57,12 +58,12 @@ struct CRLReloader: Service {
         if store.reloadIfChanged() {
             cache.removeAll()
             logger.info("CRLs reloaded; cached certificate verdicts dropped", metadata: [
-                "files": .string(store.paths.joined(separator: ",")),
+                LogKey.crlFiles: .string(store.paths.joined(separator: ",")),
             ])
         }
         for file in store.status where file.error != nil {
             logger.warning("A CRL file could not be read; its previous CRLs stay in use", metadata: [
-                "file": .string(file.path), "error": .string(file.error ?? ""),
+                LogKey.filePath: .string(file.path), LogKey.errorMessage: .string(file.error ?? ""),
             ])
         }
     }

@@ -67,8 +67,8 @@ actor SessionManager {
             memory[id] = session
         }
         logger.info("Session created", metadata: [
-            "principal": .string(authentication.principal.principal), "credential": .string(authentication.credential),
-            "session": .string(String(id.prefix(12))), "expires_at": .string(RFC3339.string(expiresAt)),
+            LogKey.principal: .string(authentication.principal.principal), LogKey.credential: .string(authentication.credential),
+            LogKey.sessionID: .string(String(id.prefix(12))), LogKey.sessionExpiresAt: .string(RFC3339.string(expiresAt)),
         ])
         return expiresAt
     }
@@ -98,7 +98,7 @@ actor SessionManager {
         if let store {
             do {
                 let removed = try await store.purgeExpired(now: now)
-                if removed > 0 { logger.debug("Expired sessions removed", metadata: ["count": .stringConvertible(removed)]) }
+                if removed > 0 { logger.debug("Expired sessions removed", metadata: [LogKey.sessionCount: .stringConvertible(removed)]) }
             } catch {
                 logger.warning("Could not remove expired sessions", error: error)
             }
@@ -250,7 +250,7 @@ actor AnonymousAccess {
         if let stored = try? await sessions.load(id: Self.sessionID, now: now),
            (stored.expiresAt ?? .distantPast) > now.addingTimeInterval(30), stored.principal.roles == roles {
             logger.info("Anonymous sign-in reused from the session store", metadata: [
-                "principal": .string(stored.principal.principal), "expires_at": .string(stored.principal.expiresAt ?? "-"),
+                LogKey.principal: .string(stored.principal.principal), LogKey.sessionExpiresAt: .string(stored.principal.expiresAt ?? "-"),
             ])
             return .success(stored)
         }
@@ -265,8 +265,8 @@ actor AnonymousAccess {
         anonymous.principal.roles = roles
         anonymous.principal.authorities = roles
         logger.info("Service-account sign-in for anonymous callers", metadata: [
-            "principal": .string(anonymous.principal.principal), "roles": .string(roles.joined(separator: " ")),
-            "expires_at": .string(anonymous.principal.expiresAt ?? "-"),
+            LogKey.principal: .string(anonymous.principal.principal), LogKey.roles: .string(roles.joined(separator: " ")),
+            LogKey.sessionExpiresAt: .string(anonymous.principal.expiresAt ?? "-"),
         ])
         do {
             let expiresAt = try await sessions.save(anonymous, id: Self.sessionID, now: now)

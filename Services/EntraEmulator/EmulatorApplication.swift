@@ -90,13 +90,13 @@ public enum EmulatorApplication {
         let app = try configuration.listener.application(
             name: "entra-emulator", router: router,
             tls: .init(tlsConfiguration: tls, customVerificationCallback: verificationCallback), port: port, logger: logger,
-            metadata: ["tenant_id": .string(registry.tenantID), "apps": .stringConvertible(registry.apps.count)],
+            metadata: [LogKey.entraTenantID: .string(registry.tenantID), LogKey.entraApps: .stringConvertible(registry.apps.count)],
             onBound: { bound in
                 let url = base.withLock { base in
                     if base == nil { base = "https://localhost:\(bound)" }
                     return base ?? ""
                 }
-                return ["issuer": .string("\(url)/\(registry.tenantID)/v2.0")]
+                return [LogKey.oidcIssuer: .string("\(url)/\(registry.tenantID)/v2.0")]
             })
         health.up("listener", details: ["tenant_id": registry.tenantID])
         health.requireForReadiness("listener")
@@ -127,7 +127,7 @@ struct EmulatorRoutes: Sendable {
         router.get("/:tenant/v2.0/.well-known/openid-configuration") { _, context in
             let tenant = context.parameters.get("tenant") ?? ""
             guard tenant.lowercased() == registry.tenantID.lowercased() else {
-                return entraError(EntraFailure(error: "invalid_tenant", code: 90002, message: "Tenant '\(tenant)' not found."), context: context)
+                throw EntraRefusal(EntraFailure(error: "invalid_tenant", code: 90002, message: "Tenant '\(tenant)' not found."), baseURL: baseURL())
             }
             return JSONResponse.make(.ok, discovery(tenant: registry.tenantID))
         }
@@ -274,10 +274,10 @@ struct EmulatorRoutes: Sendable {
             var headers: HTTPFields = [:]
             if let retryAfter = fault.retryAfter { headers[.retryAfter] = String(retryAfter) }
             let code = fault.errorCodes?.first ?? 50000
-            return entraError(
+            throw EntraRefusal(
                 EntraFailure(status: fault.status, error: fault.error ?? (fault.status >= 500 ? "temporarily_unavailable" : "invalid_request"),
                              code: code, message: "Injected fault."),
-                codes: fault.errorCodes ?? [code], headers: headers, context: context)
+                codes: fault.errorCodes ?? [code], headers: headers, baseURL: baseURL())
         }
         let registry = await apps.snapshot()
         let logic = TokenEndpointLogic(
@@ -304,9 +304,9 @@ struct EmulatorRoutes: Sendable {
             var federatedName = ""
             if case .accepted(let name)? = federated { federatedName = name }
             context.logger.info("Token issued", metadata: [
-                "client_id": .string(issued.clientID), "scope": .string(form["scope"] ?? ""),
-                "federated_credential": .string(federatedName),
-                "client_certificate.x5t#S256": .string(presented?.thumbprint ?? ""),
+                LogKey.clientID: .string(issued.clientID), LogKey.scope: .string(form["scope"] ?? ""),
+                LogKey.entraFederatedCredential: .string(federatedName),
+                LogKey.tlsClientX5tS256: .string(presented?.thumbprint ?? ""),
             ])
             struct Success: Encodable {
                 var tokenType = "Bearer"; var expiresIn: Int; var extExpiresIn: Int; var refreshIn: Int?; var accessToken: String
@@ -322,10 +322,11 @@ struct EmulatorRoutes: Sendable {
         } catch {
             await control.recordFailure()
             context.logger.notice("Token request refused", metadata: [
-                "client_id": .string(form["client_id"] ?? ""), "aadsts": .stringConvertible(error.code), "oauth.error": .string(error.error),
+                LogKey.clientID: .string(form["client_id"] ?? ""), LogKey.entraAADSTS: .stringConvertible(error.code),
+                LogKey.oauthError: .string(error.error),
             ])
             let correlation = request.headers[.clientRequestID]
-            return entraError(error, correlationID: correlation, context: context)
+            throw EntraRefusal(error, correlationID: correlation, baseURL: baseURL())
         }
     }
 
@@ -355,12 +356,12 @@ struct EmulatorRoutes: Sendable {
             try await apps.add(added, clientID: app.clientID)
             let registered = added
             context.logger.notice("Graph addKey: certificate registered", metadata: [
-                "client_id": .string(app.clientID), "key_id": .string(registered.keyID), "x5t#S256": .string(registered.x5tS256),
-                "proof.x5t#S256": .string(signer.x5tS256),
+                LogKey.clientID: .string(app.clientID), LogKey.graphKeyID: .string(registered.keyID),
+                LogKey.certificateX5tS256: .string(registered.x5tS256), LogKey.proofX5tS256: .string(signer.x5tS256),
             ])
             return JSONResponse.make(.ok, GraphKeyCredential(registered))
         } catch {
-            return graphError(error, context: context, action: "addKey")
+            throw refused(error, context: context, action: "addKey")
         }
     }
 
@@ -379,12 +380,12 @@ struct EmulatorRoutes: Sendable {
             let signer = try graphLogic.checkProof(body.proof, app: app, now: now)
             let removed = try await apps.remove(keyID: keyID, clientID: app.clientID)
             context.logger.notice("Graph removeKey: certificate removed", metadata: [
-                "client_id": .string(app.clientID), "key_id": .string(keyID), "x5t#S256": .string(removed.x5tS256),
-                "proof.x5t#S256": .string(signer.x5tS256),
+                LogKey.clientID: .string(app.clientID), LogKey.graphKeyID: .string(keyID),
+                LogKey.certificateX5tS256: .string(removed.x5tS256), LogKey.proofX5tS256: .string(signer.x5tS256),
             ])
             return Response(status: .noContent)
         } catch {
-            return graphError(error, context: context, action: "removeKey")
+            throw refused(error, context: context, action: "removeKey")
         }
     }
 
@@ -397,7 +398,7 @@ struct EmulatorRoutes: Sendable {
             return JSONResponse.make(.ok, Application(
                 id: app.applicationObjectID, appId: app.clientID, displayName: app.name, keyCredentials: app.certificates.map(GraphKeyCredential.init)))
         } catch {
-            return graphError(error, context: context, action: "get application")
+            throw refused(error, context: context, action: "get application")
         }
     }
 
@@ -408,20 +409,12 @@ struct EmulatorRoutes: Sendable {
         return app
     }
 
-    func graphError(_ failure: GraphFailure, context: ServiceRequestContext, action: String) -> Response {
-        struct Body: Encodable {
-            struct Inner: Encodable {
-                var code: String; var message: String; var innerError: [String: String]
-            }
-            var error: Inner
-        }
-        context.logger.notice("Graph \(action) refused", metadata: ["code": .string(failure.code), "message": .string(failure.message)])
-        let requestID = UUID().uuidString.lowercased()
-        return JSONResponse.make(
-            HTTPResponse.Status(code: failure.status),
-            Body(error: .init(code: failure.code, message: failure.message, innerError: [
-                "date": Date().formatted(.iso8601), "request-id": requestID, "client-request-id": requestID,
-            ])))
+    /// Logs a Graph refusal and hands it back for the route to throw (``GraphFailure`` writes the answer).
+    func refused(_ failure: GraphFailure, context: ServiceRequestContext, action: String) -> GraphFailure {
+        context.logger.notice("Graph \(action) refused", metadata: [
+            LogKey.graphErrorCode: .string(failure.code), LogKey.graphErrorMessage: .string(failure.message),
+        ])
+        return failure
     }
 
     func basicAuth(_ request: Request) -> (String, String)? {
@@ -432,29 +425,5 @@ struct EmulatorRoutes: Sendable {
         let user = String(text[..<colon]).removingPercentEncoding ?? ""
         let password = String(text[text.index(after: colon)...]).removingPercentEncoding ?? ""
         return (user, password)
-    }
-
-    func entraError(
-        _ failure: EntraFailure, codes: [Int]? = nil, headers: HTTPFields = [:], correlationID: String? = nil,
-        context: ServiceRequestContext
-    ) -> Response {
-        struct Body: Encodable {
-            var error: String; var errorDescription: String; var errorCodes: [Int]; var timestamp: String
-            var traceID: String; var correlationID: String; var errorURI: String
-            enum CodingKeys: String, CodingKey {
-                case error, timestamp
-                case errorDescription = "error_description", errorCodes = "error_codes", traceID = "trace_id"
-                case correlationID = "correlation_id", errorURI = "error_uri"
-            }
-        }
-        let traceID = UUID().uuidString.lowercased()
-        let correlation = correlationID ?? UUID().uuidString.lowercased()
-        let timestamp = Date().formatted(.iso8601)
-        let description = "AADSTS\(failure.code): \(failure.message) Trace ID: \(traceID) Correlation ID: \(correlation) Timestamp: \(timestamp)"
-        return JSONResponse.make(
-            HTTPResponse.Status(code: failure.status),
-            Body(error: failure.error, errorDescription: description, errorCodes: codes ?? [failure.code], timestamp: timestamp,
-                 traceID: traceID, correlationID: correlation, errorURI: "\(baseURL())/error?code=\(failure.code)"),
-            headers: headers)
     }
 }

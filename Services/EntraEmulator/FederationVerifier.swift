@@ -6,6 +6,7 @@ import NIOHTTP1
 import ServiceClient
 import ServiceSupport
 import TokenValidation
+import WireFormat
 
 /// What the federated check of a client assertion decided.
 public enum FederatedOutcome: Sendable {
@@ -107,10 +108,9 @@ public actor FederationVerifier {
             return .refused(EntraFailure(error: "invalid_request", code: 50027, message: "JWT token is invalid or is malformed (no 'exp')."))
         }
         if exp + skew < current || (claims.nbf.map { $0 - skew > current } ?? false) {
-            let format = ISO8601DateFormatter()
             return .refused(EntraFailure(
                 status: 401, error: "invalid_client", code: 700024,
-                message: "Client assertion is not within its valid time range. Current time: \(format.string(from: now)), assertion valid from \(claims.nbf.map { format.string(from: Date(timeIntervalSince1970: $0)) } ?? "-"), expiry time of assertion \(format.string(from: Date(timeIntervalSince1970: exp))). Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials ."))
+                message: "Client assertion is not within its valid time range. Current time: \(RFC3339.string(now)), assertion valid from \(claims.nbf.map { RFC3339.string(Date(timeIntervalSince1970: $0)) } ?? "-"), expiry time of assertion \(RFC3339.string(Date(timeIntervalSince1970: exp))). Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials ."))
         }
         return .accepted(credential: matched.name)
     }

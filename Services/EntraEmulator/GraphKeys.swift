@@ -48,9 +48,16 @@ public actor AppRegistryStore {
 
 /// A Graph error answer: `{"error": {"code", "message"}}` with its HTTP status.
 public struct GraphFailure: Error, Sendable, Equatable {
-    public var status: Int
+    /// HTTP status (``status`` is the same as Hummingbird's status, for the routes that throw it).
+    public var statusCode: Int
     public var code: String
     public var message: String
+
+    public init(status: Int, code: String, message: String) {
+        self.statusCode = status
+        self.code = code
+        self.message = message
+    }
 }
 
 /// Graph's `keyCredential` resource as addKey answers it and `GET /applications/{id}` lists it (`key` is never
@@ -66,11 +73,10 @@ public struct GraphKeyCredential: Codable, Sendable, Equatable {
     public var key: String?
 
     init(_ registered: RegisteredCertificate) {
-        let formatter = ISO8601DateFormatter()
         customKeyIdentifier = registered.customKeyIdentifier
         displayName = registered.displayName
-        endDateTime = formatter.string(from: registered.certificate.notValidAfter)
-        startDateTime = formatter.string(from: registered.certificate.notValidBefore)
+        endDateTime = RFC3339.string(registered.certificate.notValidAfter)
+        startDateTime = RFC3339.string(registered.certificate.notValidBefore)
         keyId = registered.keyID
         type = "AsymmetricX509Cert"
         usage = "Verify"

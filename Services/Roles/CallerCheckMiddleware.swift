@@ -28,11 +28,10 @@ struct CallerCheckMiddleware: RouterMiddleware {
                 seen = "none (no verified client certificate)"
             }
             context.logger.warning("Caller refused", metadata: [
-                "caller": .string(identity ?? "-"), "http.route": .string(request.uri.path),
+                LogKey.caller: .string(identity ?? "-"), LogKey.httpRoute: .string(request.uri.path),
             ])
-            return ProblemDetails.forbidden(
+            throw RolesError.forbidden(
                 "Caller identity \(seen) is not allowed to call roles; allowed: \(allowed.sorted().joined(separator: ", ")) (CAMUNDA_ROLES_ALLOWED_CALLERS).")
-                .response(instance: request.uri.path)
         }
         return try await next(request, context)
     }

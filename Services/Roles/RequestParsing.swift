@@ -44,45 +44,6 @@ public enum RoleValidation {
     }
 }
 
-extension ProblemDetails {
-    static func badRequest(_ detail: String, field: String? = nil) -> ProblemDetails {
-        ProblemDetails(title: "Bad Request", status: 400, detail: detail, field: field)
-    }
-
-    static func forbidden(_ detail: String) -> ProblemDetails {
-        ProblemDetails(title: "Forbidden", status: 403, detail: detail)
-    }
-
-    static func notFound(_ detail: String, field: String? = nil) -> ProblemDetails {
-        ProblemDetails(title: "Not Found", status: 404, detail: detail, field: field)
-    }
-
-    /// The answer for a storage failure.
-    static func from(_ error: StorageError) -> ProblemDetails {
-        switch error.code {
-        case .notFound: return ProblemDetails(title: "Not Found", status: 404, detail: error.message, field: error.field)
-        case .conflict: return ProblemDetails(title: "Conflict", status: 409, detail: error.message, field: error.field)
-        case .unavailable, .incompatibleSchema:
-            return ProblemDetails(
-                title: "Service Unavailable", status: 503,
-                detail: "The roles database is not available; nothing was changed. Retry later; the roles service log has the cause.")
-        }
-    }
-
-    /// As an `application/problem+json` response.
-    func response(instance: String) -> Response {
-        var body = self
-        body.instance = body.instance ?? instance
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(body)) ?? Data(#"{"status":500,"title":"Internal Server Error"}"#.utf8)
-        return Response(
-            status: HTTPResponse.Status(code: status),
-            headers: [.contentType: ProblemDetails.contentType, .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-}
-
 /// A JSON object from a request body, read strictly: unknown fields, wrong types and bad values are 400s naming
 /// the field (`filter.claimName`, `sort[0].field`).
 struct JSONFields {
@@ -95,7 +56,7 @@ struct JSONFields {
     }
 
     /// Parses the body; an empty body is `{}` when `allowEmpty`.
-    static func parse(_ buffer: ByteBuffer, allowEmpty: Bool = false) throws(ProblemDetails) -> JSONFields {
+    static func parse(_ buffer: ByteBuffer, allowEmpty: Bool = false) throws(RolesError) -> JSONFields {
         let data = Data(buffer.readableBytesView)
         if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             if allowEmpty { return JSONFields(values: [:]) }
@@ -114,7 +75,7 @@ struct JSONFields {
     func path(_ key: String) -> String { prefix + key }
 
     /// Fails on the first field not in `allowed` (sorted, so the answer is stable).
-    func checkKnown(_ allowed: [String]) throws(ProblemDetails) {
+    func checkKnown(_ allowed: [String]) throws(RolesError) {
         if let unknown = values.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw .badRequest(
                 "Unknown field '\(path(unknown))'; allowed here: \(allowed.joined(separator: ", ")).", field: path(unknown))
@@ -122,7 +83,7 @@ struct JSONFields {
     }
 
     /// A string field; null counts as absent.
-    func string(_ key: String, required: Bool) throws(ProblemDetails) -> String? {
+    func string(_ key: String, required: Bool) throws(RolesError) -> String? {
         switch values[key] {
         case nil, .null?:
             if required { throw .badRequest("No \(path(key)) provided.", field: path(key)) }
@@ -135,7 +96,7 @@ struct JSONFields {
     }
 
     /// A checked free-text field.
-    func text(_ key: String, required: Bool, maxLength: Int, allowEmpty: Bool = false) throws(ProblemDetails) -> String? {
+    func text(_ key: String, required: Bool, maxLength: Int, allowEmpty: Bool = false) throws(RolesError) -> String? {
         guard let value = try string(key, required: required) else { return nil }
         if let problem = RoleValidation.textProblem(value, maxLength: maxLength, allowEmpty: allowEmpty) {
             throw .badRequest("'\(path(key))' \(problem).", field: path(key))
@@ -144,7 +105,7 @@ struct JSONFields {
     }
 
     /// A checked identifier field.
-    func identifier(_ key: String) throws(ProblemDetails) -> String {
+    func identifier(_ key: String) throws(RolesError) -> String {
         let value = try string(key, required: true) ?? ""
         if let problem = RoleValidation.identifierProblem(value) {
             throw .badRequest("'\(path(key))' \(problem).", field: path(key))
@@ -153,7 +114,7 @@ struct JSONFields {
     }
 
     /// A nested object.
-    func object(_ key: String) throws(ProblemDetails) -> JSONFields? {
+    func object(_ key: String) throws(RolesError) -> JSONFields? {
         switch values[key] {
         case nil, .null?: return nil
         case .object(let object)?: return JSONFields(values: object, prefix: path(key) + ".")
@@ -162,7 +123,7 @@ struct JSONFields {
     }
 
     /// An array.
-    func array(_ key: String) throws(ProblemDetails) -> [JSONValue]? {
+    func array(_ key: String) throws(RolesError) -> [JSONValue]? {
         switch values[key] {
         case nil, .null?: return nil
         case .array(let array)?: return array
@@ -171,7 +132,7 @@ struct JSONFields {
     }
 
     /// A whole number in `range`.
-    func int(_ key: String, range: ClosedRange<Int>) throws(ProblemDetails) -> Int? {
+    func int(_ key: String, range: ClosedRange<Int>) throws(RolesError) -> Int? {
         switch values[key] {
         case nil, .null?: return nil
         case .number(let number)?:
@@ -197,7 +158,7 @@ struct SearchSpec {
 
     /// Reads `{"filter": {...}, "sort": [{"field", "order"}], "page": {"from", "limit"}}`.
     static func parse(_ body: JSONFields, filterFields: [String], sortFields: [String],
-                      check: (String, String) throws(ProblemDetails) -> Void = { _, _ in }) throws(ProblemDetails) -> SearchSpec {
+                      check: (String, String) throws(RolesError) -> Void = { _, _ in }) throws(RolesError) -> SearchSpec {
         try body.checkKnown(["filter", "sort", "page"])
         var filter: [String: String] = [:]
         if let fields = try body.object("filter") {

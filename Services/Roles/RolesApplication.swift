@@ -48,8 +48,8 @@ public enum RolesApplication {
         let listenerTLS = try configuration.listener.reloadableTLS(name: "roles", health: health, logger: logger)
         let (store, storeServices) = try await RolesStores.open(configuration.database, urlSetting: RolesSetting.databaseURL, logger: logger)
         logger.info("Roles database opened", metadata: [
-            "db.system": .string(configuration.database.backendName),
-            "db.location": .string(configuration.database.redactedDescription),
+            LogKey.dbSystem: .string(configuration.database.backendName),
+            LogKey.dbLocation: .string(configuration.database.redactedDescription),
         ])
         let state = RolesState(store: store, logger: logger)
 
@@ -59,13 +59,13 @@ public enum RolesApplication {
         router.add(middleware: ErrorLoggingMiddleware())
         router.add(middleware: CallerCheckMiddleware(
             allowed: Set(configuration.allowedCallers), trustDomain: configuration.listener.serviceTrustDomain))
-        RolesRoutes(state: state, store: store, trustDomain: configuration.listener.serviceTrustDomain, logger: logger)
+        RolesRoutes(state: state, store: store, trustDomain: configuration.listener.serviceTrustDomain)
             .register(on: router)
 
         let port = PortHandle()
         var app = try configuration.listener.application(
             name: "roles", router: router, tlsContext: listenerTLS.context, port: port, logger: logger,
-            metadata: ["allowed_callers": .string(configuration.allowedCallers.joined(separator: ","))],
+            metadata: [LogKey.allowedCallers: .string(configuration.allowedCallers.joined(separator: ","))],
             immediate: RolesImmediate(
                 state: state, allowed: Set(configuration.allowedCallers), trustDomain: configuration.listener.serviceTrustDomain))
         let storageDetails = [
@@ -80,8 +80,8 @@ public enum RolesApplication {
                 "version": String(view.version), "mapping_rules": String(view.rules.count), "roles": String(view.roles.count),
             ]) { $1 })
             logger.info("Roles state loaded", metadata: [
-                "version": .stringConvertible(view.version), "mapping_rules": .stringConvertible(view.rules.count),
-                "roles": .stringConvertible(view.roles.count),
+                LogKey.rolesVersion: .stringConvertible(view.version), LogKey.rolesMappingRules: .stringConvertible(view.rules.count),
+                LogKey.rolesRoles: .stringConvertible(view.roles.count),
             ])
         }
         health.up("listener")
@@ -133,7 +133,8 @@ enum Bootstrap {
                 await state.committed(mutation, result: result)
                 for grant in result.adminGrants {
                     AdminGrantEvent(.mappingRule, role: grant.roleName, principal: "configuration", details: [
-                        "role.id": grant.roleID, "mapping_rule.id": grant.mappingRuleID, "claim.name": claim.name, "source": claim.source,
+                        LogKey.roleID: grant.roleID, LogKey.mappingRuleID: grant.mappingRuleID, LogKey.claimName: claim.name,
+                        LogKey.grantSource: claim.source,
                     ]).log(to: logger)
                 }
             } catch let error as StorageError where error.code == .conflict {

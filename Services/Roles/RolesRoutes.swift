@@ -33,7 +33,7 @@ struct ForwardedUser: Sendable {
 
     /// Reads the headers; a request without `X-Auth-Principal` did not come through authn's authentication. A header
     /// that is not the structured field docs/security-model.md pins is refused (400), never guessed at.
-    init(_ request: Request) throws(ProblemDetails) {
+    init(_ request: Request) throws(RolesError) {
         guard let rawPrincipal = request.headers[.authPrincipal], !rawPrincipal.isEmpty else {
             throw .forbidden("The request carries no \(ProtocolHeader.authPrincipal); roles answers /v2 requests only as forwarded by authn after it authenticated the caller.")
         }
@@ -64,29 +64,27 @@ struct RolesRoutes: Sendable {
     let store: any RolesStore
     /// The SPIFFE trust domain of service identities (for the audit trail's caller).
     let trustDomain: String
-    let logger: Logger
     private let resolutions = Counter(label: "certauth_roles_resolutions_total")
     private let adminGrants = Counter(label: "certauth_roles_admin_grants_total")
     private let writes = Counter(label: "certauth_roles_writes_total")
 
-    init(state: RolesState, store: any RolesStore, trustDomain: String = ServiceIdentity.defaultTrustDomain, logger: Logger) {
+    init(state: RolesState, store: any RolesStore, trustDomain: String = ServiceIdentity.defaultTrustDomain) {
         self.state = state
         self.store = store
         self.trustDomain = trustDomain
-        self.logger = logger
     }
 
     func register(on router: Router<ServiceRequestContext>) {
         router.post(RouterPath(ProtocolPath.resolve)) { request, context in
-            try await respond(request) { try await resolve(request, context) }
+            try await resolve(request, context)
         }
 
         // Mapping rules.
         router.post(RouterPath(ProtocolPath.mappingRules)) { request, context in
-            try await respond(request) { try await createMappingRule(request, context) }
+            try await createMappingRule(request, context)
         }
         router.post(RouterPath(ProtocolPath.mappingRulesSearch)) { request, context in
-            try await respond(request) { try await searchMappingRules(request, context, roleID: nil) }
+            try await searchMappingRules(request, context, roleID: nil)
         }
         for path in ["/v2/mapping-rules/:mappingRuleId", "/v2/mapping-rules/search"] {
             // The second path: a rule whose id is "search" (the constant segment would otherwise shadow it).
@@ -94,35 +92,35 @@ struct RolesRoutes: Sendable {
                 path.hasSuffix("search") ? "search" : Self.parameter(context, "mappingRuleId")
             }
             router.get(RouterPath(path)) { request, context in
-                try await respond(request) { try getMappingRule(id(context)) }
+                try getMappingRule(id(context))
             }
             router.put(RouterPath(path)) { request, context in
-                try await respond(request) { try await updateMappingRule(id(context), request, context) }
+                try await updateMappingRule(id(context), request, context)
             }
             router.delete(RouterPath(path)) { request, context in
-                try await respond(request) { try await deleteMappingRule(id(context), request, context) }
+                try await deleteMappingRule(id(context), request, context)
             }
         }
 
         // Roles.
         router.post(RouterPath(ProtocolPath.roles)) { request, context in
-            try await respond(request) { try await createRole(request, context) }
+            try await createRole(request, context)
         }
         router.post(RouterPath(ProtocolPath.rolesSearch)) { request, context in
-            try await respond(request) { try await searchRoles(request, context) }
+            try await searchRoles(request, context)
         }
         for path in ["/v2/roles/:roleId", "/v2/roles/search"] {
             let id: @Sendable (ServiceRequestContext) -> String = { context in
                 path.hasSuffix("search") ? "search" : Self.parameter(context, "roleId")
             }
             router.get(RouterPath(path)) { request, context in
-                try await respond(request) { try getRole(id(context)) }
+                try getRole(id(context))
             }
             router.put(RouterPath(path)) { request, context in
-                try await respond(request) { try await updateRole(id(context), request, context) }
+                try await updateRole(id(context), request, context)
             }
             router.delete(RouterPath(path)) { request, context in
-                try await respond(request) { try await deleteRole(id(context), request, context) }
+                try await deleteRole(id(context), request, context)
             }
         }
         for path in ["/v2/roles/:roleId/mapping-rules/:mappingRuleId", "/v2/roles/:roleId/mapping-rules/search"] {
@@ -130,24 +128,18 @@ struct RolesRoutes: Sendable {
                 path.hasSuffix("search") ? "search" : Self.parameter(context, "mappingRuleId")
             }
             router.put(RouterPath(path)) { request, context in
-                try await respond(request) {
-                    try await assignment(assign: true, roleID: Self.parameter(context, "roleId"), ruleID: ruleID(context), request, context)
-                }
+                try await assignment(assign: true, roleID: Self.parameter(context, "roleId"), ruleID: ruleID(context), request, context)
             }
             router.delete(RouterPath(path)) { request, context in
-                try await respond(request) {
-                    try await assignment(assign: false, roleID: Self.parameter(context, "roleId"), ruleID: ruleID(context), request, context)
-                }
+                try await assignment(assign: false, roleID: Self.parameter(context, "roleId"), ruleID: ruleID(context), request, context)
             }
         }
         router.post("/v2/roles/:roleId/mapping-rules/search") { request, context in
-            try await respond(request) {
-                try await searchMappingRules(request, context, roleID: Self.parameter(context, "roleId"))
-            }
+            try await searchMappingRules(request, context, roleID: Self.parameter(context, "roleId"))
         }
 
         router.get(RouterPath(ProtocolPath.auditLog)) { request, context in
-            try await respond(request) { try await auditLog(request, context) }
+            try await auditLog(request, context)
         }
     }
 
@@ -161,10 +153,10 @@ struct RolesRoutes: Sendable {
 
     /// The answer to a `/v1/resolve` body, from the current view: synchronous, so the lean path (``RolesImmediate``)
     /// and the route share it.
-    static func resolution(of buffer: ByteBuffer, in view: RolesView) throws(ProblemDetails) -> ResolveResponse {
+    static func resolution(of buffer: ByteBuffer, in view: RolesView) throws(RolesError) -> ResolveResponse {
         // JSONSerialization rather than JSONDecoder: JSONValue's Decodable was 14 % of a resolution (perf, make bench).
         guard let body = ResolveRequest(json: Data(buffer.readableBytesView)) else {
-            throw ProblemDetails.badRequest(
+            throw RolesError.badRequest(
                 "The body is not a resolve request; expected {\"claims\": {...}, \"certificate_subject\": \"CN=...\"}.")
         }
         var subject: DistinguishedName?
@@ -172,14 +164,14 @@ struct RolesRoutes: Sendable {
             do {
                 subject = try DistinguishedName(parsing: text)
             } catch {
-                throw ProblemDetails.badRequest(
+                throw RolesError.badRequest(
                     "certificate_subject is not an RFC 4514 DN: \(error.description).", field: "certificate_subject")
             }
         }
         var issuer: String?
         if let pin = body.certificateIssuerSPKISHA256 {
             guard let canonical = SPKIDigest.canonical(pin) else {
-                throw ProblemDetails.badRequest(
+                throw RolesError.badRequest(
                     "certificate_issuer_spki_sha256 must be \(SPKIDigest.expectedForm).", field: "certificate_issuer_spki_sha256")
             }
             issuer = canonical
@@ -211,14 +203,14 @@ struct RolesRoutes: Sendable {
     }
 
     private func getMappingRule(_ id: String) throws -> Response {
-        guard let rule = state.view.rules[id] else { throw StorageError(.notFound, "No mapping rule with mappingRuleId '\(id)' exists.", field: "mappingRuleId") }
+        guard let rule = state.view.rules[id] else { throw RolesError.notFound("No mapping rule with mappingRuleId '\(id)' exists.", field: "mappingRuleId") }
         return JSONResponse.make(.ok, Self.wire(rule))
     }
 
     private func updateMappingRule(_ id: String, _ request: Request, _ context: ServiceRequestContext) async throws -> Response {
         let (user, fields) = try await adminWrite(request, context, known: ["mappingRuleId", "claimName", "claimValue", "name", "kind", "issuerSpkiSha256"])
         if let bodyID = try fields.string("mappingRuleId", required: false), bodyID != id {
-            throw ProblemDetails.badRequest("'mappingRuleId' in the body ('\(bodyID)') differs from the path ('\(id)'); ids cannot change.", field: "mappingRuleId")
+            throw RolesError.badRequest("'mappingRuleId' in the body ('\(bodyID)') differs from the path ('\(id)'); ids cannot change.", field: "mappingRuleId")
         }
         let rule = try Self.mappingRule(id: id, fields)
         try await write(.updateMappingRule(rule), user: user, context)
@@ -236,7 +228,7 @@ struct RolesRoutes: Sendable {
         _ = try ForwardedUser(request)
         let body = try JSONFields.parse(try await request.body.collect(upTo: context.maxUploadSize), allowEmpty: true)
         let fields = ["mappingRuleId", "claimName", "claimValue", "name", "kind", "issuerSpkiSha256"]
-        var spec = try SearchSpec.parse(body, filterFields: fields, sortFields: fields) { key, value throws(ProblemDetails) in
+        var spec = try SearchSpec.parse(body, filterFields: fields, sortFields: fields) { key, value throws(RolesError) in
             if key == "issuerSpkiSha256", !value.isEmpty, SPKIDigest.canonical(value) == nil {
                 throw .badRequest("'filter.issuerSpkiSha256' must be \(SPKIDigest.expectedForm).", field: "filter.issuerSpkiSha256")
             }
@@ -248,7 +240,7 @@ struct RolesRoutes: Sendable {
         let view = state.view
         var rules = Array(view.rules.values)
         if let roleID {
-            guard view.roles[roleID] != nil else { throw StorageError(.notFound, "No role with roleId '\(roleID)' exists.", field: "roleId") }
+            guard view.roles[roleID] != nil else { throw RolesError.notFound("No role with roleId '\(roleID)' exists.", field: "roleId") }
             let assigned = view.rulesByRole[roleID] ?? []
             rules = rules.filter { assigned.contains($0.id) }
         }
@@ -268,7 +260,7 @@ struct RolesRoutes: Sendable {
 
     /// Checks a mapping rule body for `kind`; DNs must parse, regexes compile and SAN/SPIFFE patterns be well formed
     /// when written; `issuerSpkiSha256` (certificate rules only) is kept as lower-case hex.
-    static func mappingRule(id: String, _ fields: JSONFields) throws(ProblemDetails) -> MappingRuleRecord {
+    static func mappingRule(id: String, _ fields: JSONFields) throws(RolesError) -> MappingRuleRecord {
         var rule = try criteria(id: id, fields)
         if let pin = try fields.string("issuerSpkiSha256", required: false), !pin.isEmpty {
             guard rule.kind.isCertificateRule else {
@@ -284,7 +276,7 @@ struct RolesRoutes: Sendable {
         return rule
     }
 
-    private static func criteria(id: String, _ fields: JSONFields) throws(ProblemDetails) -> MappingRuleRecord {
+    private static func criteria(id: String, _ fields: JSONFields) throws(RolesError) -> MappingRuleRecord {
         var kind = MappingRuleKind.claim
         if let text = try fields.string("kind", required: false) {
             guard let parsed = MappingRuleKind(rawValue: text) else {
@@ -369,14 +361,14 @@ struct RolesRoutes: Sendable {
     }
 
     private func getRole(_ id: String) throws -> Response {
-        guard let role = state.view.roles[id] else { throw StorageError(.notFound, "No role with roleId '\(id)' exists.", field: "roleId") }
+        guard let role = state.view.roles[id] else { throw RolesError.notFound("No role with roleId '\(id)' exists.", field: "roleId") }
         return JSONResponse.make(.ok, Self.wire(role))
     }
 
     private func updateRole(_ id: String, _ request: Request, _ context: ServiceRequestContext) async throws -> Response {
         let (user, fields) = try await adminWrite(request, context, known: ["roleId", "name", "description"])
         if let bodyID = try fields.string("roleId", required: false), bodyID != id {
-            throw ProblemDetails.badRequest("'roleId' in the body ('\(bodyID)') differs from the path ('\(id)'); ids cannot change.", field: "roleId")
+            throw RolesError.badRequest("'roleId' in the body ('\(bodyID)') differs from the path ('\(id)'); ids cannot change.", field: "roleId")
         }
         let role = try Self.role(id: id, fields)
         try await write(.updateRole(role), user: user, context)
@@ -410,7 +402,7 @@ struct RolesRoutes: Sendable {
         return JSONResponse.make(.ok, SearchResponse(items: page.map(Self.wire), page: SearchResponsePage(totalItems: total)))
     }
 
-    static func role(id: String, _ fields: JSONFields) throws(ProblemDetails) -> RoleRecord {
+    static func role(id: String, _ fields: JSONFields) throws(RolesError) -> RoleRecord {
         let name = try fields.text("name", required: true, maxLength: RoleValidation.maxNameLength) ?? ""
         let description = try fields.text(
             "description", required: false, maxLength: RoleValidation.maxDescriptionLength, allowEmpty: true) ?? ""
@@ -428,23 +420,23 @@ struct RolesRoutes: Sendable {
         try requireAdmin(user)
         let query = request.uri.queryParameters
         for (key, _) in query where !["limit", "before"].contains(String(key)) {
-            throw ProblemDetails.badRequest("Unknown query parameter '\(key)'; allowed: limit (1-1000), before (an entry id).", field: String(key))
+            throw RolesError.badRequest("Unknown query parameter '\(key)'; allowed: limit (1-1000), before (an entry id).", field: String(key))
         }
         var limit = SearchSpec.defaultLimit
         if let text = query.get("limit") {
             guard let value = Int(text), (1...SearchSpec.maxLimit).contains(value) else {
-                throw ProblemDetails.badRequest("'limit' must be a whole number from 1 to \(SearchSpec.maxLimit).", field: "limit")
+                throw RolesError.badRequest("'limit' must be a whole number from 1 to \(SearchSpec.maxLimit).", field: "limit")
             }
             limit = value
         }
         var before: Int64?
         if let text = query.get("before") {
             guard let value = Int64(text), value > 0 else {
-                throw ProblemDetails.badRequest("'before' must be a positive entry id.", field: "before")
+                throw RolesError.badRequest("'before' must be a positive entry id.", field: "before")
             }
             before = value
         }
-        let page = try await store.auditLog(limit: limit, before: before)
+        let page = try await stored(context) { try await store.auditLog(limit: limit, before: before) }
         let items = page.entries.map { entry in
             AuditLogEntry(
                 id: entry.id, timestamp: Self.timestamp(entry.timestamp),
@@ -456,7 +448,7 @@ struct RolesRoutes: Sendable {
 
     // MARK: - Shared
 
-    private func requireAdmin(_ user: ForwardedUser) throws(ProblemDetails) {
+    private func requireAdmin(_ user: ForwardedUser) throws(RolesError) {
         guard user.isAdmin else {
             throw .forbidden("'\(user.principal)' is not an admin (authn sends \(ProtocolHeader.authAdmin): ?1 for callers holding one of CAMUNDA_SECURITY_AUTHORIZATION_ADMIN_ROLES); changing roles and mapping rules and reading the audit log need it.")
         }
@@ -467,37 +459,28 @@ struct RolesRoutes: Sendable {
     private func write(_ mutation: RolesMutation, user: ForwardedUser, _ context: ServiceRequestContext) async throws {
         let caller = await context.callerIdentity(trustDomain: trustDomain) ?? "unknown"
         let actor = AuditActor(caller: caller, principal: user.principal, method: user.method, credential: user.credential)
-        let result = try await store.apply(mutation, by: actor, at: Date())
+        let result = try await stored(context) { try await store.apply(mutation, by: actor, at: Date()) }
         writes.increment()
         await state.committed(mutation, result: result)
         for grant in result.adminGrants {
             adminGrants.increment()
             AdminGrantEvent(.mappingRule, role: grant.roleName, principal: user.principal, details: [
-                "role.id": grant.roleID, "mapping_rule.id": grant.mappingRuleID, "auth.method": user.method,
-                "auth.credential": user.credential, "caller": caller,
+                LogKey.roleID: grant.roleID, LogKey.mappingRuleID: grant.mappingRuleID, LogKey.method: user.method,
+                LogKey.credential: user.credential, LogKey.caller: caller,
             ]).log(to: context.logger)
         }
     }
 
-    /// Runs a handler and turns problems and storage errors into `application/problem+json` answers.
-    private func respond(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
+    /// Runs a storage call: its ``StorageError`` becomes the answer (``RolesError/init(storage:)``), an unavailable
+    /// database logged with its cause; anything else goes on to ``ErrorLoggingMiddleware`` (500 `server_error`).
+    private func stored<T>(_ context: ServiceRequestContext, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let problem as ProblemDetails {
-            return problem.response(instance: request.uri.path)
         } catch let error as StorageError {
             if error.code == .unavailable || error.code == .incompatibleSchema {
-                logger.error("Roles database unavailable", metadata: ["error": .string(error.message)])
+                context.logger.error("Roles database unavailable", error: error)
             }
-            return ProblemDetails.from(error).response(instance: request.uri.path)
-        } catch let error as any HTTPResponseError {
-            throw error
-        } catch {
-            logger.error("Unhandled error", metadata: [
-                "http.route": .string(request.uri.path), "error.type": .string(String(describing: type(of: error))),
-            ])
-            return ProblemDetails(title: "Internal Server Error", status: 500, detail: "Internal error; the roles service log has the details.")
-                .response(instance: request.uri.path)
+            throw RolesError(storage: error)
         }
     }
 

@@ -59,9 +59,7 @@ actor RolesState {
         do {
             try await reload()
         } catch {
-            logger.warning("Reload after a write failed; the poller will retry", error: error, metadata: [
-                "error.type": .string(String(describing: type(of: error))),
-            ])
+            logger.warning("Reload after a write failed; the poller will retry", error: error)
         }
     }
 

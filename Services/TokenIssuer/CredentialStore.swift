@@ -145,7 +145,7 @@ public actor CredentialStore {
         held[index].statusAt = Date()
         if !wasAccepted {
             logger.notice("IdP accepted the certificate", metadata: [
-                "x5t#S256": .string(credential.x5tS256), "slot": .string(held[index].slot?.rawValue ?? "retained"),
+                LogKey.certificateX5tS256: .string(credential.x5tS256), LogKey.keystoreSlot: .string(held[index].slot?.rawValue ?? "retained"),
             ])
         }
         // Certificates no longer on disk and older than an accepted one have served their purpose (unless zero-touch
@@ -161,8 +161,8 @@ public actor CredentialStore {
         held[index].status = .refused
         held[index].statusAt = Date()
         logger.warning("IdP refused the certificate", metadata: [
-            "x5t#S256": .string(credential.x5tS256), "slot": .string(held[index].slot?.rawValue ?? "retained"),
-            "oauth.error_codes": .string(codes.map(String.init).joined(separator: ",")),
+            LogKey.certificateX5tS256: .string(credential.x5tS256), LogKey.keystoreSlot: .string(held[index].slot?.rawValue ?? "retained"),
+            LogKey.oauthErrorCodes: .string(codes.map(String.init).joined(separator: ",")),
         ])
         reportHealth()
     }
@@ -205,7 +205,7 @@ public actor CredentialStore {
         for (slot, source) in sources.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             guard let digest = source.contentDigest() else {
                 logger.error("Keystore file unreadable; keeping the certificate in use", metadata: [
-                    "keystore.path": .string(source.files.joined(separator: ", ")), "slot": .string(slot.rawValue),
+                    LogKey.keystorePath: .string(source.files.joined(separator: ", ")), LogKey.keystoreSlot: .string(slot.rawValue),
                 ])
                 health?.degraded("keystore", details: healthDetails().merging(
                     ["reason": "Certificate keystore not found or unreadable: \(source.files.joined(separator: ", "))"]) { $1 })
@@ -240,8 +240,8 @@ public actor CredentialStore {
                 return false
             }
             logger.notice("Certificate rotated", metadata: [
-                "reason": .string(reason), "slot": .string(slot.rawValue),
-                "old.x5t#S256": .string(old?.credential.x5tS256 ?? "-"), "new.x5t#S256": .string(loaded.credential.x5tS256),
+                LogKey.keystoreReason: .string(reason), LogKey.keystoreSlot: .string(slot.rawValue),
+                LogKey.previousX5tS256: .string(old?.credential.x5tS256 ?? "-"), LogKey.nextX5tS256: .string(loaded.credential.x5tS256),
             ])
             if let oldIndex = held.firstIndex(where: { $0.slot == slot }) {
                 held[oldIndex].slot = nil
@@ -263,8 +263,8 @@ public actor CredentialStore {
             reportHealth()
             return true
         } catch {
-            logger.error("Keystore reload failed; keeping the certificate in use", metadata: [
-                "reason": .string(reason), "slot": .string(slot.rawValue), "error": .string(error.message),
+            logger.error("Keystore reload failed; keeping the certificate in use", error: error, metadata: [
+                LogKey.keystoreReason: .string(reason), LogKey.keystoreSlot: .string(slot.rawValue),
             ])
             health?.degraded("keystore", details: healthDetails().merging(["reason": error.message]) { $1 })
             return false
@@ -326,17 +326,17 @@ public actor CredentialStore {
         let credential = loaded.credential
         // Both seed lines are written once the load succeeded, so a failed start prints only its one error line.
         logger.info("Loading certificate from keystore: \(source.files.joined(separator: ", "))", metadata: [
-            "keystore.path": .string(source.path), "slot": .string(slot.rawValue),
+            LogKey.keystorePath: .string(source.path), LogKey.keystoreSlot: .string(slot.rawValue),
         ])
         logger.info("Certificate loaded successfully with alias: \(credential.alias)", metadata: [
-            "certificate.subject": .string(credential.subject),
-            "certificate.not_after": .string(RFC3339.string(credential.notValidAfter)),
-            "x5t": .string(credential.x5t), "x5t#S256": .string(credential.x5tS256),
-            "thumbprint.sha1": .string(credential.sha1ThumbprintHex),
-            "slot": .string(slot.rawValue),
+            LogKey.certificateSubject: .string(credential.subject),
+            LogKey.certificateNotAfter: .string(RFC3339.string(credential.notValidAfter)),
+            LogKey.certificateX5t: .string(credential.x5t), LogKey.certificateX5tS256: .string(credential.x5tS256),
+            LogKey.certificateSHA1: .string(credential.sha1ThumbprintHex),
+            LogKey.keystoreSlot: .string(slot.rawValue),
         ])
         for warning in loaded.warnings {
-            logger.warning("\(warning)", metadata: ["keystore.path": .string(source.path)])
+            logger.warning("\(warning)", metadata: [LogKey.keystorePath: .string(source.path)])
         }
         return (loaded, digest)
     }

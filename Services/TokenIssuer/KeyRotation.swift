@@ -221,12 +221,12 @@ public actor KeyRotation {
     }
 
     private func roll(from working: Credential, to candidate: Credential) async {
-        let metadata: Logger.Metadata = ["old.x5t#S256": .string(working.x5tS256), "new.x5t#S256": .string(candidate.x5tS256)]
+        let metadata: Logger.Metadata = [LogKey.previousX5tS256: .string(working.x5tS256), LogKey.nextX5tS256: .string(candidate.x5tS256)]
         logger.notice("New client certificate on disk; rotating at Entra", metadata: metadata)
         health?.up("rotation", details: ["state": "rotating", "new.x5t#S256": candidate.x5tS256, "old.x5t#S256": working.x5tS256])
         // 1. Already registered (by an operator, or by another replica)?
         if (try? await endpoint.exchange(scope: defaultScope, pinned: candidate)) != nil {
-            step("verify", success: true, metadata.merging(["note": "Entra already accepts the new certificate"]) { $1 })
+            step("verify", success: true, metadata.merging([LogKey.rotationNote: "Entra already accepts the new certificate"]) { $1 })
             await switched(from: working, to: candidate, metadata: metadata)
             return
         }
@@ -242,7 +242,7 @@ public actor KeyRotation {
                 return
             }
             keyIDs[candidate.sha256Thumbprint] = added
-            step("add_key", success: true, metadata.merging(["key_id": .string(added)]) { $1 })
+            step("add_key", success: true, metadata.merging([LogKey.graphKeyID: .string(added)]) { $1 })
         }
         await store.registered(candidate)
         // 3. Switch once an exchange with it succeeds.
@@ -267,7 +267,7 @@ public actor KeyRotation {
 
     private func switched(from working: Credential, to candidate: Credential, metadata: Logger.Metadata) async {
         retryAt[candidate.sha256Thumbprint] = nil
-        step("switch", success: true, metadata.merging(["grace_period_s": .stringConvertible(settings.gracePeriod.components.seconds)]) { $1 })
+        step("switch", success: true, metadata.merging([LogKey.rotationGracePeriodSeconds: .stringConvertible(settings.gracePeriod.components.seconds)]) { $1 })
         let due = Date().addingTimeInterval(TimeInterval(settings.gracePeriod.components.seconds))
         if !pendingRemoval.contains(where: { $0.credential.sha256Thumbprint == working.sha256Thumbprint }) {
             pendingRemoval.append((working, due, 0))
@@ -281,7 +281,7 @@ public actor KeyRotation {
 
     private func removeDueKeys(now: Date) async {
         for entry in pendingRemoval where entry.due <= now {
-            let metadata: Logger.Metadata = ["old.x5t#S256": .string(entry.credential.x5tS256)]
+            let metadata: Logger.Metadata = [LogKey.previousX5tS256: .string(entry.credential.x5tS256)]
             do {
                 guard let signer = await store.newestAccepted(), signer.sha256Thumbprint != entry.credential.sha256Thumbprint else {
                     throw RotationError("no newer accepted certificate to sign the proof with")
@@ -295,7 +295,7 @@ public actor KeyRotation {
                 if let keyID {
                     let removed = try await graph.removeKey(keyID: keyID, proofSigner: signer, accessToken: token)
                     step("remove_key", success: true, metadata.merging([
-                        "key_id": .string(keyID), "note": .string(removed ? "removed" : "already removed (another replica)"),
+                        LogKey.graphKeyID: .string(keyID), LogKey.rotationNote: .string(removed ? "removed" : "already removed (another replica)"),
                     ]) { $1 })
                 } else {
                     logger.notice("Old certificate is no longer registered at Entra; nothing to remove", metadata: metadata)
@@ -310,7 +310,7 @@ public actor KeyRotation {
                 pendingRemoval = pendingRemoval.map {
                     $0.credential.sha256Thumbprint == entry.credential.sha256Thumbprint ? ($0.credential, retry, failures) : $0
                 }
-                step("remove_key", success: false, metadata.merging(["error": .string(String(describing: error)), "retry_at": .string(RFC3339.string(retry))]) { $1 })
+                step("remove_key", success: false, metadata.merging([LogKey.rotationRetryAt: .string(RFC3339.string(retry))]) { $1 }, error: error)
                 health?.degraded("rotation", details: [
                     "state": "removal_failed", "reason": String(describing: error), "old.x5t#S256": entry.credential.x5tS256,
                     "retry_at": RFC3339.string(retry),
@@ -324,10 +324,10 @@ public actor KeyRotation {
         do {
             return try await cache.token(scope: settings.graphScope).token
         } catch let error as TokenIssuanceError {
-            step("graph_token", success: false, ["error": .string(error.body.errorDescription)])
+            step("graph_token", success: false, [:], error: error)
             throw RotationError("no Graph token for \(settings.graphScope): \(error.body.errorDescription)")
         } catch {
-            step("graph_token", success: false, ["error": .string(String(describing: error))])
+            step("graph_token", success: false, [:], error: error)
             throw RotationError("no Graph token for \(settings.graphScope): \(error)")
         }
     }
@@ -337,23 +337,22 @@ public actor KeyRotation {
         let retry = Date().addingTimeInterval(Self.backoff(failures: failures, base: pollInterval))
         retryAt[candidate.sha256Thumbprint] = (retry, failures)
         step(name, success: false, metadata.merging([
-            "error": .string(String(describing: error)), "retry_at": .string(RFC3339.string(retry)),
-            "note": "the working certificate stays in use",
-        ]) { $1 })
+            LogKey.rotationRetryAt: .string(RFC3339.string(retry)), LogKey.rotationNote: "the working certificate stays in use",
+        ]) { $1 }, error: error)
         health?.degraded("rotation", details: [
             "state": "\(name)_failed", "reason": String(describing: error), "new.x5t#S256": candidate.x5tS256,
             "retry_at": RFC3339.string(retry),
         ])
     }
 
-    private func step(_ name: String, success: Bool, _ metadata: Logger.Metadata) {
+    private func step(_ name: String, success: Bool, _ metadata: Logger.Metadata, error: (any Error)? = nil) {
         Counter(label: "certauth_credential_rotation_steps_total", dimensions: [("step", name), ("outcome", success ? "success" : "failure")]).increment()
         var metadata = metadata
-        metadata["rotation.step"] = .string(name)
+        metadata[LogKey.rotationStep] = .string(name)
         if success {
             logger.notice("Rotation step done", metadata: metadata)
         } else {
-            logger.error("Rotation step failed", metadata: metadata)
+            logger.error("Rotation step failed", error: error, metadata: metadata)
         }
     }
 

@@ -1,3 +1,4 @@
+import AuthProtocol
 import Foundation
 import Logging
 import ServiceSupport
@@ -133,7 +134,7 @@ public actor TokenCache {
             states[scope] = .cached(serving)
             lastFailure[scope] = now()
             logger.warning("Token refresh failed; serving the cached token until it expires",
-                           metadata: ["oauth.scope": .string(scope)])
+                           metadata: [LogKey.scope: .string(scope)])
         } else {
             states[scope] = nil
             lastFailure[scope] = nil

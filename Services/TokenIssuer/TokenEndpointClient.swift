@@ -125,7 +125,7 @@ public actor TokenEndpointClient {
         for (field, value) in named {
             if let refusal = IdPTransport.refusal(value, field: field, document: url, allowInsecure: configuration.allowInsecureHTTP, optIn: TokenIssuerSetting.allowInsecureHTTP) {
                 health?.degraded("idp", details: ["reason": refusal, "url": url])
-                logger.error("Token endpoint refused", metadata: ["reason": .string(refusal)])
+                logger.error("Token endpoint refused", metadata: [LogKey.idpReason: .string(refusal)])
                 throw TokenIssuanceError(
                     status: 502,
                     body: OAuthErrorResponse(
@@ -133,9 +133,9 @@ public actor TokenEndpointClient {
                         hint: "The IdP's discovery document must name https endpoints; or set CAMUNDA_SECURITY_AUTHENTICATION_OIDC_TOKEN_URI to the https token endpoint."))
             }
         }
-        var metadata: Logger.Metadata = ["oidc.token_endpoint": .string(discovery.tokenEndpoint)]
+        var metadata: Logger.Metadata = [LogKey.oidcTokenEndpoint: .string(discovery.tokenEndpoint)]
         if let alias = discovery.mtlsEndpointAliases?.tokenEndpoint, !alias.isEmpty {
-            metadata["oidc.mtls_token_endpoint"] = .string(alias)
+            metadata[LogKey.oidcMTLSTokenEndpoint] = .string(alias)
             discoveredMTLSEndpoint = alias
         }
         logger.info("Discovered token endpoint", metadata: metadata)
@@ -182,7 +182,7 @@ public actor TokenEndpointClient {
     private func authenticate(scope: String, endpoint: String, algorithm: JWSAlgorithm, credential chosen: Credential?) async throws(TokenIssuanceError) -> ClientAuthentication {
         let method = configuration.clientAuthenticationMethod
         var form: [(String, String)] = [("grant_type", "client_credentials")]
-        var metadata: Logger.Metadata = ["oauth.scope": .string(scope), "oauth.client_auth": .string(method.rawValue)]
+        var metadata: Logger.Metadata = [LogKey.scope: .string(scope), LogKey.clientAuthentication: .string(method.rawValue)]
         if case .file(let file) = configuration.assertionSource, method == .privateKeyJWT {
             // Workload identity federation: the platform's token, read fresh and checked before it is sent.
             let token: String
@@ -191,10 +191,10 @@ public actor TokenEndpointClient {
                 health?.up("assertion_file", details: ["path": file.path])
             } catch {
                 health?.degraded("assertion_file", details: ["path": file.path, "reason": error.body.errorDescription])
-                logger.error("Federated token file refused", metadata: ["path": .string(file.path), "error": .string(error.body.errorDescription)])
+                logger.error("Federated token file refused", error: error, metadata: [LogKey.assertionFile: .string(file.path)])
                 throw error
             }
-            metadata["assertion.file"] = .string(file.path)
+            metadata[LogKey.assertionFile] = .string(file.path)
             form.append(("client_id", configuration.clientID))
             form.append(("scope", scope))
             form.append(("client_assertion_type", ClientAssertionResponse.jwtBearerType))
@@ -216,7 +216,7 @@ public actor TokenEndpointClient {
             } else {
                 credential = await credentials.current()
             }
-            metadata["x5t#S256"] = .string(credential.x5tS256)
+            metadata[LogKey.certificateX5tS256] = .string(credential.x5tS256)
             form.append(("client_id", configuration.clientID))
             form.append(("scope", scope))
             if method == .tlsClientAuth {
@@ -234,7 +234,7 @@ public actor TokenEndpointClient {
                         error: "server_error", errorDescription: "Signing the client assertion failed: \(error)",
                         hint: "Check the keystore's key type: Entra needs an RSA key (RS256 or PS256)."))
             }
-            metadata["jti"] = .string(assertion.jti)
+            metadata[LogKey.jwtID] = .string(assertion.jti)
             form.append(("client_assertion_type", ClientAssertionResponse.jwtBearerType))
             form.append(("client_assertion", assertion.token))
             return ClientAuthentication(form: form, metadata: metadata)
@@ -271,7 +271,7 @@ public actor TokenEndpointClient {
         while true {
             let authentication = try await authenticate(scope: scope, endpoint: endpoint, algorithm: algorithm, credential: chosen)
             var metadata = authentication.metadata
-            metadata["attempt"] = .stringConvertible(attempt + 1)
+            metadata[LogKey.idpAttempt] = .stringConvertible(attempt + 1)
             let form = FormURLEncoding.encode(authentication.form)
             logger.debug("Requesting token", metadata: metadata)
             exchanges.increment()
@@ -298,7 +298,7 @@ public actor TokenEndpointClient {
             let body: ByteBuffer
             let started = ContinuousClock.now
             let (http, proxy) = egress.client(for: endpoint)
-            if let proxy { metadata["proxy"] = .string(proxy.description) }
+            if let proxy { metadata[LogKey.proxyURL] = .string(proxy.description) }
             do {
                 let response = try await ServiceTracing.within(span) { try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds))) }
                 status = Int(response.status.code)
@@ -312,12 +312,12 @@ public actor TokenEndpointClient {
                 if attempt < configuration.maxRetries {
                     let delay = backoff(attempt: attempt)
                     logger.warning("Token endpoint unreachable; retrying", metadata: metadata.merging(
-                        ["error": .string(describe(error)), "retry_in_ms": .stringConvertible(delay.milliseconds)]) { $1 })
+                        [LogKey.errorMessage: .string(describe(error)), LogKey.retryDelayMilliseconds: .stringConvertible(delay.milliseconds)]) { $1 })
                     attempt += 1
                     try? await Task.sleep(for: delay)
                     continue
                 }
-                logger.error("Token endpoint unreachable", metadata: metadata.merging(["error": .string(describe(error))]) { $1 })
+                logger.error("Token endpoint unreachable", metadata: metadata.merging([LogKey.errorMessage: .string(describe(error))]) { $1 })
                 throw TokenIssuanceError.unreachable(idp: idpHost, reason: "\(describe(error))\(Self.through(proxy))")
             }
 
@@ -366,7 +366,7 @@ public actor TokenEndpointClient {
                 health?.up("idp", details: ["token_endpoint": endpoint])
                 if let chosen { await credentials?.accepted(chosen) }
                 logger.info("Token issued by IdP", metadata: metadata.merging(
-                    ["expires_in": .stringConvertible(success.expiresIn ?? 0), "refresh_in": .stringConvertible(success.refreshIn ?? 0)]) { $1 })
+                    [LogKey.expiresIn: .stringConvertible(success.expiresIn ?? 0), LogKey.refreshIn: .stringConvertible(success.refreshIn ?? 0)]) { $1 })
                 return FetchedToken(
                     accessToken: success.accessToken, expiresIn: max(success.expiresIn ?? 300, 1), scope: scope,
                     refreshIn: success.refreshIn)
@@ -378,11 +378,11 @@ public actor TokenEndpointClient {
             let codes = errorBody?.errorCodes ?? []
             Self.recordExchange(since: started, outcome: "idp_error", codes: codes)
             var failureMetadata = metadata
-            failureMetadata["http.status"] = .stringConvertible(status)
-            failureMetadata["oauth.error"] = .string(errorBody?.error ?? "")
-            failureMetadata["oauth.error_codes"] = .string(codes.map(String.init).joined(separator: ","))
-            failureMetadata["idp.trace_id"] = .string(errorBody?.traceID ?? "")
-            failureMetadata["idp.correlation_id"] = .string(errorBody?.correlationID ?? "")
+            failureMetadata[LogKey.httpStatusCode] = .stringConvertible(status)
+            failureMetadata[LogKey.oauthError] = .string(errorBody?.error ?? "")
+            failureMetadata[LogKey.oauthErrorCodes] = .string(codes.map(String.init).joined(separator: ","))
+            failureMetadata[LogKey.idpTraceID] = .string(errorBody?.traceID ?? "")
+            failureMetadata[LogKey.idpCorrelationID] = .string(errorBody?.correlationID ?? "")
             if status < 500 { health?.up("idp", details: ["token_endpoint": endpoint]) }
 
             if codes.contains(5002730), algorithm == .ps256, method == .privateKeyJWT {
@@ -399,7 +399,7 @@ public actor TokenEndpointClient {
                     if let other = await credentials.signingOrder().first(where: { !tried.contains($0.sha256Thumbprint) }) {
                         fallbacks.increment()
                         logger.warning("IdP refused the certificate; retrying with the other one", metadata: failureMetadata.merging(
-                            ["next.x5t#S256": .string(other.x5tS256)]) { $1 })
+                            [LogKey.nextX5tS256: .string(other.x5tS256)]) { $1 })
                         chosen = other
                         continue
                     }
@@ -416,7 +416,7 @@ public actor TokenEndpointClient {
                 let delay = retryAfter.map { Duration.seconds($0) } ?? backoff(attempt: attempt)
                 if delay <= configuration.maxRetryDelay {
                     logger.warning("IdP asked to retry", metadata: failureMetadata.merging(
-                        ["retry_in_ms": .stringConvertible(delay.milliseconds)]) { $1 })
+                        [LogKey.retryDelayMilliseconds: .stringConvertible(delay.milliseconds)]) { $1 })
                     attempt += 1
                     try? await Task.sleep(for: delay)
                     continue

@@ -52,18 +52,18 @@ public enum TokenIssuerApplication {
                 throw ConfigurationError(variable: TokenIssuerSetting.assertionFile, message: "\(error.body.errorDescription); \(error.body.hint ?? "")")
             }
             logger.info("Client assertions come from the federated token file, read for every exchange", metadata: [
-                "path": .string(file.path), "audience": .string(file.audience ?? "(not checked)"),
+                LogKey.assertionFile: .string(file.path), LogKey.assertionAudience: .string(file.audience ?? "(not checked)"),
             ])
         }
         if !configuration.clientAuthenticationMethod.usesCertificate {
             logger.warning("token-issuer authenticates to the IdP with a client secret; migrate to private_key_jwt or tls_client_auth (see docs/x509-client-auth.md)", metadata: [
-                "oauth.client_auth": .string(configuration.clientAuthenticationMethod.rawValue),
+                LogKey.clientAuthentication: .string(configuration.clientAuthenticationMethod.rawValue),
             ])
         }
 
         if configuration.allowInsecureHTTP {
             logger.warning("\(TokenIssuerSetting.allowInsecureHTTP)=true: the discovery document and the token endpoint may be reached over plain http beyond loopback, where anyone on the path can read the client's credentials and the tokens; use it in a lab only", metadata: [
-                "idp": .string((configuration.tokenURI ?? configuration.issuerBackendURL)?.absoluteString ?? ""),
+                LogKey.idpURL: .string((configuration.tokenURI ?? configuration.issuerBackendURL)?.absoluteString ?? ""),
             ])
         }
         let listenerTLS = try configuration.listener.reloadableTLS(name: "token-issuer", health: health, logger: logger)
@@ -84,7 +84,8 @@ public enum TokenIssuerApplication {
         }
         for proxy in [configuration.httpsProxy, configuration.httpProxy].compactMap({ $0 }) {
             logger.info("IdP calls go through a proxy", metadata: [
-                "proxy": .string(proxy.description), "variable": .string(proxy.variable), "no_proxy": .string(proxy.bypass.joined(separator: ",")),
+                LogKey.proxyURL: .string(proxy.description), LogKey.configVariable: .string(proxy.variable),
+                LogKey.proxyBypass: .string(proxy.bypass.joined(separator: ",")),
             ])
         }
 
@@ -133,9 +134,9 @@ public enum TokenIssuerApplication {
                 rotation: rotation,
                 interval: configuration.keystoreReloadInterval > .zero ? configuration.keystoreReloadInterval : .seconds(60)))
             logger.info("Zero-touch certificate rotation at Entra is on", metadata: [
-                "graph": .string(rotationSettings.graphURL.absoluteString),
-                "application.object_id": .string(rotationSettings.applicationObjectID),
-                "grace_period_s": .stringConvertible(rotationSettings.gracePeriod.components.seconds),
+                LogKey.graphURL: .string(rotationSettings.graphURL.absoluteString),
+                LogKey.applicationObjectID: .string(rotationSettings.applicationObjectID),
+                LogKey.rotationGracePeriodSeconds: .stringConvertible(rotationSettings.gracePeriod.components.seconds),
             ])
         }
         if let reloader = listenerTLS.reloader { services.append(reloader) }
@@ -156,9 +157,7 @@ struct DiscoveryWarmup: Service {
         do {
             _ = try await endpoint.tokenEndpoint()
         } catch {
-            logger.warning("Token endpoint not reachable at start; will retry on the first request", metadata: [
-                "error": .string(error.body.errorDescription),
-            ])
+            logger.warning("Token endpoint not reachable at start; will retry on the first request", error: error)
         }
         try? await gracefulShutdown()
     }

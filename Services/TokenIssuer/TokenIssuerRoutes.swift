@@ -45,7 +45,7 @@ struct TokenIssuerRoutes: Sendable {
         let trustDomain = configuration.listener.serviceTrustDomain
         guard let caller = await context.callerIdentity(trustDomain: trustDomain) else {
             let presented = await context.peerCertificate() != nil
-            context.logger.warning("Caller refused", metadata: ["reason": .string(presented ? "no service identity" : "no client certificate")])
+            context.logger.warning("Caller refused", metadata: [LogKey.callerRefusal: .string(presented ? "no service identity" : "no client certificate")])
             throw TokenIssuanceError(presented ? .forbidden : .unauthorized, OAuthErrorResponse(
                 error: presented ? "access_denied" : "invalid_client",
                 errorDescription: presented
@@ -54,7 +54,7 @@ struct TokenIssuerRoutes: Sendable {
                 hint: "Call token-issuer over mTLS with your service's certificate (certauth pki init issues service certificates with their SPIFFE ID)."))
         }
         guard allowed.contains(caller) else {
-            context.logger.warning("Caller not allowed", metadata: ["caller": .string(caller), "setting": .string(setting)])
+            context.logger.warning("Caller not allowed", metadata: [LogKey.caller: .string(caller), LogKey.configVariable: .string(setting)])
             throw TokenIssuanceError(.forbidden, OAuthErrorResponse(
                 error: "access_denied",
                 errorDescription: "Service '\(caller)' may not \(what) here",
@@ -106,7 +106,7 @@ struct TokenIssuerRoutes: Sendable {
             }
         }
         if let scopes = configuration.callerScopes[caller], !scopes.contains(scope) {
-            context.logger.warning("Scope not allowed for caller", metadata: ["caller": .string(caller), "scope": .string(String(scope.prefix(200)))])
+            context.logger.warning("Scope not allowed for caller", metadata: [LogKey.caller: .string(caller), LogKey.scope: .string(String(scope.prefix(200)))])
             throw TokenIssuanceError(.forbidden, OAuthErrorResponse(
                 error: "invalid_scope", errorDescription: "Service '\(caller)' may not obtain tokens for this scope",
                 hint: "\(TokenIssuerSetting.callerScopes) allows '\(caller)' only \(scopes.sorted().joined(separator: ", ")); add '\(caller)=\(scope.prefix(200))' if it should."))
@@ -132,7 +132,7 @@ struct TokenIssuerRoutes: Sendable {
         let assertion = try await endpoint.assertion(audience: body.audience)
         countHandOut(kind: "client_assertion", caller: caller, scope: assertion.audience)
         context.logger.info("Client assertion handed out", metadata: [
-            "jti": .string(assertion.jti), "caller": .string(caller), "audience": .string(assertion.audience),
+            LogKey.jwtID: .string(assertion.jti), LogKey.caller: .string(caller), LogKey.jwtAudience: .string(assertion.audience),
         ])
         return JSONResponse.make(.ok, ClientAssertionResponse(
             clientAssertion: assertion.token, expiresAt: RFC3339.string(assertion.expiresAt)))

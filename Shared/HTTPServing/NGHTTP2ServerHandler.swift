@@ -218,7 +218,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             // A connection error libnghttp2 could not answer itself (a bad preface, a flood): it has queued GOAWAY
             // where the protocol allows one; send it and close.
             let code = Int32(truncatingIfNeeded: result)
-            logger.debug("HTTP/2 connection error", metadata: ["error": .string(Self.errorText(code))])
+            logger.debug("HTTP/2 connection error", metadata: [LogKey.errorMessage: .string(Self.errorText(code))])
             if code == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue {
                 // A CONTINUATION flood: say why before closing (libnghttp2 leaves that to the application here).
                 _ = nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
@@ -261,7 +261,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("HTTP/2 connection closed on error", metadata: ["error": "\(error)"])
+        logger.debug("HTTP/2 connection closed on error", error: error)
         perform(state.finish())
     }
 
@@ -364,7 +364,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             var data: UnsafePointer<UInt8>?
             let count = nghttp2_session_mem_send(session, &data)
             if count < 0 {
-                logger.debug("HTTP/2 session failed", metadata: ["error": .string(Self.errorText(Int32(truncatingIfNeeded: count)))])
+                logger.debug("HTTP/2 session failed", metadata: [LogKey.errorMessage: .string(Self.errorText(Int32(truncatingIfNeeded: count)))])
                 inSession = false
                 if let out { context.writeAndFlush(wrapOutboundOut(out), promise: nil) }
                 if !closing { perform(state.finish()) }
@@ -426,7 +426,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
             return nghttp2_submit_response(session, streamID, nva, count, nil)
         }
         if result != 0 {
-            logger.debug("HTTP/2 answer not submitted", metadata: ["error": .string(Self.errorText(result))])
+            logger.debug("HTTP/2 answer not submitted", metadata: [LogKey.errorMessage: .string(Self.errorText(result))])
             _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, NGHTTP2_INTERNAL_ERROR.rawValue)
         }
         scheduleWrite()
@@ -512,7 +512,7 @@ public final class NGHTTP2ServerHandler: ChannelInboundHandler, RemovableChannel
         guard stream.headersComplete else {
             // A header block cut in the middle: HTTP/2 allows no other frame until it ends, so the whole connection
             // waits on it. It goes: GOAWAY, then close.
-            logger.debug("HTTP/2 header block not finished in time; closing the connection", metadata: ["stream": "\(streamID)"])
+            logger.debug("HTTP/2 header block not finished in time; closing the connection", metadata: [LogKey.http2StreamID: "\(streamID)"])
             if let session { _ = nghttp2_session_terminate_session(session, NGHTTP2_NO_ERROR.rawValue) }
             writePending()
             perform(state.finish())

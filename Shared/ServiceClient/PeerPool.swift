@@ -1,3 +1,4 @@
+import AuthProtocol
 import AsyncHTTPClient
 import Foundation
 import Logging
@@ -104,7 +105,7 @@ public actor PeerPool {
         guard let index = entries.firstIndex(where: { $0.address == address }) else { return }
         if reachable {
             if entries[index].failures > 0 {
-                logger.info("replica of \(service) is answering again", metadata: ["service": .string(service), "address": .string(address)])
+                logger.info("replica of \(service) is answering again", metadata: [LogKey.peerService: .string(service), LogKey.serverAddress: .string(address)])
             }
             entries[index].failures = 0
             entries[index].downUntil = nil
@@ -116,7 +117,8 @@ public actor PeerPool {
         entries[index].downUntil = clock.now + rest
         if failures == 1 {
             logger.warning("replica of \(service) does not answer; sending its requests to the others", metadata: [
-                "service": .string(service), "address": .string(address), "retry_after_ms": .stringConvertible(rest.components.seconds * 1000),
+                LogKey.peerService: .string(service), LogKey.serverAddress: .string(address),
+                LogKey.peerRetryAfterMilliseconds: .stringConvertible(rest.components.seconds * 1000),
             ])
         }
         // The replica may have been replaced under the same name: look the name up again on the next request.
@@ -146,7 +148,7 @@ public actor PeerPool {
                 // Keep the known addresses and try the name again after the interval, not on every request.
                 resolvedAt = clock.now
                 logger.warning("cannot resolve \(host); keeping the \(entries.count) known address(es) of \(service)", metadata: [
-                    "service": .string(service), "error": .string(InternalClient.describe(error)),
+                    LogKey.peerService: .string(service), LogKey.errorMessage: .string(InternalClient.describe(error)),
                 ])
                 return
             }
@@ -167,13 +169,13 @@ public actor PeerPool {
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             entries.append(Entry(address: address, client: client))
             if !known.isEmpty {
-                logger.info("new replica of \(service)", metadata: ["service": .string(service), "address": .string(address)])
+                logger.info("new replica of \(service)", metadata: [LogKey.peerService: .string(service), LogKey.serverAddress: .string(address)])
             }
         }
         let leaving = entries.filter { !wanted.contains($0.address) }
         entries.removeAll { !wanted.contains($0.address) }
         for entry in leaving {
-            logger.info("replica of \(service) left DNS", metadata: ["service": .string(service), "address": .string(entry.address)])
+            logger.info("replica of \(service) left DNS", metadata: [LogKey.peerService: .string(service), LogKey.serverAddress: .string(entry.address)])
             // Requests already running on it finish first.
             let client = entry.client
             let grace = configuration.timeout.read.map { Duration.nanoseconds($0.nanoseconds) + .seconds(5) } ?? .seconds(60)

@@ -1,3 +1,4 @@
+import AuthProtocol
 import Logging
 
 /// A grant of an admin role, logged by authn (a caller was given one) and roles (a mapping rule gives one) in one shape:
@@ -18,8 +19,8 @@ public struct AdminGrantEvent: Sendable {
     public var role: String
     /// Who receives it: the principal, or `configuration`.
     public var principal: String
-    /// What else identifies the grant: `role.id`, `mapping_rule.id`, `auth.method`, `auth.credential`, `caller`,
-    /// `setting`, `claim.name`, `source` (dotted keys only).
+    /// What else identifies the grant, keyed by ``LogKey`` (`role.id`, `mapping_rule.id`, `auth.method`,
+    /// `auth.credential`, `auth.caller`, `config.variable`, `claim.name`, `grant.source`).
     public var details: [String: String]
 
     public init(_ kind: Kind, role: String, principal: String, details: [String: String] = [:]) {
@@ -39,7 +40,7 @@ public struct AdminGrantEvent: Sendable {
 
     public var metadata: Logger.Metadata {
         var metadata: Logger.Metadata = [
-            "security.event": .string(kind.rawValue), "role.name": .string(role), "principal": .string(principal),
+            LogKey.securityEvent: .string(kind.rawValue), LogKey.roleName: .string(role), LogKey.principal: .string(principal),
         ]
         for (key, value) in details { metadata[key] = .string(value) }
         return metadata

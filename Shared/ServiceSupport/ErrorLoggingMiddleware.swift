@@ -27,7 +27,7 @@ public struct ErrorLoggingMiddleware: RouterMiddleware {
             throw error
         } catch {
             context.logger.error("Unhandled error", metadata: [
-                "http.route": .string(request.uri.path), "error.type": .string(String(describing: type(of: error))),
+                LogKey.httpRoute: .string(request.uri.path), LogKey.errorType: .string(String(describing: type(of: error))),
             ])
             return JSONResponse.oauthError(.internalServerError, OAuthErrorResponse(
                 error: "server_error", errorDescription: "Internal error; see the service log for trace_id \(context.trace.traceID)"))

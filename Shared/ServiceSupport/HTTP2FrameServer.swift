@@ -1,4 +1,3 @@
-import AuthProtocol
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -123,7 +122,7 @@ struct ServiceServerChannel: ServerChildChannel {
         do {
             negotiated = try await value.negotiated.get()
         } catch {
-            logger.debug("TLS or protocol negotiation failed", metadata: ["error": "\(error)"])
+            logger.debug("TLS or protocol negotiation failed", error: error)
             return
         }
         switch negotiated {
@@ -201,7 +200,7 @@ struct HTTP2Serving: Sendable {
             }
             return HTTP2ServedAnswer(head: head, body: collector.body, trailers: collector.trailers)
         } catch {
-            logger.debug("Unrecognised Error", metadata: ["error.type": "\(error)"])
+            logger.debug("Unrecognised Error", error: error)
             return HTTP2ServedAnswer(head: HTTPResponse(status: .internalServerError, headerFields: [.contentLength: "0"]), body: ByteBuffer())
         }
     }

@@ -1,3 +1,4 @@
+import AuthProtocol
 import Foundation
 import Logging
 import Settings
@@ -47,7 +48,8 @@ public struct LogSettings: Sendable {
     }
 }
 
-/// Writes one JSON object per line to standard error: `ts`, `level`, `logger`, `message`, then the metadata.
+/// Writes one JSON object per line to standard error: `ts`, `level`, `logger`, `message`, then the metadata (an
+/// `error:` argument as `error.message` and `error.type`).
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
@@ -71,7 +73,11 @@ public struct JSONLogHandler: LogHandler {
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         for (key, value) in merged { fields[key] = Self.unpack(value) }
-        if let error = event.error { fields["error"] = String(describing: error) }
+        if let error = event.error {
+            // swift-log's `error:` argument, as OpenTelemetry names it.
+            fields[LogKey.errorMessage] = String(describing: error)
+            fields[LogKey.errorType] = String(describing: type(of: error))
+        }
         fields["ts"] = Self.timestamp()
         fields["level"] = event.level.rawValue
         fields["logger"] = label

@@ -45,7 +45,7 @@ public enum ManagementServer {
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
         }
         var managementLogger = logger
-        managementLogger[metadataKey: "listener"] = "management"
+        managementLogger[metadataKey: LogKey.listener] = "management"
         return Application(
             router: router,
             configuration: .init(address: .hostname(address, port: port), serverName: nil),

@@ -1,3 +1,4 @@
+import AuthProtocol
 import Crypto
 import Foundation
 import Keystore
@@ -82,8 +83,9 @@ public final class ServerTLSContext: Sendable {
             }
             health.up(component, details: loaded.details)
             logger.info("Listener TLS material reloaded; new connections use it", metadata: [
-                "x5t_s256": .string(loaded.details["x5t_s256"] ?? "-"), "not_after": .string(loaded.details["not_after"] ?? "-"),
-                "previous_x5t_s256": .string(previous["x5t_s256"] ?? "-"),
+                LogKey.certificateX5tS256: .string(loaded.details["x5t_s256"] ?? "-"),
+                LogKey.certificateNotAfter: .string(loaded.details["not_after"] ?? "-"),
+                LogKey.previousX5tS256: .string(previous["x5t_s256"] ?? "-"),
             ])
             return true
         } catch {
@@ -96,7 +98,7 @@ public final class ServerTLSContext: Sendable {
                 "reason": "the changed TLS files do not load: \(error); still serving the previous certificate",
             ]) { $1 })
             logger.error("Listener TLS files changed but do not load; the previous certificate keeps serving", error: error, metadata: [
-                "files": .string(files.joined(separator: ",")),
+                LogKey.tlsFiles: .string(files.joined(separator: ",")),
             ])
             return false
         }

@@ -1,3 +1,4 @@
+import AuthProtocol
 import HTTPServing
 import Hummingbird
 import HummingbirdCore
@@ -61,7 +62,7 @@ extension ListenerSettings {
                 let added = onBound?(bound) ?? [:]
                 port.fulfil(bound)
                 logger.info("\(name) listening", metadata: [
-                    "address": .string(address), "port": .stringConvertible(bound), "client_auth": .string(clientAuth),
+                    LogKey.serverAddress: .string(address), LogKey.serverPort: .stringConvertible(bound), LogKey.tlsClientAuth: .string(clientAuth),
                 ].merging(metadata) { $1 }.merging(added) { $1 })
             },
             logger: logger)

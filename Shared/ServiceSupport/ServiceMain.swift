@@ -1,3 +1,4 @@
+import AuthProtocol
 import CPlatform
 import Foundation
 import Keystore
@@ -76,13 +77,13 @@ public enum ServiceMain {
             let reporter = Task {
                 let server = await started.port.port(), management = await started.managementPort.port()
                 logger.info("\(name) bound its ports", metadata: [
-                    "port": .stringConvertible(server), "management_port": .stringConvertible(management),
+                    LogKey.serverPort: .stringConvertible(server), LogKey.managementPort: .stringConvertible(management),
                 ])
                 guard let portsFile else { return }
                 do {
                     try BoundPortsFile.write(server: server, management: management, to: portsFile)
                 } catch {
-                    logger.error("cannot write \(BoundPortsFile.variable)", metadata: ["path": .string(portsFile), "error": "\(error)"])
+                    logger.error("cannot write \(BoundPortsFile.variable)", error: error, metadata: [LogKey.filePath: .string(portsFile)])
                 }
             }
             defer { reporter.cancel() }

@@ -80,8 +80,8 @@ public struct TracingMiddleware: RouterMiddleware {
         let incoming = request.headers[.traceparent].flatMap(TraceContext.init(traceparent:))
         if ServiceTracing.isEnabled { return try await handleInSpan(request, context: context, incoming: incoming, next: next) }
         if let incoming { context.trace = incoming.child() }  // else the new trace the context started with
-        context.logger[metadataKey: "trace_id"] = .string(context.trace.traceID)
-        context.logger[metadataKey: "span_id"] = .string(context.trace.spanID)
+        context.logger[metadataKey: LogKey.traceID] = .string(context.trace.traceID)
+        context.logger[metadataKey: LogKey.spanID] = .string(context.trace.spanID)
         var response = try await next(request, context)
         response.headers[.traceparent] = context.trace.traceparent
         return response
@@ -96,8 +96,8 @@ public struct TracingMiddleware: RouterMiddleware {
         var context = context
         let server = ServerSpan(method: request.method.rawValue, path: request.uri.path, incoming: incoming)
         context.trace = server.trace
-        context.logger[metadataKey: "trace_id"] = .string(context.trace.traceID)
-        context.logger[metadataKey: "span_id"] = .string(context.trace.spanID)
+        context.logger[metadataKey: LogKey.traceID] = .string(context.trace.traceID)
+        context.logger[metadataKey: LogKey.spanID] = .string(context.trace.spanID)
         do {
             var response = try await InstrumentationContext.$current.withValue(server.span.context) { [context] in
                 try await next(request, context)

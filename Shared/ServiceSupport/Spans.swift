@@ -1,3 +1,4 @@
+import AuthProtocol
 import Logging
 import Synchronization
 import Tracing
@@ -20,7 +21,7 @@ public enum ServiceTracing {
     /// JWKS fetch writes name the trace their span is in). Adds nothing when tracing is off or no span is current.
     public static let logMetadataProvider = Logger.MetadataProvider {
         guard isEnabled, let context = InstrumentationContext.current, let trace = TraceContext(context: context) else { return [:] }
-        return ["trace_id": .string(trace.traceID), "span_id": .string(trace.spanID)]
+        return [LogKey.traceID: .string(trace.traceID), LogKey.spanID: .string(trace.spanID)]
     }
 
     /// The context new spans hang under: the task's current span if there is one, else `trace` (the request's trace as

@@ -1,3 +1,4 @@
+import AuthProtocol
 import Foundation
 import Logging
 import NIOCore
@@ -141,7 +142,7 @@ struct PostgresBackend: SQLBackend {
                         "INSERT INTO schema_migrations (component, version, applied_at) VALUES (\(migration.component), \(migration.version), \(now))",
                         logger: logger)
                     logger.info("Database schema migrated", metadata: [
-                        "db.system": "postgresql", "db.migrations": .string(migration.identifier),
+                        LogKey.dbSystem: "postgresql", LogKey.dbMigrations: .string(migration.identifier),
                     ])
                 }
             }

@@ -1,3 +1,4 @@
+import AuthProtocol
 import Foundation
 import GRDB
 import Logging
@@ -65,7 +66,7 @@ struct SQLiteBackend: SQLBackend {
             try migrator.migrate(pool)
             if !pending.isEmpty {
                 logger.info("Database schema migrated", metadata: [
-                    "db.system": "sqlite", "db.migrations": .string(pending.sorted().joined(separator: ",")),
+                    LogKey.dbSystem: "sqlite", LogKey.dbMigrations: .string(pending.sorted().joined(separator: ",")),
                 ])
             }
         } catch let error as StorageError {

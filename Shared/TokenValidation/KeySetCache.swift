@@ -1,3 +1,4 @@
+import AuthProtocol
 import Foundation
 import JOSE
 import Logging
@@ -115,7 +116,7 @@ public actor KeySetCache {
                         + "belongs to the token's issuer")
             }
             lastUnknownKeyRefresh = current
-            logger.info("Unknown key id; refreshing the JWKS", metadata: [LogKey.kid: .string(String(kid.prefix(200)))])
+            logger.info("Unknown key id; refreshing the JWKS", metadata: [LogKey.jwtKeyID: .string(String(kid.prefix(200)))])
             outcome = await startRefresh().value
         }
         if let key = keys[kid] { return key }
@@ -209,7 +210,7 @@ public actor KeySetCache {
             if skippedText != loggedSkips {
                 // Once per change, not at every refresh (Keycloak always publishes an encryption key, for one).
                 for line in skippedText {
-                    logger.warning("JWKS key skipped", metadata: [LogKey.reason: .string(line)])
+                    logger.warning("JWKS key skipped", metadata: [LogKey.jwksReason: .string(line)])
                 }
                 loggedSkips = skippedText
             }
@@ -229,9 +230,9 @@ public actor KeySetCache {
             lastSuccess = Date()
             lastError = nil
             logger.info("JWKS refreshed", metadata: [
-                LogKey.keyCount: .stringConvertible(fresh.count),
-                LogKey.added: .array(added.map { .string($0) }),
-                LogKey.removed: .array(removed.map { .string($0) }),
+                LogKey.jwksKeyCount: .stringConvertible(fresh.count),
+                LogKey.jwksAdded: .array(added.map { .string($0) }),
+                LogKey.jwksRemoved: .array(removed.map { .string($0) }),
             ])
             return .success(fresh.count)
         case .failure(let error):
@@ -240,7 +241,7 @@ public actor KeySetCache {
             let message: Logger.Message = keys.isEmpty
                 ? "JWKS refresh failed; no keys loaded yet" : "JWKS refresh failed; keeping the keys already loaded"
             logger.warning(message, metadata: [
-                LogKey.keyCount: .stringConvertible(keys.count), LogKey.reason: .string(error.message),
+                LogKey.jwksKeyCount: .stringConvertible(keys.count), LogKey.jwksReason: .string(error.message),
             ])
             return .failure(error)
         }
@@ -344,13 +345,4 @@ private final class FirstResult: Sendable {
         }
         if let ready { continuation.resume(returning: ready) }
     }
-}
-
-/// Log metadata keys of this module.
-enum LogKey {
-    static let kid = "jwt.kid"
-    static let reason = "jwks.reason"
-    static let keyCount = "jwks.key_count"
-    static let added = "jwks.added"
-    static let removed = "jwks.removed"
 }

@@ -1,3 +1,4 @@
+import AuthProtocol
 import Logging
 import OTel
 import ServiceLifecycle
@@ -28,8 +29,8 @@ public enum TraceExport {
         InstrumentationSystem.bootstrap(backend.factory)
         ServiceTracing.enable()
         logger.info("Exporting traces over OTLP/HTTP", metadata: [
-            "endpoint": .string(settings.endpoint), "protocol": .string(settings.protocolName),
-            "service_name": .string(settings.serviceName ?? name),
+            LogKey.otlpEndpoint: .string(settings.endpoint), LogKey.otlpProtocol: .string(settings.protocolName),
+            LogKey.serviceName: .string(settings.serviceName ?? name),
         ])
         return backend.service
     }

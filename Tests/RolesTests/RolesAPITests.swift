@@ -344,7 +344,7 @@ import WireFormat
         }
         let warnings = logs.all.filter { $0.contains("\"level\":\"warning\"") && $0.contains("admin role granted") }
         #expect(warnings.count == 1)
-        #expect(warnings.first?.contains("\"principal\":\"alice\"") == true)
+        #expect(warnings.first?.contains("\"auth.principal\":\"alice\"") == true)
         #expect(warnings.first?.contains("platform-admins") == true)
     }
 

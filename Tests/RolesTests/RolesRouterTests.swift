@@ -49,7 +49,7 @@ import X509
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorLoggingMiddleware())
         router.add(middleware: CallerCheckMiddleware(allowed: Set(configuration.allowedCallers), trustDomain: configuration.listener.serviceTrustDomain))
-        RolesRoutes(state: state, store: store, trustDomain: configuration.listener.serviceTrustDomain, logger: logger).register(on: router)
+        RolesRoutes(state: state, store: store, trustDomain: configuration.listener.serviceTrustDomain).register(on: router)
         try await Application(router: router).test(.router) { client in try await body(client) }
     }
 

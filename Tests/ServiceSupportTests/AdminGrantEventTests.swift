@@ -1,3 +1,4 @@
+import AuthProtocol
 import Logging
 import ServiceSupport
 import Testing
@@ -7,16 +8,16 @@ import Testing
 @Suite struct AdminGrantEventTests {
     @Test func everyKindHasTheSameShape() {
         let events = [
-            AdminGrantEvent(.principalGranted, role: "ADMIN", principal: "alice", details: ["auth.method": "oidc", "auth.credential": "bearer"]),
-            AdminGrantEvent(.configuredDefault, role: "Admin", principal: "configuration", details: ["setting": "X"]),
-            AdminGrantEvent(.mappingRule, role: "admins", principal: "bob", details: ["role.id": "admin", "mapping_rule.id": "r1"]),
+            AdminGrantEvent(.principalGranted, role: "ADMIN", principal: "alice", details: [LogKey.method: "oidc", LogKey.credential: "bearer"]),
+            AdminGrantEvent(.configuredDefault, role: "Admin", principal: "configuration", details: [LogKey.configVariable: "X"]),
+            AdminGrantEvent(.mappingRule, role: "admins", principal: "bob", details: [LogKey.roleID: "admin", LogKey.mappingRuleID: "r1"]),
         ]
         for event in events {
             #expect("\(event.message)".hasPrefix("Security audit: "))
             let metadata = event.metadata
-            #expect(metadata["security.event"] == .string(event.kind.rawValue))
-            #expect(metadata["role.name"] == .string(event.role))
-            #expect(metadata["principal"] == .string(event.principal))
+            #expect(metadata[LogKey.securityEvent] == .string(event.kind.rawValue))
+            #expect(metadata[LogKey.roleName] == .string(event.role))
+            #expect(metadata[LogKey.principal] == .string(event.principal))
             // Keys are lower-case words joined by dots or underscores (OpenTelemetry attribute style), never free text.
             for key in metadata.keys {
                 #expect(key.allSatisfy { $0.isLowercase || $0 == "." || $0 == "_" }, "\(key)")

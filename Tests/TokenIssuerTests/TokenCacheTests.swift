@@ -144,7 +144,7 @@ final class ManualTime: Sendable {
                     #expect(json["refresh_in"] as? Int == refreshIn)
                     let token = try await post(client, "https://localhost:\(port)/v1/token")
                     #expect(token.status == 200)
-                    #expect(logs.all.contains { $0.contains("Token issued by IdP") && $0.contains("\"refresh_in\":\"\(refreshIn ?? 0)\"") })
+                    #expect(logs.all.contains { $0.contains("Token issued by IdP") && $0.contains("\"oauth.refresh_in\":\"\(refreshIn ?? 0)\"") })
                 }
             }
         }
