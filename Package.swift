@@ -494,16 +494,6 @@ let package = Package(
             path: "Tests/DevPKITests"
         ),
         .testTarget(
-            name: "TraceExportTests",
-            dependencies: [
-                "TraceExport", "ServiceSupport", "Settings",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
-            ],
-            path: "Tests/TraceExportTests"
-        ),
-        .testTarget(
             name: "TokenValidationTests",
             dependencies: [
                 "WireFormat", "TokenValidation", "AuthProtocol", "JOSE", "Keystore", "DevPKI", "TestSupport",
