@@ -55,6 +55,9 @@ enum AuthnFixtures {
         // a first JWKS fetch was once seen to take over the production default of 5 s there. The timeout itself is
         // tested in KeySetCacheTests.
         configuration.oidc?.jwksFetchTimeout = .seconds(30)
+        // Likewise authn's calls to roles (production default 5 s): a connect to roles was once seen to time out there
+        // (AuthorizationHardeningTests, a 503 in a full run beside three builds).
+        configuration.peerTimeout = .seconds(30)
         return try await AuthnApplication.build(configuration: configuration, logger: logs.logger("authn"))
     }
 
