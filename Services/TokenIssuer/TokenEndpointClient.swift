@@ -290,8 +290,8 @@ public actor TokenEndpointClient {
             let span = ServiceTracing.clientSpan("token exchange")
             defer { span?.end() }
             span?.attributes["url.full"] = endpoint
-            span?.attributes["certauth.scope"] = scope
-            span?.attributes["certauth.attempt"] = attempt + 1
+            span?.attributes[LogKey.scope] = scope
+            span?.attributes[LogKey.idpAttempt] = attempt + 1
 
             let status: Int
             let headers: HTTPHeaders

@@ -1,4 +1,5 @@
-/// The names of log metadata keys, one place for the suite: dotted and lower case, as OpenTelemetry names attributes.
+/// The names of log metadata keys (and of the span attributes that say the same thing), one place for the suite:
+/// dotted and lower case, as OpenTelemetry names attributes.
 /// An OpenTelemetry semantic-convention name where one exists (`http.route`, `error.type`, `server.address`,
 /// `url.full`, `db.system`, `service.name`, `file.path`); otherwise `<area>.<name>` (`oauth.scope`, `keystore.slot`,
 /// `certificate.x5t_s256`). `trace_id` and `span_id` are the OpenTelemetry log record's own fields, not attributes,

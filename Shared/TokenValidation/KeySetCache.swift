@@ -190,7 +190,7 @@ public actor KeySetCache {
             await withSpan("JWKS fetch", ofKind: .client) { span in
                 let outcome = await Self.fetchAndParse(fetch: fetch, timeout: timeout, setting: setting)
                 switch outcome {
-                case .success(let parsed): span.attributes["certauth.jwks.key_count"] = parsed.keys.count
+                case .success(let parsed): span.attributes[LogKey.jwksKeyCount] = parsed.keys.count
                 case .failure(let error):
                     span.setStatus(SpanStatus(code: .error, message: error.message))
                 }

@@ -130,7 +130,7 @@ struct TraceExportProcessTests {
         let load = try await collector.span(service: "roles") { $0.name == "roles-store load" }
         #expect(load.kind == .client && load.attributes["db.system.name"] == "sqlite")
         let jwks = try await collector.span(service: "authn") { $0.name == "JWKS fetch" }
-        #expect(jwks.kind == .client && Int(jwks.attributes["certauth.jwks.key_count"] ?? "") ?? 0 > 0)
+        #expect(jwks.kind == .client && Int(jwks.attributes["jwks.key_count"] ?? "") ?? 0 > 0)
         #expect(collector.contentTypes().allSatisfy { $0 == "application/x-protobuf" }, "\(collector.contentTypes())")
     }
 
