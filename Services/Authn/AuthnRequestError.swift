@@ -42,7 +42,7 @@ extension AuthnRequestError: ServiceResponseError {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         switch body {
         case .oauth(let body): JSONResponse.oauthError(status, body)
-        case .problem(let body): AuthnRoutes.problemResponse(status, body)
+        case .problem(let body): JSONResponse.problem(body)
         }
     }
 }

@@ -408,18 +408,11 @@ struct AuthnRoutes: Sendable {
     ) -> Response {
         var body = Self.problemBody(status, title, detail)
         body.reason = reason?.rawValue
-        return Self.problemResponse(status, body)
+        return JSONResponse.problem(body)
     }
 
     static func problemBody(_ status: HTTPResponse.Status, _ title: String, _ detail: String) -> ProblemDetails {
         ProblemDetails(title: title, status: Int(status.code), detail: detail)
-    }
-
-    /// A problem as `application/problem+json` (the decisions' answers and ``AuthnRequestError``'s).
-    static func problemResponse(_ status: HTTPResponse.Status, _ body: ProblemDetails) -> Response {
-        var response = JSONResponse.make(status, body)
-        response.headers[.contentType] = ProblemDetails.contentType
-        return response
     }
 }
 

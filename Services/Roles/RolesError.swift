@@ -48,22 +48,10 @@ struct RolesError: Error, Sendable, Equatable, CustomStringConvertible {
 extension RolesError: ServiceResponseError {
     var status: HTTPResponse.Status { HTTPResponse.Status(code: problem.status) }
 
+    /// The problem with `instance` the request path unless set.
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        problem.response(instance: request.uri.path)
-    }
-}
-
-extension ProblemDetails {
-    /// As an `application/problem+json` response (sorted keys, `instance` the request path unless set).
-    func response(instance: String) -> Response {
-        var body = self
-        body.instance = body.instance ?? instance
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(body)) ?? Data(#"{"status":500,"title":"Internal Server Error"}"#.utf8)
-        return Response(
-            status: HTTPResponse.Status(code: status),
-            headers: [.contentType: ProblemDetails.contentType, .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        var body = problem
+        body.instance = body.instance ?? request.uri.path
+        return JSONResponse.problem(body)
     }
 }

@@ -32,6 +32,14 @@ public enum JSONResponse {
         return Response(status: status, headers: fields, body: .init(byteBuffer: buffer))
     }
 
+    /// An RFC 9457 problem (`application/problem+json`) with the problem's own status: roles' refusals and authn's `/v2`
+    /// answers.
+    public static func problem(_ problem: ProblemDetails, headers: HTTPFields = [:]) -> Response {
+        var response = make(HTTPResponse.Status(code: problem.status), problem, headers: headers)
+        response.headers[.contentType] = ProblemDetails.contentType
+        return response
+    }
+
     /// An OAuth-style error; 401 answers carry RFC 6750 `WWW-Authenticate`.
     public static func oauthError(
         _ status: HTTPResponse.Status, _ error: OAuthErrorResponse, retryAfter: Int? = nil
